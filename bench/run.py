@@ -1,0 +1,26 @@
+"""Ferry benchmarks: `python bench/run.py NAME` prints JSON figures, each beside its limit or a peer.
+
+Benchmarks are measurements, not tests: nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+SUITES = {"server": "server_bench", "scan": "scan_bench", "sync": "sync_bench", "cloud": "cloud_bench"}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in SUITES:
+        print(f"usage: python bench/run.py {{{'|'.join(SUITES)}}}", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(Path(__file__).parent))
+    module = importlib.import_module(SUITES[argv[0]])
+    result: int = module.main()
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

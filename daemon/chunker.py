@@ -1,0 +1,104 @@
+"""Content-defined chunking (FastCDC) and BLAKE3 naming: the units Ferry stores, dedups and transfers.
+
+Chunk boundaries depend on content, not offsets, so an insertion in the middle of a big file changes about one
+chunk. Every client must cut with the same parameters, because a file's content hash is derived from its chunk list.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import blake3
+from pyfastcdc import FastCDC
+
+MIN_SIZE = 256 * 1024
+AVG_SIZE = 1024 * 1024  # FastCDC's effective average is AVG_SIZE + MIN_SIZE (about 1.25 MiB)
+MAX_SIZE = 4 * 1024 * 1024
+_READ_SIZE = 8 * 1024 * 1024
+
+_CUTTER_PARAMS = {"min_size": MIN_SIZE, "max_size": MAX_SIZE}
+
+
+class FileChangedWhileReading(Exception):
+    """The file's size or mtime moved while it was read: its digest is not trustworthy; read it again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    hash: str  # BLAKE3 hex of the chunk's bytes
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileDigest:
+    content_hash: str
+    chunks: tuple[Chunk, ...]
+    size: int
+
+    @property
+    def block_hashes(self) -> tuple[str, ...]:
+        return tuple(c.hash for c in self.chunks)
+
+
+def block_hash(data: bytes | bytearray | memoryview) -> str:
+    return blake3.blake3(data).hexdigest()
+
+
+def content_hash_of(block_hashes: Iterable[str]) -> str:
+    """BLAKE3 over the raw 32-byte digests of the blocks, in order (the server computes the same)."""
+    h = blake3.blake3()
+    for bh in block_hashes:
+        h.update(bytes.fromhex(bh))
+    return h.hexdigest()
+
+
+def _cutter() -> FastCDC:
+    return FastCDC(AVG_SIZE, **_CUTTER_PARAMS)
+
+
+def chunk_bytes(data: bytes | bytearray | memoryview) -> list[Chunk]:
+    if not data:
+        return []
+    return [Chunk(block_hash(c.data), c.offset, c.length) for c in _cutter().cut_buf(data)]
+
+
+def iter_stream_chunks(stream: BinaryIO) -> Iterator[tuple[Chunk, bytes]]:
+    """Chunks of a stream with their bytes (copied: pyfastcdc reuses its buffer between chunks)."""
+    for c in _cutter().cut_stream(stream):
+        data = bytes(c.data)
+        yield Chunk(block_hash(data), c.offset, c.length), data
+
+
+def _digest_stream(stream: BinaryIO) -> tuple[list[Chunk], int]:
+    chunks: list[Chunk] = []
+    size = 0
+    for c in _cutter().cut_stream(stream):
+        chunks.append(Chunk(block_hash(c.data), c.offset, c.length))
+        size += c.length
+    return chunks, size
+
+
+def hash_file(path: str | os.PathLike[str]) -> FileDigest:
+    """Read a file once, cutting and hashing as it goes; refuse a digest of a file that changed meanwhile."""
+    p = Path(path)
+    with open(p, "rb", buffering=_READ_SIZE) as f:
+        before = os.fstat(f.fileno())
+        chunks, size = _digest_stream(f)
+        after = os.fstat(f.fileno())
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != after.st_size:
+        raise FileChangedWhileReading(str(p))
+    return FileDigest(content_hash_of(c.hash for c in chunks), tuple(chunks), size)
+
+
+def read_chunk(path: str | os.PathLike[str], chunk: Chunk) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(chunk.offset)
+        data = f.read(chunk.length)
+    if len(data) != chunk.length or block_hash(data) != chunk.hash:
+        raise FileChangedWhileReading(str(path))
+    return data

@@ -1,0 +1,97 @@
+"""Where one daemon keeps its config, state, logs, socket and credentials.
+
+`FERRY_HOME=DIR` puts everything of one daemon under DIR, so several independent "devices" can share a machine
+(tests, portable installs). Without it, platformdirs chooses per OS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP = "ferry"
+
+
+@dataclass(frozen=True)
+class FerryPaths:
+    config_dir: Path
+    state_dir: Path
+    log_dir: Path
+    runtime_dir: Path
+    data_dir: Path  # embedded local cloud, folder trash fall-back
+    keyring_service: str  # credential namespace: distinct per FERRY_HOME
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def journal_file(self) -> Path:
+        return self.state_dir / "journal.db"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "ferryd.log"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.runtime_dir / "ferryd.sock"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "ferryd.lock"
+
+    @property
+    def ipc_secret_file(self) -> Path:
+        """Windows only: the loopback TCP port + secret, readable by the user alone."""
+        return self.runtime_dir / "ferryd.ipc.json"
+
+    def ensure(self) -> FerryPaths:
+        for d in (self.config_dir, self.state_dir, self.log_dir, self.data_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if os.name == "posix":
+            os.chmod(self.runtime_dir, 0o700)
+        return self
+
+
+def _short_runtime_dir(home: Path) -> Path:
+    """A socket path must stay under ~100 bytes (sun_path); deep FERRY_HOMEs get one under the temp dir."""
+    candidate = home / "run"
+    if len(str(candidate / "ferryd.sock")) < 100:
+        return candidate
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:16]
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"ferry-{uid}-{digest}"
+
+
+def ferry_paths(environ: dict[str, str] | None = None) -> FerryPaths:
+    env = os.environ if environ is None else environ
+    home = env.get("FERRY_HOME")
+    if home:
+        root = Path(home).expanduser().resolve()
+        return FerryPaths(
+            config_dir=root / "config",
+            state_dir=root / "state",
+            log_dir=root / "logs",
+            runtime_dir=_short_runtime_dir(root),
+            data_dir=root / "data",
+            keyring_service=f"ferry:{root}",
+        )
+    runtime = platformdirs.user_runtime_dir(APP, appauthor=False)
+    if sys.platform == "win32" or not runtime:
+        runtime = str(Path(platformdirs.user_state_dir(APP, appauthor=False)) / "run")
+    return FerryPaths(
+        config_dir=Path(platformdirs.user_config_dir(APP, appauthor=False)),
+        state_dir=Path(platformdirs.user_state_dir(APP, appauthor=False)),
+        log_dir=Path(platformdirs.user_log_dir(APP, appauthor=False)),
+        runtime_dir=Path(runtime),
+        data_dir=Path(platformdirs.user_data_dir(APP, appauthor=False)),
+        keyring_service="ferry",
+    )

@@ -1,0 +1,1 @@
+"""Ferry cloud server: auth, content-addressed blocks, commits and the change feed."""

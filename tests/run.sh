@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need, then runs ruff, mypy and pytest.
+# As root on Debian/Ubuntu it also installs the system packages the tray, systemd and PostgreSQL tests use;
+# elsewhere those tests skip and say why. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${FERRY_VENV:-.venv}
+
+SYSTEM_PACKAGES=(xvfb trayer xdotool imagemagick dbus dbus-x11 libgirepository1.0-dev libcairo2-dev pkg-config
+  gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 notification-daemon systemd postgresql)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${FERRY_SKIP_APT:-}" ]; then
+  missing=()
+  for p in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing system packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q -e ".[test,postgres,s3]"
+if pkg-config --exists gobject-introspection-1.0 2>/dev/null; then
+  # PyGObject gives pystray its GTK/AppIndicator backends (the full menu); 3.51+ needs a newer GLib than Debian 12's.
+  "$VENV/bin/python" -m pip install -q "pygobject<3.51" || echo "warning: PyGObject did not build; tray menu tests skip"
+fi
+
+echo "== ruff"; "$VENV/bin/ruff" check .
+echo "== mypy"; "$VENV/bin/mypy"
+echo "== pytest"; "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,1 @@
+"""Ferry tray app: a thin client of the daemon's control channel."""
