@@ -1,0 +1,209 @@
+"""The control channel's methods, served from the engine (see docs/ipc.md for the protocol).
+
+Each handler takes the request's params and returns a JSON-able dict; a ValueError/KeyError becomes an error
+answer with its message, never a crash of the daemon.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ferrysync.daemon.config import Settings
+from ferrysync.daemon.engine.engine import Engine
+from ferrysync.daemon.engine.folder import FolderSync, held_side
+from ferrysync.daemon.engine.mapping import to_server
+from ferrysync.daemon.trash import list_folder_trash, restore_from_folder_trash
+
+Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+SETTING_KEYS = {
+    "upload_limit_kbps": int, "download_limit_kbps": int, "notifications": bool,
+    "delete_threshold_count": int, "delete_threshold_ratio": float, "conflict_host_name": str,
+    "start_at_login": bool,
+}
+
+_DIRECTIONS = {"uploaded": "up", "downloaded": "down", "conflict": "local"}
+
+
+def _settings_dict(s: Settings) -> dict[str, Any]:
+    out = {k: v for k, v in dataclasses.asdict(s).items() if k in SETTING_KEYS}
+    out["start_at_login"] = _autostart_enabled()
+    return out
+
+
+def _autostart_enabled() -> bool:
+    try:
+        from ferrysync.daemon import autostart
+
+        st = autostart.status()
+        return bool(st.get("daemon", {}).get("enabled")) if isinstance(st.get("daemon"), dict) else False
+    except Exception:
+        return False
+
+
+def _locate(engine: Engine, local_path: str) -> tuple[FolderSync, str]:
+    """The folder holding an absolute local path, and the path relative to it."""
+    p = Path(local_path).expanduser().absolute()
+    for f in engine.folders.values():
+        if p.is_relative_to(f.root) and p != f.root:
+            return f, p.relative_to(f.root).as_posix()
+    raise ValueError(f"{local_path} is not inside a synced folder")
+
+
+def handlers(engine: Engine) -> dict[str, Handler]:
+    def pause(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        engine.set_paused(True)
+        return {"paused": True}
+
+    def resume(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        engine.set_paused(False)
+        return {"paused": False}
+
+    def folders(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"folders": engine.status()["folders"]}
+
+    def folder_add(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        local = params.get("local")
+        if not isinstance(local, str) or not local:
+            raise ValueError("folder_add needs 'local', the folder's path")
+        remote = params.get("remote")
+        if remote is not None and not isinstance(remote, str):
+            raise ValueError("'remote' must be a path like /Documents")
+        f = engine.add_folder(local, remote)
+        return {"folder": {"id": f.fid, "local": str(f.root), "remote": f.cfg.remote or "/"}}
+
+    def folder_remove(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        fid = str(params.get("id", ""))
+        match = [f for f in engine.folders.values() if fid in (f.fid, str(f.root))]
+        if not match:
+            raise KeyError(f"no synced folder {fid!r}")
+        engine.remove_folder(match[0].fid)
+        return {}
+
+    def settings_get(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"settings": _settings_dict(engine.settings())}
+
+    def settings_set(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        key, value = params.get("key"), params.get("value")
+        if key not in SETTING_KEYS:
+            raise ValueError(f"unknown setting {key!r}; known: {', '.join(sorted(SETTING_KEYS))}")
+        typ = SETTING_KEYS[key]
+        if typ is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise ValueError(f"{key} takes a {typ.__name__}, not {value!r}")
+        if key == "start_at_login":
+            from ferrysync.daemon import autostart
+
+            (autostart.enable if value else autostart.disable)(["daemon", "tray"])
+        else:
+            if isinstance(value, int | float) and value < 0:
+                raise ValueError(f"{key} cannot be negative")
+            if key == "delete_threshold_ratio" and isinstance(value, float) and value > 1:
+                raise ValueError("delete_threshold_ratio is a share between 0 and 1")
+            engine.update_settings(**{key: value})
+        return {"settings": _settings_dict(engine.settings())}
+
+    def conflicts(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        out = []
+        for a in engine.journal.list_activity(1000):
+            f = engine.folders.get(a.folder_id)
+            if a.action == "conflict" and f is not None and (f.root / a.path).exists():
+                out.append({"folder_id": a.folder_id, "path": str(f.root / a.path),
+                            "original": str(f.root / a.detail), "time": a.ts})
+        return {"conflicts": out}
+
+    def activity(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        limit = params.get("limit", 50)
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError("limit must be a positive number")
+        rows = []
+        for a in engine.journal.list_activity(limit):
+            f = engine.folders.get(a.folder_id)
+            direction = _DIRECTIONS.get(a.action, a.detail.split(" ")[0] if a.detail else "local")
+            rows.append({"time": a.ts, "folder_id": a.folder_id, "path": str(f.root / a.path) if f else a.path,
+                         "direction": direction if direction in ("up", "down", "local") else "local",
+                         "action": a.action, "size": int(a.detail) if a.detail.isdigit() else None})
+        return {"activity": rows}
+
+    def errors(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"errors": [{"folder_id": b.folder_id, "path": b.path, "message": b.message,
+                            "retry_at": b.next_try, "attempts": b.attempts}
+                           for b in engine.journal.list_failures()]}
+
+    def name_issues(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"entries": [{"folder_id": f.fid, "path": p, "reason": r}
+                            for f in engine.folders.values() for p, r in sorted(f.view.kept_out.items())]}
+
+    def _selected(params: Mapping[str, Any]) -> list[FolderSync]:
+        fid = params.get("folder_id")
+        return [f for f in engine.folders.values() if fid in (None, f.fid)]
+
+    def deletions(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"pending": [{"folder_id": f.fid, "path": p, "side": held_side(a)}
+                            for f in engine.folders.values() for p, a in sorted(f.view.held.items())]}
+
+    def deletions_approve(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        for f in _selected(params):
+            f.approve_deletions()
+        return {}
+
+    def deletions_reject(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        for f in _selected(params):
+            f.reject_deletions()
+        return {}
+
+    def versions(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        f, rel = _locate(engine, str(params.get("path", "")))
+        revs = engine.client.revisions(to_server(f.ctx.prefix, rel))
+        return {"revisions": [dataclasses.asdict(r) for r in revs]}
+
+    def restore(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        f, rel = _locate(engine, str(params.get("path", "")))
+        server_path = to_server(f.ctx.prefix, rel)
+        rev = params.get("rev")
+        if rev is None:
+            live = [r for r in engine.client.revisions(server_path) if not r.deleted]
+            if not live:
+                raise ValueError(f"the server keeps no earlier version of {rel}")
+            rev = live[0].rev
+        if not isinstance(rev, int):
+            raise ValueError("rev must be a revision number")
+        engine.client.restore(server_path, rev)
+        f.feed.kick()
+        return {"restored": rev}
+
+    def trash_list(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        out = []
+        for f in engine.folders.values():
+            for item in list_folder_trash(f.root):
+                out.append({"folder_id": f.fid, "path": str(f.root / item.relpath),
+                            "trashed_at": item.trashed_at.timestamp(), "where": "folder"})
+        return {"entries": out}
+
+    def trash_restore(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        f, rel = _locate(engine, str(params.get("path", "")))
+        items = [i for i in list_folder_trash(f.root) if i.relpath == rel]
+        if not items:
+            raise KeyError(f"{rel} is not in the folder's trash")
+        restore_from_folder_trash(f.root, max(items, key=lambda i: i.trashed_at))
+        return {}
+
+    def wait_status(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"synced": engine.synced(), "caught_up": engine.caught_up()}
+
+    def stop(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        engine.stop_requested.set()
+        return {}
+
+    return {
+        "status": lambda _: engine.status(), "pause": pause, "resume": resume, "folders": folders,
+        "folder_add": folder_add, "folder_remove": folder_remove, "settings_get": settings_get,
+        "settings_set": settings_set, "conflicts": conflicts, "activity": activity, "errors": errors,
+        "name_issues": name_issues, "deletions": deletions, "deletions_approve": deletions_approve,
+        "deletions_reject": deletions_reject, "versions": versions, "restore": restore,
+        "trash_list": trash_list, "trash_restore": trash_restore, "wait_status": wait_status, "stop": stop,
+    }

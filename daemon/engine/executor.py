@@ -1,0 +1,450 @@
+"""The executor: runs the planner's actions against the disk and the server, and records the merge base.
+
+Every action carries a guard (the disk still matches the row it was planned from, or the server's base_rev). A
+failed guard is not an error: nothing is recorded, the observers catch up and the path is planned again. On
+success the trees change in ONE journal transaction, so a kill at any point leaves either the old or the new
+state, never half of it. Uploads of many files share missing-block calls, batch requests and one commit call;
+downloads run on a small pool. A server that stops answering aborts the batch (`Offline`); the rest is re-planned.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ferrysync.daemon.chunker import FileChangedWhileReading, FileDigest
+from ferrysync.daemon.engine.mapping import from_server, to_server
+from ferrysync.daemon.engine.progress import TransferTracker
+from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry
+from ferrysync.daemon.planner import (
+    Action,
+    ConflictCopy,
+    Defer,
+    DeleteLocal,
+    DeleteRemote,
+    Download,
+    ForgetSynced,
+    KeepOut,
+    MkdirLocal,
+    MkdirRemote,
+    MoveLocal,
+    MoveRemote,
+    RecordSynced,
+    Skip,
+    Upload,
+    merge_base,
+    phase,
+)
+from ferrysync.daemon.remote import (
+    CommitOp,
+    CommitResult,
+    DeleteOp,
+    MkdirOp,
+    MoveOp,
+    RemoteClient,
+    ServerUnavailable,
+    Unauthorized,
+)
+from ferrysync.daemon.scanner import stat_entry
+from ferrysync.daemon.transfer import Downloader, Uploader
+from ferrysync.daemon.transfer.download import LocalBlockFinder
+from ferrysync.daemon.transfer.errors import TargetChanged, TransferCancelled
+from ferrysync.daemon.transfer.upload import UploadItem
+from ferrysync.daemon.trash import move_to_trash
+
+log = logging.getLogger(__name__)
+
+COMMIT_BATCH = 1000  # the server's limit of ops per commit request
+DOWNLOAD_WORKERS = 4
+
+
+class Offline(Exception):
+    """The server stopped answering in the middle of a batch."""
+
+
+class GuardFailed(Exception):
+    """The disk or the server moved on since planning: re-plan, record nothing."""
+
+
+@dataclass
+class FolderContext:
+    journal: Journal
+    folder_id: str
+    root: Path
+    prefix: str
+    client: RemoteClient
+    uploader: Uploader
+    downloader: Downloader
+    cancel: threading.Event  # set while paused or stopping: transfers stop between blocks
+    find_block: LocalBlockFinder
+    tracker: TransferTracker
+    use_os_trash: bool = True
+
+
+@dataclass
+class BatchResult:
+    replan: set[str] = field(default_factory=set)  # done: plan once more to confirm convergence
+    retry: set[str] = field(default_factory=set)  # guard failed or deferred: plan again after a short wait
+    failed: dict[str, str] = field(default_factory=dict)  # path -> error (recorded in the backoff table)
+    kept_out: dict[str, str] = field(default_factory=dict)  # path -> reason the user should see
+    conflicts: list[str] = field(default_factory=list)  # conflict copies made
+    done: int = 0
+
+
+class Executor:
+    def __init__(self, ctx: FolderContext) -> None:
+        self.ctx = ctx
+        self.j = ctx.journal
+        self.fid = ctx.folder_id
+
+    # -- batch orchestration ---------------------------------------------------------------------------------
+
+    def run(self, actions: Iterable[Action]) -> BatchResult:
+        """Run actions phase by phase (the planner's order). Raises Offline or Unauthorized."""
+        result = BatchResult()
+        group: list[Action] = []
+        for action in actions:
+            if group and phase(group[-1]) != phase(action):
+                self._run_group(group, result)
+                group = []
+            group.append(action)
+        if group:
+            self._run_group(group, result)
+        return result
+
+    def _run_group(self, group: list[Action], result: BatchResult) -> None:
+        if self.ctx.cancel.is_set():
+            result.retry.update(a.path for a in group)
+            return
+        remote_ops = [a for a in group if isinstance(a, MkdirRemote | DeleteRemote | MoveRemote)]
+        uploads = [a for a in group if isinstance(a, Upload)]
+        downloads = [a for a in group if isinstance(a, Download)]
+        for a in group:
+            if not isinstance(a, MkdirRemote | DeleteRemote | MoveRemote | Upload | Download):
+                self._guarded(a, result, self._run_one)
+        if remote_ops:
+            self._commit_group(remote_ops, result)
+        if uploads:
+            self._upload(uploads, result)
+        if downloads:
+            self._download_all(downloads, result)
+
+    def _guarded(self, action: Action, result: BatchResult, fn: Callable[[Action, BatchResult], None]) -> None:
+        """Run one action; map its failure to re-plan, backoff or offline."""
+        try:
+            fn(action, result)
+            result.done += 1
+            result.replan.add(action.path)
+            self.j.clear_failure(self.fid, action.path)
+        except (GuardFailed, TargetChanged, FileChangedWhileReading, FileNotFoundError) as exc:
+            log.debug("%s: %s re-planned: %s", self.fid, action.path, exc)
+            result.retry.add(action.path)
+        except TransferCancelled:
+            result.retry.add(action.path)
+        except (ServerUnavailable, ConnectionError) as exc:
+            raise Offline(str(exc)) from exc
+        except Unauthorized:
+            raise
+        except Exception as exc:  # disk full, permissions, a file held open elsewhere: back off, retry later
+            message = _describe(exc)
+            log.warning("%s: %s failed: %s", self.fid, action.path, message)
+            self.j.record_failure(self.fid, action.path, message)
+            result.failed[action.path] = message
+
+    # -- local-only actions ----------------------------------------------------------------------------------
+
+    def _run_one(self, a: Action, result: BatchResult) -> None:
+        j, fid = self.j, self.fid
+        if isinstance(a, RecordSynced):
+            j.put_synced(fid, a.row)
+        elif isinstance(a, ForgetSynced):
+            j.delete_synced(fid, a.path)
+        elif isinstance(a, KeepOut | Skip):
+            result.kept_out[a.path] = a.reason
+        elif isinstance(a, Defer):
+            result.retry.add(a.path)
+        elif isinstance(a, DeleteLocal):
+            self._delete_local(a)
+        elif isinstance(a, MkdirLocal):
+            self._mkdir_local(a)
+        elif isinstance(a, MoveLocal):
+            self._move_local(a)
+        elif isinstance(a, ConflictCopy):
+            self._conflict_copy(a, result)
+        else:  # pragma: no cover - every action class is handled above
+            raise TypeError(f"unexpected action {a!r}")
+
+    def _abs(self, path: str) -> Path:
+        return self.ctx.root.joinpath(*path.split("/"))
+
+    def _check_disk(self, path: str, expect: LocalEntry | None) -> None:
+        disk = stat_entry(self.ctx.root, path)
+        if expect is None:
+            if disk is not None:
+                raise GuardFailed(f"{path} appeared on disk")
+            return
+        if disk is None or disk.kind is not expect.kind:
+            raise GuardFailed(f"{path} changed on disk")
+        if disk.kind is Kind.FILE and (disk.size, disk.mtime_ns, disk.inode) != (
+            expect.size, expect.mtime_ns, expect.inode
+        ):
+            raise GuardFailed(f"{path} changed on disk")
+
+    def _delete_local(self, a: DeleteLocal) -> None:
+        self._check_disk(a.path, a.expect_local)
+        target = self._abs(a.path)
+        if a.expect_local.kind is Kind.DIR:
+            try:
+                target.rmdir()  # only an empty folder: its content was planned on its own
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise GuardFailed(f"{a.path} is not empty") from exc
+                raise
+        else:
+            move_to_trash(self.ctx.root, a.path, use_os_trash=self.ctx.use_os_trash)
+        with self.j.transaction():
+            self.j.delete_local(self.fid, a.path)
+            self.j.delete_synced(self.fid, a.path)
+            self.j.add_activity(self.fid, a.path, "deleted", "local")
+
+    def _local_row(self, path: str, remote: RemoteEntry | None = None) -> LocalEntry:
+        disk = stat_entry(self.ctx.root, path)
+        if disk is None:
+            raise GuardFailed(f"{path} vanished")
+        row = disk.to_local()
+        if remote is not None and disk.kind is Kind.FILE:
+            row = replace(row, content_hash=remote.content_hash, blocks=remote.blocks)
+        return row
+
+    def _mkdir_local(self, a: MkdirLocal) -> None:
+        target = self._abs(a.path)
+        disk = stat_entry(self.ctx.root, a.path)
+        if disk is not None and disk.kind is not Kind.DIR:
+            raise GuardFailed(f"{a.path} is a {disk.kind.value} on disk")
+        target.mkdir(parents=True, exist_ok=True)
+        local = self._local_row(a.path)
+        with self.j.transaction():
+            self.j.put_local(self.fid, local)
+            self.j.put_synced(self.fid, merge_base(local, a.remote))
+
+    def _reroot(self, tree: str, src: str, dst: str) -> None:
+        """Move a row and its subtree from `src` to `dst` in one tree, changing nothing but paths."""
+        rows = [e for e in (self.j.get(self.fid, tree, src),) if e is not None]
+        rows += self.j.descendants(self.fid, tree, src)
+        for e in rows:
+            new_path = dst + e.path[len(src):]
+            if tree == "local":
+                chunks = self.j.local_chunks(self.fid, e.path)
+                self.j.delete_local(self.fid, e.path)
+                self.j.put_local(self.fid, replace(e, path=new_path), chunks)
+            else:
+                self.j.delete(self.fid, tree, e.path)
+                self.j.put(self.fid, tree, replace(e, path=new_path))
+
+    def _move_local(self, a: MoveLocal) -> None:
+        self._check_disk(a.src, a.expect_local)
+        dst = self._abs(a.dst)
+        if a.src.casefold() != a.dst.casefold() and stat_entry(self.ctx.root, a.dst) is not None:
+            raise GuardFailed(f"{a.dst} is taken on disk")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        src = self._abs(a.src)
+        if a.src.casefold() == a.dst.casefold():  # case-only rename: via a temporary name (case-insensitive disks)
+            tmp = src.with_name(f".ferry-tmp-mv-{os.getpid()}-{src.name}")
+            os.rename(src, tmp)
+            os.rename(tmp, dst)
+        else:
+            os.rename(src, dst)
+        with self.j.transaction():
+            self._reroot("local", a.src, a.dst)
+            self._reroot("synced", a.src, a.dst)
+            self.j.add_activity(self.fid, a.dst, "moved", f"down from {a.src}")
+
+    def _conflict_copy(self, a: ConflictCopy, result: BatchResult) -> None:
+        self._check_disk(a.path, a.expect_local)
+        if stat_entry(self.ctx.root, a.copy_name) is not None:
+            raise GuardFailed(f"{a.copy_name} is taken")
+        os.rename(self._abs(a.path), self._abs(a.copy_name))
+        with self.j.transaction():
+            self._reroot("local", a.path, a.copy_name)
+            self.j.delete_synced(self.fid, a.path)
+            self.j.add_activity(self.fid, a.copy_name, "conflict", a.path)
+        result.conflicts.append(a.copy_name)
+        result.retry.add(a.copy_name)  # the renamed file uploads once the observer has indexed it
+        if a.remote is not None and a.remote.kind is Kind.FILE:
+            self._download(Download(a.path, a.remote, None), result)
+
+    # -- server ops ------------------------------------------------------------------------------------------
+
+    def _commit(self, ops: list[CommitOp]) -> list[CommitResult]:
+        results: list[CommitResult] = []
+        for i in range(0, len(ops), COMMIT_BATCH):
+            results += self.ctx.client.commit(ops[i : i + COMMIT_BATCH])
+        return results
+
+    def _op(self, a: MkdirRemote | DeleteRemote | MoveRemote) -> CommitOp:
+        p = self.ctx.prefix
+        if isinstance(a, MkdirRemote):
+            return MkdirOp(to_server(p, a.path), a.base_rev)
+        if isinstance(a, DeleteRemote):
+            return DeleteOp(to_server(p, a.path), a.base_rev)
+        return MoveOp(to_server(p, a.src), to_server(p, a.dst), a.base_rev)
+
+    def _commit_group(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], result: BatchResult) -> None:
+        try:
+            results = self._commit([self._op(a) for a in actions])
+        except ServerUnavailable as exc:
+            raise Offline(str(exc)) from exc
+        for a, r in zip(actions, results, strict=True):
+            if not r.ok or r.entry is None:
+                self._note_refusal(a.path, r, result)
+                continue
+            entry = r.entry.entry
+            rel = from_server(self.ctx.prefix, entry.path) or a.path
+            remote = replace(entry, path=rel)
+            with self.j.transaction():
+                if isinstance(a, MkdirRemote):
+                    self.j.put_remote(self.fid, remote)
+                    self.j.put_synced(self.fid, merge_base(a.local, remote))
+                elif isinstance(a, DeleteRemote):
+                    self.j.delete_remote(self.fid, a.path)
+                    self.j.delete_synced(self.fid, a.path)
+                    self.j.add_activity(self.fid, a.path, "deleted", "up")
+                else:
+                    self._reroot("remote", a.src, a.dst)
+                    if a.local is not None:
+                        self._reroot("synced", a.src, a.dst)
+                        self.j.add_activity(self.fid, a.dst, "moved", f"up from {a.src}")
+                    else:
+                        self.j.delete_synced(self.fid, a.src)
+                    result.replan.add(a.dst)
+                self.j.clear_failure(self.fid, a.path)
+            result.replan.add(a.path)
+            result.done += 1
+
+    def _note_refusal(self, path: str, r: CommitResult, result: BatchResult) -> None:
+        if r.code in ("conflict", "missing_blocks", "not_empty"):
+            log.debug("%s: %s refused by the server (%s): re-planned", self.fid, path, r.code)
+            result.retry.add(path)
+            if r.current is not None:  # learn the server's state now rather than at the next feed page
+                rel = from_server(self.ctx.prefix, r.current.path)
+                cur = self.j.get_remote(self.fid, rel) if rel else None
+                if rel and not r.current.deleted and (cur is None or cur.rev <= r.current.entry.rev):
+                    self.j.put_remote(self.fid, replace(r.current.entry, path=rel))
+            return
+        message = f"the server refused {path}: {r.code} {r.message}".strip()
+        self.j.record_failure(self.fid, path, message)
+        result.failed[path] = message
+
+    # -- transfers -------------------------------------------------------------------------------------------
+
+    def _upload(self, uploads: list[Upload], result: BatchResult) -> None:
+        items: list[UploadItem] = []
+        for a in uploads:
+            chunks = tuple(self.j.local_chunks(self.fid, a.path))
+            digest = None
+            if a.local.content_hash and chunks and tuple(c.hash for c in chunks) == a.local.blocks:
+                digest = FileDigest(a.local.content_hash, chunks, a.local.size)
+            items.append(UploadItem(self._abs(a.path), to_server(self.ctx.prefix, a.path), a.base_rev,
+                                    digest, a.local.mtime_ns, a.local.executable))
+        total = sum(a.local.size for a in uploads)
+        label = uploads[0].path if len(uploads) == 1 else f"{len(uploads)} files"
+        with self.ctx.tracker.transfer(label, "up", total) as progress:
+            try:
+                outcomes = self.ctx.uploader.upload_many(items, progress=progress, cancel=self.ctx.cancel)
+            except TransferCancelled:
+                result.retry.update(a.path for a in uploads)
+                return
+            except ServerUnavailable as exc:
+                raise Offline(str(exc)) from exc
+        ready = [(a, o.op) for a, o in zip(uploads, outcomes, strict=True) if o.op is not None]
+        for a, o in zip(uploads, outcomes, strict=True):
+            if isinstance(o.error, FileChangedWhileReading | FileNotFoundError):
+                result.retry.add(a.path)
+            elif o.error is not None:
+                message = _describe(o.error)
+                self.j.record_failure(self.fid, a.path, message)
+                result.failed[a.path] = message
+        if not ready:
+            return
+        try:
+            results = self._commit([op for _, op in ready])
+        except ServerUnavailable as exc:
+            raise Offline(str(exc)) from exc
+        for (a, _), r in zip(ready, results, strict=True):
+            if not r.ok or r.entry is None:
+                self._note_refusal(a.path, r, result)
+                continue
+            remote = replace(r.entry.entry, path=a.path)
+            with self.j.transaction():
+                self.j.put_remote(self.fid, remote)
+                self.j.put_synced(self.fid, merge_base(a.local, remote))
+                self.j.clear_failure(self.fid, a.path)
+                self.j.add_activity(self.fid, a.path, "uploaded", str(a.local.size))
+            result.replan.add(a.path)
+            result.done += 1
+
+    def _download_all(self, downloads: list[Download], result: BatchResult) -> None:
+        if len(downloads) == 1:
+            self._guarded(downloads[0], result, self._download)
+            return
+        with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="ferry-dl") as pool:
+            futures = [pool.submit(self._guarded, d, result, self._download) for d in downloads]
+            errors = [f.exception() for f in futures]
+        for exc in errors:
+            if exc is not None:
+                raise exc
+
+    def _download(self, a: Action, result: BatchResult) -> None:
+        assert isinstance(a, Download)
+        remote = a.remote
+        self._check_disk(a.path, a.expect_local)
+        target = self._abs(a.path)
+        exp = a.expect_local
+        if exp is not None and exp.kind is Kind.FILE and exp.content_hash == remote.content_hash:
+            os.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp_dir = self.ctx.root / ".ferry" / "tmp"
+            with self.ctx.tracker.transfer(a.path, "down", remote.size) as progress:
+                self.ctx.downloader.download(
+                    remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
+                    find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
+                    tmp_dir=tmp_dir,
+                )
+        local = self._local_row(a.path, remote)
+        with self.j.transaction():
+            self.j.put_local(self.fid, local)
+            self.j.put_synced(self.fid, merge_base(local, remote))
+            self.j.add_activity(self.fid, a.path, "downloaded", str(remote.size))
+
+
+def _matches(root: Path, path: str, expect: LocalEntry | None) -> bool:
+    disk = stat_entry(root, path)
+    if expect is None:
+        return disk is None
+    if disk is None or disk.kind is not expect.kind:
+        return False
+    return disk.kind is not Kind.FILE or (disk.size, disk.mtime_ns, disk.inode) == (
+        expect.size, expect.mtime_ns, expect.inode)
+
+
+def _mode(path: Path, executable: bool) -> int:
+    mode = path.stat().st_mode & 0o7777
+    return mode | 0o111 if executable else mode & ~0o111
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full: free some space, Ferry retries by itself"
+    if isinstance(exc, OSError) and exc.errno in (errno.EBUSY, errno.EACCES, errno.ETXTBSY):
+        return f"in use by another program, retrying: {exc}"
+    return str(exc) or type(exc).__name__

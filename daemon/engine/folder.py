@@ -1,0 +1,300 @@
+"""One sync folder: its local observer, its change-feed reader and the planning loop that joins them.
+
+Observers report changed paths; the loop plans those paths (with their subtrees where a folder changed kind or
+moved) and hands the actions to the executor. Successful actions are planned once more to confirm convergence;
+actions whose guard failed wait a moment for the observers to catch up. At start every path of the three trees is
+planned once, so whatever was left undone when the daemon stopped is picked up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from ferrysync.daemon.config import FolderConfig, Settings
+from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
+from ferrysync.daemon.engine.feed import FeedReader
+from ferrysync.daemon.engine.mapping import normalize_prefix
+from ferrysync.daemon.hasher import HashPool
+from ferrysync.daemon.marker import RootUnavailable, check_marker, init_marker
+from ferrysync.daemon.model import Kind
+from ferrysync.daemon.planner import (
+    Action,
+    DeleteLocal,
+    DeleteRemote,
+    DeletionThreshold,
+    PathRows,
+    PlanContext,
+    plan_batch,
+)
+from ferrysync.daemon.remote import Unauthorized
+from ferrysync.daemon.scanner import stat_entry
+from ferrysync.daemon.watcher import LocalObserver
+
+log = logging.getLogger(__name__)
+
+GUARD_RETRY_S = 0.5  # a failed guard waits this long for the observers before the path is planned again
+IDLE_TICK_S = 5.0
+
+
+@dataclass
+class FolderView:
+    """What the status shows of one folder (plain data, read without locks)."""
+
+    state: str = "idle"  # idle | syncing | paused | offline | error
+    message: str = "Up to date"
+    pending_up: tuple[int, int] = (0, 0)  # count, bytes
+    pending_down: tuple[int, int] = (0, 0)
+    last_sync: float | None = None
+    kept_out: dict[str, str] = field(default_factory=dict)
+    held: dict[str, Action] = field(default_factory=dict)  # deletions waiting for the user's confirmation
+    conflicts: list[tuple[float, str]] = field(default_factory=list)
+
+
+class FolderSync:
+    def __init__(self, cfg: FolderConfig, ctx: FolderContext, pool: HashPool,
+                 settings: Callable[[], Settings], on_state: Callable[[], None],
+                 notify: Callable[[str, str, str], None]) -> None:
+        self.cfg = cfg
+        self.ctx = ctx
+        self.journal = ctx.journal
+        self.fid = cfg.id
+        self.root = Path(cfg.local)
+        self.settings = settings
+        self._on_state = on_state
+        self._notify = notify
+        self.view = FolderView()
+        self.error: str | None = None
+        self.executor = Executor(ctx)
+        s = settings()
+        self.observer = LocalObserver(self.journal, self.fid, self.root, pool, quiet_period=s.quiet_period_s,
+                                      rescan_interval=s.rescan_interval_s, on_changes=self.mark,
+                                      on_error=self._observer_error)
+        self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
+                               on_changes=self.mark, on_state=on_state)
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._retry: dict[str, float] = {}
+        self._full = True  # plan every known path once at start
+        self._approve = False
+        self._busy = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            if self.journal.get_marker_id(self.fid) is None:
+                init_marker(self.root, self.fid, create_root=True)
+                self.journal.set_marker_id(self.fid, self.fid)
+            else:
+                check_marker(self.root, self.fid)
+        except RootUnavailable as exc:
+            self.error = str(exc)  # the observer keeps checking and resumes when the root is back
+        self.observer.start()
+        self.feed.start()
+        self._thread = threading.Thread(target=self._run, name=f"ferry-sync-{self.fid}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.ctx.cancel.set()
+        self._wake.set()
+        self.feed.stop()
+        self.observer.stop()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def mark(self, paths: list[str]) -> None:
+        with self._lock:
+            self._pending.update(paths)
+        self._wake.set()
+
+    def set_paused(self, paused: bool) -> None:
+        if paused:
+            self.ctx.cancel.set()
+        else:
+            self.ctx.cancel.clear()
+            self._full = True
+            self.feed.kick()
+        self._wake.set()
+        self._on_state()
+
+    def approve_deletions(self) -> None:
+        self._approve = True
+        with self._lock:
+            self._pending.update(self.view.held)
+        self._wake.set()
+
+    def reject_deletions(self) -> None:
+        """Keep the files: forget the merge base, so the planner sees them as new on the side that has them."""
+        held, self.view.held = self.view.held, {}
+        with self.journal.transaction():
+            for path in held:
+                self.journal.delete_synced(self.fid, path)
+        self.mark(list(held))
+
+    def idle(self) -> bool:
+        """Nothing left to plan, run or observe, and the feed has caught up with the server."""
+        with self._lock:
+            pending = bool(self._pending or self._retry or self._full)
+        return (not pending and not self._busy and self.observer.idle() and self.feed.state.caught_up
+                and self.error is None and self.observer.error is None)
+
+    # -- the loop --------------------------------------------------------------------------------------------
+
+    def _observer_error(self, exc: Exception) -> None:
+        self._on_state()
+
+    def _take(self) -> set[str] | None:
+        now = time.monotonic()
+        with self._lock:
+            due = {p for p, t in self._retry.items() if t <= now}
+            for p in due:
+                del self._retry[p]
+            if self._full:
+                self._full = False
+                return self.journal.all_paths(self.fid) | self._pending | due
+            paths, self._pending = self._pending | due, set()
+            return paths
+
+    def _timeout(self) -> float:
+        with self._lock:
+            if not self._retry:
+                return IDLE_TICK_S
+            return max(0.0, min(self._retry.values()) - time.monotonic())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._timeout())
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if self.ctx.cancel.is_set() or self.observer.error is not None or not self.feed.state.online:
+                self._on_state()
+                continue
+            if self.error is not None:
+                try:
+                    check_marker(self.root, self.fid)
+                    self.error = None
+                except RootUnavailable:
+                    continue
+            paths = self._take()
+            if not paths:
+                self._on_state()
+                continue
+            self._busy = True
+            self._on_state()
+            try:
+                self._round(paths)
+            except Offline as exc:
+                log.warning("%s: server unreachable mid-batch (%s)", self.fid, exc)
+                self.mark(list(paths))
+                self.feed.kick()
+            except Unauthorized as exc:
+                self.error = f"the server refused this device ({exc}); run `ferry login` again"
+                self.mark(list(paths))
+            except Exception:
+                log.exception("%s: sync round failed", self.fid)
+                with self._lock:
+                    now = time.monotonic()
+                    self._retry.update({p: now + IDLE_TICK_S for p in paths})
+            finally:
+                self._busy = False
+                self._on_state()
+
+    def _expand(self, paths: set[str]) -> dict[str, PathRows]:
+        """Rows of each path, plus the subtree of any folder that vanished, moved or changed kind."""
+        rows: dict[str, PathRows] = {}
+        for p in paths:
+            if p in rows:
+                continue
+            r = self.journal.rows_for_path(self.fid, p)
+            rows[p] = PathRows(p, r.local, r.remote, r.synced)
+            present = [e for e in r if e is not None]
+            if any(e.kind is Kind.DIR for e in present) and (
+                len(present) < 3 or len({e.kind for e in present}) > 1
+            ):
+                for tree in ("local", "remote", "synced"):
+                    for e in self.journal.descendants(self.fid, tree, p):
+                        if e.path not in rows:
+                            d = self.journal.rows_for_path(self.fid, e.path)
+                            rows[e.path] = PathRows(e.path, d.local, d.remote, d.synced)
+        return rows
+
+    def _round(self, paths: set[str]) -> None:
+        now = time.time()
+        backed = self.journal.backed_off_paths(self.fid, now)
+        if backed & paths:
+            with self._lock:
+                for p in backed & paths:
+                    b = self.journal.get_backoff(self.fid, p)
+                    self._retry[p] = time.monotonic() + max(0.5, (b.next_try - now) if b else IDLE_TICK_S)
+            paths = paths - backed
+        rows = self._expand(paths)
+        s = self.settings()
+        threshold = DeletionThreshold(max_files=s.delete_threshold_count, max_ratio=s.delete_threshold_ratio)
+        if self._approve:
+            threshold = DeletionThreshold(max_files=2**62, min_files_for_ratio=2**62)
+            self._approve = False
+        ctx = PlanContext(host=s.conflict_host_name, when=datetime.now(), exists=self._exists,
+                          root_length=len(str(self.root)))
+        file_count = self.journal.count(self.fid, "synced", Kind.FILE)
+        plan = plan_batch(rows.values(), ctx, file_count, threshold)
+        for path in rows:
+            self.view.kept_out.pop(path, None)
+        if plan.held_deletions:
+            newly = {a.path: a for a in plan.held_deletions if a.path not in self.view.held}
+            self.view.held.update({a.path: a for a in plan.held_deletions})
+            if newly:
+                self._notify("Deletions waiting", f"{len(self.view.held)} deletions in {self.root} wait for your "
+                             "approval: run `ferry deletions approve` or `ferry deletions reject`", "deletions")
+        else:
+            for path in rows:
+                self.view.held.pop(path, None)
+        self._account(plan.actions)
+        result = self.executor.run(plan.actions)
+        self._absorb(result)
+
+    def _exists(self, path: str) -> bool:
+        return stat_entry(self.root, path) is not None or self.journal.get_remote(self.fid, path) is not None
+
+    def _account(self, actions: list[Action]) -> None:
+        from ferrysync.daemon.planner import Download, Upload
+
+        ups = [a for a in actions if isinstance(a, Upload)]
+        downs = [a for a in actions if isinstance(a, Download)]
+        self.view.pending_up = (len(ups), sum(a.local.size for a in ups))
+        self.view.pending_down = (len(downs), sum(a.remote.size for a in downs))
+
+    def _absorb(self, result: BatchResult) -> None:
+        self.view.pending_up = self.view.pending_down = (0, 0)
+        self.view.kept_out.update(result.kept_out)
+        now = time.monotonic()
+        for copy in result.conflicts:
+            self.view.conflicts.append((time.time(), copy))
+            self._notify("Conflicting edits", f"Both copies kept: {copy}", "conflict")
+        for path, message in result.failed.items():
+            self._notify("Ferry could not sync a file", f"{path}: {message}", "error")
+        with self._lock:
+            for path in result.retry:
+                self._retry.setdefault(path, now + GUARD_RETRY_S)
+            self._pending.update(result.replan - result.retry - set(result.failed))
+        if result.done:
+            self.view.last_sync = time.time()
+        self._wake.set()
+
+
+def held_side(action: Action) -> str:
+    """Which side a held deletion would delete on (for `ferry deletions`)."""
+    if isinstance(action, DeleteLocal):
+        return "local"
+    assert isinstance(action, DeleteRemote)
+    return "remote"

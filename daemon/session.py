@@ -1,0 +1,228 @@
+"""Sign-in, quick set-up and starting the daemon: the CLI commands that work without a running daemon.
+
+Imported lazily by the CLI (it pulls in requests and keyring).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import getpass
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from ferrysync.daemon.config import Config, FolderConfig, load_config, save_config
+from ferrysync.daemon.credentials import CredentialsError, KeyringUnavailable, open_store
+from ferrysync.daemon.paths import FerryPaths, ferry_paths
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+START_TIMEOUT_S = 30.0
+
+
+def _err(message: str) -> int:
+    print(f"ferry: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _password(args: argparse.Namespace) -> str:
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\r\n")
+    return getpass.getpass("Password: ")
+
+
+def _store_token(paths: FerryPaths, cfg: Config, user: str, url: str, token: str, *, plaintext: bool) -> Config:
+    kind = "file" if plaintext else cfg.settings.credentials_store
+    open_store(kind, paths).set_token(user, url, token)
+    settings = dataclasses.replace(cfg.settings, credentials_store=kind)
+    return dataclasses.replace(cfg, server_url=url, user=user, settings=settings)
+
+
+def login(args: argparse.Namespace) -> int:
+    from ferrysync.daemon.remote import RemoteClient, RemoteError, Unauthorized
+
+    url = (args.server or "").rstrip("/")
+    if not url or not args.user:
+        print("ferry login: give the server's URL and --user NAME", file=sys.stderr)
+        return EXIT_USAGE
+    paths = ferry_paths().ensure()
+    cfg = load_config(paths)
+    device = getattr(args, "device_name", None) or cfg.device_name or socket.gethostname()
+    verify: bool | str = getattr(args, "cafile", None) or True
+    try:
+        with RemoteClient(url, verify=verify, pin_sha256=getattr(args, "pin", None)) as client:
+            result = client.login(args.user, _password(args), device)
+    except Unauthorized:
+        return _err("wrong user name or password")
+    except (RemoteError, OSError, ValueError) as exc:
+        return _err(f"could not log in to {url}: {exc}")
+    try:
+        cfg = _store_token(paths, cfg, result.user, url, result.token,
+                           plaintext=bool(getattr(args, "plaintext_credentials", False)))
+    except CredentialsError as exc:
+        return _err(str(exc))
+    save_config(paths, dataclasses.replace(cfg, device_name=device))
+    print(f"Logged in to {url} as {result.user} (device {device!r}).")
+    return EXIT_OK
+
+
+def logout(args: argparse.Namespace) -> int:
+    from ferrysync.daemon.remote import RemoteClient, RemoteError
+
+    paths = ferry_paths()
+    cfg = load_config(paths)
+    if not cfg.server_url:
+        return _err("this device is not logged in")
+    _stop_daemon(paths)
+    store = open_store(cfg.settings.credentials_store, paths)
+    token = store.get_token(cfg.user, cfg.server_url)
+    if token:
+        try:
+            with RemoteClient(cfg.server_url, token) as client:
+                client.logout()
+        except (RemoteError, OSError) as exc:
+            print(f"ferry: the server did not confirm the logout ({exc}); the token is forgotten here anyway")
+        store.delete_token(cfg.user, cfg.server_url)
+    print(f"Logged out of {cfg.server_url}.")
+    return EXIT_OK
+
+
+# -- the daemon's lifecycle ------------------------------------------------------------------------------------
+
+
+def _daemon_answers(paths: FerryPaths) -> bool:
+    from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, IpcError
+
+    try:
+        with ControlClient(paths, timeout=2) as c:
+            c.call("hello")
+        return True
+    except (DaemonNotRunning, IpcError, OSError):
+        return False
+
+
+def _stop_daemon(paths: FerryPaths) -> None:
+    from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, IpcError
+
+    try:
+        with ControlClient(paths, timeout=5) as c:
+            c.call("stop")
+    except (DaemonNotRunning, IpcError, OSError):
+        return
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while _daemon_answers(paths) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _entry_point(name: str) -> list[str]:
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return [str(candidate)]
+    module = {"ferryd": "ferrysync.daemon.main", "ferry-tray": "ferrysync.tray.app"}[name]
+    return [sys.executable, "-m", module]
+
+
+def spawn_detached(name: str, paths: FerryPaths) -> subprocess.Popen[bytes]:
+    log = open(paths.log_dir / f"{name}.out", "ab")  # noqa: SIM115 - handed to the child
+    kwargs: dict[str, object] = {}
+    if os.name == "nt":
+        kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
+    else:
+        kwargs["start_new_session"] = True
+    return subprocess.Popen(_entry_point(name), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            **kwargs)  # type: ignore[call-overload]
+
+
+def start(args: argparse.Namespace) -> int:
+    paths = ferry_paths().ensure()
+    if getattr(args, "foreground", False):
+        from ferrysync.daemon.main import main as ferryd_main
+
+        return ferryd_main([])
+    if _daemon_answers(paths):
+        print("Ferry is already running.")
+        return EXIT_OK
+    proc = spawn_detached("ferryd", paths)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if _daemon_answers(paths):
+            print("Ferry is running. `ferry status` shows what it is doing.")
+            return EXIT_OK
+        if proc.poll() is not None:
+            tail = (paths.log_dir / "ferryd.out").read_text(errors="replace")[-1500:]
+            return _err(f"the daemon exited with {proc.returncode}:\n{tail}")
+        time.sleep(0.1)
+    return _err(f"the daemon did not answer within {START_TIMEOUT_S:.0f} s; see {paths.log_file}")
+
+
+# -- ferry up ---------------------------------------------------------------------------------------------------
+
+
+def _setup_embedded(paths: FerryPaths, cfg: Config) -> Config:
+    from ferrysync.daemon import embedded
+    from ferrysync.daemon.remote import RemoteClient
+
+    port = embedded.free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = embedded.start_server(paths, port)
+    try:
+        user, password = embedded.create_account(paths)
+        with RemoteClient(url) as client:
+            result = client.login(user, password, cfg.device_name or socket.gethostname())
+    finally:
+        embedded.stop_server(proc)
+    cfg = dataclasses.replace(cfg, settings=dataclasses.replace(cfg.settings, embedded=True))
+    try:
+        cfg = _store_token(paths, cfg, result.user, url, result.token, plaintext=False)
+    except KeyringUnavailable:
+        # The local cloud lives on this disk, for this user only: its token is kept beside its data in a file
+        # only this user can read, and we say so.
+        cfg = _store_token(paths, cfg, result.user, url, result.token, plaintext=True)
+        print("No system keyring is available: the local cloud's device token is kept in a file only you can "
+              f"read, under {paths.config_dir}.")
+    print(f"Created a local cloud on {url} (data in {embedded.cloud_dir(paths)}).")
+    return cfg
+
+
+def up(args: argparse.Namespace) -> int:
+    paths = ferry_paths().ensure()
+    cfg = load_config(paths)
+    if getattr(args, "server", None) and not cfg.server_url:
+        print("ferry up: to use a server, first run `ferry login URL --user NAME`", file=sys.stderr)
+        return EXIT_USAGE
+    if not cfg.server_url:
+        try:
+            cfg = _setup_embedded(paths, cfg)
+        except (RuntimeError, OSError, CredentialsError) as exc:
+            return _err(str(exc))
+        save_config(paths, cfg)
+    folder = Path(args.folder or Path.home() / "Ferry").expanduser().resolve()
+    if not any(Path(f.local).resolve() == folder for f in cfg.folders):
+        if _daemon_answers(paths):
+            from ferrysync.daemon.ipc.client import ControlClient
+
+            with ControlClient(paths) as c:
+                c.call("folder_add", local=str(folder))
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            cfg = cfg.with_folder(FolderConfig(id=uuid.uuid4().hex[:12], local=folder, remote="/" + folder.name))
+            save_config(paths, cfg)
+        print(f"Syncing {folder} with /{folder.name}.")
+    code = start(argparse.Namespace(foreground=False))
+    if code != EXIT_OK:
+        return code
+    if _has_display() and not getattr(args, "no_tray", False):
+        spawn_detached("ferry-tray", paths)
+        print("The Ferry icon is in your system tray.")
+    print(f"Put files in {folder}: they sync to {cfg.server_url}.")
+    return EXIT_OK
+
+
+def _has_display() -> bool:
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
