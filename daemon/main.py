@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             lock.release()
             return EXIT_ERROR
     journal = open_journal(paths)
-    if journal.needs_rebuild():
+    if journal.needs_rebuild:
         log.warning("the journal was unreadable and was set aside: rebuilding from the disk and the server")
         journal.clear_rebuild()
     notifier = Notifier()

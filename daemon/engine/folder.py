@@ -76,7 +76,7 @@ class FolderSync:
                                       rescan_interval=s.rescan_interval_s, on_changes=self.mark,
                                       on_error=self._observer_error)
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
-                               on_changes=self.mark, on_state=on_state)
+                               on_changes=self.mark, on_state=self._feed_state)
         self._lock = threading.Lock()
         self._pending: set[str] = set()
         self._retry: dict[str, float] = {}
@@ -102,6 +102,7 @@ class FolderSync:
         self.feed.start()
         self._thread = threading.Thread(target=self._run, name=f"ferry-sync-{self.fid}", daemon=True)
         self._thread.start()
+        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -151,6 +152,10 @@ class FolderSync:
     # -- the loop --------------------------------------------------------------------------------------------
 
     def _observer_error(self, exc: Exception) -> None:
+        self._on_state()
+
+    def _feed_state(self) -> None:
+        self._wake.set()  # e.g. back online: run what waited
         self._on_state()
 
     def _take(self) -> set[str] | None:
@@ -283,9 +288,13 @@ class FolderSync:
             self._notify("Conflicting edits", f"Both copies kept: {copy}", "conflict")
         for path, message in result.failed.items():
             self._notify("Ferry could not sync a file", f"{path}: {message}", "error")
+        wall = time.time()
         with self._lock:
             for path in result.retry:
                 self._retry.setdefault(path, now + GUARD_RETRY_S)
+            for path in result.failed:  # retried by itself once its backoff has passed
+                b = self.journal.get_backoff(self.fid, path)
+                self._retry[path] = now + max(GUARD_RETRY_S, (b.next_try - wall) if b else IDLE_TICK_S)
             self._pending.update(result.replan - result.retry - set(result.failed))
         if result.done:
             self.view.last_sync = time.time()

@@ -1,0 +1,39 @@
+"""End-to-end fixtures: a real ferry-server and real ferryd processes, each device with its own FERRY_HOME."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from devices import Device  # noqa: E402
+
+
+@pytest.fixture
+def make_device(server: object, tmp_path: Path) -> Iterator[Callable[..., Device]]:
+    """Factory: a logged-in device (user alice) syncing its own folder with /Shared, daemon running."""
+    made: list[Device] = []
+
+    def make(name: str, *, remote: str = "/Shared", start: bool = True, user: str = "alice",
+             password: str = "alice-pw", folder: Path | None = None) -> Device:
+        d = Device(name=name, home=tmp_path / f"home-{name}", folder=folder or tmp_path / f"folder-{name}",
+                   keyring_dir=tmp_path / f"keyring-{name}")
+        made.append(d)
+        d.login(server.url, user, password)  # type: ignore[attr-defined]
+        if start:
+            d.start()
+            d.add_folder(remote)
+        return d
+
+    yield make
+    for d in made:
+        d.stop()
+
+
+@pytest.fixture
+def pair(make_device: Callable[..., Device]) -> tuple[Device, Device]:
+    return make_device("laptop"), make_device("desktop")
