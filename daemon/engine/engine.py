@@ -163,7 +163,16 @@ class Engine:
         return settings
 
     def caught_up(self) -> bool:
-        return all(f.feed.state.caught_up for f in self.folders.values())
+        """Every folder has applied the server's feed up to now (asked of the server, not assumed)."""
+        for f in self.folders.values():
+            if not f.feed.state.caught_up:
+                return False
+            try:
+                if self.client.changes(self.journal.get_cursor(f.fid), limit=1).entries:
+                    return False
+            except (RemoteError, OSError):
+                return False
+        return True
 
     def synced(self) -> bool:
         return all(f.idle() for f in self.folders.values())

@@ -109,6 +109,7 @@ class FeedReader:
 
     def pull(self) -> None:
         """Apply every page after the stored cursor; mark the touched paths for planning."""
+        self.state.caught_up = False  # until the pages are applied and their paths handed to the planner
         cursor = self.journal.get_cursor(self.folder_id)
         while True:
             page = self.client.changes(cursor)
@@ -119,9 +120,8 @@ class FeedReader:
                 self._on_changes(touched)
             if not page.has_more:
                 break
-        if not self.state.caught_up:
-            self.state.caught_up = True
-            self._on_state()
+        self.state.caught_up = True
+        self._on_state()
 
     def _apply(self, entries: tuple[FeedEntry, ...], *, fresh: bool, cursor: int) -> list[str]:
         touched: list[str] = []

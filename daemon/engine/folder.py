@@ -191,11 +191,12 @@ class FolderSync:
                     self.error = None
                 except RootUnavailable:
                     continue
+            self._busy = True  # before taking the paths: `idle()` must never see them in neither place
             paths = self._take()
             if not paths:
+                self._busy = False
                 self._on_state()
                 continue
-            self._busy = True
             self._on_state()
             try:
                 self._round(paths)
