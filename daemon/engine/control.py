@@ -15,21 +15,17 @@ from ferrysync.daemon.config import Settings
 from ferrysync.daemon.engine.engine import Engine
 from ferrysync.daemon.engine.folder import FolderSync, held_side
 from ferrysync.daemon.engine.mapping import to_server
+from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
 from ferrysync.daemon.trash import list_folder_trash, restore_from_folder_trash
 
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
-SETTING_KEYS = {
-    "upload_limit_kbps": int, "download_limit_kbps": int, "notifications": bool,
-    "delete_threshold_count": int, "delete_threshold_ratio": float, "conflict_host_name": str,
-    "start_at_login": bool,
-}
 
 _DIRECTIONS = {"uploaded": "up", "downloaded": "down", "conflict": "local"}
 
 
 def _settings_dict(s: Settings) -> dict[str, Any]:
-    out = {k: v for k, v in dataclasses.asdict(s).items() if k in SETTING_KEYS}
+    out = {k: v for k, v in dataclasses.asdict(s).items() if k in SETTINGS}
     out["start_at_login"] = _autostart_enabled()
     return out
 
@@ -79,7 +75,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:
         fid = str(params.get("id", ""))
         match = [f for f in engine.folders.values() if fid in (f.fid, str(f.root))]
         if not match:
-            raise KeyError(f"no synced folder {fid!r}")
+            raise IpcError("not_found", f"no synced folder {fid!r}")
         engine.remove_folder(match[0].fid)
         return {}
 
@@ -87,23 +83,16 @@ def handlers(engine: Engine) -> dict[str, Handler]:
         return {"settings": _settings_dict(engine.settings())}
 
     def settings_set(params: Mapping[str, Any]) -> Mapping[str, Any]:
-        key, value = params.get("key"), params.get("value")
-        if key not in SETTING_KEYS:
-            raise ValueError(f"unknown setting {key!r}; known: {', '.join(sorted(SETTING_KEYS))}")
-        typ = SETTING_KEYS[key]
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise ValueError(f"{key} takes a {typ.__name__}, not {value!r}")
+        key = str(params.get("key"))
+        try:
+            value = check_setting(key, params.get("value"))
+        except ValueError as exc:
+            raise IpcError("bad_request", str(exc)) from None
         if key == "start_at_login":
             from ferrysync.daemon import autostart
 
             (autostart.enable if value else autostart.disable)(["daemon", "tray"])
         else:
-            if isinstance(value, int | float) and value < 0:
-                raise ValueError(f"{key} cannot be negative")
-            if key == "delete_threshold_ratio" and isinstance(value, float) and value > 1:
-                raise ValueError("delete_threshold_ratio is a share between 0 and 1")
             engine.update_settings(**{key: value})
         return {"settings": _settings_dict(engine.settings())}
 
@@ -188,7 +177,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:
         f, rel = _locate(engine, str(params.get("path", "")))
         items = [i for i in list_folder_trash(f.root) if i.relpath == rel]
         if not items:
-            raise KeyError(f"{rel} is not in the folder's trash")
+            raise IpcError("not_found", f"{rel} is not in the folder's trash")
         restore_from_folder_trash(f.root, max(items, key=lambda i: i.trashed_at))
         return {}
 

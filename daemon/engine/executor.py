@@ -10,6 +10,7 @@ downloads run on a small pool. A server that stops answering aborts the batch (`
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import threading
@@ -21,7 +22,8 @@ from pathlib import Path
 from ferrysync.daemon.chunker import FileChangedWhileReading, FileDigest
 from ferrysync.daemon.engine.mapping import from_server, to_server
 from ferrysync.daemon.engine.progress import TransferTracker
-from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.journal import Journal, TransferState
+from ferrysync.daemon.marker import tmp_dir
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry
 from ferrysync.daemon.planner import (
     Action,
@@ -54,8 +56,8 @@ from ferrysync.daemon.remote import (
 )
 from ferrysync.daemon.scanner import stat_entry
 from ferrysync.daemon.transfer import Downloader, Uploader
-from ferrysync.daemon.transfer.download import LocalBlockFinder
-from ferrysync.daemon.transfer.errors import TargetChanged, TransferCancelled
+from ferrysync.daemon.transfer.download import LocalBlockFinder, ResumeState
+from ferrysync.daemon.transfer.errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
 from ferrysync.daemon.transfer.upload import UploadItem
 from ferrysync.daemon.trash import move_to_trash
 
@@ -411,18 +413,52 @@ class Executor:
             os.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp_dir = self.ctx.root / ".ferry" / "tmp"
             with self.ctx.tracker.transfer(a.path, "down", remote.size) as progress:
-                self.ctx.downloader.download(
-                    remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
-                    find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
-                    tmp_dir=tmp_dir,
-                )
+                try:
+                    self.ctx.downloader.download(
+                        remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
+                        find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
+                        tmp_dir=tmp_dir(self.ctx.root), resume=self._resume_state(a.path, remote),
+                        on_state=lambda st: self._save_resume(a.path, st),
+                    )
+                except (TargetChanged, CorruptDownload, DiskFull):
+                    self._forget_resume(a.path)  # the temp file is gone: nothing to resume
+                    raise
+            self._forget_resume(a.path)
         local = self._local_row(a.path, remote)
         with self.j.transaction():
             self.j.put_local(self.fid, local)
             self.j.put_synced(self.fid, merge_base(local, remote))
             self.j.add_activity(self.fid, a.path, "downloaded", str(remote.size))
+
+
+    # -- resumable downloads: the temp file and its verified prefix survive a restart ----------------------------
+
+    def _resume_key(self, path: str) -> str:
+        return f"download-resume:{self.fid}:{path}"
+
+    def _resume_state(self, path: str, remote: RemoteEntry) -> ResumeState | None:
+        raw = self.j.get_meta(self._resume_key(path))
+        if raw is None:
+            return None
+        state = ResumeState.from_json(json.loads(raw))
+        return state if state.content_hash == remote.content_hash else None
+
+    def _save_resume(self, path: str, state: ResumeState) -> None:
+        with self.j.transaction():
+            self.j.set_meta(self._resume_key(path), json.dumps(state.to_json()))
+            self.j.save_transfer(TransferState(self.fid, path, "download", state.content_hash or "",
+                                               temp_path=state.temp_path))
+
+    def _forget_resume(self, path: str) -> None:
+        with self.j.transaction():
+            self.j.delete_meta(self._resume_key(path))
+            self.j.delete_transfer(self.fid, path, "download")
+
+
+def resumable_temps(journal: Journal, folder_id: str) -> set[str]:
+    """Temp files of unfinished downloads that a restart will resume (everything else in tmp is stale)."""
+    return {t.temp_path for t in journal.list_transfers(folder_id) if t.direction == "download" and t.temp_path}
 
 
 def _matches(root: Path, path: str, expect: LocalEntry | None) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from ferrysync.daemon.engine.mapping import from_server
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.names import is_safe_relative
 from ferrysync.daemon.remote import (
     FeedEntry,
     ProtocolError,
@@ -132,8 +133,8 @@ class FeedReader:
                     self.journal.delete_remote(self.folder_id, path)
             for fe in entries:
                 rel = from_server(self.prefix, fe.path)
-                if rel is None:
-                    continue
+                if rel is None or not is_safe_relative(rel):
+                    continue  # outside this folder; or a path no server should send: never stored
                 current = self.journal.get_remote(self.folder_id, rel)
                 if current is not None and current.rev > fe.seq:
                     continue  # the executor already recorded a newer state of this path

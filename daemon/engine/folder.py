@@ -17,12 +17,14 @@ from datetime import datetime
 from pathlib import Path
 
 from ferrysync.daemon.config import FolderConfig, Settings
-from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
+from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline, resumable_temps
 from ferrysync.daemon.engine.feed import FeedReader
+from ferrysync.daemon.engine.fsprobe import probe_profile
 from ferrysync.daemon.engine.mapping import normalize_prefix
 from ferrysync.daemon.hasher import HashPool
-from ferrysync.daemon.marker import RootUnavailable, check_marker, init_marker
+from ferrysync.daemon.marker import RootUnavailable, check_marker, init_marker, tmp_dir
 from ferrysync.daemon.model import Kind
+from ferrysync.daemon.names import Profile
 from ferrysync.daemon.planner import (
     Action,
     DeleteLocal,
@@ -34,6 +36,7 @@ from ferrysync.daemon.planner import (
 )
 from ferrysync.daemon.remote import Unauthorized
 from ferrysync.daemon.scanner import stat_entry
+from ferrysync.daemon.transfer import remove_stale_temps
 from ferrysync.daemon.watcher import LocalObserver
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,7 @@ class FolderSync:
         self._on_state = on_state
         self._notify = notify
         self.view = FolderView()
+        self.profile = Profile.current()
         self.error: str | None = None
         self.executor = Executor(ctx)
         s = settings()
@@ -98,6 +102,9 @@ class FolderSync:
                 check_marker(self.root, self.fid)
         except RootUnavailable as exc:
             self.error = str(exc)  # the observer keeps checking and resumes when the root is back
+        self.profile = probe_profile(tmp_dir(self.root)) if self.error is None else Profile.current()
+        if self.error is None:
+            remove_stale_temps(tmp_dir(self.root), keep=frozenset(resumable_temps(self.journal, self.fid)))
         self.observer.start()
         self.feed.start()
         self._thread = threading.Thread(target=self._run, name=f"ferry-sync-{self.fid}", daemon=True)
@@ -250,8 +257,8 @@ class FolderSync:
         if self._approve:
             threshold = DeletionThreshold(max_files=2**62, min_files_for_ratio=2**62)
             self._approve = False
-        ctx = PlanContext(host=s.conflict_host_name, when=datetime.now(), exists=self._exists,
-                          root_length=len(str(self.root)))
+        ctx = PlanContext(host=s.conflict_host_name, when=datetime.now(), profile=self.profile,
+                          exists=self._exists, root_length=len(str(self.root)))
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
         plan = plan_batch(rows.values(), ctx, file_count, threshold)
         for path in rows:
