@@ -50,6 +50,12 @@ def _locate(engine: Engine, local_path: str) -> tuple[FolderSync, str]:
 
 
 def handlers(engine: Engine) -> dict[str, Handler]:
+    """Paths in answers are absolute local paths: what a user can open or paste into a shell."""
+
+    def _abs(folder_id: str, rel: str) -> str:
+        f = engine.folders.get(folder_id)
+        return str(f.root / rel) if f is not None else rel
+
     def pause(_: Mapping[str, Any]) -> Mapping[str, Any]:
         engine.set_paused(True)
         return {"paused": True}
@@ -111,20 +117,19 @@ def handlers(engine: Engine) -> dict[str, Handler]:
             raise ValueError("limit must be a positive number")
         rows = []
         for a in engine.journal.list_activity(limit):
-            f = engine.folders.get(a.folder_id)
             direction = _DIRECTIONS.get(a.action, a.detail.split(" ")[0] if a.detail else "local")
-            rows.append({"time": a.ts, "folder_id": a.folder_id, "path": str(f.root / a.path) if f else a.path,
+            rows.append({"time": a.ts, "folder_id": a.folder_id, "path": _abs(a.folder_id, a.path),
                          "direction": direction if direction in ("up", "down", "local") else "local",
                          "action": a.action, "size": int(a.detail) if a.detail.isdigit() else None})
         return {"activity": rows}
 
     def errors(_: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {"errors": [{"folder_id": b.folder_id, "path": b.path, "message": b.message,
+        return {"errors": [{"folder_id": b.folder_id, "path": _abs(b.folder_id, b.path), "message": b.message,
                             "retry_at": b.next_try, "attempts": b.attempts}
                            for b in engine.journal.list_failures()]}
 
     def name_issues(_: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {"entries": [{"folder_id": f.fid, "path": p, "reason": r}
+        return {"entries": [{"folder_id": f.fid, "path": str(f.root / p), "reason": r}
                             for f in engine.folders.values() for p, r in sorted(f.view.kept_out.items())]}
 
     def _selected(params: Mapping[str, Any]) -> list[FolderSync]:
@@ -132,7 +137,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:
         return [f for f in engine.folders.values() if fid in (None, f.fid)]
 
     def deletions(_: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {"pending": [{"folder_id": f.fid, "path": p, "side": held_side(a)}
+        return {"pending": [{"folder_id": f.fid, "path": str(f.root / p), "side": held_side(a)}
                             for f in engine.folders.values() for p, a in sorted(f.view.held.items())]}
 
     def deletions_approve(params: Mapping[str, Any]) -> Mapping[str, Any]:
