@@ -101,11 +101,14 @@ class Engine:
 
     def _status_loop(self) -> None:
         next_account = 0.0
+        seen_sync: float | None = None
         while not self._stop.is_set():
             self._changed.wait(1.0)
             self._changed.clear()
-            if time.monotonic() >= next_account:
-                next_account = time.monotonic() + ACCOUNT_REFRESH_S
+            last_sync = max((f.view.last_sync or 0.0 for f in self.folders.values()), default=0.0)
+            now = time.monotonic()
+            if now >= next_account or (last_sync != seen_sync and now >= next_account - ACCOUNT_REFRESH_S + 5):
+                next_account, seen_sync = now + ACCOUNT_REFRESH_S, last_sync
                 self._refresh_account()
             try:
                 self.publish("status", self.status())

@@ -20,6 +20,7 @@ from ferrysync.daemon.engine.mapping import from_server
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.names import is_safe_relative
 from ferrysync.daemon.remote import (
+    CursorExpired,
     FeedEntry,
     ProtocolError,
     RemoteClient,
@@ -113,7 +114,13 @@ class FeedReader:
         self.state.caught_up = False  # until the pages are applied and their paths handed to the planner
         cursor = self.journal.get_cursor(self.folder_id)
         while True:
-            page = self.client.changes(cursor)
+            try:
+                page = self.client.changes(cursor)
+            except CursorExpired:
+                log.warning("%s: the server pruned history past cursor %d: listing the folder again", self.folder_id,
+                            cursor)
+                cursor = 0
+                continue
             touched = self._apply(page.entries, fresh=cursor == 0, cursor=page.cursor)
             cursor = page.cursor
             self.state.server_seq = max(self.state.server_seq, cursor)

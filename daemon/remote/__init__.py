@@ -1,0 +1,42 @@
+"""The daemon's side of the Ferry HTTP API: a typed client, its values and its errors."""
+
+from .client import MAX_BATCH_BODY, MAX_BLOCK, RemoteClient, Throttle, encode_batch
+from .errors import (
+    BadRequest,
+    CertificateError,
+    ConflictError,
+    CursorExpired,
+    Forbidden,
+    InsufficientStorage,
+    NotFound,
+    ProtocolError,
+    RemoteError,
+    ServerUnavailable,
+    TooLarge,
+    Unauthorized,
+)
+from .tls import fetch_certificate_sha256, normalize_fingerprint
+from .types import (
+    Account,
+    ChangesPage,
+    CommitOp,
+    CommitResult,
+    DeleteOp,
+    Device,
+    FeedEntry,
+    LoginResult,
+    MkdirOp,
+    MoveOp,
+    PutOp,
+    Revision,
+    WaitResult,
+)
+
+__all__ = [
+    "MAX_BATCH_BODY", "MAX_BLOCK", "Account", "BadRequest", "CertificateError", "ChangesPage", "CommitOp",
+    "CommitResult", "ConflictError", "CursorExpired", "DeleteOp", "Device", "FeedEntry", "Forbidden",
+    "InsufficientStorage",
+    "LoginResult", "MkdirOp", "MoveOp", "NotFound", "ProtocolError", "PutOp", "RemoteClient", "RemoteError",
+    "Revision", "ServerUnavailable", "Throttle", "TooLarge", "Unauthorized", "WaitResult", "encode_batch",
+    "fetch_certificate_sha256", "normalize_fingerprint",
+]

@@ -1,0 +1,325 @@
+"""RemoteClient: typed calls to one Ferry server (HTTP API v1) over one pooled, retrying requests.Session.
+
+Retry policy, explicitly: GET, PUT and DELETE are retried on connection drops, timeouts and 5xx with
+backoff and jitter; of the POSTs only /v1/blocks/missing and /v1/blocks/batch are (asking, or storing
+content-addressed blocks twice, is harmless). /v1/commit, /v1/login, /v1/logout and /v1/restore are retried
+only when the connection could not be opened at all (nothing was sent): a replay could apply a change twice.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
+
+import requests
+
+from .. import __version__
+from ..chunker import block_hash
+from .errors import ProtocolError, RemoteError, error_from_exception, error_from_response
+from .tls import IDEMPOTENT_METHODS, FerryAdapter, make_retry
+from .types import (
+    Account,
+    ChangesPage,
+    CommitOp,
+    CommitResult,
+    Device,
+    FeedEntry,
+    LoginResult,
+    Revision,
+    WaitResult,
+    parse_entries,
+    parse_int,
+    parse_str_list,
+)
+
+MAX_BLOCK = 8 * 1024 * 1024
+MAX_BATCH_BODY = 64 * 1024 * 1024
+MAX_OPS_PER_COMMIT = 1000
+MAX_HASHES_PER_MISSING = 10_000
+MAX_CHANGES_LIMIT = 10_000
+MAX_WAIT_TIMEOUT = 120
+SAFE_POSTS = ("/v1/blocks/missing", "/v1/blocks/batch")
+_IO_PIECE = 64 * 1024
+
+
+class Throttle(Protocol):
+    """What a bandwidth limiter offers (transfer.bandwidth.TokenBucket): block until `n` bytes may pass."""
+
+    def consume(self, n: int) -> object: ...
+
+
+class _ThrottledBody(io.BytesIO):
+    """A body that asks the throttle before each piece leaves; seekable so urllib3 can rewind it on retry."""
+
+    def __init__(self, data: bytes, throttle: Throttle) -> None:
+        super().__init__(data)
+        self._throttle = throttle
+
+    def read(self, size: int | None = -1) -> bytes:
+        piece = super().read(_IO_PIECE if size is None or size < 0 else min(size, _IO_PIECE))
+        if piece:
+            self._throttle.consume(len(piece))
+        return piece
+
+
+def encode_batch(blocks: Sequence[tuple[str, bytes]]) -> bytes:
+    """The /v1/blocks/batch body: per record 64 hex chars + u64 big-endian length + the bytes."""
+    parts: list[bytes] = []
+    for h, data in blocks:
+        if len(h) != 64:
+            raise ValueError(f"not a BLAKE3 hex hash: {h!r}")
+        parts += [h.encode("ascii"), struct.pack(">Q", len(data)), data]
+    return b"".join(parts)
+
+
+class RemoteClient:
+    """One Ferry server for one device. Thread-safe for concurrent calls (requests pools the connections)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        verify: bool | str = True,
+        pin_sha256: str | None = None,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        retries: int = 4,
+        backoff: float = 0.5,
+        pool_size: int = 8,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"server URL must start with http:// or https://: {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._verify = verify  # passed per request: a session-level value loses to REQUESTS_CA_BUNDLE
+        self._session.headers["User-Agent"] = f"ferry/{__version__}"
+        default = FerryAdapter(make_retry(retries, backoff), pin_sha256=pin_sha256, pool_maxsize=pool_size)
+        safe_post = FerryAdapter(
+            make_retry(retries, backoff, IDEMPOTENT_METHODS | {"POST"}),
+            pin_sha256=pin_sha256,
+            pool_maxsize=pool_size,
+        )
+        self._session.mount(self.base_url + "/", default)
+        for prefix in SAFE_POSTS:
+            self._session.mount(self.base_url + prefix, safe_post)
+        # A long-poll that times out on read means the server or the path to it hangs: report it at once
+        # (the engine's feed loop retries) instead of hanging 4 × 150 s.
+        long_poll = FerryAdapter(make_retry(retries, backoff, read=0), pin_sha256=pin_sha256, pool_maxsize=2)
+        self._session.mount(self.base_url + "/v1/changes/wait", long_poll)
+        self.token = token
+
+    # -- plumbing --------------------------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        self._token = value
+        if value:
+            self._session.headers["Authorization"] = f"Bearer {value}"
+        else:
+            self._session.headers.pop("Authorization", None)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> RemoteClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        read_timeout: float | None = None,
+        stream: bool = False,
+        **kwargs: Any,
+    ) -> requests.Response:
+        url = self.base_url + path
+        timeout = (self.timeout[0], read_timeout if read_timeout is not None else self.timeout[1])
+        try:
+            resp = self._session.request(method, url, timeout=timeout, stream=stream, verify=self._verify,
+                                         **kwargs)
+        except requests.RequestException as exc:
+            raise error_from_exception(exc, f"{method} {url}") from exc
+        if resp.status_code >= 400:
+            try:
+                raise error_from_response(resp)
+            finally:
+                resp.close()
+        return resp
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        resp = self._request(method, path, **kwargs)
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise ProtocolError(f"{method} {path}: answer is not JSON: {resp.text[:200]!r}") from exc
+        if not isinstance(body, dict):
+            raise ProtocolError(f"{method} {path}: expected a JSON object, got {type(body).__name__}")
+        return body
+
+    # -- session ---------------------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return self._json("GET", "/v1/health")
+
+    def login(self, user: str, password: str, device_name: str) -> LoginResult:
+        """Trade a password for a device token (kept by this client for its later calls)."""
+        body = self._json(
+            "POST", "/v1/login", json={"user": user, "password": password, "device_name": device_name}
+        )
+        try:
+            result = LoginResult(
+                token=str(body["token"]), device_id=str(body["device_id"]), user=str(body["user"])
+            )
+        except KeyError as exc:
+            raise ProtocolError(f"login answer lacks {exc}") from None
+        self.token = result.token
+        return result
+
+    def logout(self) -> None:
+        self._json("POST", "/v1/logout")
+        self.token = None
+
+    def account(self) -> Account:
+        b = self._json("GET", "/v1/account")
+        return Account(
+            user=str(b.get("user", "")),
+            bytes=parse_int(b, "bytes"),
+            files=parse_int(b, "files"),
+            blocks_bytes=parse_int(b, "blocks_bytes"),
+        )
+
+    def devices(self) -> list[Device]:
+        b = self._json("GET", "/v1/devices")
+        return [Device.parse(d) for d in b.get("devices", [])]
+
+    def revoke_device(self, device_id: str) -> None:
+        self._request("DELETE", f"/v1/devices/{device_id}").close()
+
+    # -- blocks ----------------------------------------------------------------------------------------------
+
+    def missing(self, hashes: Iterable[str]) -> list[str]:
+        """Which of `hashes` this user's server side lacks (any number: split into calls of ≤ 10,000)."""
+        unique = list(dict.fromkeys(hashes))
+        out: list[str] = []
+        for i in range(0, len(unique), MAX_HASHES_PER_MISSING):
+            b = self._json(
+                "POST", "/v1/blocks/missing", json={"hashes": unique[i : i + MAX_HASHES_PER_MISSING]}
+            )
+            out.extend(parse_str_list(b, "missing"))
+        return out
+
+    def put_block(self, hash_: str, data: bytes, *, throttle: Throttle | None = None) -> int:
+        if len(data) > MAX_BLOCK:
+            raise ValueError(f"block of {len(data)} bytes is over the {MAX_BLOCK}-byte limit")
+        body: bytes | _ThrottledBody = data if throttle is None else _ThrottledBody(data, throttle)
+        b = self._json(
+            "PUT", f"/v1/blocks/{hash_}", data=body, headers={"Content-Type": "application/octet-stream"}
+        )
+        return parse_int(b, "size")
+
+    def put_blocks_batch(
+        self, blocks: Sequence[tuple[str, bytes]], *, throttle: Throttle | None = None
+    ) -> list[str]:
+        """Store many small blocks in one request (all-or-nothing on the server side)."""
+        payload = encode_batch(blocks)
+        if len(payload) > MAX_BATCH_BODY:
+            raise ValueError(f"batch body of {len(payload)} bytes is over the {MAX_BATCH_BODY}-byte limit")
+        body: bytes | _ThrottledBody = payload if throttle is None else _ThrottledBody(payload, throttle)
+        b = self._json(
+            "POST", "/v1/blocks/batch", data=body, headers={"Content-Type": "application/octet-stream"}
+        )
+        return list(parse_str_list(b, "stored"))
+
+    def get_block(self, hash_: str, *, throttle: Throttle | None = None) -> bytes:
+        """A block's bytes, verified against its name (a mismatch is a ProtocolError, code hash_mismatch)."""
+        resp = self._request("GET", f"/v1/blocks/{hash_}", stream=True)
+        try:
+            if throttle is None:
+                data = resp.content
+            else:
+                pieces: list[bytes] = []
+                for piece in resp.iter_content(_IO_PIECE):
+                    throttle.consume(len(piece))
+                    pieces.append(piece)
+                data = b"".join(pieces)
+        except requests.RequestException as exc:
+            raise error_from_exception(exc, f"GET block {hash_}") from exc
+        finally:
+            resp.close()
+        if block_hash(data) != hash_:
+            raise ProtocolError(
+                f"block {hash_} arrived corrupted ({len(data)} bytes with another hash)", code="hash_mismatch"
+            )
+        return data
+
+    # -- tree ------------------------------------------------------------------------------------------------
+
+    def commit(self, ops: Sequence[CommitOp]) -> list[CommitResult]:
+        """Apply ops in order (each alone); more than 1,000 are sent as several requests."""
+        results: list[CommitResult] = []
+        for i in range(0, len(ops), MAX_OPS_PER_COMMIT):
+            part = ops[i : i + MAX_OPS_PER_COMMIT]
+            b = self._json("POST", "/v1/commit", json={"ops": [op.to_json() for op in part]})
+            raw = b.get("results")
+            if not isinstance(raw, list) or len(raw) != len(part):
+                raise ProtocolError(f"commit: expected {len(part)} results, got {raw!r:.200}")
+            results.extend(CommitResult.parse(r) for r in raw)
+        return results
+
+    def changes(self, cursor: int, limit: int = 1000) -> ChangesPage:
+        b = self._json(
+            "GET", "/v1/changes", params={"cursor": cursor, "limit": min(limit, MAX_CHANGES_LIMIT)}
+        )
+        return ChangesPage(
+            entries=parse_entries(b), cursor=parse_int(b, "cursor"), has_more=bool(b.get("has_more"))
+        )
+
+    def iter_changes(self, cursor: int, limit: int = 1000) -> Iterator[ChangesPage]:
+        """Pages from `cursor` until has_more is false (the last page's cursor is where to resume)."""
+        while True:
+            page = self.changes(cursor, limit)
+            yield page
+            if not page.has_more:
+                return
+            cursor = page.cursor
+
+    def wait_changes(self, cursor: int, timeout: int = 60) -> WaitResult:
+        """Long-poll: returns when the user's seq passes `cursor` or after `timeout` s (our read timeout is
+        longer, so a quiet server is not mistaken for a dead one)."""
+        timeout = max(1, min(int(timeout), MAX_WAIT_TIMEOUT))
+        b = self._json(
+            "GET",
+            "/v1/changes/wait",
+            params={"cursor": cursor, "timeout": timeout},
+            read_timeout=timeout + 30.0,
+        )
+        return WaitResult(changes=bool(b.get("changes")), cursor=parse_int(b, "cursor"))
+
+    def revisions(self, path: str) -> list[Revision]:
+        b = self._json("GET", "/v1/revisions", params={"path": path})
+        return [Revision.parse(r) for r in b.get("revisions", [])]
+
+    def deleted(self, prefix: str | None = None) -> list[FeedEntry]:
+        params = {"prefix": prefix} if prefix else None
+        return list(parse_entries(self._json("GET", "/v1/deleted", params=params)))
+
+    def restore(self, path: str, rev: int) -> FeedEntry:
+        b = self._json("POST", "/v1/restore", json={"path": path, "rev": rev})
+        entry = b.get("entry")
+        if not isinstance(entry, dict):
+            raise ProtocolError(f"restore: answer lacks 'entry': {b!r:.200}")
+        return FeedEntry.parse(entry)
+
+
+__all__ = ["MAX_BATCH_BODY", "MAX_BLOCK", "RemoteClient", "RemoteError", "Throttle", "encode_batch"]

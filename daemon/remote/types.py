@@ -1,0 +1,224 @@
+"""Typed values of the Ferry HTTP API v1: feed entries, commit ops and results, account, devices, revisions.
+
+Parsing is strict: a field of the wrong type is a ProtocolError naming it, never a half-filled journal row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Kind, RemoteEntry
+from .errors import ProtocolError
+
+
+def _get(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    if not isinstance(obj, Mapping):
+        raise ProtocolError(f"expected an object, got {type(obj).__name__}")
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise ProtocolError(f"field {key!r}: expected {typ}, got {value!r}")
+    return value
+
+
+def _str_tuple(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    values = _get(obj, key, list)
+    if not all(isinstance(v, str) for v in values):
+        raise ProtocolError(f"field {key!r}: expected a list of strings")
+    return tuple(values)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """A row of the server's file table: a RemoteEntry plus what the feed adds (seq, tombstone, author)."""
+
+    entry: RemoteEntry
+    seq: int
+    deleted: bool = False
+    modified_by: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.entry.path
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> FeedEntry:
+        kind_s = _get(obj, "kind", str)
+        try:
+            kind = Kind(kind_s)
+        except ValueError:
+            raise ProtocolError(f"field 'kind': unknown kind {kind_s!r}") from None
+        entry = RemoteEntry(
+            path=_get(obj, "path", str),
+            kind=kind,
+            file_id=_get(obj, "file_id", str),
+            rev=_get(obj, "rev", int),
+            size=_get(obj, "size", int, optional=True) or 0,
+            mtime_ns=_get(obj, "mtime_ns", int, optional=True) or 0,
+            executable=bool(_get(obj, "executable", bool, optional=True)),
+            content_hash=_get(obj, "content_hash", str, optional=True),
+            blocks=_str_tuple(obj, "blocks") if obj.get("blocks") is not None else (),
+        )
+        return cls(
+            entry=entry,
+            seq=_get(obj, "seq", int),
+            deleted=bool(_get(obj, "deleted", bool, optional=True)),
+            modified_by=_get(obj, "modified_by", str, optional=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PutOp:
+    path: str
+    blocks: tuple[str, ...]
+    size: int
+    mtime_ns: int
+    executable: bool
+    base_rev: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "put", "path": self.path, "blocks": list(self.blocks), "size": self.size,
+                "mtime_ns": self.mtime_ns, "executable": self.executable, "base_rev": self.base_rev}
+
+
+@dataclass(frozen=True, slots=True)
+class MkdirOp:
+    path: str
+    base_rev: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "mkdir", "path": self.path, "base_rev": self.base_rev}
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOp:
+    path: str
+    base_rev: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "delete", "path": self.path, "base_rev": self.base_rev}
+
+
+@dataclass(frozen=True, slots=True)
+class MoveOp:
+    path: str
+    to: str
+    base_rev: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"op": "move", "path": self.path, "to": self.to, "base_rev": self.base_rev}
+
+
+CommitOp = PutOp | MkdirOp | DeleteOp | MoveOp
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """The outcome of one op. ok → `entry`; else `code` is conflict (see `current`), missing_blocks (see
+    `missing`), not_empty or bad_request."""
+
+    ok: bool
+    entry: FeedEntry | None = None
+    code: str | None = None
+    message: str = ""
+    current: FeedEntry | None = None
+    missing: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> CommitResult:
+        ok = _get(obj, "ok", bool)
+        if ok:
+            return cls(ok=True, entry=FeedEntry.parse(_get(obj, "entry", dict)))
+        current = obj.get("current")
+        return cls(
+            ok=False,
+            code=_get(obj, "code", str),
+            message=str(obj.get("message") or ""),
+            current=FeedEntry.parse(current) if isinstance(current, dict) else None,
+            missing=_str_tuple(obj, "missing") if obj.get("missing") is not None else (),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesPage:
+    entries: tuple[FeedEntry, ...]
+    cursor: int
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitResult:
+    changes: bool
+    cursor: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    token: str
+    device_id: str
+    user: str
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    user: str
+    bytes: int
+    files: int
+    blocks_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    device_id: str
+    name: str
+    created_at: str | float | int | None
+    last_seen: str | float | int | None
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> Device:
+        return cls(device_id=str(_get(obj, "device_id", (str, int))), name=_get(obj, "name", str),
+                   created_at=obj.get("created_at"), last_seen=obj.get("last_seen"))
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    rev: int
+    file_id: str
+    size: int
+    content_hash: str | None
+    blocks: tuple[str, ...]
+    mtime_ns: int
+    executable: bool
+    deleted: bool
+    modified_by: str | None
+    created_at: str | float | int | None
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> Revision:
+        return cls(
+            rev=_get(obj, "rev", int),
+            file_id=_get(obj, "file_id", str),
+            size=_get(obj, "size", int, optional=True) or 0,
+            content_hash=_get(obj, "content_hash", str, optional=True),
+            blocks=_str_tuple(obj, "blocks") if obj.get("blocks") is not None else (),
+            mtime_ns=_get(obj, "mtime_ns", int, optional=True) or 0,
+            executable=bool(_get(obj, "executable", bool, optional=True)),
+            deleted=bool(_get(obj, "deleted", bool, optional=True)),
+            modified_by=_get(obj, "modified_by", str, optional=True),
+            created_at=obj.get("created_at"),
+        )
+
+
+def parse_int(obj: Mapping[str, Any], key: str) -> int:
+    return int(_get(obj, key, int))
+
+
+def parse_str_list(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    return _str_tuple(obj, key)
+
+
+def parse_entries(obj: Mapping[str, Any], key: str = "entries") -> tuple[FeedEntry, ...]:
+    return tuple(FeedEntry.parse(e) for e in _get(obj, key, list))
