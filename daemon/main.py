@@ -86,8 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("the journal was unreadable and was set aside: rebuilding from the disk and the server")
         journal.clear_rebuild()
     notifier = Notifier()
-    engine = Engine(paths, config, journal, token,
-                    notify=lambda title, body, kind: notifier.notify(title, body, kind) and None)
+
+    def notify(title: str, body: str, kind: str) -> None:
+        notifier.notify(title, body, kind)
+
+    engine = Engine(paths, config, journal, token, notify=notify)
     notifier.enabled = lambda: engine.config.settings.notifications
     control = ControlServer(paths, handlers(engine), engine.status)
     engine.publish = control.publish

@@ -7,10 +7,10 @@ Each tree holds at most one row per (folder_id, path).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     FILE = "file"
     DIR = "dir"
     SYMLINK = "symlink"

@@ -22,7 +22,7 @@ from pathlib import Path
 from ferrysync.daemon.chunker import FileChangedWhileReading, FileDigest
 from ferrysync.daemon.engine.mapping import from_server, to_server
 from ferrysync.daemon.engine.progress import TransferTracker
-from ferrysync.daemon.journal import Journal, TransferState
+from ferrysync.daemon.journal import Journal, TransferState, Tree
 from ferrysync.daemon.marker import tmp_dir
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry
 from ferrysync.daemon.planner import (
@@ -236,19 +236,19 @@ class Executor:
             self.j.put_local(self.fid, local)
             self.j.put_synced(self.fid, merge_base(local, a.remote))
 
-    def _reroot(self, tree: str, src: str, dst: str) -> None:
+    def _reroot(self, tree: Tree, src: str, dst: str) -> None:
         """Move a row and its subtree from `src` to `dst` in one tree, changing nothing but paths."""
-        rows = [e for e in (self.j.get(self.fid, tree, src),) if e is not None]
-        rows += self.j.descendants(self.fid, tree, src)
+        top = self.j.get(self.fid, tree, src)
+        rows = ([top] if top is not None else []) + self.j.descendants(self.fid, tree, src)
         for e in rows:
-            new_path = dst + e.path[len(src):]
-            if tree == "local":
-                chunks = self.j.local_chunks(self.fid, e.path)
+            moved = replace(e, path=dst + e.path[len(src):])
+            if isinstance(e, LocalEntry) and isinstance(moved, LocalEntry):
+                chunks = self.j.local_chunks(self.fid, e.path)  # keep the block index for chunk reuse
                 self.j.delete_local(self.fid, e.path)
-                self.j.put_local(self.fid, replace(e, path=new_path), chunks)
+                self.j.put_local(self.fid, moved, chunks)
             else:
                 self.j.delete(self.fid, tree, e.path)
-                self.j.put(self.fid, tree, replace(e, path=new_path))
+                self.j.put(self.fid, tree, moved)
 
     def _move_local(self, a: MoveLocal) -> None:
         self._check_disk(a.src, a.expect_local)
