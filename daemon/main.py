@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_ERROR
     journal = open_journal(paths)
     if journal.needs_rebuild:
+        # The fresh journal starts empty: the start-up scan refills the local tree, the feed restarts at cursor 0,
+        # and with no merge base the planner merges both sides (nothing is deleted). The engine clears the flag.
         log.warning("the journal was unreadable and was set aside: rebuilding from the disk and the server")
-        journal.clear_rebuild()
     notifier = Notifier()
 
     def notify(title: str, body: str, kind: str) -> None:

@@ -110,6 +110,9 @@ class Engine:
             if now >= next_account or (last_sync != seen_sync and now >= next_account - ACCOUNT_REFRESH_S + 5):
                 next_account, seen_sync = now + ACCOUNT_REFRESH_S, last_sync
                 self._refresh_account()
+            if self.journal.needs_rebuild and self.folders and self.synced():
+                log.info("journal rebuilt from the disk and the server")
+                self.journal.clear_rebuild()
             try:
                 self.publish("status", self.status())
             except Exception:
@@ -160,6 +163,9 @@ class Engine:
     def update_settings(self, **changes: Any) -> Settings:
         settings = dataclasses.replace(self.config.settings, **changes)
         self._save(dataclasses.replace(self.config, settings=settings))
+        if "name_rules" in changes:
+            for f in self.folders.values():
+                f.refresh_profile()
         self.up_limit.set_rate(settings.upload_limit_kbps * 1024)
         self.down_limit.set_rate(settings.download_limit_kbps * 1024)
         self.changed()

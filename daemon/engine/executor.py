@@ -42,6 +42,7 @@ from ferrysync.daemon.planner import (
     Skip,
     Upload,
     merge_base,
+    needs_work,
     phase,
 )
 from ferrysync.daemon.remote import (
@@ -95,7 +96,6 @@ class BatchResult:
     replan: set[str] = field(default_factory=set)  # done: plan once more to confirm convergence
     retry: set[str] = field(default_factory=set)  # guard failed or deferred: plan again after a short wait
     failed: dict[str, str] = field(default_factory=dict)  # path -> error (recorded in the backoff table)
-    kept_out: dict[str, str] = field(default_factory=dict)  # path -> reason the user should see
     conflicts: list[str] = field(default_factory=list)  # conflict copies made
     done: int = 0
 
@@ -142,9 +142,10 @@ class Executor:
         """Run one action; map its failure to re-plan, backoff or offline."""
         try:
             fn(action, result)
-            result.done += 1
-            result.replan.add(action.path)
-            self.j.clear_failure(self.fid, action.path)
+            if needs_work(action):  # a report (kept out, skipped) changes nothing: planning it again is idle work
+                result.done += 1
+                result.replan.add(action.path)
+                self.j.clear_failure(self.fid, action.path)
         except (GuardFailed, TargetChanged, FileChangedWhileReading, FileNotFoundError) as exc:
             log.debug("%s: %s re-planned: %s", self.fid, action.path, exc)
             result.retry.add(action.path)
@@ -169,7 +170,7 @@ class Executor:
         elif isinstance(a, ForgetSynced):
             j.delete_synced(fid, a.path)
         elif isinstance(a, KeepOut | Skip):
-            result.kept_out[a.path] = a.reason
+            pass  # reported by the folder from the plan itself
         elif isinstance(a, Defer):
             result.retry.add(a.path)
         elif isinstance(a, DeleteLocal):

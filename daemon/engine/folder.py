@@ -30,8 +30,10 @@ from ferrysync.daemon.planner import (
     DeleteLocal,
     DeleteRemote,
     DeletionThreshold,
+    KeepOut,
     PathRows,
     PlanContext,
+    Skip,
     plan_batch,
 )
 from ferrysync.daemon.remote import Unauthorized
@@ -102,7 +104,7 @@ class FolderSync:
                 check_marker(self.root, self.fid)
         except RootUnavailable as exc:
             self.error = str(exc)  # the observer keeps checking and resumes when the root is back
-        self.profile = probe_profile(tmp_dir(self.root)) if self.error is None else Profile.current()
+        self.profile = self._profile()
         if self.error is None:
             remove_stale_temps(tmp_dir(self.root), keep=frozenset(resumable_temps(self.journal, self.fid)))
         self.observer.start()
@@ -119,6 +121,19 @@ class FolderSync:
         self.observer.stop()
         if self._thread is not None:
             self._thread.join(30)
+
+    def _profile(self) -> Profile:
+        rules = self.settings().name_rules
+        if rules != "auto":
+            return {"windows": Profile.WINDOWS, "macos": Profile.MACOS, "linux": Profile.LINUX}[rules]
+        return probe_profile(tmp_dir(self.root)) if self.error is None else Profile.current()
+
+    def refresh_profile(self) -> None:
+        """The name rules changed: plan every path again under the new ones."""
+        self.profile = self._profile()
+        with self._lock:
+            self._full = True
+        self._wake.set()
 
     def mark(self, paths: list[str]) -> None:
         with self._lock:
@@ -224,10 +239,14 @@ class FolderSync:
                 self._on_state()
 
     def _expand(self, paths: set[str]) -> dict[str, PathRows]:
-        """Rows of each path, plus the subtree of any folder that vanished, moved or changed kind."""
+        """Rows of each path, plus the subtree of any folder that vanished, moved or changed kind.
+
+        Ignored paths are left out in both directions: their rows stay frozen, so adding a synced folder to
+        .ferryignore deletes nothing anywhere, and what the server has there is not downloaded."""
+        rules = self.observer.rules.get()
         rows: dict[str, PathRows] = {}
         for p in paths:
-            if p in rows:
+            if p in rows or rules.is_ignored(p):
                 continue
             r = self.journal.rows_for_path(self.fid, p)
             rows[p] = PathRows(p, r.local, r.remote, r.synced)
@@ -237,7 +256,7 @@ class FolderSync:
             ):
                 for tree in ("local", "remote", "synced"):
                     for e in self.journal.descendants(self.fid, tree, p):
-                        if e.path not in rows:
+                        if e.path not in rows and not rules.is_ignored(e.path, e.kind is Kind.DIR):
                             d = self.journal.rows_for_path(self.fid, e.path)
                             rows[e.path] = PathRows(e.path, d.local, d.remote, d.synced)
         return rows
@@ -253,6 +272,7 @@ class FolderSync:
             paths = paths - backed
         rows = self._expand(paths)
         s = self.settings()
+        self.ctx.use_os_trash = s.trash == "os"
         threshold = DeletionThreshold(max_files=s.delete_threshold_count, max_ratio=s.delete_threshold_ratio)
         if self._approve:
             threshold = DeletionThreshold(max_files=2**62, min_files_for_ratio=2**62)
@@ -261,8 +281,8 @@ class FolderSync:
                           exists=self._exists, root_length=len(str(self.root)))
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
         plan = plan_batch(rows.values(), ctx, file_count, threshold)
-        for path in rows:
-            self.view.kept_out.pop(path, None)
+        kept = {a.path: a.reason for a in plan.actions if isinstance(a, KeepOut | Skip)}
+        self.view.kept_out = {p: r for p, r in self.view.kept_out.items() if p not in rows} | kept
         if plan.held_deletions:
             newly = {a.path: a for a in plan.held_deletions if a.path not in self.view.held}
             self.view.held.update({a.path: a for a in plan.held_deletions})
@@ -289,7 +309,6 @@ class FolderSync:
 
     def _absorb(self, result: BatchResult) -> None:
         self.view.pending_up = self.view.pending_down = (0, 0)
-        self.view.kept_out.update(result.kept_out)
         now = time.monotonic()
         for copy in result.conflicts:
             self.view.conflicts.append((time.time(), copy))

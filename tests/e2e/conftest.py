@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from devices import Device  # noqa: E402
+from devices import Device
 
 
 @pytest.fixture

@@ -117,3 +117,34 @@ def test_deleting_a_folder_propagates_and_goes_to_trash(pair: tuple[Device, Devi
     assert not (b.folder / "old").exists()
     revisions = a.json("versions", str(a.folder / "old" / "sub" / "x.txt"))["revisions"]
     assert any(r["deleted"] for r in revisions) or revisions
+
+
+def test_names_this_disk_cannot_hold_are_kept_out_not_renamed(pair: tuple[Device, Device]) -> None:
+    a, b = pair
+    b.ferry("settings", "set", "name_rules", "windows")  # e.g. B's folder lives on an exFAT/NTFS disk
+    for name in ("aux.txt", "notes:v2.txt", "trailing.", "Readme.md", "README.md", "fine.txt"):
+        (a.folder / name).write_text(name)
+    wait_until(lambda: (b.folder / "fine.txt").exists(), timeout=30, what="the portable name to arrive")
+    wanted = {"aux.txt", "notes:v2.txt", "trailing."}
+    wait_until(lambda: wanted <= {Path(e["path"]).name for e in b.json("errors")["name_issues"]}, timeout=30,
+               what="the names Windows cannot hold to be listed with a reason")
+    assert not (b.folder / "aux.txt").exists() and not (b.folder / "notes:v2.txt").exists()
+    assert len([n for n in os.listdir(b.folder) if n.lower() == "readme.md"]) == 1
+    assert b.status()["name_issues"] >= 4
+    # nothing was renamed or deleted on the server: A still has every name
+    b.wait_synced()
+    assert {p for p in tree(a.folder)} >= {"aux.txt", "notes:v2.txt", "trailing.", "Readme.md", "README.md"}
+
+
+def test_folder_trash_keeps_what_ferry_deleted(pair: tuple[Device, Device]) -> None:
+    a, b = pair
+    b.ferry("settings", "set", "trash", "folder")
+    (a.folder / "draft.txt").write_text("keep me somewhere")
+    converge(a, b)
+    (a.folder / "draft.txt").unlink()
+    converge(a, b)
+    listed = b.json("trash", "list")["entries"]
+    assert [Path(e["path"]).name for e in listed] == ["draft.txt"]
+    b.ferry("trash", "restore", str(b.folder / "draft.txt"))
+    converge(a, b)
+    assert (a.folder / "draft.txt").read_text() == "keep me somewhere"

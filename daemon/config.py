@@ -1,0 +1,270 @@
+"""The daemon's human-editable TOML config: typed dataclasses, strict validation, atomic writes.
+ Users edit `config.toml` by hand, so every error names the file, the key and what is wrong, and an unknown
+key is an error (a typo must not silently fall back to a default). Writes go to a temp file in the same
+directory, are fsynced and then `os.replace`d, so a crash never leaves a half-written config.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+import tomli_w
+from ferrysync.daemon.paths import FerryPaths
+
+CredentialsStore = Literal["keyring", "file"]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+NAME_RULES = ("auto", "windows", "macos", "linux")
+
+
+class ConfigError(Exception):
+    """The config file cannot be used as is; the message says where and why."""
+
+    def __init__(self, file: Path | str, key: str, problem: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.problem = problem
+        where = f"{self.file}: {key}: " if key else f"{self.file}: "
+        super().__init__(where + problem)
+
+
+@dataclass(frozen=True)
+class FolderConfig:
+    """One synced folder: `local` on this disk mirrors `remote` (server path prefix; '' = root)."""
+
+    id: str
+    local: Path
+    remote: str = ""
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    upload_limit_kbps: int = 0  # 0 = unlimited
+    download_limit_kbps: int = 0
+    notifications: bool = True
+    delete_threshold_count: int = 50
+    delete_threshold_ratio: float = 0.5
+    conflict_host_name: str = field(default_factory=socket.gethostname)
+    tls_pin_sha256: str | None = None
+    embedded: bool = False
+    credentials_store: CredentialsStore = "keyring"
+    quiet_period_s: float = 0.3  # a path must be event-free this long before it is hashed
+    name_rules: str = "auto"  # which names this disk can hold: auto (probe the disk) | windows | macos | linux
+    trash: str = "os"  # where Ferry's local deletions go: the OS trash, or the folder's own .ferry/trash
+    rescan_interval_s: float = 3600.0  # periodic safety-net rescan (jittered)
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    server_url: str = ""
+    user: str = ""
+    device_name: str = field(default_factory=socket.gethostname)
+    folders: tuple[FolderConfig, ...] = ()
+    settings: Settings = field(default_factory=Settings)
+
+    def folder(self, folder_id: str) -> FolderConfig | None:
+        return next((f for f in self.folders if f.id == folder_id), None)
+
+    def with_folder(self, folder: FolderConfig) -> Config:
+        """A copy with `folder` added, or replacing the folder with the same id."""
+        rest = tuple(f for f in self.folders if f.id != folder.id)
+        return replace(self, folders=(*rest, folder))
+
+    def without_folder(self, folder_id: str) -> Config:
+        return replace(self, folders=tuple(f for f in self.folders if f.id != folder_id))
+
+
+# -- parsing -------------------------------------------------------------------------------------------------
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "str": (str,),
+}
+
+
+def _check(file: Path, key: str, value: Any, kind: str, optional: bool = False) -> Any:
+    if optional and value is None:
+        return None
+    ok_types = _TYPES[kind]
+    # bool is an int subclass: `upload_limit_kbps = true` must be refused.
+    if (isinstance(value, bool) and kind != "bool") or not isinstance(value, ok_types):
+        raise ConfigError(file, key, f"expected {kind}, got {type(value).__name__} {value!r}")
+    return float(cast(float, value)) if kind == "float" else value
+
+
+def _unknown(file: Path, prefix: str, data: dict[str, Any], known: set[str]) -> None:
+    extra = sorted(set(data) - known)
+    if extra:
+        raise ConfigError(file, prefix + extra[0], f"unknown key (known: {', '.join(sorted(known))})")
+
+
+def _parse_settings(file: Path, data: Any) -> Settings:
+    if not isinstance(data, dict):
+        raise ConfigError(file, "settings", "must be a table ([settings])")
+    kinds = {
+        "upload_limit_kbps": "int",
+        "download_limit_kbps": "int",
+        "notifications": "bool",
+        "delete_threshold_count": "int",
+        "delete_threshold_ratio": "float",
+        "conflict_host_name": "str",
+        "tls_pin_sha256": "str",
+        "embedded": "bool",
+        "credentials_store": "str",
+        "quiet_period_s": "float",
+        "name_rules": "str",
+        "trash": "str",
+        "rescan_interval_s": "float",
+        "log_level": "str",
+    }
+    _unknown(file, "settings.", data, set(kinds))
+    values = {k: _check(file, f"settings.{k}", v, kinds[k]) for k, v in data.items()}
+    s = Settings(**values)
+    key = "settings."
+    for name in ("upload_limit_kbps", "download_limit_kbps", "delete_threshold_count"):
+        if getattr(s, name) < 0:
+            raise ConfigError(file, key + name, "must be >= 0")
+    if not 0.0 < s.delete_threshold_ratio <= 1.0:
+        raise ConfigError(file, key + "delete_threshold_ratio", "must be in (0, 1]")
+    if s.quiet_period_s < 0 or s.rescan_interval_s <= 0:
+        bad = "quiet_period_s" if s.quiet_period_s < 0 else "rescan_interval_s"
+        raise ConfigError(file, key + bad, "must be positive")
+    if s.name_rules not in NAME_RULES:
+        raise ConfigError(file, key + "name_rules", f"must be one of {', '.join(NAME_RULES)}")
+    if s.trash not in ("os", "folder"):
+        raise ConfigError(file, key + "trash", "must be 'os' or 'folder'")
+    if s.credentials_store not in ("keyring", "file"):
+        raise ConfigError(file, key + "credentials_store", "must be 'keyring' or 'file'")
+    if s.log_level.upper() not in LOG_LEVELS:
+        raise ConfigError(file, key + "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
+    pin = s.tls_pin_sha256
+    if pin is not None:
+        norm = pin.replace(":", "").lower()
+        if len(norm) != 64 or any(c not in "0123456789abcdef" for c in norm):
+            raise ConfigError(file, key + "tls_pin_sha256", "must be 64 hex digits (colons allowed)")
+        s = replace(s, tls_pin_sha256=norm)
+    return replace(s, log_level=s.log_level.upper())
+
+
+def _parse_folder(file: Path, i: int, data: Any) -> FolderConfig:
+    key = f"folders[{i}]"
+    if not isinstance(data, dict):
+        raise ConfigError(file, key, "must be a table ([[folders]])")
+    _unknown(file, key + ".", data, {"id", "local", "remote", "paused"})
+    for required in ("id", "local"):
+        if required not in data:
+            raise ConfigError(file, f"{key}.{required}", "is required")
+    fid = _check(file, key + ".id", data["id"], "str")
+    if not fid or any(c in fid for c in "/\\\0") or fid.strip() != fid:
+        raise ConfigError(file, key + ".id", f"{fid!r} is not a valid folder id")
+    local = _check(file, key + ".local", data["local"], "str")
+    local_path = Path(local).expanduser()
+    if not local_path.is_absolute():
+        raise ConfigError(file, key + ".local", f"{local!r} must be an absolute path")
+    remote = _check(file, key + ".remote", data.get("remote", ""), "str").strip("/")
+    if any(seg in ("", ".", "..") for seg in remote.split("/")) and remote:
+        raise ConfigError(file, key + ".remote", f"{remote!r} is not a valid server path")
+    paused = _check(file, key + ".paused", data.get("paused", False), "bool")
+    return FolderConfig(id=fid, local=local_path, remote=remote, paused=paused)
+
+
+def parse_config(data: dict[str, Any], file: Path | str = "<config>") -> Config:
+    """Validate a decoded TOML document into a Config (pure: no I/O)."""
+    f = Path(file)
+    _unknown(f, "", data, {"server_url", "user", "device_name", "folders", "settings"})
+    url = _check(f, "server_url", data.get("server_url", ""), "str").rstrip("/")
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError(f, "server_url", f"{url!r} must start with http:// or https://")
+    user = _check(f, "user", data.get("user", ""), "str")
+    device = _check(f, "device_name", data.get("device_name", socket.gethostname()), "str")
+    raw_folders = data.get("folders", [])
+    if not isinstance(raw_folders, list):
+        raise ConfigError(f, "folders", "must be an array of tables ([[folders]])")
+    folders = tuple(_parse_folder(f, i, d) for i, d in enumerate(raw_folders))
+    seen_ids: set[str] = set()
+    seen_locals: list[Path] = []
+    for i, folder in enumerate(folders):
+        if folder.id in seen_ids:
+            raise ConfigError(f, f"folders[{i}].id", f"duplicate folder id {folder.id!r}")
+        for other in seen_locals:
+            if folder.local == other or folder.local.is_relative_to(other) or other.is_relative_to(folder.local):
+                raise ConfigError(f, f"folders[{i}].local", f"{folder.local} overlaps another folder ({other})")
+        seen_ids.add(folder.id)
+        seen_locals.append(folder.local)
+    settings = _parse_settings(f, data.get("settings", {}))
+    return Config(server_url=url, user=user, device_name=device, folders=folders, settings=settings)
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The TOML document for `cfg` (None values are omitted: TOML has no null)."""
+    settings = {fl.name: getattr(cfg.settings, fl.name) for fl in fields(Settings)}
+    return {
+        "server_url": cfg.server_url,
+        "user": cfg.user,
+        "device_name": cfg.device_name,
+        "settings": {k: v for k, v in settings.items() if v is not None},
+        "folders": [
+            {"id": fo.id, "local": str(fo.local), "remote": fo.remote, "paused": fo.paused} for fo in cfg.folders
+        ],
+    }
+
+
+# -- files ---------------------------------------------------------------------------------------------------
+
+
+def load_config(paths: FerryPaths) -> Config:
+    """Read and validate the config; a missing file is a default (empty) config, not an error."""
+    file = paths.config_file
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", f"not UTF-8 text: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "", f"not valid TOML: {exc}") from exc
+    return parse_config(data, file)
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write `data` to `path` so readers see old or new content, never a mix (even after a crash)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    if os.name == "posix":
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def save_config(paths: FerryPaths, cfg: Config) -> None:
+    """Validate and atomically write `cfg` (round-tripped through the parser: nothing invalid is saved)."""
+    doc = config_to_dict(cfg)
+    parse_config(doc, paths.config_file)
+    atomic_write(paths.config_file, tomli_w.dumps(doc).encode("utf-8"))
