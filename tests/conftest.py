@@ -13,7 +13,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from util import bin_path, free_port, stop_process, wait_until  # noqa: E402
+from util import bin_path, free_port, stop_process, wait_until
 
 
 @dataclass

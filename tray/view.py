@@ -200,6 +200,18 @@ def local_path(folders: Sequence[Mapping[str, Any]], folder_id: str, rel: str) -
     return None
 
 
+def in_folder(folders: Sequence[Mapping[str, Any]], folder_id: str, path: str) -> str:
+    """A path as the user knows it inside its sync folder ('old/a.txt'): the daemon answers with absolute
+    local paths, which in a menu are mostly the folder's own, repeated. Anything else is returned as is."""
+    for f in folders:
+        if as_str(f, "id") == folder_id:
+            root = as_str(f, "local").replace("\\", "/").rstrip("/")
+            norm = path.replace("\\", "/")
+            if root and norm.startswith(root + "/"):
+                return norm[len(root) + 1:]
+    return path
+
+
 def _recent(snapshot: Snapshot, folders: Sequence[Mapping[str, Any]], now: float) -> tuple[Node, ...]:
     arrows = {"up": "↑", "down": "↓"}
     items: list[Node] = []
@@ -238,14 +250,21 @@ def _conflicts(snapshot: Snapshot, folders: Sequence[Mapping[str, Any]], count: 
     return Submenu(f"Conflicts ({total})", tuple(items))
 
 
-def _deletions(snapshot: Snapshot, names: Mapping[str, str], count: int) -> Submenu | None:
+def _deletions(snapshot: Snapshot, folders: Sequence[Mapping[str, Any]], names: Mapping[str, str],
+               count: int) -> Submenu | None:
     total = max(count, len(snapshot.deletions))
     if not total:
         return None
-    rows: list[Node] = [Item(f"{short(as_str(d, 'path'))}") for d in snapshot.deletions[:LIST_LIMIT]]
+    pending_folders = sorted({as_str(d, "folder_id") for d in snapshot.deletions} & set(names))
+    rows: list[Node] = []
+    for d in snapshot.deletions[:LIST_LIMIT]:
+        fid = as_str(d, "folder_id")
+        label = in_folder(folders, fid, as_str(d, "path"))
+        if len(pending_folders) > 1 and fid in names and label != as_str(d, "path"):
+            label = f"{names[fid]}/{label}"  # which folder, when the list spans several
+        rows.append(Item(short(label)))
     if total > len(rows):
         rows.append(Item(f"…and {total - len(rows)} more"))
-    pending_folders = sorted({as_str(d, "folder_id") for d in snapshot.deletions} & set(names))
     rows.append(SEPARATOR)
     rows.append(Item("Approve all deletions", Command("deletions_approve", ())))
     rows.append(Item("Keep all files (reject)", Command("deletions_reject", ())))
@@ -338,7 +357,7 @@ def build_view(snapshot: Snapshot, now: float) -> View:
         menu.append(Item("Add a folder to sync…", Command("add_folder")))
     menu.append(Submenu("Recent changes", _recent(snapshot, folders, now)))
     _extend(menu, [_conflicts(snapshot, folders, as_int(status, "conflicts")),
-                   _deletions(snapshot, names, as_int(status, "deletions_pending"))])
+                   _deletions(snapshot, folders, names, as_int(status, "deletions_pending"))])
     menu += [
         SEPARATOR,
         _settings(snapshot, folders, names),

@@ -107,7 +107,8 @@ class RemoteClient:
             self._session.mount(self.base_url + prefix, safe_post)
         # A long-poll that times out on read means the server or the path to it hangs: report it at once
         # (the engine's feed loop retries) instead of hanging 4 × 150 s.
-        long_poll = FerryAdapter(make_retry(retries, backoff, read=0), pin_sha256=pin_sha256, pool_maxsize=2)
+        # The long-poll is never retried here: the feed reader has its own backoff and must say "offline" at once.
+        long_poll = FerryAdapter(make_retry(0, backoff), pin_sha256=pin_sha256, pool_maxsize=pool_size)
         self._session.mount(self.base_url + "/v1/changes/wait", long_poll)
         self.token = token
 

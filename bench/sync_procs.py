@@ -1,0 +1,440 @@
+"""Processes the sync benchmark drives: a real ferry-server, ferryd "devices", and a trivial HTTP sink.
+
+Every process is started through a `Procs` registry that stops them all at the end (TERM, then KILL), so a
+failed or interrupted run leaves nothing behind. Devices follow tests/e2e/devices.py: each has its own
+FERRY_HOME, a plaintext keyring in its own dir, and is driven through the real `ferry` CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+import tomli_w
+from ferrysync.daemon.paths import ferry_paths
+
+T = TypeVar("T")
+
+SINK = """
+import sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    n = 0
+    more = True
+    while more:
+        m = await receive()
+        n += len(m.get("body", b""))
+        more = m.get("more_body", False)
+    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"%d" % n})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def wait_until(pred: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll `pred` until it returns something truthy; raise TimeoutError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bin_path(name: str) -> str:
+    """A console script of this venv (the installed entry points, as users run them)."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+class Procs:
+    """Every process the benchmark started, so that all of them are stopped however the run ends."""
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, cmd: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+        self._procs.append(proc)
+        return proc
+
+    @staticmethod
+    def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop_all(self) -> None:
+        for proc in reversed(self._procs):
+            self.stop(proc, timeout=15)
+        self._procs.clear()
+
+
+def _alive(proc: subprocess.Popen[bytes], log: Path) -> None:
+    if proc.poll() is not None:
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}:\n{tail}")
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    def up() -> bool:
+        _alive(proc, log)
+        try:
+            requests.get(url, timeout=1)
+            return True
+        except requests.ConnectionError:
+            return False
+
+    wait_until(up, timeout, f"{url} to answer (log: {log})", interval=0.05)
+
+
+@dataclass
+class FerryServer:
+    """A ferry-server on 127.0.0.1 with one user, plus an API session of its own (a separate device)."""
+
+    procs: Procs
+    data: Path
+    user: str = "bench"
+    password: str = "bench-pw"
+    port: int = field(default_factory=free_port)
+    api: requests.Session = field(default_factory=requests.Session)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FerryServer:
+        subprocess.run(
+            [
+                bin_path("ferry-server"),
+                "user",
+                "add",
+                self.user,
+                "--password-stdin",
+                "--data",
+                str(self.data),
+            ],
+            input=self.password.encode(),
+            check=True,
+            capture_output=True,
+        )
+        log = self.data.parent / "server.log"
+        self.proc = self.procs.start(
+            [
+                bin_path("ferry-server"),
+                "serve",
+                "--data",
+                str(self.data),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            log,
+        )
+        wait_http(f"{self.url}/v1/health", self.proc, log)
+        r = requests.post(
+            f"{self.url}/v1/login",
+            json={"user": self.user, "password": self.password, "device_name": "bench-observer"},
+            timeout=30,
+        )
+        r.raise_for_status()
+        self.api.headers["Authorization"] = f"Bearer {r.json()['token']}"
+        return self
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = self.api.get(f"{self.url}{path}", params=params, timeout=150)
+        r.raise_for_status()
+        return r.json()
+
+    def account(self) -> dict[str, int]:
+        data: dict[str, int] = self.get("/v1/account")
+        return data
+
+    def cursor(self) -> int:
+        return int(self.get("/v1/changes/wait", cursor=0, timeout=0)["cursor"])
+
+    def block_count(self) -> int:
+        """Blocks in the server's store (ROOT/ab/cd/<hash>): what actually crossed the wire and landed."""
+        root = self.data / "blocks"
+        return sum(len(files) for d, _, files in os.walk(root) if Path(d) != root / "tmp")
+
+    def wait_live(
+        self, cursor: int, want: Callable[[dict[str, Any]], bool], count: int, timeout: float
+    ) -> int:
+        """Follow the change feed (long-poll) from `cursor` until `count` distinct live files matching `want`
+        are committed; the new cursor. Costs the server one indexed query per wake, unlike polling usage."""
+        seen: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while len(seen) < count:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{len(seen)} of {count} files committed after {timeout:g} s")
+            if not self.get("/v1/changes/wait", cursor=cursor, timeout=min(60, max(1, int(left))))["changes"]:
+                continue
+            while True:
+                page = self.get("/v1/changes", cursor=cursor, limit=10000)
+                for e in page["entries"]:
+                    if e["kind"] == "file" and not e["deleted"] and want(e):
+                        seen.add(e["path"])
+                    else:
+                        seen.discard(e["path"])
+                cursor = int(page["cursor"])
+                if not page["has_more"]:
+                    break
+        return cursor
+
+    def wait_committed(self, cursor: int, path: str, size: int, timeout: float) -> int:
+        """Until a live `path` (server path) of `size` bytes is committed after `cursor`; the new cursor."""
+        return self.wait_live(cursor, lambda e: e["path"] == path and e["size"] == size, 1, timeout)
+
+
+@dataclass
+class Device:
+    """One desktop: its own FERRY_HOME, a `ferryd` process, and the real `ferry` CLI."""
+
+    procs: Procs
+    name: str
+    base: Path
+    proc: subprocess.Popen[bytes] | None = None
+    on_spawn: Callable[[Device], None] | None = None  # e.g. attach a profiler to each new daemon
+
+    @property
+    def home(self) -> Path:
+        return self.base / f"home-{self.name}"
+
+    @property
+    def folder(self) -> Path:
+        return self.base / f"folder-{self.name}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "FERRY_HOME": str(self.home),
+                "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+                "XDG_DATA_HOME": str(self.base / f"keyring-{self.name}"),
+                "DBUS_SESSION_BUS_ADDRESS": "disabled:",
+            }
+        )
+        return env
+
+    def ferry(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:
+        r = subprocess.run(
+            [bin_path("ferry"), *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(
+                f"{self.name}: ferry {' '.join(args)} exited {r.returncode}: {r.stdout}{r.stderr}"
+            )
+        return r.stdout
+
+    def login(self, server: FerryServer) -> Device:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.ferry(
+            "login",
+            server.url,
+            "--user",
+            server.user,
+            "--password-stdin",
+            "--device-name",
+            self.name,
+            stdin=server.password + "\n",
+        )
+        return self
+
+    def start(self) -> float:
+        """Start ferryd; the seconds until it answers on its control channel."""
+        t0 = time.perf_counter()
+        log = self.home / "ferryd.stdout"
+        self.proc = self.procs.start([bin_path("ferryd")], log, env=self.env)
+        if self.on_spawn is not None:
+            self.on_spawn(self)
+
+        def answers() -> bool:
+            assert self.proc is not None
+            _alive(self.proc, log)
+            return (
+                subprocess.run(
+                    [bin_path("ferry"), "status", "--json"], env=self.env, capture_output=True, timeout=30
+                ).returncode
+                == 0
+            )
+
+        wait_until(answers, 60, f"{self.name}'s daemon to answer", interval=0.05)
+        return time.perf_counter() - t0
+
+    def set_setting(self, key: str, value: object) -> None:
+        """Change a [settings] key of this device's config.toml (the daemon reads it when it starts)."""
+        file = ferry_paths(self.env).config_file
+        doc = tomllib.loads(file.read_text()) if file.exists() else {}
+        doc.setdefault("settings", {})[key] = value
+        file.write_text(tomli_w.dumps(doc))
+
+    def wait(self, timeout: float) -> None:
+        self.ferry("wait", "--timeout", str(timeout), timeout=timeout + 30)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            Procs.stop(self.proc)
+            self.proc = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+@dataclass
+class Sink:
+    """A bare ASGI app on uvicorn that reads a request body and answers 201: the loopback HTTP ceiling."""
+
+    procs: Procs
+    log: Path
+    port: int = field(default_factory=free_port)
+
+    def start(self) -> Sink:
+        proc = self.procs.start([sys.executable, "-c", SINK, str(self.port)], self.log)
+        wait_http(f"http://127.0.0.1:{self.port}/", proc, self.log)
+        return self
+
+    def put_file(self, path: Path) -> float:
+        """Stream `path` in one PUT; the seconds it took."""
+        t0 = time.perf_counter()
+        with path.open("rb") as f:
+            r = requests.put(f"http://127.0.0.1:{self.port}/sink", data=f, timeout=600)
+        r.raise_for_status()
+        if int(r.text) != path.stat().st_size:
+            raise RuntimeError(f"the sink got {r.text} bytes of {path.stat().st_size}")
+        return time.perf_counter() - t0
+
+
+class Profiler:
+    """py-spy sampling the daemons and the server during a case: collapsed stacks (`--format raw`)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        out.mkdir(parents=True, exist_ok=True)
+        self._spies: list[subprocess.Popen[bytes]] = []
+        self.case = "setup"
+
+    def start(self, case: str, targets: dict[str, int]) -> None:
+        self.case = case
+        for who, pid in targets.items():
+            self.attach(who, pid)
+        time.sleep(0.5)  # py-spy attaches asynchronously; a benchmark pause so the case start is sampled
+
+    def attach(self, who: str, pid: int) -> None:
+        """Sample one more process until `stop` (e.g. a daemon restarted within the case)."""
+        cmd = [
+            bin_path("py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "100",
+            "--nonblocking",
+            "--threads",
+            "--output",
+            str(self.out / f"{self.case}.{who}-{pid}.txt"),
+        ]
+        self._spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def stop(self) -> None:
+        for spy in self._spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in self._spies:
+            try:
+                spy.wait(30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait()
+        self._spies.clear()
+
+
+def _jiffies(stat_line: str) -> int:
+    """utime + stime + cutime + cstime of one /proc/PID/stat line (the fields after the command name)."""
+    f = stat_line.rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+
+
+def _own_jiffies() -> int:
+    """CPU used by this process and every descendant, live or already reaped (reaped ones sit in cutime)."""
+    me = os.getpid()
+    parent: dict[int, int] = {}
+    used: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            line = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parent[pid] = int(line.rsplit(")", 1)[1].split()[1])
+        used[pid] = _jiffies(line)
+    total = used.get(me, 0)
+    for pid in used:
+        p = parent.get(pid, 0)
+        while p > 1 and p != me:
+            p = parent.get(p, 0)
+        if p == me and pid != me:
+            total += used[pid]
+    return total
+
+
+def _machine_jiffies() -> int:
+    """Busy CPU time of the whole machine (every field of /proc/stat's `cpu` line but idle and iowait)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(f) - f[3] - f[4]
+
+
+class CpuMeter:
+    """How busy the machine was with *other* work during a case: a shared machine makes figures noisy."""
+
+    def __init__(self) -> None:
+        self._start = (_machine_jiffies(), _own_jiffies(), time.monotonic())
+
+    def read(self) -> dict[str, float]:
+        machine, own, t0 = self._start
+        tick = os.sysconf("SC_CLK_TCK")
+        wall = time.monotonic() - t0
+        other = max(0, (_machine_jiffies() - machine) - (_own_jiffies() - own)) / tick
+        return {
+            "bench_cpu_s": round((_own_jiffies() - own) / tick, 1),
+            "other_processes_cpu_s": round(other, 1),
+            "other_load_cpus": round(other / wall, 2) if wall > 0 else 0.0,
+        }

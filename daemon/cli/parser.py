@@ -1,0 +1,140 @@
+"""The `ferry` command line: every subcommand's arguments, and which function runs it (imported lazily).
+
+Each subcommand stores `run="module:function"` (a module of ferrysync.daemon.cli) so that `ferry status`
+loads the IPC client only, and `ferry login` alone pays for the session code.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ferrysync.daemon import __version__
+
+EPILOG = """exit codes: 0 ok, 1 error, 2 usage, 3 daemon not running, 4 timed out (wait), 5 needs attention
+(wait: paused, deletions waiting for approval, or a folder in error). Docs: docs/cli.md"""
+
+
+def _json(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--json", action="store_true", help="print JSON (the daemon's own objects) instead of text"
+    )
+
+
+def _cmd(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: str,
+    help: str,
+    json: bool = False,
+) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help)
+    p.set_defaults(run=run)
+    if json:
+        _json(p)
+    return p
+
+
+def _group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    p = sub.add_parser(name, help=help, description=help)
+    return p.add_subparsers(dest=f"{name}_action", metavar="ACTION", required=True)
+
+
+def _ipc_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _cmd(sub, "status", "watch:cmd_status", "show what the daemon is doing", json=True)
+    p.add_argument("--watch", "-w", action="store_true", help="keep showing the status as it changes")
+    p = _cmd(sub, "wait", "watch:cmd_wait", "wait until everything is synced")
+    p.add_argument(
+        "--timeout", type=float, default=None, metavar="S", help="give up after S seconds (exit 4)"
+    )
+    _cmd(sub, "pause", "commands:cmd_pause", "pause syncing")
+    _cmd(sub, "resume", "commands:cmd_resume", "resume syncing")
+    p = _cmd(sub, "stop", "commands:cmd_stop", "stop the daemon")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="how long to wait for it to exit")
+
+    folder = _group(sub, "folder", "add, remove or list synced folders")
+    p = _cmd(folder, "add", "commands:cmd_folder_add", "sync a local folder")
+    p.add_argument("local", help="the local folder")
+    p.add_argument("--remote", help="its path in the cloud (default: /<folder name>)")
+    p = _cmd(folder, "remove", "commands:cmd_folder_remove", "stop syncing a folder (files stay on disk)")
+    p.add_argument("id", help="the folder's id (see `ferry folder list`)")
+    _cmd(folder, "list", "commands:cmd_folder_list", "list synced folders", json=True)
+
+    _cmd(sub, "conflicts", "commands:cmd_conflicts", "list conflicted copies", json=True)
+    p = _cmd(sub, "activity", "commands:cmd_activity", "recent changes", json=True)
+    p.add_argument("--limit", "-n", type=int, default=50, help="how many (default 50)")
+    _cmd(
+        sub,
+        "errors",
+        "commands:cmd_errors",
+        "files that failed to sync, and names this disk cannot hold",
+        json=True,
+    )
+
+    deletions = _group(sub, "deletions", "deletions held back for approval")
+    _cmd(deletions, "list", "commands:cmd_deletions_list", "list held-back deletions", json=True)
+    for action in ("approve", "reject"):
+        p = _cmd(deletions, action, f"commands:cmd_deletions_{action}", f"{action} held-back deletions")
+        p.add_argument("--folder", dest="folder_id", help="only this folder (default: all)")
+
+    p = _cmd(sub, "versions", "commands:cmd_versions", "list earlier versions of a file", json=True)
+    p.add_argument("path", help="the local file")
+    p = _cmd(sub, "restore", "commands:cmd_restore", "restore an earlier version of a file")
+    p.add_argument("path", help="the local file")
+    p.add_argument("--rev", help="the revision (default: the one before the current)")
+
+    trash = sub.add_parser("trash", help="deleted files you can restore", description="deleted files")
+    trash.set_defaults(run="commands:cmd_trash_list")
+    _json(trash)
+    tsub = trash.add_subparsers(dest="trash_action", metavar="ACTION")
+    _cmd(tsub, "list", "commands:cmd_trash_list", "list deleted files", json=True)
+    p = _cmd(tsub, "restore", "commands:cmd_trash_restore", "bring a deleted file back")
+    p.add_argument("path", help="where the file used to be")
+
+    settings = _group(sub, "settings", "read or change settings")
+    p = _cmd(settings, "get", "commands:cmd_settings_get", "show settings", json=True)
+    p.add_argument("key", nargs="?", help="one setting (default: all)")
+    p = _cmd(settings, "set", "commands:cmd_settings_set", "change a setting")
+    p.add_argument("key")
+    p.add_argument("value")
+
+
+def _session_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = _cmd(sub, "login", "commands_session:cmd_login", "sign this device in to a Ferry server")
+    p.add_argument("server", nargs="?", help="the server's URL, e.g. https://ferry.example.org")
+    p.add_argument("--user", "-u", help="your user name")
+    p.add_argument("--device-name", help="how this device is listed (default: the host name)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.add_argument("--cafile", help="trust this certificate (a self-signed server)")
+    _cmd(sub, "logout", "commands_session:cmd_logout", "sign this device out and forget its token")
+    p = _cmd(sub, "up", "commands_session:cmd_up", "sign in if needed, add a folder and start syncing")
+    p.add_argument("folder", nargs="?", help="the local folder to sync")
+    p.add_argument("--server", help="the server's URL")
+    p.add_argument("--user", "-u", help="your user name")
+    p = _cmd(sub, "start", "commands_session:cmd_start", "start the daemon")
+    p.add_argument(
+        "--foreground", "-f", action="store_true", help="run in this terminal instead of detaching"
+    )
+    p = _cmd(sub, "autostart", "commands_session:cmd_autostart", "start Ferry when you log in", json=True)
+    p.add_argument("action", choices=["enable", "disable", "status"])
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--daemon", dest="target", action="store_const", const="daemon", help="the daemon only"
+    )
+    which.add_argument("--tray", dest="target", action="store_const", const="tray", help="the tray icon only")
+    p.set_defaults(target="all")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ferry",
+        description="Ferry keeps folders in sync across your desktops.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"ferry {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _session_commands(sub)
+    _ipc_commands(sub)
+    return parser

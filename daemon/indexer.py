@@ -1,0 +1,251 @@
+"""The local indexer: drains ready dirty paths into the local tree and reports which paths changed.
+
+For each ready path: lstat it; a file whose stat key (size, mtime, inode, executable) still matches its row is left
+alone; a file that appears with the inode, size and mtime of a known row (a move, a hard link) inherits that row's
+digest without being read; any other file is hashed once in the pool. A directory that is new or has a new inode
+(moved in from elsewhere) has its subtree scanned, because inotify reports only the directory itself. Paths that are
+gone are deleted from the local tree (with their subtree) only after the root's marker is checked, so an unmounted
+disk records nothing. All rows of a batch are written in one transaction together with the queue acks: a kill at
+any point either keeps the whole batch queued or records it completely.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferrysync.daemon.chunker import Chunk
+from ferrysync.daemon.hasher import HashPool
+from ferrysync.daemon.ignore import BUILTIN_ONLY, IgnoreRules
+from ferrysync.daemon.journal import DirtyPath, Journal, StatKey
+from ferrysync.daemon.marker import check_marker
+from ferrysync.daemon.model import Kind, LocalEntry
+from ferrysync.daemon.scanner import DiskEntry, stat_entry, unchanged, walk
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000
+VANISHED_KEEP = 100_000
+
+
+@dataclass
+class IndexResult:
+    changed: list[str] = field(default_factory=list)  # paths whose local row was written or deleted
+    requeued: list[str] = field(default_factory=list)  # changed while being read: queued again for later
+    errors: dict[str, str] = field(default_factory=dict)  # unreadable: recorded in the journal's backoff table
+    hashed: int = 0  # files actually read
+
+
+@dataclass
+class _Batch:
+    rows: dict[str, LocalEntry]  # local rows of the batch's paths, read once
+    puts: list[tuple[LocalEntry, list[Chunk] | None]] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    to_hash: list[DiskEntry] = field(default_factory=list)
+    scan_marks: list[str] = field(default_factory=list)
+    requeue: list[str] = field(default_factory=list)
+    handled: set[str] = field(default_factory=set)  # covered by a subtree scan in this batch
+
+
+class LocalIndexer:
+    """Turns the folder's dirty queue into local-tree rows. Thread-safe: one `run_once` at a time."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        folder_id: str,
+        root: Path,
+        pool: HashPool,
+        *,
+        rules: Callable[[], IgnoreRules] = lambda: BUILTIN_ONLY,
+        quiet_period: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.journal = journal
+        self.folder_id = folder_id
+        self.root = root
+        self.pool = pool
+        self.rules = rules
+        self.quiet_period = quiet_period
+        self.clock = clock
+        self._lock = threading.Lock()
+        # inode -> (row, chunks) of files that vanished lately: their new path may be indexed in a later batch
+        self._vanished: OrderedDict[int, tuple[LocalEntry, list[Chunk]]] = OrderedDict()
+
+    def run_once(self, limit: int = BATCH) -> IndexResult:
+        """Index up to `limit` ready paths. Raises marker.RootUnavailable (recording nothing) if the root is gone."""
+        with self._lock:
+            items = self.journal.ready_dirty(self.clock(), limit, self.folder_id)
+            if not items:
+                return IndexResult()
+            return self._index(items)
+
+    def drain(self, max_rounds: int = 1_000_000) -> IndexResult:
+        """Run until no path is ready now (paths still in their quiet period stay queued)."""
+        total = IndexResult()
+        for _ in range(max_rounds):
+            r = self.run_once()
+            if not (r.changed or r.requeued or r.errors or r.hashed) and not self.journal.ready_dirty(
+                self.clock(), 1, self.folder_id
+            ):
+                break
+            total.changed += r.changed
+            total.requeued += r.requeued
+            total.errors.update(r.errors)
+            total.hashed += r.hashed
+        return total
+
+    # -- one batch -----------------------------------------------------------------------------------------------
+
+    def _index(self, items: list[DirtyPath]) -> IndexResult:
+        rules = self.rules()
+        rows = self.journal.get_locals(self.folder_id, (i.path for i in items))
+        b = _Batch(rows=rows)
+        result = IndexResult()
+        for item in items:
+            path = item.path
+            if not path or path in b.handled or (rules.is_ignored(path, False) and rules.is_ignored(path, True)):
+                continue  # ignored paths keep whatever row they had: never synced, never deleted
+            try:
+                disk = stat_entry(self.root, path)
+            except OSError as exc:
+                result.errors[path] = exc.strerror or str(exc)
+                continue
+            if disk is None:
+                b.gone.append(path)
+            elif not rules.is_ignored(path, disk.kind == Kind.DIR):
+                self._present(disk, b, rules)
+        self._hash(b, result)
+        if b.gone:
+            check_marker(self.root, self.folder_id)  # raises: nothing of this batch is recorded or acked
+        self._commit(items, b, result)
+        return result
+
+    def _commit(self, items: list[DirtyPath], b: _Batch, result: IndexResult) -> None:
+        now = self.clock()
+        failing = {f.path for f in self.journal.list_failures(self.folder_id)}
+        writes = [(e, c) for e, c in b.puts if b.rows.get(e.path) != e]
+        with self.journal.transaction():
+            for entry, _ in writes:
+                old = b.rows.get(entry.path)
+                if old is not None and old.kind == Kind.DIR and entry.kind != Kind.DIR:
+                    result.changed += self.journal.delete_subtree(self.folder_id, "local", entry.path)
+            self.journal.put_locals(self.folder_id, writes)
+            result.changed += [e.path for e, _ in writes]
+            for path in b.gone:
+                self._remember_vanished(path)
+                result.changed += self.journal.delete_subtree(self.folder_id, "local", path)
+            for path in failing.intersection(e.path for e, _ in b.puts):
+                self.journal.clear_failure(self.folder_id, path)
+            retry = [self.journal.record_failure(self.folder_id, p, m, now) for p, m in result.errors.items()]
+            self.journal.ack_dirty(items)
+            # after the ack: these must stay queued (a re-mark changes ready_at, which the ack compares)
+            for f in retry:
+                self.journal.mark_dirty(self.folder_id, [f.path], f.next_try)
+            self.journal.mark_dirty(self.folder_id, b.scan_marks, now, rearm=False)
+            self.journal.mark_dirty(self.folder_id, b.requeue, now + self.quiet_period)
+        result.requeued = b.requeue
+        result.changed = sorted(set(result.changed))
+
+    def _present(self, disk: DiskEntry, b: _Batch, rules: IgnoreRules) -> None:
+        row = b.rows.get(disk.path)
+        if unchanged(None if row is None else _key(row), disk):
+            return
+        if disk.kind == Kind.DIR:
+            b.puts.append((disk.to_local(), None))
+            if row is None or row.kind != Kind.DIR or row.inode != disk.inode:
+                self._scan_subtree(disk.path, b, rules)
+        elif disk.kind == Kind.SYMLINK:
+            b.puts.append((disk.to_local(), None))
+        elif not self._reuse(disk, b):
+            b.to_hash.append(disk)
+
+    def _reuse(self, disk: DiskEntry, b: _Batch) -> bool:
+        """A file with the inode, size and mtime of a known row is that file moved (or a hard link to it)."""
+        candidates: list[tuple[LocalEntry, list[Chunk] | None]] = [
+            (c, None) for c in self.journal.find_local_by_inode(self.folder_id, disk.inode)
+        ]
+        if disk.inode in self._vanished:
+            candidates.append(self._vanished[disk.inode])
+        for cand, chunks in candidates:
+            if (
+                cand.kind == Kind.FILE
+                and cand.content_hash is not None
+                and cand.size == disk.size
+                and cand.mtime_ns == disk.mtime_ns
+            ):
+                entry = LocalEntry(
+                    disk.path,
+                    Kind.FILE,
+                    disk.size,
+                    disk.mtime_ns,
+                    disk.inode,
+                    disk.executable,
+                    cand.content_hash,
+                    cand.blocks,
+                )
+                if chunks is None:
+                    chunks = self.journal.local_chunks(self.folder_id, cand.path)
+                b.puts.append((entry, chunks))
+                return True
+        return False
+
+    def _remember_vanished(self, path: str) -> None:
+        for row in self.journal.iter_tree(self.folder_id, "local", path):
+            if isinstance(row, LocalEntry) and row.kind == Kind.FILE and row.content_hash is not None:
+                self._vanished[row.inode] = (row, self.journal.local_chunks(self.folder_id, row.path))
+                self._vanished.move_to_end(row.inode)
+        while len(self._vanished) > VANISHED_KEEP:
+            self._vanished.popitem(last=False)
+
+    def _scan_subtree(self, prefix: str, b: _Batch, rules: IgnoreRules) -> None:
+        """A directory moved or created in one go: inotify said nothing about its contents."""
+        known = self.journal.local_stats(self.folder_id, prefix)
+        known.pop(prefix, None)
+        for disk in walk(self.root, rules, prefix):
+            b.handled.add(disk.path)
+            if unchanged(known.pop(disk.path, None), disk):
+                continue
+            if disk.kind != Kind.FILE:
+                b.puts.append((disk.to_local(), None))
+            elif len(b.to_hash) >= BATCH:
+                b.scan_marks.append(disk.path)  # bounded work per batch: later batches take the rest
+            elif not self._reuse(disk, b):
+                b.to_hash.append(disk)
+        # rows under it that are no longer on disk (deleted after the marker check; ignored rows stay)
+        b.gone.extend(p for p, k in known.items() if not rules.is_ignored(p, k.kind == Kind.DIR))
+
+    def _hash(self, b: _Batch, result: IndexResult) -> None:
+        by_path = {Path(self.root, d.path): d for d in b.to_hash}
+        for r in self.pool.hash_many(by_path):
+            disk = by_path[r.path]
+            if r.changed:
+                b.requeue.append(disk.path)
+                continue
+            if r.error is not None or r.digest is None:
+                if isinstance(r.error, FileNotFoundError | NotADirectoryError):
+                    b.gone.append(disk.path)
+                else:
+                    result.errors[disk.path] = (r.error.strerror if r.error else None) or str(r.error)
+                continue
+            result.hashed += 1
+            after = stat_entry(self.root, disk.path)
+            if after is None or not unchanged(after.key(True), disk):
+                b.requeue.append(disk.path)  # replaced or touched between our stat and the read
+                continue
+            d = r.digest
+            entry = LocalEntry(
+                disk.path, Kind.FILE, d.size, disk.mtime_ns, disk.inode, disk.executable, d.content_hash, d.block_hashes
+            )
+            b.puts.append((entry, list(d.chunks)))
+
+
+def _key(row: LocalEntry) -> StatKey:
+    return StatKey(
+        row.kind, row.size, row.mtime_ns, row.inode, row.executable, row.content_hash is not None, row.link_target
+    )

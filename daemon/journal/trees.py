@@ -1,0 +1,296 @@
+"""Typed operations on the three trees (local, remote, synced) and the local chunk index (block reuse)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ferrysync.daemon.chunker import Chunk
+from ferrysync.daemon.journal.codec import (
+    COLUMNS,
+    LOCAL_COLS,
+    REMOTE_COLS,
+    SYNCED_COLS,
+    TREES,
+    Entry,
+    Tree,
+    from_row,
+    hash_to_db,
+    local_from_row,
+    remote_from_row,
+    subtree_clause,
+    synced_from_row,
+    to_row,
+)
+from ferrysync.daemon.journal.store import JournalBase
+from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
+
+_PAGE = 2000
+
+
+class PathRows(NamedTuple):
+    local: LocalEntry | None
+    remote: RemoteEntry | None
+    synced: SyncedEntry | None
+
+
+class StatKey(NamedTuple):
+    """What a stat-only rescan compares for one local row."""
+
+    kind: Kind
+    size: int
+    mtime_ns: int
+    inode: int
+    executable: bool
+    hashed: bool
+    link_target: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BlockLocation:
+    """Where a chunk with a given hash was last seen on this disk (verify the bytes before trusting them)."""
+
+    folder_id: str
+    path: str
+    offset: int
+    length: int
+
+
+def _check_tree(tree: str) -> Tree:
+    if tree not in TREES:
+        raise ValueError(f"unknown tree {tree!r} (one of {', '.join(TREES)})")
+    return tree
+
+
+class TreeOps(JournalBase):
+    # -- single rows -----------------------------------------------------------------------------------------
+
+    def get(self, folder_id: str, tree: Tree, path: str) -> Entry | None:
+        t = _check_tree(tree)
+        row = self._read_one(f"SELECT {COLUMNS[t]} FROM {t} WHERE folder_id = ? AND path = ?", (folder_id, path))
+        return None if row is None else from_row(t, row)
+
+    def get_local(self, folder_id: str, path: str) -> LocalEntry | None:
+        row = self._read_one(f"SELECT {LOCAL_COLS} FROM local WHERE folder_id = ? AND path = ?", (folder_id, path))
+        return None if row is None else local_from_row(row)
+
+    def get_remote(self, folder_id: str, path: str) -> RemoteEntry | None:
+        row = self._read_one(f"SELECT {REMOTE_COLS} FROM remote WHERE folder_id = ? AND path = ?", (folder_id, path))
+        return None if row is None else remote_from_row(row)
+
+    def get_synced(self, folder_id: str, path: str) -> SyncedEntry | None:
+        row = self._read_one(f"SELECT {SYNCED_COLS} FROM synced WHERE folder_id = ? AND path = ?", (folder_id, path))
+        return None if row is None else synced_from_row(row)
+
+    def rows_for_path(self, folder_id: str, path: str) -> PathRows:
+        """The three rows of one path, read from one consistent snapshot (what the planner takes)."""
+        with self._snapshot():
+            return PathRows(
+                self.get_local(folder_id, path),
+                self.get_remote(folder_id, path),
+                self.get_synced(folder_id, path),
+            )
+
+    def put(self, folder_id: str, tree: Tree, entry: Entry) -> None:
+        self.put_many(folder_id, tree, [entry])
+
+    def put_many(self, folder_id: str, tree: Tree, entries: Iterable[Entry]) -> None:
+        """Insert or replace rows (for the local tree this also drops the rows' stale chunk locations)."""
+        t = _check_tree(tree)
+        rows = [to_row(t, folder_id, e) for e in entries]
+        marks = ", ".join("?" * (len(COLUMNS[t].split(",")) + 1))
+        with self.transaction():
+            if t == "local":
+                self._writer.executemany(
+                    "DELETE FROM local_block WHERE folder_id = ? AND path = ?",
+                    [(folder_id, r[1]) for r in rows],
+                )
+            self._write_many(f"INSERT OR REPLACE INTO {t} (folder_id, {COLUMNS[t]}) VALUES ({marks})", rows)
+
+    def put_local(self, folder_id: str, entry: LocalEntry, chunks: Sequence[Chunk] | None = None) -> None:
+        """Record a local row; pass the file's chunks (with offsets) so downloads can reuse them."""
+        with self.transaction():
+            self.put_many(folder_id, "local", [entry])
+            if chunks:
+                self._writer.executemany(
+                    "INSERT OR REPLACE INTO local_block (block, folder_id, path, offset, length)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(hash_to_db(c.hash), folder_id, entry.path, c.offset, c.length) for c in chunks],
+                )
+
+    def put_locals(self, folder_id: str, items: Sequence[tuple[LocalEntry, Sequence[Chunk] | None]]) -> None:
+        """Many `put_local`s in one transaction (what the indexer writes per batch)."""
+        with self.transaction():
+            self.put_many(folder_id, "local", [e for e, _ in items])
+            self._writer.executemany(
+                "INSERT OR REPLACE INTO local_block (block, folder_id, path, offset, length) VALUES (?, ?, ?, ?, ?)",
+                [(hash_to_db(c.hash), folder_id, e.path, c.offset, c.length) for e, cs in items for c in cs or ()],
+            )
+
+    def get_locals(self, folder_id: str, paths: Iterable[str]) -> dict[str, LocalEntry]:
+        """The local rows of many paths at once ({path: row}, missing paths absent)."""
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, LocalEntry] = {}
+        with self._snapshot() as conn:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ", ".join("?" * len(part))
+                for r in conn.execute(
+                    f"SELECT {LOCAL_COLS} FROM local WHERE folder_id = ? AND path IN ({marks})", (folder_id, *part)
+                ):
+                    found[r[0]] = local_from_row(r)
+        return found
+
+    def put_remote(self, folder_id: str, entry: RemoteEntry) -> None:
+        self.put_many(folder_id, "remote", [entry])
+
+    def put_synced(self, folder_id: str, entry: SyncedEntry) -> None:
+        self.put_many(folder_id, "synced", [entry])
+
+    def delete(self, folder_id: str, tree: Tree, path: str) -> bool:
+        t = _check_tree(tree)
+        with self.transaction():
+            if t == "local":
+                self._writer.execute("DELETE FROM local_block WHERE folder_id = ? AND path = ?", (folder_id, path))
+            cur = self._writer.execute(f"DELETE FROM {t} WHERE folder_id = ? AND path = ?", (folder_id, path))
+            return cur.rowcount > 0
+
+    def delete_local(self, folder_id: str, path: str) -> bool:
+        return self.delete(folder_id, "local", path)
+
+    def delete_remote(self, folder_id: str, path: str) -> bool:
+        return self.delete(folder_id, "remote", path)
+
+    def delete_synced(self, folder_id: str, path: str) -> bool:
+        return self.delete(folder_id, "synced", path)
+
+    def delete_subtree(self, folder_id: str, tree: Tree, prefix: str) -> list[str]:
+        """Delete `prefix` and everything under it in one tree; return the paths deleted."""
+        t = _check_tree(tree)
+        clause, args = subtree_clause(prefix)
+        where = f"folder_id = ? AND {clause}"
+        params = (folder_id, *args)
+        with self.transaction():
+            gone = [r[0] for r in self._writer.execute(f"SELECT path FROM {t} WHERE {where}", params)]
+            if t == "local":
+                self._writer.execute(f"DELETE FROM local_block WHERE {where}", params)
+            self._writer.execute(f"DELETE FROM {t} WHERE {where}", params)
+        return gone
+
+    # -- iteration and lookups -------------------------------------------------------------------------------
+
+    def iter_tree(self, folder_id: str, tree: Tree, prefix: str | None = None) -> Iterator[Entry]:
+        """Rows of a tree in path order (all, or `prefix` and its descendants), fetched in pages."""
+        t = _check_tree(tree)
+        last = ""
+        params: tuple[str, ...]
+        if prefix is None:
+            bound, params = "", (folder_id,)
+        else:
+            clause, args = subtree_clause(prefix)
+            bound, params = f" AND {clause}", (folder_id, *args)
+        while True:
+            rows = self._read(
+                f"SELECT {COLUMNS[t]} FROM {t} WHERE folder_id = ?{bound} AND path > ? ORDER BY path LIMIT {_PAGE}",
+                (*params, last),
+            )
+            for r in rows:
+                yield from_row(t, r)
+            if len(rows) < _PAGE:
+                return
+            last = rows[-1][0]
+
+    def descendants(self, folder_id: str, tree: Tree, prefix: str) -> list[Entry]:
+        """Every row strictly under `prefix` ('' = the whole folder)."""
+        if not prefix:
+            return list(self.iter_tree(folder_id, tree))
+        return [e for e in self.iter_tree(folder_id, tree, prefix) if e.path != prefix]
+
+    def children(self, folder_id: str, tree: Tree, prefix: str) -> list[Entry]:
+        """Direct children of `prefix` ('' = the folder root)."""
+        depth = prefix.count("/") + 1 if prefix else 0
+        return [e for e in self.descendants(folder_id, tree, prefix) if e.path.count("/") == depth]
+
+    def all_paths(self, folder_id: str) -> set[str]:
+        """Every path that has a row in any tree (what a full re-plan walks)."""
+        with self._snapshot() as conn:
+            return {
+                r[0] for t in TREES for r in conn.execute(f"SELECT path FROM {t} WHERE folder_id = ?", (folder_id,))
+            }
+
+    def count(self, folder_id: str, tree: Tree, kind: Kind | None = None) -> int:
+        t = _check_tree(tree)
+        if kind is None:
+            row = self._read_one(f"SELECT COUNT(*) FROM {t} WHERE folder_id = ?", (folder_id,))
+        else:
+            row = self._read_one(f"SELECT COUNT(*) FROM {t} WHERE folder_id = ? AND kind = ?", (folder_id, kind.value))
+        return int(row[0])
+
+    def find_local_by_inode(self, folder_id: str, inode: int) -> list[LocalEntry]:
+        rows = self._read(
+            f"SELECT {LOCAL_COLS} FROM local INDEXED BY local_inode WHERE folder_id = ? AND inode = ?",
+            (folder_id, inode),
+        )
+        return [local_from_row(r) for r in rows]
+
+    def find_synced_by_inode(self, folder_id: str, inode: int) -> list[SyncedEntry]:
+        rows = self._read(
+            f"SELECT {SYNCED_COLS} FROM synced INDEXED BY synced_inode WHERE folder_id = ? AND inode = ?",
+            (folder_id, inode),
+        )
+        return [synced_from_row(r) for r in rows]
+
+    def find_remote_by_file_id(self, folder_id: str, file_id: str) -> list[RemoteEntry]:
+        rows = self._read(
+            f"SELECT {REMOTE_COLS} FROM remote INDEXED BY remote_file_id WHERE folder_id = ? AND file_id = ?",
+            (folder_id, file_id),
+        )
+        return [remote_from_row(r) for r in rows]
+
+    def find_synced_by_file_id(self, folder_id: str, file_id: str) -> list[SyncedEntry]:
+        rows = self._read(
+            f"SELECT {SYNCED_COLS} FROM synced INDEXED BY synced_file_id WHERE folder_id = ? AND file_id = ?",
+            (folder_id, file_id),
+        )
+        return [synced_from_row(r) for r in rows]
+
+    def find_local_by_hash(self, content_hash: str) -> list[tuple[str, LocalEntry]]:
+        """(folder_id, row) of local files with this content, in any folder (a copy source for downloads)."""
+        rows = self._read(
+            f"SELECT folder_id, {LOCAL_COLS} FROM local WHERE content_hash = ?", (hash_to_db(content_hash),)
+        )
+        return [(r[0], local_from_row(r[1:])) for r in rows]
+
+    def block_locations(self, block_hash: str, limit: int = 8) -> list[BlockLocation]:
+        rows = self._read(
+            "SELECT folder_id, path, offset, length FROM local_block WHERE block = ? LIMIT ?",
+            (hash_to_db(block_hash), limit),
+        )
+        return [BlockLocation(*r) for r in rows]
+
+    def find_block(self, block_hash: str) -> BlockLocation | None:
+        """One place on this disk that held the chunk when last hashed, or None."""
+        found = self.block_locations(block_hash, limit=1)
+        return found[0] if found else None
+
+    def local_chunks(self, folder_id: str, path: str) -> list[Chunk]:
+        rows = self._read(
+            "SELECT block, offset, length FROM local_block WHERE folder_id = ? AND path = ? ORDER BY offset",
+            (folder_id, path),
+        )
+        return [Chunk(r[0].hex(), r[1], r[2]) for r in rows]
+
+    def local_stats(self, folder_id: str, prefix: str = "") -> dict[str, StatKey]:
+        """A lean {path: StatKey} view of the local tree (no block lists): what a stat-only rescan compares."""
+        sql = (
+            "SELECT path, kind, size, mtime_ns, inode, executable, content_hash IS NOT NULL, link_target"
+            " FROM local WHERE folder_id = ?"
+        )
+        if prefix:
+            clause, args = subtree_clause(prefix)
+            rows = self._read(f"{sql} AND {clause}", (folder_id, *args))
+        else:
+            rows = self._read(sql, (folder_id,))
+        kinds = {k.value: k for k in Kind}  # a dict lookup is ~10x cheaper than Kind(...) on 100k rows
+        return {r[0]: StatKey(kinds[r[1]], r[2], r[3], r[4], bool(r[5]), bool(r[6]), r[7]) for r in rows}

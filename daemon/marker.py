@@ -1,0 +1,92 @@
+"""The sync-root marker: `<root>/.ferry/` holding `folder-id`, the folder's trash and Ferry's temp files.
+
+A folder whose root or marker has vanished (an unmounted disk, a deleted or moved folder) must stop with an error
+instead of recording every file as deleted: the scanner and indexer call `check_marker` before any deletion.
+The marker is created only on first use; afterwards a missing marker is an error, never silently re-created.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ferrysync.daemon.ignore import MARKER_NAME
+
+ID_FILE = "folder-id"
+TRASH_DIR = "trash"
+TMP_DIR = "tmp"
+
+
+class RootUnavailable(Exception):
+    """The sync root or its marker is missing or belongs to another folder: sync of this folder must stop."""
+
+    def __init__(self, root: Path, reason: str) -> None:
+        self.root = root
+        self.reason = reason
+        super().__init__(f"{root}: {reason}")
+
+
+def marker_dir(root: Path) -> Path:
+    return root / MARKER_NAME
+
+
+def trash_dir(root: Path) -> Path:
+    return marker_dir(root) / TRASH_DIR
+
+
+def tmp_dir(root: Path) -> Path:
+    return marker_dir(root) / TMP_DIR
+
+
+def read_marker(root: Path) -> str | None:
+    try:
+        return (marker_dir(root) / ID_FILE).read_text(encoding="utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def init_marker(root: Path, folder_id: str, *, create_root: bool = False) -> None:
+    """First use of a folder: write the marker (refuse a root that already belongs to another folder)."""
+    if create_root:
+        root.mkdir(parents=True, exist_ok=True)
+    if not root.is_dir():
+        raise RootUnavailable(root, "the sync folder does not exist or is not a directory")
+    existing = read_marker(root)
+    if existing is not None and existing != folder_id:
+        raise RootUnavailable(root, f"already a Ferry folder with id {existing!r}, not {folder_id!r}")
+    for d in (marker_dir(root), trash_dir(root), tmp_dir(root)):
+        d.mkdir(exist_ok=True)
+    if existing is None:
+        tmp = marker_dir(root) / f".{ID_FILE}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(folder_id + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, marker_dir(root) / ID_FILE)
+    _hide_on_windows(marker_dir(root))
+
+
+def check_marker(root: Path, folder_id: str) -> None:
+    """Raise RootUnavailable unless `root` is a directory carrying this folder's marker."""
+    if not root.is_dir():
+        raise RootUnavailable(root, "the sync folder is missing (unmounted disk, moved or deleted?)")
+    found = read_marker(root)
+    if found is None:
+        raise RootUnavailable(root, f"the marker {MARKER_NAME}/{ID_FILE} is missing; refusing to record deletions")
+    if found != folder_id:
+        raise RootUnavailable(root, f"the marker says folder {found!r}, expected {folder_id!r}")
+
+
+def marker_ok(root: Path, folder_id: str) -> bool:
+    try:
+        check_marker(root, folder_id)
+    except RootUnavailable:
+        return False
+    return True
+
+
+def _hide_on_windows(path: Path) -> None:
+    if os.name == "nt":
+        import ctypes
+
+        ctypes.windll.kernel32.SetFileAttributesW(str(path), 0x2)  # type: ignore[attr-defined]

@@ -1,0 +1,294 @@
+"""Download one remote file safely: temp file in the same folder, verified, then replaced only if unchanged.
+
+Blocks already on this disk (found through the engine's block index) are copied instead of fetched; the rest
+come from the server, several at a time, and are written in order. Each block is verified before it is
+written, so the temp file always holds a verified prefix: the resume state (temp path + lengths of that
+prefix) lets a restarted daemon continue where it stopped. The target is replaced only if `still_matches()`
+says the local file is still what the engine last saw; a full disk removes the temp, leaves the target alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..chunker import block_hash, content_hash_of
+from ..model import Kind, RemoteEntry
+from ..remote.client import RemoteClient
+from ..remote.errors import ProtocolError
+from .bandwidth import TokenBucket
+from .errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
+
+TMP_PREFIX = ".ferry-tmp-"
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+LocalBlockFinder = Callable[[str], "tuple[str, int, int] | None"]
+Writer = Callable[[BinaryIO, bytes], object]
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeState:
+    """What the journal keeps of an unfinished download: the temp file and its verified block prefix."""
+
+    temp_path: str
+    content_hash: str | None
+    block_lengths: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"temp_path": self.temp_path, "content_hash": self.content_hash,
+                "block_lengths": list(self.block_lengths)}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ResumeState:
+        lengths = tuple(int(n) for n in obj["block_lengths"])
+        return cls(str(obj["temp_path"]), obj.get("content_hash"), lengths)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadResult:
+    path: Path
+    bytes_fetched: int  # from the server
+    bytes_reused: int  # copied from local files (or earlier in the same file)
+
+
+def _default_write(f: BinaryIO, data: bytes) -> object:
+    return f.write(data)
+
+
+class Downloader:
+    """Downloads through one RemoteClient; `parallel` blocks in flight per file, `throttle` shared."""
+
+    def __init__(self, client: RemoteClient, *, throttle: TokenBucket | None = None, parallel: int = 4,
+                 write: Writer = _default_write) -> None:
+        self.client = client
+        self.throttle = throttle
+        self.parallel = max(1, parallel)
+        self._write = write
+
+    def download(
+        self,
+        entry: RemoteEntry,
+        target: str | os.PathLike[str],
+        *,
+        still_matches: Callable[[], bool],
+        find_local_block: LocalBlockFinder | None = None,
+        resume: ResumeState | None = None,
+        on_state: Callable[[ResumeState], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
+        tmp_dir: str | os.PathLike[str] | None = None,
+    ) -> DownloadResult:
+        """Fetch `entry` onto `target`. Raises TargetChanged, DiskFull, TransferCancelled, CorruptDownload or
+        a RemoteError; on cancel or network errors the temp file is kept (see `on_state`) for a resume."""
+        if entry.kind is not Kind.FILE:
+            raise ValueError(f"only files can be downloaded, {entry.path!r} is a {entry.kind.value}")
+        if entry.content_hash is not None and content_hash_of(entry.blocks) != entry.content_hash:
+            raise CorruptDownload(f"{entry.path}: the server's block list does not match its content hash")
+        target = Path(target)
+        folder = Path(tmp_dir) if tmp_dir is not None else target.parent
+        if tmp_dir is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        job = _Job(self, entry, target, find_local_block, on_state, progress, cancel)
+        temp = job.open_temp(folder, resume)
+        try:
+            job.fill()
+            job.seal()
+        except OSError as exc:
+            if exc.errno in _DISK_FULL:
+                job.discard()
+                raise DiskFull(f"not enough disk space to download {entry.path!r} ({entry.size} bytes) "
+                               f"into {folder}: free some space, then Ferry will retry") from exc
+            job.close()
+            raise
+        except CorruptDownload:
+            job.discard()
+            raise
+        except BaseException:
+            job.close()
+            raise
+        try:
+            if not still_matches():
+                raise TargetChanged(f"{target} changed while it was downloaded; not replaced")
+            os.replace(temp, target)
+        except BaseException:
+            job.discard()
+            raise
+        _fsync_dir(target.parent)
+        return DownloadResult(target, job.fetched, job.reused)
+
+
+class _Job:
+    """The state of one download (split from Downloader so each step stays small)."""
+
+    def __init__(self, owner: Downloader, entry: RemoteEntry, target: Path,
+                 finder: LocalBlockFinder | None, on_state: Callable[[ResumeState], None] | None,
+                 progress: Callable[[int], None] | None, cancel: threading.Event | None) -> None:
+        self.owner, self.entry, self.target = owner, entry, target
+        self.finder, self.on_state, self.progress, self.cancel = finder, on_state, progress, cancel
+        self.lengths: list[int] = []
+        self.written: dict[str, tuple[int, int]] = {}  # hash → (offset, length) inside the temp file
+        self.offset = 0
+        self.fetched = 0
+        self.reused = 0
+        self.temp = Path()
+        self.f: BinaryIO | None = None
+
+    # -- temp file ----------------------------------------------------------------------------------------
+
+    def open_temp(self, folder: Path, resume: ResumeState | None) -> Path:
+        if resume is not None and self._try_resume(folder, resume):
+            return self.temp
+        if resume is not None:
+            Path(resume.temp_path).unlink(missing_ok=True)
+        self.temp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
+        fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        self.f = os.fdopen(fd, "r+b")
+        return self.temp
+
+    def _try_resume(self, folder: Path, resume: ResumeState) -> bool:
+        temp = Path(resume.temp_path)
+        if (resume.content_hash != self.entry.content_hash or temp.parent.resolve() != folder.resolve()
+                or not temp.name.startswith(TMP_PREFIX) or not temp.is_file()):
+            return False
+        self.temp, self.f = temp, open(temp, "r+b")  # noqa: SIM115 (closed in close()/seal())
+        for i, length in enumerate(resume.block_lengths[:len(self.entry.blocks)]):
+            data = os.pread(self.f.fileno(), length, self.offset)
+            if len(data) != length or block_hash(data) != self.entry.blocks[i]:
+                break
+            self._record(self.entry.blocks[i], length)
+        self.f.truncate(self.offset)
+        self.f.seek(self.offset)
+        return True
+
+    def _record(self, h: str, length: int) -> None:
+        self.written.setdefault(h, (self.offset, length))
+        self.lengths.append(length)
+        self.offset += length
+
+    def close(self) -> None:
+        if self.f is not None:
+            with contextlib.suppress(OSError):  # a failed flush only shortens the prefix a resume re-checks
+                self.f.close()
+            self.f = None
+
+    def discard(self) -> None:
+        self.close()
+        self.temp.unlink(missing_ok=True)
+
+    # -- blocks -------------------------------------------------------------------------------------------
+
+    def _fetch(self, h: str) -> tuple[bytes, bool]:
+        """A block's verified bytes and whether they came from this disk."""
+        if self.finder is not None:
+            found = self.finder(h)
+            if found is not None:
+                path, offset, length = found
+                try:
+                    with open(path, "rb") as f:
+                        data = os.pread(f.fileno(), length, offset)
+                    if block_hash(data) == h:
+                        return data, True
+                except OSError:
+                    pass  # moved or unreadable since indexed: fall back to the network
+        try:
+            return self.owner.client.get_block(h, throttle=self.owner.throttle), False
+        except ProtocolError as exc:
+            if exc.code != "hash_mismatch":
+                raise
+            return self.owner.client.get_block(h, throttle=self.owner.throttle), False  # one more try
+
+    def fill(self) -> None:
+        assert self.f is not None
+        blocks = self.entry.blocks
+        start = len(self.lengths)
+        window = self.owner.parallel * 2
+        futures: dict[int, Future[tuple[bytes, bool]]] = {}
+        planned: set[str] = set(self.written)
+        nxt = start
+        with ThreadPoolExecutor(max_workers=self.owner.parallel, thread_name_prefix="ferry-dl") as pool:
+            try:
+                for i in range(start, len(blocks)):
+                    while nxt < len(blocks) and nxt < i + window:
+                        if blocks[nxt] not in planned:  # a repeated block is copied from the temp file
+                            planned.add(blocks[nxt])
+                            futures[nxt] = pool.submit(self._fetch, blocks[nxt])
+                        nxt += 1
+                    if self.cancel is not None and self.cancel.is_set():
+                        raise TransferCancelled(f"download of {self.entry.path!r} paused or cancelled")
+                    fut = futures.pop(i, None)
+                    if fut is None:
+                        data, local = self._from_temp(blocks[i]), True
+                    else:
+                        data, local = fut.result()
+                    self._append(blocks[i], data, local)
+            finally:
+                for fut in futures.values():
+                    fut.cancel()
+
+    def _from_temp(self, h: str) -> bytes:
+        assert self.f is not None
+        self.f.flush()
+        offset, length = self.written[h]
+        data = os.pread(self.f.fileno(), length, offset)
+        if block_hash(data) != h:
+            raise CorruptDownload(f"{self.temp}: a block written moments ago reads back differently")
+        return data
+
+    def _append(self, h: str, data: bytes, local: bool) -> None:
+        assert self.f is not None
+        self.owner._write(self.f, data)
+        self._record(h, len(data))
+        if local:
+            self.reused += len(data)
+        else:
+            self.fetched += len(data)
+        if self.progress is not None:
+            self.progress(len(data))
+        if self.on_state is not None:
+            self.f.flush()
+            self.on_state(ResumeState(str(self.temp), self.entry.content_hash, tuple(self.lengths)))
+
+    def seal(self) -> None:
+        """Check the size, make the bytes durable and give the temp its final metadata."""
+        assert self.f is not None
+        if self.offset != self.entry.size:
+            raise CorruptDownload(f"{self.entry.path}: blocks add up to {self.offset} bytes, "
+                                  f"the server says {self.entry.size}")
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        mode = stat.S_IMODE(os.fstat(self.f.fileno()).st_mode)
+        self.close()
+        with contextlib.suppress(OSError):  # a new file keeps the umask-derived mode of the temp
+            mode = stat.S_IMODE(os.stat(self.target).st_mode)
+        mode = mode | ((mode & 0o444) >> 2) if self.entry.executable else mode & ~0o111
+        os.chmod(self.temp, mode)
+        os.utime(self.temp, ns=(self.entry.mtime_ns, self.entry.mtime_ns))
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: str | os.PathLike[str], keep: set[str] | frozenset[str] = frozenset()) -> int:
+    """Delete leftover temp files in `folder` that no resume state refers to; returns how many."""
+    removed = 0
+    for p in Path(folder).glob(f"{TMP_PREFIX}*"):
+        if str(p) not in keep and p.is_file():
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed

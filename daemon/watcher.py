@@ -1,0 +1,390 @@
+"""Local change detection for one sync folder: native events, safety-net rescans, and the indexing loop.
+
+`FolderWatcher` turns watchdog's native events (inotify, FSEvents, ReadDirectoryChangesW) into dirty-queue rows:
+each event re-arms the path's quiet period, so a file still being written is indexed once, after it settles. Events
+are buffered in memory and written in one transaction every ~20 ms (a burst of 20,000 creates costs a few commits).
+A stat-only rescan runs at start (after the observer is live, so nothing falls in between), after an inotify queue
+overflow, when `.ferryignore` changes, and periodically (about hourly, jittered). If the OS refuses more watches
+(ENOSPC/EMFILE), the folder falls back to polling with rescans and says how to raise the limit.
+
+`LocalObserver` is what the engine starts per folder: a FolderWatcher plus a thread that drains ready paths through
+the LocalIndexer and hands the changed paths to the engine (`on_changes`). If the root or its marker disappears it
+reports the error (`on_error`), records no deletion, and resumes by itself once the marker is back.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import random
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from ferrysync.daemon.hasher import HashPool
+from ferrysync.daemon.ignore import IGNORE_FILE
+from ferrysync.daemon.indexer import LocalIndexer
+from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.marker import RootUnavailable, check_marker
+from ferrysync.daemon.scanner import RulesCache, ScanResult, scan_folder, valid_name
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["stopped", "native", "polling"]
+WATCH_LIMIT_HELP = (
+    "the OS limit on file watches is reached, so this folder is polled (changes show up with a delay). "
+    "On Linux raise it: `sudo sysctl fs.inotify.max_user_watches=524288` (persist it in /etc/sysctl.d/)."
+)
+_SKIP_EVENTS = {"opened", "closed_no_write"}
+_COALESCE_S = 0.02
+
+
+class _OverflowTap(logging.Handler):
+    """watchdog reports an inotify queue overflow only through its log: turn that record into rescans."""
+
+    watchers: ClassVar[weakref.WeakSet[FolderWatcher]] = weakref.WeakSet()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            for w in list(self.watchers):
+                w.request_rescan("event queue overflow")
+
+
+_TAP = _OverflowTap(logging.WARNING)
+
+
+def _install_tap() -> None:
+    # watchdog warns (harmlessly) each time a moved directory's existing watch is re-registered
+    warnings.filterwarnings("ignore", message="Callback with id .* already exists", category=RuntimeWarning)
+    wd_log = logging.getLogger("watchdog.observers.inotify_c")
+    if _TAP not in wd_log.handlers:
+        wd_log.addHandler(_TAP)
+    if wd_log.level == logging.NOTSET or wd_log.level > logging.WARNING:
+        wd_log.setLevel(logging.WARNING)
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: FolderWatcher) -> None:
+        self._watcher = watcher
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _SKIP_EVENTS or (event.is_directory and event.event_type == "modified"):
+            return
+        self._watcher.on_paths([event.src_path, event.dest_path])
+
+
+class FolderWatcher:
+    """Feeds one folder's dirty queue from native events and rescans. Call start() once, stop() at the end."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        folder_id: str,
+        root: Path,
+        *,
+        quiet_period: float = 1.0,
+        rescan_interval: float = 3600.0,
+        poll_interval: float = 10.0,
+        on_dirty: Callable[[], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        observer_factory: Callable[[], BaseObserver] = Observer,
+        rules: RulesCache | None = None,
+    ) -> None:
+        self.journal = journal
+        self.folder_id = folder_id
+        self.root = root
+        self.quiet_period = quiet_period
+        self.rescan_interval = rescan_interval
+        self.poll_interval = poll_interval
+        self.rules = rules or RulesCache(root)
+        self.mode: Mode = "stopped"
+        self.status_message: str | None = None
+        self.last_scan: ScanResult | None = None
+        self.scans = 0
+        self._on_dirty = on_dirty or (lambda: None)
+        self._on_error = on_error or (lambda exc: None)
+        self._observer_factory = observer_factory
+        self._observer: BaseObserver | None = None
+        self._root_str = str(root)
+        self._pending: dict[str, None] = {}
+        self._scan_reason: str | None = None
+        self._in_flight = 0  # events taken from _pending but not yet committed, or 1 while scanning
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------------------
+
+    def start(self, initial_scan: bool = True) -> None:
+        """Start watching; the start-up scan runs right after the observer is live (catches offline changes)."""
+        _install_tap()
+        _OverflowTap.watchers.add(self)
+        self._watch()
+        if initial_scan:
+            self.request_rescan("start-up")
+        self._thread = threading.Thread(target=self._run, name=f"ferry-watch-{self.folder_id}", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        observer: BaseObserver | None = None
+        try:
+            observer = self._observer_factory()
+            observer.schedule(_Handler(self), self._root_str, recursive=True)
+            observer.start()
+            self._observer, self.mode = observer, "native"
+        except OSError as exc:
+            if observer is not None:
+                self._stop_observer(observer)
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                # the root is missing: the start-up scan reports RootUnavailable; rewatch() once it is back
+                log.warning("%s: cannot watch: %s", self.root, exc)
+                self.mode = "native"
+                return
+            if exc.errno not in (errno.ENOSPC, errno.EMFILE):
+                raise
+            log.warning("%s: cannot watch natively (%s); polling instead", self.root, exc)
+            self.mode, self.status_message = "polling", WATCH_LIMIT_HELP
+
+    def rewatch(self) -> None:
+        """Re-create the native watch (after the root came back: a remounted disk is a new inode to watch)."""
+        old, self._observer = self._observer, None
+        if old is not None:
+            self._stop_observer(old)
+        if self.mode != "polling":
+            self._watch()
+        self.request_rescan("sync root is back")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        _OverflowTap.watchers.discard(self)
+        if self._observer is not None:
+            self._stop_observer(self._observer)
+            self._observer = None
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self.mode = "stopped"
+
+    @staticmethod
+    def _stop_observer(observer: BaseObserver) -> None:
+        try:
+            observer.stop()
+            if observer.is_alive():
+                observer.join()
+        except Exception:  # a half-started observer may fail to stop; nothing to keep from it
+            log.debug("observer stop failed", exc_info=True)
+
+    # -- inputs --------------------------------------------------------------------------------------------------
+
+    def on_paths(self, abs_paths: list[str | bytes]) -> None:
+        """Called from watchdog's thread for each event (a move brings two paths)."""
+        prefix = self._root_str + "/"
+        with self._lock:
+            for p in abs_paths:
+                s = p.decode(errors="surrogateescape") if isinstance(p, bytes) else p
+                if s.startswith(prefix):
+                    rel = s[len(prefix) :]
+                    if not valid_name(rel):
+                        log.warning("ignoring %r: name is not valid UTF-8", rel)
+                        continue
+                    self._pending[rel] = None
+                    if rel == IGNORE_FILE:
+                        self._scan_reason = "ignore rules changed"
+                elif s == self._root_str:
+                    self._scan_reason = "sync root changed"
+        self._wake.set()
+
+    def request_rescan(self, reason: str) -> None:
+        with self._lock:
+            self._scan_reason = reason
+        self._wake.set()
+
+    def pending(self) -> int:
+        """Events received but not yet in the journal, plus 1 if a scan is waiting."""
+        with self._lock:
+            return len(self._pending) + (self._scan_reason is not None) + self._in_flight
+
+    # -- worker --------------------------------------------------------------------------------------------------
+
+    def _next_periodic(self) -> float:
+        interval = self.poll_interval if self.mode == "polling" else self.rescan_interval
+        return time.monotonic() + interval * random.uniform(0.9, 1.1)
+
+    def _run(self) -> None:
+        due = self._next_periodic()
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            if self._stop.is_set():
+                break
+            self._wake.clear()
+            self._stop.wait(_COALESCE_S)  # let a burst gather into one transaction
+            try:
+                self._flush()
+                with self._lock:
+                    reason, self._scan_reason = self._scan_reason, None
+                    if reason is None and time.monotonic() >= due:
+                        reason = "polling" if self.mode == "polling" else "periodic"
+                    self._in_flight = int(reason is not None)
+                if reason is not None:
+                    self._scan(reason)
+                    due = self._next_periodic()
+            except Exception as exc:  # keep watching: the engine decides what an error means
+                log.exception("%s: watcher error", self.root)
+                self._on_error(exc)
+            finally:
+                with self._lock:
+                    self._in_flight = 0
+
+    def _flush(self) -> None:
+        with self._lock:
+            paths, self._pending = list(self._pending), {}
+            self._in_flight = len(paths)
+        if not paths:
+            return
+        rules = self.rules.get()
+        keep = [p for p in paths if p and not (rules.is_ignored(p, False) and rules.is_ignored(p, True))]
+        if keep:
+            try:
+                self.journal.mark_dirty(self.folder_id, keep, time.time() + self.quiet_period)
+            except BaseException:
+                with self._lock:  # keep the events for the next attempt rather than losing them
+                    self._pending = dict.fromkeys(keep) | self._pending
+                raise
+            self._on_dirty()
+
+    def _scan(self, reason: str) -> None:
+        log.info("%s: scanning (%s)", self.root, reason)
+        try:
+            self.last_scan = scan_folder(self.journal, self.folder_id, self.root, self.rules.get())
+        except RootUnavailable as exc:
+            self.status_message = str(exc)
+            self._on_error(exc)
+            return
+        self.scans += 1
+        if self.mode == "native":
+            self.status_message = None
+        if self.last_scan.queued:
+            self._on_dirty()
+
+
+@dataclass(frozen=True)
+class ObserverStatus:
+    mode: Mode
+    message: str | None  # e.g. the watch-limit advice, or why the folder is stopped
+    error: RootUnavailable | None  # set while the root or marker is missing (nothing is recorded meanwhile)
+    dirty: int  # paths queued or buffered, not yet indexed
+
+
+class LocalObserver:
+    """Per-folder local change detection for the engine: watcher + indexing loop -> `on_changes(paths)`."""
+
+    RETRY_S = 5.0
+
+    def __init__(
+        self,
+        journal: Journal,
+        folder_id: str,
+        root: Path,
+        pool: HashPool,
+        *,
+        quiet_period: float = 1.0,
+        rescan_interval: float = 3600.0,
+        poll_interval: float = 10.0,
+        on_changes: Callable[[list[str]], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        observer_factory: Callable[[], BaseObserver] = Observer,
+    ) -> None:
+        self.journal = journal
+        self.folder_id = folder_id
+        self.root = root
+        self._on_changes = on_changes or (lambda paths: None)
+        self._on_error = on_error or (lambda exc: None)
+        self.rules = RulesCache(root)
+        self.indexer = LocalIndexer(journal, folder_id, root, pool, rules=self.rules.get, quiet_period=quiet_period)
+        self.watcher = FolderWatcher(
+            journal,
+            folder_id,
+            root,
+            quiet_period=quiet_period,
+            rescan_interval=rescan_interval,
+            poll_interval=poll_interval,
+            on_dirty=self.wake,
+            on_error=self._watch_error,
+            observer_factory=observer_factory,
+            rules=self.rules,
+        )
+        self.error: RootUnavailable | None = None
+        self._busy = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"ferry-index-{self.folder_id}", daemon=True)
+        self._thread.start()
+        self.watcher.start()
+
+    def stop(self) -> None:
+        self.watcher.stop()
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def status(self) -> ObserverStatus:
+        message = str(self.error) if self.error else self.watcher.status_message
+        dirty = self.journal.dirty_count(self.folder_id) + self.watcher.pending()
+        return ObserverStatus(self.watcher.mode, message, self.error, dirty)
+
+    def idle(self) -> bool:
+        """Nothing buffered, queued or being indexed (what tests and `ferry wait` poll for)."""
+        return not self._busy and self.watcher.pending() == 0 and self.journal.dirty_count(self.folder_id) == 0
+
+    def _watch_error(self, exc: Exception) -> None:
+        if isinstance(exc, RootUnavailable):
+            self.error = exc
+        self._on_error(exc)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            timeout = self.RETRY_S
+            try:
+                if self.error is not None:
+                    check_marker(self.root, self.folder_id)
+                    log.info("%s: sync root is back; resuming", self.root)
+                    self.error = None
+                    self.watcher.rewatch()
+                self._busy = True
+                result = self.indexer.run_once()
+                if result.changed:
+                    self._on_changes(result.changed)
+                if result.changed or result.requeued or result.errors or result.hashed:
+                    continue  # more may be ready right away
+                nxt = self.journal.next_dirty_at(self.folder_id)
+                if nxt is not None:
+                    timeout = min(timeout, max(0.0, nxt - time.time()))
+            except RootUnavailable as exc:
+                if self.error is None:
+                    log.error("%s", exc)
+                    self._on_error(exc)
+                self.error = exc
+            except Exception as exc:
+                log.exception("%s: indexing failed", self.root)
+                self._on_error(exc)
+            finally:
+                self._busy = False
+            self._wake.wait(timeout)
+            self._wake.clear()

@@ -1,0 +1,83 @@
+"""The ASGI application: FastAPI with the contract's error shape, body limits, routes and background tasks."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from .blocks.base import BlockStore
+from .blocks.disk import DiskBlockStore
+from .bodylimit import BodyLimitMiddleware
+from .config import ServerConfig
+from .context import AppContext
+from .errors import install_error_handlers
+from .limits import MAX_BATCH_BODY, MAX_BLOCK, MAX_JSON_BODY
+from .notifier import LocalNotifier, Notifier
+from .openapi import install_openapi
+from .retention import retention_task
+from .routes import account, blocks, changes, history, tree
+from .routes.account import VERSION
+from .store.engine import default_url
+from .store.sql import SqlMetaStore
+
+log = logging.getLogger("ferrysync.server")
+
+DESCRIPTION = """Ferry's cloud API (v1): device login, content-addressed blocks, optimistic commits,
+a change feed with long-poll, revisions and deleted files. See docs/api.md for the full contract."""
+
+
+def body_limit(method: str, path: str) -> int:
+    if method == "PUT" and path.startswith("/v1/blocks/"):
+        return MAX_BLOCK
+    if method == "POST" and path == "/v1/blocks/batch":
+        return MAX_BATCH_BODY
+    return MAX_JSON_BODY
+
+
+def open_blocks(config: ServerConfig) -> BlockStore:
+    """The block store the config names: a directory under the data dir, or an S3 bucket (checked now)."""
+    if config.blocks_url is None:
+        return DiskBlockStore(config.blocks_dir)
+    from .blocks.s3 import S3BlockStore, S3Location
+
+    store = S3BlockStore(S3Location.parse(config.blocks_url), endpoint_url=config.s3_endpoint_url)
+    store.check()
+    return store
+
+
+def build_context(config: ServerConfig) -> AppContext:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    url = config.database_url or default_url(config.data_dir)
+    meta = SqlMetaStore.from_url(url)
+    notifier: Notifier = LocalNotifier()
+    if meta.engine.dialect.name == "postgresql":
+        from .pgnotify import PgNotifier
+
+        notifier = PgNotifier(meta.engine.url.render_as_string(hide_password=False))
+    return AppContext(config=config, meta=meta, blocks=open_blocks(config), notifier=notifier)
+
+
+def create_app(ctx: AppContext) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await ctx.notifier.start()
+        try:
+            async with retention_task(ctx):
+                yield
+        finally:
+            await ctx.notifier.stop()
+            ctx.meta.close()
+            log.info("ferry-server stopped")
+
+    app = FastAPI(title="Ferry API", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.ctx = ctx
+    install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    for module in (account, blocks, tree, changes, history):
+        app.include_router(module.router)
+    return app

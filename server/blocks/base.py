@@ -1,0 +1,34 @@
+"""The BlockStore protocol: content-addressed bytes, shared by all users (access is decided in the metadata)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Protocol
+
+
+class BlockStore(Protocol):
+    """Callers verify the hash before `put`; `put` must be atomic (a crash never leaves a partial block)."""
+
+    def has(self, digest: str) -> bool: ...
+
+    def put(self, digest: str, data: bytes) -> None: ...
+
+    def put_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Store many blocks; may amortise durability work (one flush for the lot) across them."""
+        ...
+
+    def get(self, digest: str) -> bytes:
+        """Raise KeyError if absent."""
+        ...
+
+    def delete(self, digest: str) -> None: ...
+
+    def delete_if_older(self, digest: str, cutoff_s: float) -> bool:
+        """Delete the block unless it was stored or re-stored (put of an existing block) after `cutoff_s`.
+
+        Must be atomic with respect to `put` refreshing an existing block, so garbage collection cannot remove a
+        block that an upload has just been told is stored.
+        """
+        ...
+
+    def iter(self) -> Iterator[str]: ...

@@ -1,0 +1,228 @@
+"""`ferry-server`: run the API server and manage users and devices (operator commands)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import ServerConfig
+from .limits import DEFAULT_GC_GRACE_HOURS, DEFAULT_GC_INTERVAL_S, DEFAULT_RETENTION_DAYS, MAX_NAME_CHARS
+from .store.engine import default_url
+from .store.sql import SqlMetaStore, UserExists
+
+log = logging.getLogger("ferrysync.server")
+
+
+def _store_args(p: argparse.ArgumentParser, blocks: bool = False) -> None:
+    p.add_argument("--data", type=Path, help="data directory: the SQLite database and the blocks, unless "
+                   "--database-url and --blocks put them elsewhere")
+    p.add_argument("--database-url", help="metadata database: postgresql://USER:PASSWORD@HOST/DB (psycopg 3) or a "
+                   "SQLAlchemy URL (default: SQLite under --data)")
+    if blocks:
+        p.add_argument("--blocks", metavar="s3://BUCKET/PREFIX",
+                       help="store blocks in S3 (credentials and region the usual AWS ways; default: under --data)")
+        p.add_argument("--s3-endpoint-url", help="S3 endpoint for S3-compatible stores (or AWS_ENDPOINT_URL)")
+
+
+def _gc_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--retention-days", type=float, default=DEFAULT_RETENTION_DAYS,
+                   help="keep old revisions and deleted files this long (default: %(default)s)")
+    p.add_argument("--gc-grace-hours", type=float, default=DEFAULT_GC_GRACE_HOURS,
+                   help="keep uploaded blocks not committed yet this long (default: %(default)s; never longer "
+                   "than the retention)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferry-server", description="Ferry cloud server")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API server in the foreground")
+    _store_args(serve, blocks=True)
+    _gc_args(serve)
+    serve.add_argument("--gc-interval", type=float, default=DEFAULT_GC_INTERVAL_S, metavar="SECONDS",
+                       help="run retention and garbage collection this often (default: %(default)s; 0: only at "
+                       "start)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve HTTPS")
+    serve.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    add = user.add_parser("add", help="add a user")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
+    _store_args(add)
+    _store_args(user.add_parser("list", help="list users"))
+    remove = user.add_parser("remove", help="remove a user and all their files")
+    remove.add_argument("name")
+    _store_args(remove)
+
+    gc = sub.add_parser("gc", help="prune old revisions, then delete blocks no kept revision uses")
+    _store_args(gc, blocks=True)
+    _gc_args(gc)
+    gc.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+
+    device = sub.add_parser("device", help="manage a user's devices").add_subparsers(dest="action", required=True)
+    dlist = device.add_parser("list", help="list a user's active devices")
+    dlist.add_argument("name")
+    _store_args(dlist)
+    revoke = device.add_parser("revoke", help="revoke a device token")
+    revoke.add_argument("device_id")
+    _store_args(revoke)
+    return parser
+
+
+def _check_locations(args: argparse.Namespace) -> str | None:
+    """An error message when a store has nowhere to live."""
+    if args.data is None and (args.database_url is None or getattr(args, "blocks", "") is None):
+        return "--data is required unless --database-url (and, for serve and gc, --blocks) are given"
+    if getattr(args, "blocks", None) is not None and not args.blocks.startswith("s3://"):
+        return f"--blocks must be an s3://BUCKET/PREFIX URL, not {args.blocks!r}"
+    return None
+
+
+def _open_store(args: argparse.Namespace) -> SqlMetaStore:
+    if args.data is not None:
+        args.data.mkdir(parents=True, exist_ok=True)
+    return SqlMetaStore.from_url(args.database_url or default_url(args.data))
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        data_dir=args.data if args.data is not None else Path.cwd(), database_url=args.database_url,
+        retention_days=args.retention_days, gc_interval_s=getattr(args, "gc_interval", 0.0),
+        gc_grace_hours=args.gc_grace_hours, blocks_url=args.blocks, s3_endpoint_url=args.s3_endpoint_url)
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from .app import open_blocks
+    from .gc import collect
+
+    config = _config(args)
+    store = _open_store(args)
+    try:
+        report = collect(store, open_blocks(config), config.retention_ms, config.gc_grace_ms,
+                         dry_run=args.dry_run)
+    finally:
+        store.close()
+    print(report.summary())
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise SystemExit("ferry-server: passwords differ")
+    return first
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    from .passwords import hash_password
+
+    store = _open_store(args)
+    try:
+        if args.action == "add":
+            name = args.name
+            if not name or len(name) > MAX_NAME_CHARS or any(ord(c) < 0x20 for c in name):
+                print(f"ferry-server: invalid user name {name!r}", file=sys.stderr)
+                return 2
+            password = _read_password(args.password_stdin)
+            if not password:
+                print("ferry-server: empty password", file=sys.stderr)
+                return 2
+            try:
+                store.add_user(name, hash_password(password))
+            except UserExists:
+                print(f"ferry-server: user {name!r} already exists", file=sys.stderr)
+                return 1
+            print(f"added user {name}")
+        elif args.action == "list":
+            for user in store.list_users():
+                print(f"{user.name}\t{len(store.list_devices(user.id))} device(s)")
+        else:
+            if not store.remove_user(args.name):
+                print(f"ferry-server: no user {args.name!r}", file=sys.stderr)
+                return 1
+            print(f"removed user {args.name}")
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_device(args: argparse.Namespace) -> int:
+    from .routes.common import iso
+
+    store = _open_store(args)
+    try:
+        if args.action == "list":
+            found = store.get_user(args.name)
+            if found is None:
+                print(f"ferry-server: no user {args.name!r}", file=sys.stderr)
+                return 1
+            for d in store.list_devices(found[0].id):
+                print(f"{d.id}\t{d.name}\tcreated {iso(d.created_at)}\tlast seen {iso(d.last_seen) or '-'}")
+            return 0
+        if not store.revoke_device(args.device_id):
+            print(f"ferry-server: no active device {args.device_id!r}", file=sys.stderr)
+            return 1
+        print(f"revoked device {args.device_id}")
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import build_context, create_app
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("ferry-server: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    app = create_app(build_context(_config(args)))
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=args.host, port=args.port, log_config=None, log_level=args.log_level,
+        access_log=args.access_log, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+        timeout_graceful_shutdown=3, server_header=False))
+    if args.log_level != "debug":  # uvicorn's start-up chatter; our own line below names the URL
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    scheme = "https" if args.tls_cert else "http"
+    return asyncio.run(_serve(server, scheme, args.host))
+
+
+async def _serve(server: object, scheme: str, host: str) -> int:
+    import uvicorn
+
+    assert isinstance(server, uvicorn.Server)
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if server.started:
+        port = server.servers[0].sockets[0].getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        log.info("ferry-server listening on %s://%s:%d", scheme, shown, port)
+    await task
+    return 0 if server.started else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if (problem := _check_locations(args)) is not None:
+        print(f"ferry-server: {problem}", file=sys.stderr)
+        return 2
+    commands = {"serve": cmd_serve, "user": cmd_user, "gc": cmd_gc, "device": cmd_device}
+    return commands[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""What every route needs: the stores, the notifier and the config (held on app.state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from .blocks.base import BlockStore
+from .config import ServerConfig
+from .notifier import Notifier
+from .store.base import MetaStore
+
+
+@dataclass
+class AppContext:
+    config: ServerConfig
+    meta: MetaStore
+    blocks: BlockStore
+    notifier: Notifier
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx

@@ -1,0 +1,210 @@
+"""Request and response bodies (pydantic): they validate input and document the API in /openapi.json.
+
+Input models are strict (no "1" for 1, no 1 for true) and bound every integer to what a 64-bit column holds, so
+odd input is a 400, never a database error. Paths are checked separately (server.paths) to answer 400 bad_path.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .limits import MAX_HASHES_PER_MISSING, MAX_INT, MAX_NAME_CHARS, MAX_OPS_PER_COMMIT, MAX_PASSWORD_CHARS
+
+BigInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT)]
+Rev = Annotated[int, Field(ge=0, le=MAX_INT)]
+
+
+def _clean_text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("not valid Unicode") from None
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(strict=True)
+
+
+# -- auth ------------------------------------------------------------------------------------------------------
+class LoginRequest(StrictModel):
+    user: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    password: str = Field(max_length=MAX_PASSWORD_CHARS)
+    device_name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+
+    @field_validator("user", "device_name")
+    @classmethod
+    def _names(cls, value: str) -> str:
+        return _clean_text(value)
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("password is not valid Unicode") from None
+        return value
+
+
+class LoginResponse(BaseModel):
+    token: str
+    device_id: str
+    user: str
+
+
+class DeviceOut(BaseModel):
+    device_id: str
+    name: str
+    created_at: str
+    last_seen: str | None
+
+
+class DevicesResponse(BaseModel):
+    devices: list[DeviceOut]
+
+
+class AccountResponse(BaseModel):
+    user: str
+    bytes: int
+    files: int
+    blocks_bytes: int
+
+
+class HealthResponse(BaseModel):
+    ok: bool
+    version: str
+
+
+class Empty(BaseModel):
+    pass
+
+
+# -- blocks ----------------------------------------------------------------------------------------------------
+class MissingRequest(StrictModel):
+    hashes: list[str] = Field(max_length=MAX_HASHES_PER_MISSING)
+
+
+class MissingResponse(BaseModel):
+    missing: list[str]
+
+
+class BlockStored(BaseModel):
+    hash: str
+    size: int
+
+
+class BatchStored(BaseModel):
+    stored: list[str]
+
+
+# -- tree ------------------------------------------------------------------------------------------------------
+class EntryOut(BaseModel):
+    path: str
+    kind: Literal["file", "dir"]
+    file_id: str
+    rev: int
+    seq: int
+    deleted: bool
+    size: int
+    mtime_ns: int
+    executable: bool
+    content_hash: str | None
+    blocks: list[str]
+    modified_by: str | None
+
+
+class PutOpIn(StrictModel):
+    op: Literal["put"]
+    path: str
+    blocks: list[str]
+    size: Count
+    mtime_ns: BigInt
+    executable: bool = False
+    base_rev: Rev | None = None
+
+
+class MkdirOpIn(StrictModel):
+    op: Literal["mkdir"]
+    path: str
+    base_rev: Rev | None = None
+
+
+class DeleteOpIn(StrictModel):
+    op: Literal["delete"]
+    path: str
+    base_rev: Rev
+
+
+class MoveOpIn(StrictModel):
+    op: Literal["move"]
+    path: str
+    to: str
+    base_rev: Rev
+
+
+OpIn = Annotated[PutOpIn | MkdirOpIn | DeleteOpIn | MoveOpIn, Field(discriminator="op")]
+
+
+class CommitRequest(StrictModel):
+    ops: list[OpIn] = Field(max_length=MAX_OPS_PER_COMMIT)
+
+
+class OpResultOut(BaseModel):
+    ok: bool
+    entry: EntryOut | None = None
+    code: str | None = None
+    message: str | None = None
+    current: EntryOut | None = None
+    missing: list[str] | None = None
+
+
+class CommitResponse(BaseModel):
+    results: list[OpResultOut]
+
+
+class ChangesResponse(BaseModel):
+    entries: list[EntryOut]
+    cursor: int
+    has_more: bool
+
+
+class WaitResponse(BaseModel):
+    changes: bool
+    cursor: int
+
+
+class RevisionOut(BaseModel):
+    rev: int
+    file_id: str
+    size: int
+    content_hash: str | None
+    blocks: list[str]
+    mtime_ns: int
+    executable: bool
+    deleted: bool
+    modified_by: str | None
+    created_at: str
+    kind: Literal["file", "dir"]
+
+
+class RevisionsResponse(BaseModel):
+    revisions: list[RevisionOut]
+
+
+class DeletedResponse(BaseModel):
+    entries: list[EntryOut]
+
+
+class RestoreRequest(StrictModel):
+    path: str
+    rev: Rev
+
+
+class RestoreResponse(BaseModel):
+    entry: EntryOut

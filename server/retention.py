@@ -1,0 +1,48 @@
+"""Retention and garbage collection inside `serve`: at start, then every `gc_interval_s` (see gc.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.concurrency import run_in_threadpool
+
+from .context import AppContext
+from .gc import GcReport, collect
+
+log = logging.getLogger("ferrysync.server.retention")
+
+
+def prune_once(ctx: AppContext) -> GcReport:
+    """Drop expired revisions and tombstones, then the block holdings and stored blocks nothing needs any more."""
+    return collect(ctx.meta, ctx.blocks, ctx.config.retention_ms, ctx.config.gc_grace_ms)
+
+
+async def prune_forever(ctx: AppContext, interval_s: float) -> None:
+    """Runs until cancelled; a failed pass is logged and retried at the next interval."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_in_threadpool(prune_once, ctx)
+        except Exception:
+            log.exception("garbage collection pass failed")
+
+
+@contextlib.asynccontextmanager
+async def retention_task(ctx: AppContext) -> AsyncIterator[None]:
+    try:
+        await run_in_threadpool(prune_once, ctx)
+    except Exception:  # e.g. the block store is briefly unreachable: serve anyway, retry at the next interval
+        log.exception("garbage collection at start failed")
+    if ctx.config.gc_interval_s <= 0:
+        yield
+        return
+    task = asyncio.create_task(prune_forever(ctx, ctx.config.gc_interval_s))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,147 @@
+"""Block endpoints: which are missing, single upload, batch upload, download. All answered per user."""
+
+from __future__ import annotations
+
+import struct
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ..auth import CallerDep
+from ..context import AppContext, get_ctx
+from ..errors import ApiError
+from ..hashing import block_hash, is_block_hash
+from ..limits import MAX_BLOCK
+from ..models import BatchStored, BlockStored, MissingRequest, MissingResponse
+from ..store.blockmarks import BlockRaced
+
+router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+
+_HEADER = 64 + 8
+_FLUSH_BYTES = 4 * 1024 * 1024
+_OCTETS = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+           "required": True}
+
+
+Digest = Annotated[str, Path(description="BLAKE3 of the block, 64 lowercase hex characters",
+                             examples=["af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"])]
+
+
+def _check_hash(digest: str) -> str:
+    if not is_block_hash(digest):
+        raise ApiError(400, "bad_request", "a block hash is 64 lowercase hex characters")
+    return digest
+
+
+def _store_verified(ctx: AppContext, records: list[tuple[str, bytes]]) -> None:
+    """Verify each block's BLAKE3, mark the blocks as being uploaded (garbage collection spares them), store them.
+
+    Raises hash_mismatch on the first bad block, before anything is written.
+    """
+    for digest, data in records:
+        if block_hash(data) != digest:
+            raise ApiError(400, "hash_mismatch", "block content does not match its hash", hash=digest)
+    if not records:
+        return
+    try:
+        ctx.meta.mark_uploading([d for d, _ in records])
+    except BlockRaced as exc:
+        raise ApiError(503, "unavailable", str(exc)) from None
+    ctx.blocks.put_many(records)
+
+
+def _record(ctx: AppContext, user_id: int, blocks: list[tuple[str, int]]) -> None:
+    try:
+        ctx.meta.add_user_blocks(user_id, blocks)
+    except BlockRaced as exc:
+        raise ApiError(503, "unavailable", str(exc)) from None
+
+
+@router.post("/missing", response_model=MissingResponse)
+def missing(body: MissingRequest, caller: CallerDep, ctx: Ctx) -> dict[str, Any]:
+    """Which of these hashes this user does not hold yet (never says anything about other users' blocks)."""
+    for digest in body.hashes:
+        _check_hash(digest)
+    return {"missing": ctx.meta.missing_blocks(caller.user_id, body.hashes)}
+
+
+@router.put("/{digest}", status_code=201, response_model=BlockStored, openapi_extra={"requestBody": _OCTETS},
+            responses={400: {"description": "bad hash or hash mismatch"}, 413: {"description": "over 8 MiB"}})
+async def put_block(digest: Digest, request: Request, caller: CallerDep, ctx: Ctx) -> JSONResponse:
+    """Upload one block (raw bytes, at most 8 MiB); stored only if its BLAKE3 equals the hash in the URL."""
+    _check_hash(digest)
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BLOCK:
+            raise ApiError(413, "too_large", f"a block is at most {MAX_BLOCK} bytes")
+    body = bytes(data)
+    await run_in_threadpool(_store_verified, ctx, [(digest, body)])
+    await run_in_threadpool(_record, ctx, caller.user_id, [(digest, len(body))])
+    return JSONResponse({"hash": digest, "size": len(body)}, status_code=201)
+
+
+@router.post("/batch", response_model=BatchStored, openapi_extra={"requestBody": _OCTETS},
+             responses={400: {"description": "bad record or hash mismatch"}, 413: {"description": "too large"}})
+async def put_batch(request: Request, caller: CallerDep, ctx: Ctx) -> dict[str, Any]:
+    """Upload many blocks: records of 64 hex chars + 8-byte big-endian length + bytes. All or nothing."""
+    buf = bytearray()
+    header: tuple[str, int] | None = None
+    pending: list[tuple[str, bytes]] = []
+    pending_bytes = 0
+    stored: dict[str, int] = {}
+    async for chunk in request.stream():
+        buf += chunk
+        while True:
+            if header is None:
+                if len(buf) < _HEADER:
+                    break
+                header = _parse_header(bytes(buf[:_HEADER]))
+                del buf[:_HEADER]
+            digest, length = header
+            if len(buf) < length:
+                break
+            pending.append((digest, bytes(buf[:length])))
+            pending_bytes += length
+            stored[digest] = length
+            del buf[:length]
+            header = None
+        if pending_bytes >= _FLUSH_BYTES:
+            await run_in_threadpool(_store_verified, ctx, pending)
+            pending, pending_bytes = [], 0
+    if header is not None or buf:
+        raise ApiError(400, "bad_request", "truncated batch: the last record is incomplete")
+    await run_in_threadpool(_store_verified, ctx, pending)
+    # Only now, with every record verified, do the blocks become the user's.
+    await run_in_threadpool(_record, ctx, caller.user_id, list(stored.items()))
+    return {"stored": list(stored)}
+
+
+def _parse_header(raw: bytes) -> tuple[str, int]:
+    try:
+        digest = raw[:64].decode("ascii")
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_request", "a record must start with 64 hex characters") from None
+    _check_hash(digest)
+    (length,) = struct.unpack(">Q", raw[64:])
+    if length > MAX_BLOCK:
+        raise ApiError(413, "too_large", f"a block is at most {MAX_BLOCK} bytes", hash=digest)
+    return digest, length
+
+
+@router.get("/{digest}", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "the block's bytes"},
+                       404: {"description": "this user holds no such block"}})
+def get_block(digest: Digest, caller: CallerDep, ctx: Ctx) -> Response:
+    """Download a block this user holds; other users' blocks are 404 exactly like absent ones."""
+    _check_hash(digest)
+    if not ctx.meta.user_has_block(caller.user_id, digest):
+        raise ApiError(404, "not_found", "no such block")
+    try:
+        data = ctx.blocks.get(digest)
+    except KeyError:
+        raise ApiError(404, "not_found", "no such block") from None
+    return Response(content=data, media_type="application/octet-stream")

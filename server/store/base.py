@@ -1,0 +1,194 @@
+"""The metadata store's vocabulary (plain dataclasses) and the MetaStore protocol the API layer codes against."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Kind = Literal["file", "dir"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of a user's file table: a live entry or a tombstone. `rev` is the seq of its last change."""
+
+    path: str
+    kind: Kind
+    file_id: str
+    seq: int
+    deleted: bool
+    size: int = 0
+    mtime_ns: int = 0
+    executable: bool = False
+    content_hash: str | None = None
+    blocks: tuple[str, ...] = ()
+    modified_by: str | None = None
+    changed_at: int = 0
+
+    @property
+    def rev(self) -> int:
+        return self.seq
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "kind": self.kind, "file_id": self.file_id, "rev": self.seq, "seq": self.seq,
+            "deleted": self.deleted, "size": self.size, "mtime_ns": self.mtime_ns,
+            "executable": self.executable, "content_hash": self.content_hash, "blocks": list(self.blocks),
+            "modified_by": self.modified_by,
+        }
+
+
+@dataclass(frozen=True)
+class Revision:
+    path: str
+    rev: int
+    file_id: str
+    kind: Kind
+    deleted: bool
+    size: int
+    mtime_ns: int
+    executable: bool
+    content_hash: str | None
+    blocks: tuple[str, ...]
+    modified_by: str | None
+    created_at: int
+
+
+@dataclass(frozen=True)
+class PutOp:
+    path: str
+    blocks: tuple[str, ...]
+    size: int
+    mtime_ns: int
+    executable: bool
+    base_rev: int | None
+
+
+@dataclass(frozen=True)
+class MkdirOp:
+    path: str
+    base_rev: int | None
+
+
+@dataclass(frozen=True)
+class DeleteOp:
+    path: str
+    base_rev: int
+
+
+@dataclass(frozen=True)
+class MoveOp:
+    path: str
+    to: str
+    base_rev: int
+
+
+Op = PutOp | MkdirOp | DeleteOp | MoveOp
+
+
+@dataclass(frozen=True)
+class OpOk:
+    entry: Entry
+
+
+@dataclass(frozen=True)
+class OpFail:
+    code: Literal["conflict", "missing_blocks", "bad_request", "not_empty"]
+    message: str
+    current: Entry | None = None
+    missing: tuple[str, ...] = ()
+
+
+OpResult = OpOk | OpFail
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    user_id: int
+    user_name: str
+    name: str
+    created_at: int
+    last_seen: int | None
+    token_hash: str = ""
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    entries: list[Entry]
+    cursor: int
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Usage:
+    bytes: int
+    files: int
+    blocks_bytes: int
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    revisions: int = 0
+    tombstones: int = 0
+    users: list[str] = field(default_factory=list)
+    block_holdings: int = 0
+    block_files: int = 0
+
+
+class CursorExpired(Exception):
+    """The cursor predates tombstones removed by retention: the client must re-list from cursor 0."""
+
+
+class RestoreError(Exception):
+    def __init__(self, code: str, message: str, current: Entry | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.current = current
+
+
+class MetaStore(Protocol):
+    """What the API layer needs from metadata storage (SQL today; the protocol keeps routes backend-free)."""
+
+    def close(self) -> None: ...
+
+    # users and devices
+    def add_user(self, name: str, password_hash: str) -> User: ...
+    def get_user(self, name: str) -> tuple[User, str] | None: ...
+    def list_users(self) -> list[User]: ...
+    def remove_user(self, name: str) -> bool: ...
+    def add_device(self, user_id: int, name: str, token_hash: str) -> Device: ...
+    def device_by_token(self, token_hash: str) -> Device | None: ...
+    def touch_device(self, device: Device) -> None: ...
+    def list_devices(self, user_id: int) -> list[Device]: ...
+    def revoke_device(self, device_id: str, user_id: int | None = None) -> bool: ...
+    # blocks held per user
+    def missing_blocks(self, user_id: int, hashes: Sequence[str]) -> list[str]: ...
+    def mark_uploading(self, hashes: Sequence[str]) -> None: ...
+    def add_user_blocks(self, user_id: int, blocks: Sequence[tuple[str, int]]) -> None: ...
+    def user_has_block(self, user_id: int, digest: str) -> bool: ...
+    # garbage collection (see store/blockmarks.py and server/gc.py)
+    def blocks_held(self, hashes: Sequence[str]) -> set[str]: ...
+    def drop_unreferenced_blocks(self, cutoff_ms: int) -> int: ...
+    def claim_unheld_blocks(self, candidates: Sequence[str], grace_cutoff_ms: int) -> list[str]: ...
+    def release_block_claims(self, hashes: Sequence[str]) -> None: ...
+    def expire_block_marks(self, grace_cutoff_ms: int) -> int: ...
+    def preview_collectable(self, hashes: Sequence[str], retention_cutoff_ms: int,
+                            grace_cutoff_ms: int) -> tuple[PruneReport, list[str]]: ...
+    # tree
+    def commit(self, user_id: int, device_name: str, ops: Sequence[Op]) -> tuple[list[OpResult], int]: ...
+    def current_seq(self, user_id: int) -> int: ...
+    def changes(self, user_id: int, cursor: int, limit: int) -> ChangePage: ...
+    def revisions(self, user_id: int, path: str) -> list[Revision]: ...
+    def deleted(self, user_id: int, prefix: str | None, since_ms: int) -> list[Entry]: ...
+    def restore(self, user_id: int, device_name: str, path: str, rev: int) -> tuple[Entry, int]: ...
+    def usage(self, user_id: int) -> Usage: ...
+    def prune(self, cutoff_ms: int) -> PruneReport: ...

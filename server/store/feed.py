@@ -1,0 +1,92 @@
+"""Read side of a user's tree: the change feed, revisions, deleted files, usage; and retention pruning."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, and_, delete, exists, func, select, update
+
+from ..paths import is_within
+from .base import ChangePage, CursorExpired, Entry, PruneReport, Revision, Usage
+from .rows import entry_from_row, path_key, revision_from_row
+from .schema import entries, revisions, user_blocks, users
+
+
+def current_seq(conn: Connection, user_id: int) -> int:
+    return int(conn.execute(select(users.c.seq).where(users.c.id == user_id)).scalar_one())
+
+
+def changes(conn: Connection, user_id: int, cursor: int, limit: int) -> ChangePage:
+    """Rows with seq in (cursor, S], S being the user's seq read first.
+
+    Reading S before the rows keeps the page consistent even without a snapshot: a row changed after S got a
+    seq > S, so the client sees it on its next call from the cursor we return.
+    """
+    seq, pruned = conn.execute(select(users.c.seq, users.c.pruned_seq).where(users.c.id == user_id)).one()
+    seq, pruned = int(seq), int(pruned)
+    if 0 < cursor < pruned:
+        raise CursorExpired(f"cursor {cursor} predates deletions removed by retention (seq {pruned})")
+    query = select(entries).where(and_(entries.c.user_id == user_id, entries.c.seq > cursor, entries.c.seq <= seq))
+    if cursor == 0:
+        query = query.where(entries.c.deleted.is_(False))
+    rows = [entry_from_row(r) for r in conn.execute(query.order_by(entries.c.seq).limit(limit + 1))]
+    if len(rows) > limit:
+        return ChangePage(entries=rows[:limit], cursor=rows[limit - 1].seq, has_more=True)
+    return ChangePage(entries=rows, cursor=seq, has_more=False)
+
+
+def list_revisions(conn: Connection, user_id: int, path: str) -> list[Revision]:
+    query = select(revisions).where(and_(revisions.c.user_id == user_id, revisions.c.path_key == path_key(path)))
+    return [revision_from_row(r) for r in conn.execute(query.order_by(revisions.c.rev.desc()))]
+
+
+def get_revision(conn: Connection, user_id: int, path: str, rev: int) -> Revision | None:
+    query = select(revisions).where(and_(
+        revisions.c.user_id == user_id, revisions.c.path_key == path_key(path), revisions.c.rev == rev))
+    row = conn.execute(query).first()
+    return revision_from_row(row) if row is not None else None
+
+
+def list_deleted(conn: Connection, user_id: int, prefix: str | None, since_ms: int) -> list[Entry]:
+    """Tombstones within retention, newest first; the old paths of moved entries (file_id live) are not deleted."""
+    live = entries.alias("live")
+    moved_away = exists().where(and_(
+        live.c.user_id == user_id, live.c.file_id == entries.c.file_id, live.c.deleted.is_(False)))
+    query = select(entries).where(and_(
+        entries.c.user_id == user_id, entries.c.deleted.is_(True), entries.c.changed_at >= since_ms,
+        ~moved_away))
+    if prefix:
+        query = query.where(entries.c.path.startswith(prefix, autoescape=True))
+    found = [entry_from_row(r) for r in conn.execute(query.order_by(entries.c.seq.desc()))]
+    return [e for e in found if prefix is None or prefix == "" or is_within(e.path, prefix)]
+
+
+def usage(conn: Connection, user_id: int) -> Usage:
+    live_files = and_(entries.c.user_id == user_id, entries.c.deleted.is_(False), entries.c.kind == "file")
+    size, count = conn.execute(select(func.coalesce(func.sum(entries.c.size), 0), func.count())
+                               .where(live_files)).one()
+    blocks = conn.execute(select(func.coalesce(func.sum(user_blocks.c.size), 0))
+                          .where(user_blocks.c.user_id == user_id)).scalar_one()
+    return Usage(bytes=int(size), files=int(count), blocks_bytes=int(blocks))
+
+
+def prune(conn: Connection, cutoff_ms: int) -> PruneReport:
+    """Drop revisions superseded before the cutoff and tombstones older than it.
+
+    A current revision (never superseded) of a live entry is never dropped; a dropped tombstone raises the user's
+    `pruned_seq` so a client whose cursor is older learns it must re-list instead of silently missing a deletion.
+    """
+    old_tombs = and_(entries.c.deleted.is_(True), entries.c.changed_at < cutoff_ms)
+    per_user = conn.execute(select(entries.c.user_id, func.max(entries.c.seq)).where(old_tombs)
+                            .group_by(entries.c.user_id)).all()
+    for user_id, max_seq in per_user:
+        conn.execute(update(users).where(and_(users.c.id == user_id, users.c.pruned_seq < max_seq))
+                     .values(pruned_seq=max_seq))
+    tombstones = conn.execute(delete(entries).where(old_tombs)).rowcount
+    # A tombstone's own revision row is current until overwritten; drop it with the tombstone.
+    has_row = exists().where(and_(entries.c.user_id == revisions.c.user_id, entries.c.path_key == revisions.c.path_key))
+    old_revs = delete(revisions).where(
+        (revisions.c.superseded_at < cutoff_ms)
+        | (revisions.c.superseded_at.is_(None) & revisions.c.deleted.is_(True)
+           & (revisions.c.created_at < cutoff_ms) & ~has_row))
+    revs = conn.execute(old_revs).rowcount
+    names = conn.execute(select(users.c.name).where(users.c.id.in_([u for u, _ in per_user]))).scalars().all()
+    return PruneReport(revisions=int(revs), tombstones=int(tombstones), users=sorted(names))

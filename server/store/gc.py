@@ -1,0 +1,50 @@
+"""Garbage collection of block holdings: which blocks a user still needs, and which blocks anyone holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, and_, delete, select, update
+
+from .rows import decode_blocks
+from .schema import entries, revisions, user_blocks, users
+
+_IN_CHUNK = 500
+
+
+def holding_owners(conn: Connection, cutoff_ms: int) -> list[int]:
+    """Users holding blocks recorded before the cutoff (the only ones whose holdings may be dropped)."""
+    return [int(u) for u in conn.execute(select(user_blocks.c.user_id).where(user_blocks.c.created_at < cutoff_ms)
+                                         .distinct()).scalars()]
+
+
+def drop_unreferenced_user_blocks(conn: Connection, user_id: int, cutoff_ms: int) -> int:
+    """Forget blocks the user recorded before the cutoff that none of their entries or kept revisions use.
+
+    Such blocks were uploaded and never committed, or belonged only to revisions retention has dropped. The
+    user's counter row is locked first, as commits do, so no commit of this user can start using a block while
+    its holding is being dropped (across processes on PostgreSQL; SQLite also has the write gate).
+    """
+    conn.execute(update(users).where(users.c.id == user_id).values(seq=users.c.seq))
+    used: set[str] = set()
+    for table in (entries, revisions):
+        for text in conn.execute(select(table.c.blocks).where(
+                and_(table.c.user_id == user_id, table.c.kind == "file"))).scalars():
+            used.update(decode_blocks(text))
+    old = conn.execute(select(user_blocks.c.hash).where(and_(
+        user_blocks.c.user_id == user_id, user_blocks.c.created_at < cutoff_ms))).scalars().all()
+    stale = [h for h in old if h not in used]
+    dropped = 0
+    for i in range(0, len(stale), _IN_CHUNK):
+        dropped += conn.execute(delete(user_blocks).where(and_(
+            user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(stale[i:i + _IN_CHUNK])))).rowcount
+    return dropped
+
+
+def blocks_held(conn: Connection, hashes: Sequence[str]) -> set[str]:
+    held: set[str] = set()
+    wanted = list(dict.fromkeys(hashes))
+    for i in range(0, len(wanted), _IN_CHUNK):
+        held.update(conn.execute(select(user_blocks.c.hash).where(
+            user_blocks.c.hash.in_(wanted[i:i + _IN_CHUNK])).distinct()).scalars())
+    return held

@@ -1,0 +1,76 @@
+"""Conversions between database rows and the store's dataclasses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
+
+from .base import Device, Entry, Revision
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def path_key(path: str) -> str:
+    """The indexed key of a path: SHA-256 hex of its UTF-8 (migration 0002 computes the same in SQL)."""
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()
+
+
+def encode_blocks(blocks: tuple[str, ...]) -> str:
+    return json.dumps(list(blocks), separators=(",", ":"))
+
+
+def decode_blocks(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def entry_from_row(row: Any) -> Entry:
+    return Entry(
+        path=row.path, kind=row.kind, file_id=row.file_id, seq=int(row.seq), deleted=bool(row.deleted),
+        size=int(row.size), mtime_ns=int(row.mtime_ns), executable=bool(row.executable),
+        content_hash=row.content_hash, blocks=decode_blocks(row.blocks), modified_by=row.modified_by,
+        changed_at=int(row.changed_at),
+    )
+
+
+def entry_values(entry: Entry) -> dict[str, Any]:
+    return {
+        "path": entry.path, "path_key": path_key(entry.path), "file_id": entry.file_id, "kind": entry.kind,
+        "seq": entry.seq,
+        "deleted": entry.deleted, "size": entry.size, "mtime_ns": entry.mtime_ns, "executable": entry.executable,
+        "content_hash": entry.content_hash, "blocks": encode_blocks(entry.blocks),
+        "modified_by": entry.modified_by, "changed_at": entry.changed_at,
+    }
+
+
+def revision_values(entry: Entry) -> dict[str, Any]:
+    return {
+        "path": entry.path, "path_key": path_key(entry.path), "rev": entry.seq, "file_id": entry.file_id,
+        "kind": entry.kind,
+        "deleted": entry.deleted, "size": entry.size, "mtime_ns": entry.mtime_ns, "executable": entry.executable,
+        "content_hash": entry.content_hash, "blocks": encode_blocks(entry.blocks),
+        "modified_by": entry.modified_by, "created_at": entry.changed_at,
+    }
+
+
+def revision_from_row(row: Any) -> Revision:
+    return Revision(
+        path=row.path, rev=int(row.rev), file_id=row.file_id, kind=row.kind, deleted=bool(row.deleted),
+        size=int(row.size), mtime_ns=int(row.mtime_ns), executable=bool(row.executable),
+        content_hash=row.content_hash, blocks=decode_blocks(row.blocks), modified_by=row.modified_by,
+        created_at=int(row.created_at),
+    )
+
+
+def device_from_row(row: Any) -> Device:
+    return Device(id=row.id, user_id=int(row.user_id), user_name=row.user_name, name=row.name,
+                  created_at=int(row.created_at), last_seen=None if row.last_seen is None else int(row.last_seen),
+                  token_hash=row.token_hash)

@@ -1,0 +1,120 @@
+"""Metadata tables (SQLAlchemy Core, portable across SQLite and PostgreSQL).
+
+The tables are created and upgraded by Alembic migrations (server/migrations), which must match this module.
+Times are integer milliseconds since the epoch. `users.seq` is the per-user sequence counter: every change to a
+user's tree takes the next value inside the commit transaction, and that row update is what serialises one user's
+commits (a row lock on PostgreSQL), so a feed reader that saw seq N has seen every row with seq <= N.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("seq", BigInteger, nullable=False, default=0),
+    # Highest seq of a tombstone removed by retention: a feed cursor below it can no longer be served.
+    Column("pruned_seq", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    sqlite_autoincrement=True,  # never reuse a removed user's id (ids key in-memory notifier state)
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("ix_devices_user", "user_id"),
+)
+
+# One row per (user, path): the live entry or its tombstone. The change feed is this table ordered by seq.
+# Rows are keyed by `path_key` = SHA-256 of the path (rows.path_key): PostgreSQL cannot index 4 KiB paths.
+entries = Table(
+    "entries",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("path_key", String(64), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("file_id", String(32), nullable=False),
+    Column("kind", String(4), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("executable", Boolean, nullable=False),
+    Column("content_hash", String(64), nullable=True),
+    Column("blocks", Text, nullable=False),
+    Column("modified_by", String(255), nullable=True),
+    Column("changed_at", BigInteger, nullable=False),
+    Index("ix_entries_user_seq", "user_id", "seq"),
+    Index("ix_entries_user_file", "user_id", "file_id"),
+)
+
+# Every version a path has had (including deletions), for listing and restoring; pruned by retention.
+revisions = Table(
+    "revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("path_key", String(64), nullable=False),
+    Column("rev", BigInteger, nullable=False),
+    Column("file_id", String(32), nullable=False),
+    Column("kind", String(4), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("executable", Boolean, nullable=False),
+    Column("content_hash", String(64), nullable=True),
+    Column("blocks", Text, nullable=False),
+    Column("modified_by", String(255), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    # When a newer version replaced this one: retention counts from here, so the current version is never pruned.
+    Column("superseded_at", BigInteger, nullable=True),
+    Index("ix_revisions_user_key_rev", "user_id", "path_key", "rev"),
+    Index("ix_revisions_superseded", "superseded_at"),
+)
+
+# Which blocks each user holds: block existence and downloads are answered from here, never from the shared store.
+user_blocks = Table(
+    "user_blocks",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("hash", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_user_blocks_hash", "hash"),
+)
+
+# Garbage-collection handshake per block: "upload" (an upload is writing it; refreshed by every upload) or "delete"
+# (a collector is removing it). The primary key makes the two exclude each other across processes.
+block_marks = Table(
+    "block_marks",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("state", String(8), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_block_marks_at", "at"),
+)

@@ -1,0 +1,257 @@
+"""SqlMetaStore: the MetaStore protocol on SQLAlchemy Core (SQLite by default; portable SQL only)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, Select, and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import blockmarks, feed, gc
+from .base import ChangePage, Device, Entry, Op, OpResult, PruneReport, RestoreError, Revision, Usage, User
+from .blockmarks import BlockRaced
+from .engine import WriteGate, make_engine
+from .rows import device_from_row, new_id, now_ms
+from .schema import devices, entries, revisions, user_blocks, users
+from .tree import TreeTxn
+
+_IN_CHUNK = 500
+_TOUCH_EVERY_MS = 60_000
+_MARK_WAIT_S = 30.0
+
+
+class UserExists(Exception):
+    pass
+
+
+class SqlMetaStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._gate = WriteGate(engine)
+
+    @classmethod
+    def from_url(cls, url: str) -> SqlMetaStore:
+        return cls(make_engine(url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- users ---------------------------------------------------------------------------------------------
+    def add_user(self, name: str, password_hash: str) -> User:
+        created = now_ms()
+        try:
+            with self._gate.hold(), self.engine.begin() as conn:
+                uid = conn.execute(insert(users).values(name=name, password_hash=password_hash, seq=0,
+                                                        pruned_seq=0, created_at=created)).inserted_primary_key
+        except IntegrityError:
+            raise UserExists(name) from None
+        assert uid is not None
+        return User(id=int(uid[0]), name=name, created_at=created)
+
+    def get_user(self, name: str) -> tuple[User, str] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).first()
+        if row is None:
+            return None
+        return User(id=int(row.id), name=row.name, created_at=int(row.created_at)), str(row.password_hash)
+
+    def list_users(self) -> list[User]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(users).order_by(users.c.name)).all()
+        return [User(id=int(r.id), name=r.name, created_at=int(r.created_at)) for r in rows]
+
+    def remove_user(self, name: str) -> bool:
+        """Delete the user and all their rows (devices, tree, revisions, block holdings)."""
+        with self._gate.hold(), self.engine.begin() as conn:
+            uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+            if uid is None:
+                return False
+            for table in (devices, entries, revisions, user_blocks):
+                conn.execute(delete(table).where(table.c.user_id == uid))
+            conn.execute(delete(users).where(users.c.id == uid))
+        return True
+
+    # -- devices -------------------------------------------------------------------------------------------
+    def add_device(self, user_id: int, name: str, token_hash: str) -> Device:
+        device_id, created = new_id(), now_ms()
+        with self._gate.hold(), self.engine.begin() as conn:
+            conn.execute(insert(devices).values(id=device_id, user_id=user_id, name=name, token_hash=token_hash,
+                                                created_at=created, last_seen=created))
+            user_name = conn.execute(select(users.c.name).where(users.c.id == user_id)).scalar_one()
+        return Device(id=device_id, user_id=user_id, user_name=user_name, name=name, created_at=created,
+                      last_seen=created)
+
+    def _device_query(self) -> Select[Any]:
+        return select(devices.c.id, devices.c.user_id, devices.c.name, devices.c.created_at,
+                      devices.c.last_seen, devices.c.token_hash, users.c.name.label("user_name")).join(
+            users, users.c.id == devices.c.user_id).where(devices.c.revoked_at.is_(None))
+
+    def device_by_token(self, token_hash: str) -> Device | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(self._device_query().where(devices.c.token_hash == token_hash)).first()
+        return device_from_row(row) if row is not None else None
+
+    def touch_device(self, device: Device) -> None:
+        """Record activity, at most once a minute per device (a write per request would contend with commits)."""
+        now = now_ms()
+        if device.last_seen is not None and now - device.last_seen < _TOUCH_EVERY_MS:
+            return
+        with self._gate.hold(), self.engine.begin() as conn:
+            conn.execute(update(devices).where(devices.c.id == device.id).values(last_seen=now))
+
+    def list_devices(self, user_id: int) -> list[Device]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._device_query().where(devices.c.user_id == user_id)
+                                .order_by(devices.c.created_at)).all()
+        return [device_from_row(r) for r in rows]
+
+    def revoke_device(self, device_id: str, user_id: int | None = None) -> bool:
+        cond = and_(devices.c.id == device_id, devices.c.revoked_at.is_(None))
+        if user_id is not None:
+            cond = and_(cond, devices.c.user_id == user_id)
+        with self._gate.hold(), self.engine.begin() as conn:
+            return bool(conn.execute(update(devices).where(cond).values(revoked_at=now_ms())).rowcount)
+
+    # -- blocks held per user ------------------------------------------------------------------------------
+    def missing_blocks(self, user_id: int, hashes: Sequence[str]) -> list[str]:
+        wanted = list(dict.fromkeys(hashes))
+        held: set[str] = set()
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[i:i + _IN_CHUNK]
+                held.update(conn.execute(select(user_blocks.c.hash).where(and_(
+                    user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(chunk)))).scalars())
+        return [h for h in wanted if h not in held]
+
+    def mark_uploading(self, hashes: Sequence[str]) -> None:
+        """Announce blocks about to be written (see blockmarks.py); waits while a collector deletes one of them."""
+        deadline = time.monotonic() + _MARK_WAIT_S
+        while True:
+            with self._gate.hold(), self.engine.begin() as conn:
+                busy = blockmarks.mark_uploading(conn, hashes, now_ms())
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise BlockRaced(f"{len(busy)} block(s) are being garbage-collected; upload them again later")
+            time.sleep(0.05)
+
+    def add_user_blocks(self, user_id: int, blocks: Sequence[tuple[str, int]]) -> None:
+        """Record that the user holds these blocks, stored and verified after `mark_uploading`; one transaction.
+
+        Raises BlockRaced (nothing recorded) if a garbage collection took over one of them meanwhile.
+        """
+        sizes = dict(blocks)
+        if not sizes:
+            return
+        now = now_ms()
+        with self._gate.hold(), self.engine.begin() as conn:
+            blockmarks.confirm_uploaded(conn, list(sizes), now)
+            held: set[str] = set()
+            wanted = list(sizes)
+            for i in range(0, len(wanted), _IN_CHUNK):
+                held.update(conn.execute(select(user_blocks.c.hash).where(and_(
+                    user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(wanted[i:i + _IN_CHUNK])))).scalars())
+            rows = [{"user_id": user_id, "hash": h, "size": s, "created_at": now}
+                    for h, s in sizes.items() if h not in held]
+            if rows:
+                conn.execute(insert(user_blocks), rows)
+            again = list(held)  # uploaded again: the holding is fresh, so its grace period starts over
+            for i in range(0, len(again), _IN_CHUNK):
+                conn.execute(update(user_blocks).where(and_(
+                    user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(again[i:i + _IN_CHUNK])))
+                    .values(created_at=now))
+
+    def blocks_held(self, hashes: Sequence[str]) -> set[str]:
+        """Which of these blocks any user holds (garbage collection keeps those)."""
+        with self.engine.connect() as conn:
+            return gc.blocks_held(conn, hashes)
+
+    def drop_unreferenced_blocks(self, cutoff_ms: int) -> int:
+        """Drop unused holdings recorded before the cutoff: one short transaction per user."""
+        with self.engine.connect() as conn:
+            owners = gc.holding_owners(conn, cutoff_ms)
+        dropped = 0
+        for user_id in owners:
+            with self._gate.hold(), self.engine.begin() as conn:
+                dropped += gc.drop_unreferenced_user_blocks(conn, user_id, cutoff_ms)
+        return dropped
+
+    def claim_unheld_blocks(self, candidates: Sequence[str], grace_cutoff_ms: int) -> list[str]:
+        """Take delete marks on candidates nobody holds and no recent upload protects (see blockmarks.py)."""
+        with self._gate.hold(), self.engine.begin() as conn:
+            return blockmarks.claim_for_deletion(conn, candidates, grace_cutoff_ms, now_ms())
+
+    def release_block_claims(self, hashes: Sequence[str]) -> None:
+        with self._gate.hold(), self.engine.begin() as conn:
+            blockmarks.release(conn, hashes)
+
+    def expire_block_marks(self, grace_cutoff_ms: int) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return blockmarks.expire(conn, grace_cutoff_ms, now_ms())
+
+    def preview_collectable(self, hashes: Sequence[str], retention_cutoff_ms: int,
+                            grace_cutoff_ms: int) -> tuple[PruneReport, list[str]]:
+        """What a collection would remove, computed by doing it in a transaction that is rolled back."""
+        with self._gate.hold(), self.engine.connect() as conn, conn.begin() as txn:
+            report = feed.prune(conn, retention_cutoff_ms)
+            holdings = sum(gc.drop_unreferenced_user_blocks(conn, u, grace_cutoff_ms)
+                           for u in gc.holding_owners(conn, grace_cutoff_ms))
+            held = gc.blocks_held(conn, hashes)
+            spared = blockmarks.protected(conn, hashes, grace_cutoff_ms, now_ms())
+            txn.rollback()
+        report = PruneReport(revisions=report.revisions, tombstones=report.tombstones, users=report.users,
+                             block_holdings=holdings)
+        return report, [h for h in dict.fromkeys(hashes) if h not in held and h not in spared]
+
+    def user_has_block(self, user_id: int, digest: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(user_blocks.c.hash).where(and_(
+                user_blocks.c.user_id == user_id, user_blocks.c.hash == digest))).first() is not None
+
+    # -- tree ----------------------------------------------------------------------------------------------
+    def commit(self, user_id: int, device_name: str, ops: Sequence[Op]) -> tuple[list[OpResult], int]:
+        """Apply ops in order in one transaction; each succeeds or fails alone. Returns results and new seq."""
+        with self._gate.hold(), self.engine.begin() as conn:
+            txn = TreeTxn(conn, user_id, device_name, now_ms())
+            txn.prefetch(ops)
+            results = [txn.apply(op) for op in ops]
+            seq = txn.finish()
+        return results, seq
+
+    def restore(self, user_id: int, device_name: str, path: str, rev: int) -> tuple[Entry, int]:
+        with self._gate.hold(), self.engine.begin() as conn:
+            revision = feed.get_revision(conn, user_id, path, rev)
+            if revision is None:
+                raise RestoreError("not_found", f"no revision {rev} of this path")
+            if revision.deleted:
+                raise RestoreError("bad_request", "that revision is a deletion; restore an earlier one")
+            txn = TreeTxn(conn, user_id, device_name, now_ms())
+            entry = txn.restore(revision)
+            seq = txn.finish()
+        return entry, seq
+
+    def current_seq(self, user_id: int) -> int:
+        with self.engine.connect() as conn:
+            return feed.current_seq(conn, user_id)
+
+    def changes(self, user_id: int, cursor: int, limit: int) -> ChangePage:
+        with self.engine.connect() as conn:
+            return feed.changes(conn, user_id, cursor, limit)
+
+    def revisions(self, user_id: int, path: str) -> list[Revision]:
+        with self.engine.connect() as conn:
+            return feed.list_revisions(conn, user_id, path)
+
+    def deleted(self, user_id: int, prefix: str | None, since_ms: int) -> list[Entry]:
+        with self.engine.connect() as conn:
+            return feed.list_deleted(conn, user_id, prefix, since_ms)
+
+    def usage(self, user_id: int) -> Usage:
+        with self.engine.connect() as conn:
+            return feed.usage(conn, user_id)
+
+    def prune(self, cutoff_ms: int) -> PruneReport:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return feed.prune(conn, cutoff_ms)

@@ -1,0 +1,285 @@
+"""One user's file tree inside one write transaction: the commit operations and restore.
+
+Every operation checks everything first and writes only when it will succeed, so a failed op changes nothing
+while the ops before and after it in the same request still apply. Each written row takes the next value of the
+user's sequence counter (locked by the UPDATE in `TreeTxn.__init__` for the whole transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
+
+from ..hashing import content_hash
+from ..paths import ancestors, is_within, rebase
+from .base import DeleteOp, Entry, MkdirOp, MoveOp, Op, OpFail, OpOk, OpResult, PutOp, RestoreError, Revision
+from .rows import entry_from_row, entry_values, new_id, path_key, revision_values
+from .schema import entries, revisions, user_blocks, users
+
+_ABSENT = object()
+_IN_CHUNK = 500
+# Statements built once and executed with parameters: building them per row costs more than running them.
+_INSERT_ENTRY = insert(entries)
+_UPDATE_ENTRY = update(entries).where(and_(entries.c.user_id == bindparam("b_uid"),
+                                           entries.c.path_key == bindparam("b_key")))
+_INSERT_REVISION = insert(revisions)
+_SUPERSEDE = update(revisions).where(and_(
+    revisions.c.user_id == bindparam("b_uid"), revisions.c.path_key == bindparam("b_key"),
+    revisions.c.superseded_at.is_(None))).values(superseded_at=bindparam("b_now"))
+
+
+class TreeTxn:
+    """Cached reads, seq allocation and write-through of one user's rows within an open transaction."""
+
+    def __init__(self, conn: Connection, user_id: int, device_name: str | None, now: int) -> None:
+        self._conn = conn
+        self._uid = user_id
+        self._device = device_name
+        self._now = now
+        # Writing the counter row first makes this a write transaction from its first statement and, on
+        # PostgreSQL, holds the row lock that serialises this user's commits until we finish. RETURNING reads the
+        # value under that lock (the latest committed one), whatever the isolation level: so seqs are allocated in
+        # commit order, and a reader that saw the counter at N has seen every row with seq <= N.
+        self.seq: int = int(conn.execute(update(users).where(users.c.id == user_id).values(seq=users.c.seq)
+                                         .returning(users.c.seq)).scalar_one())
+        self._start_seq = self.seq
+        self._rows: dict[str, Entry | None] = {}
+        self._block_sizes: dict[str, int] = {}
+
+    # -- reads ---------------------------------------------------------------------------------------------
+    def prefetch(self, ops: Sequence[Op]) -> None:
+        """Load the rows and block sizes a batch of ops will look at, in a few queries instead of several per op."""
+        paths: dict[str, None] = {}
+        hashes: list[str] = []
+        for op in ops:
+            targets = [op.path, op.to] if isinstance(op, MoveOp) else [op.path]
+            for target in targets:
+                paths.update(dict.fromkeys([*ancestors(target), target]))
+            if isinstance(op, PutOp):
+                hashes.extend(op.blocks)
+        wanted = [p for p in paths if p not in self._rows]
+        for i in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[i:i + _IN_CHUNK]
+            found = self._conn.execute(select(entries).where(and_(
+                entries.c.user_id == self._uid, entries.c.path_key.in_([path_key(p) for p in chunk]))))
+            rows = {r.path: entry_from_row(r) for r in found}
+            for path in chunk:
+                self._rows[path] = rows.get(path)
+        self.block_sizes(hashes)
+
+    def row(self, path: str) -> Entry | None:
+        """The row at `path` (live or tombstone), or None when the path was never used."""
+        cached = self._rows.get(path, _ABSENT)
+        if cached is not _ABSENT:
+            return cached  # type: ignore[return-value]
+        found = self._conn.execute(select(entries).where(and_(
+            entries.c.user_id == self._uid, entries.c.path_key == path_key(path)))).first()
+        entry = entry_from_row(found) if found is not None else None
+        self._rows[path] = entry
+        return entry
+
+    def live(self, path: str) -> Entry | None:
+        entry = self.row(path)
+        return entry if entry is not None and not entry.deleted else None
+
+    def live_descendants(self, root: str) -> list[Entry]:
+        """Live rows strictly below `root`, sorted by path (so parents come before their children)."""
+        query = select(entries).where(and_(
+            entries.c.user_id == self._uid, entries.c.deleted.is_(False),
+            entries.c.path.startswith(root + "/", autoescape=True)))
+        # LIKE may be case-insensitive (SQLite): re-check segment-wise and case-sensitively here.
+        found = [entry_from_row(r) for r in self._conn.execute(query)]
+        return sorted((e for e in found if is_within(e.path, root) and e.path != root), key=lambda e: e.path)
+
+    def has_live_children(self, root: str) -> bool:
+        return bool(self.live_descendants(root))
+
+    def file_id_live(self, file_id: str) -> bool:
+        query = select(entries.c.path).where(and_(
+            entries.c.user_id == self._uid, entries.c.file_id == file_id, entries.c.deleted.is_(False)))
+        return self._conn.execute(query.limit(1)).first() is not None
+
+    def block_sizes(self, hashes: Sequence[str]) -> dict[str, int]:
+        """Sizes of those of `hashes` this user holds."""
+        wanted = [h for h in dict.fromkeys(hashes) if h not in self._block_sizes]
+        for i in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[i:i + _IN_CHUNK]
+            query = select(user_blocks.c.hash, user_blocks.c.size).where(
+                and_(user_blocks.c.user_id == self._uid, user_blocks.c.hash.in_(chunk)))
+            for digest, size in self._conn.execute(query):
+                self._block_sizes[digest] = int(size)
+        return {h: self._block_sizes[h] for h in hashes if h in self._block_sizes}
+
+    # -- writes --------------------------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def store(self, entry: Entry) -> Entry:
+        """Write `entry` as the row at its path and record it as that path's newest revision."""
+        values = entry_values(entry)
+        where = {"b_uid": self._uid, "b_key": values["path_key"]}
+        if self.row(entry.path) is None:
+            # No row: any revisions left at this path were superseded already (retention dropped the tombstone).
+            self._conn.execute(_INSERT_ENTRY, {"user_id": self._uid, **values})
+        else:
+            self._conn.execute(_UPDATE_ENTRY, {**values, **where})
+            self._conn.execute(_SUPERSEDE, {**where, "b_now": self._now})
+        self._conn.execute(_INSERT_REVISION, {"user_id": self._uid, **revision_values(entry)})
+        self._rows[entry.path] = entry
+        return entry
+
+    def finish(self) -> int:
+        """Save the counter; returns the user's seq after this transaction."""
+        if self.seq != self._start_seq:
+            self._conn.execute(update(users).where(users.c.id == self._uid).values(seq=self.seq))
+        return self.seq
+
+    # -- operations ----------------------------------------------------------------------------------------
+    def apply(self, op: Op) -> OpResult:
+        if isinstance(op, PutOp):
+            return self.put(op)
+        if isinstance(op, MkdirOp):
+            return self.mkdir(op)
+        if isinstance(op, DeleteOp):
+            return self.delete(op)
+        return self.move(op)
+
+    def put(self, op: PutOp) -> OpResult:
+        missing_dirs, fail = self._parents(op.path)
+        if fail is not None:
+            return fail
+        current = self.live(op.path)
+        if (fail := _check_base(current, op.base_rev)) is not None:
+            return fail
+        if current is not None and current.kind == "dir":
+            return OpFail("conflict", "a folder exists at this path", current=current)
+        sizes = self.block_sizes(op.blocks)
+        missing = tuple(h for h in dict.fromkeys(op.blocks) if h not in sizes)
+        if missing:
+            return OpFail("missing_blocks", f"{len(missing)} block(s) must be uploaded first", missing=missing)
+        total = sum(sizes[h] for h in op.blocks)
+        if total != op.size:
+            return OpFail("bad_request", f"size {op.size} differs from the sum of the block sizes ({total})")
+        self._make_dirs(missing_dirs)
+        entry = Entry(
+            path=op.path, kind="file", file_id=current.file_id if current is not None else new_id(),
+            seq=self.next_seq(), deleted=False, size=op.size, mtime_ns=op.mtime_ns, executable=op.executable,
+            content_hash=content_hash(list(op.blocks)), blocks=op.blocks, modified_by=self._device,
+            changed_at=self._now)
+        return OpOk(self.store(entry))
+
+    def mkdir(self, op: MkdirOp) -> OpResult:
+        missing_dirs, fail = self._parents(op.path)
+        if fail is not None:
+            return fail
+        current = self.live(op.path)
+        if current is not None:
+            if current.kind == "dir" and op.base_rev in (None, current.seq):
+                return OpOk(current)
+            return OpFail("conflict", "the entry at this path differs from the expected one", current=current)
+        if op.base_rev is not None:
+            return OpFail("conflict", "no live entry at this path", current=None)
+        self._make_dirs([*missing_dirs, op.path])
+        made = self.live(op.path)
+        assert made is not None
+        return OpOk(made)
+
+    def delete(self, op: DeleteOp) -> OpResult:
+        current = self.live(op.path)
+        if (fail := _check_base(current, op.base_rev)) is not None:
+            return fail
+        assert current is not None
+        if current.kind == "dir" and self.has_live_children(op.path):
+            return OpFail("not_empty", "the folder still has live entries", current=current)
+        return OpOk(self.store(self._tombstone(current)))
+
+    def move(self, op: MoveOp) -> OpResult:
+        current = self.live(op.path)
+        if (fail := _check_base(current, op.base_rev)) is not None:
+            return fail
+        assert current is not None
+        if op.to == op.path:
+            return OpOk(current)
+        if is_within(op.to, op.path):
+            return OpFail("bad_request", "cannot move a folder into itself")
+        missing_dirs, fail = self._parents(op.to)
+        if fail is not None:
+            return fail
+        target = self.live(op.to)
+        if target is not None:
+            return OpFail("conflict", "the destination exists", current=target)
+        subtree = [current, *self.live_descendants(op.path)] if current.kind == "dir" else [current]
+        self._make_dirs(missing_dirs)
+        # New paths parents-first, then tombstones children-first: every prefix of the feed is a valid tree.
+        moved = [self.store(replace(e, path=rebase(e.path, op.path, op.to), seq=self.next_seq(),
+                                    modified_by=self._device, changed_at=self._now)) for e in subtree]
+        for old in reversed(subtree):
+            self.store(self._tombstone(old))
+        return OpOk(moved[0])
+
+    def restore(self, revision: Revision) -> Entry:
+        """Make `revision`'s content the live entry at its path again (a new rev)."""
+        path = revision.path
+        missing_dirs, fail = self._parents(path)
+        if fail is not None:
+            raise RestoreError("conflict", fail.message, fail.current)
+        current = self.live(path)
+        if revision.kind == "dir":
+            if current is not None and current.kind == "dir":
+                return current
+            if current is not None:
+                raise RestoreError("conflict", "a file exists at this path", current)
+            self._make_dirs([*missing_dirs, path])
+            made = self.live(path)
+            assert made is not None
+            return made
+        if current is not None and current.kind == "dir":
+            raise RestoreError("conflict", "a folder exists at this path", current)
+        if len(self.block_sizes(revision.blocks)) != len(set(revision.blocks)):
+            raise RestoreError("not_found", "the content of this revision is no longer stored")
+        if current is not None:
+            file_id = current.file_id
+        else:
+            file_id = new_id() if self.file_id_live(revision.file_id) else revision.file_id
+        self._make_dirs(missing_dirs)
+        entry = Entry(
+            path=path, kind="file", file_id=file_id, seq=self.next_seq(), deleted=False, size=revision.size,
+            mtime_ns=revision.mtime_ns, executable=revision.executable, content_hash=revision.content_hash,
+            blocks=revision.blocks, modified_by=self._device, changed_at=self._now)
+        return self.store(entry)
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _parents(self, path: str) -> tuple[list[str], OpFail | None]:
+        """Ancestors to create, or a conflict if one of them is a file."""
+        to_make: list[str] = []
+        for parent in ancestors(path):
+            entry = self.live(parent)
+            if entry is None:
+                to_make.append(parent)
+            elif entry.kind == "file":
+                return [], OpFail("conflict", f"an ancestor is a file: {parent}", current=entry)
+        return to_make, None
+
+    def _make_dirs(self, paths: Sequence[str]) -> None:
+        for path in paths:
+            self.store(Entry(path=path, kind="dir", file_id=new_id(), seq=self.next_seq(), deleted=False,
+                             modified_by=self._device, changed_at=self._now))
+
+    def _tombstone(self, entry: Entry) -> Entry:
+        # The tombstone keeps the last content fields so the deleted list can show what was removed.
+        return replace(entry, seq=self.next_seq(), deleted=True, modified_by=self._device, changed_at=self._now)
+
+
+def _check_base(current: Entry | None, base_rev: int | None) -> OpFail | None:
+    if base_rev is None:
+        if current is not None:
+            return OpFail("conflict", "an entry already exists at this path", current=current)
+        return None
+    if current is None:
+        return OpFail("conflict", "no live entry at this path", current=None)
+    if current.seq != base_rev:
+        return OpFail("conflict", f"the entry is at rev {current.seq}, not {base_rev}", current=current)
+    return None

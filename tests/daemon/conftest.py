@@ -1,0 +1,128 @@
+"""Fixtures for the local side of the daemon: a journal, a marked sync root, a hash pool, live observers."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+
+from ferrysync.daemon.hasher import HashPool, digest_file
+from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.marker import init_marker
+from ferrysync.daemon.model import Kind
+from ferrysync.daemon.scanner import load_rules, walk
+from ferrysync.daemon.watcher import LocalObserver
+from util import wait_until
+
+FID = "f1"
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Iterator[Journal]:
+    j = Journal(tmp_path / "state" / "journal.db")
+    yield j
+    j.close()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "Sync"
+    r.mkdir()
+    init_marker(r, FID)
+    return r
+
+
+@pytest.fixture
+def pool() -> Iterator[HashPool]:
+    p = HashPool()
+    yield p
+    p.close()
+
+
+class CountingPool(HashPool):
+    """A HashPool that counts how often each file is read (to prove a file is hashed once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: dict[str, int] = {}
+
+    def submit(self, path: Path) -> Any:
+        self.reads[path.name] = self.reads.get(path.name, 0) + 1
+        return super().submit(path)
+
+
+@pytest.fixture
+def counting_pool() -> Iterator[CountingPool]:
+    p = CountingPool()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def start_observer(journal: Journal, root: Path, pool: HashPool) -> Iterator[Callable[..., LocalObserver]]:
+    """Start LocalObservers (stopped at teardown); keyword arguments go to LocalObserver."""
+    started: list[LocalObserver] = []
+
+    def start(**kw: Any) -> LocalObserver:
+        kw.setdefault("quiet_period", 0.2)
+        obs = LocalObserver(kw.pop("journal", journal), FID, kw.pop("root", root), kw.pop("pool", pool), **kw)
+        started.append(obs)
+        obs.start()
+        return obs
+
+    yield start
+    for obs in started:
+        obs.stop()
+
+
+def tree_mismatch(journal: Journal, root: Path, verify_hashes: int = 50) -> str | None:
+    """None when the local tree equals a fresh walk of the disk (kinds and stat keys; some hashes re-checked)."""
+    disk = {e.path: e for e in walk(root, load_rules(root))}
+    tree = {e.path: e for e in journal.iter_tree(FID, "local")}
+    if disk.keys() != tree.keys():
+        missing, extra = sorted(disk.keys() - tree.keys()), sorted(tree.keys() - disk.keys())
+        return f"not in tree: {missing[:5]} ({len(missing)}), not on disk: {extra[:5]} ({len(extra)})"
+    for path, d in disk.items():
+        t = tree[path]
+        if (t.kind, t.size, t.mtime_ns, t.inode, t.link_target) != (d.kind, d.size, d.mtime_ns, d.inode, d.link_target):
+            return f"{path}: tree {t} != disk {d}"
+    files = [p for p, d in disk.items() if d.kind == Kind.FILE]
+    for path in files[:: max(1, len(files) // verify_hashes)] if files else []:
+        if tree[path].content_hash != digest_file(root / path).content_hash:
+            return f"{path}: stale content hash"
+    return None
+
+
+def wait_tree_matches(journal: Journal, root: Path, obs: LocalObserver | None = None, timeout: float = 30.0) -> None:
+    """Wait until the observer is idle and the local tree equals the disk."""
+    last: list[str | None] = [None]
+
+    def settled() -> bool:
+        if obs is not None and not obs.idle():
+            return False
+        last[0] = tree_mismatch(journal, root)
+        return last[0] is None
+
+    try:
+        wait_until(settled, timeout=timeout, interval=0.05, what="local tree == disk")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {last[0]}") from None
+
+
+class LocalFS:
+    """Helpers for tests of the local side (a fixture, so test modules never import conftest by name)."""
+
+    fid = FID
+    mismatch = staticmethod(tree_mismatch)
+    wait_matches = staticmethod(wait_tree_matches)
+
+
+@pytest.fixture
+def lfs() -> type[LocalFS]:
+    return LocalFS

@@ -1,0 +1,47 @@
+"""The hash pool: every file read once, the same digests as chunker.hash_file, changed files flagged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from ferrysync.daemon import hasher
+from ferrysync.daemon.chunker import MIN_SIZE, FileChangedWhileReading, hash_file
+from ferrysync.daemon.hasher import HashPool, default_workers, hash_small
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@settings(max_examples=25, deadline=None)
+@given(size=st.sampled_from([0, 1, 4096, MIN_SIZE - 1, MIN_SIZE]) | st.integers(0, MIN_SIZE))
+def test_small_file_fast_path_equals_hash_file(tmp_path_factory: pytest.TempPathFactory, size: int) -> None:
+    p = tmp_path_factory.mktemp("h") / "f"
+    p.write_bytes(os.urandom(size))
+    assert hash_small(p) == hash_file(p)
+
+
+def test_pool_hashes_small_and_large_files(tmp_path: Path) -> None:
+    files = {tmp_path / f"f{i}": os.urandom(i * 1000) for i in range(20)}
+    files[tmp_path / "big"] = os.urandom(3 * MIN_SIZE + 17)
+    for p, data in files.items():
+        p.write_bytes(data)
+    with HashPool(workers=3) as pool:
+        results = {r.path: r for r in pool.hash_many(files)}
+    assert results.keys() == files.keys()
+    for p, r in results.items():
+        assert r.digest == hash_file(p) and not r.changed and r.error is None
+    assert default_workers() >= 2
+
+
+def test_changed_and_vanished_files_are_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def changing(path: Path) -> object:
+        raise FileChangedWhileReading(str(path))
+
+    (tmp_path / "busy").write_text("x")
+    with HashPool() as pool:
+        gone = pool.submit(tmp_path / "gone").result()
+        monkeypatch.setattr(hasher, "hash_small", changing)
+        busy = pool.submit(tmp_path / "busy").result()
+    assert busy.changed and busy.digest is None
+    assert isinstance(gone.error, FileNotFoundError) and not gone.changed

@@ -1,0 +1,223 @@
+"""The journal: rows round-trip, subtree queries are exact, writes are atomic, the queue never loses an event."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from ferrysync.daemon.chunker import Chunk
+from ferrysync.daemon.journal import DirtyPath, Journal, TransferState
+from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+H1, H2, H3 = "11" * 32, "22" * 32, "33" * 32
+hashes = st.text("0123456789abcdef", min_size=64, max_size=64)
+names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\0"), min_size=1, max_size=12)
+
+
+def test_each_tree_round_trips(journal: Journal) -> None:
+    loc = LocalEntry("a/b.txt", Kind.FILE, 10, 123, 77, True, H1, (H2, H3))
+    link = LocalEntry("a/l", Kind.SYMLINK, 0, 5, 78, link_target="../x")
+    rem = RemoteEntry("a/b.txt", Kind.FILE, "fid", 9, 10, 123, True, H1, (H2, H3))
+    syn = SyncedEntry("a/b.txt", Kind.FILE, "fid", 9, 10, 123, 77, True, H1, (H2, H3))
+    with journal.transaction():
+        journal.put_local("f", loc)
+        journal.put_local("f", link)
+        journal.put_remote("f", rem)
+        journal.put_synced("f", syn)
+    assert journal.rows_for_path("f", "a/b.txt") == (loc, rem, syn)
+    assert journal.get_local("f", "a/l") == link
+    assert journal.rows_for_path("other-folder", "a/b.txt") == (None, None, None)
+    assert journal.find_remote_by_file_id("f", "fid") == [rem]
+    assert journal.find_synced_by_file_id("f", "fid") == [syn]
+    assert journal.find_synced_by_inode("f", 77) == [syn]
+    assert journal.find_local_by_inode("f", 77) == [loc]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    path=st.lists(names, min_size=1, max_size=4).map("/".join),
+    h=hashes,
+    blocks=st.lists(hashes, max_size=5),
+    size=st.integers(0, 2**62),
+    mtime=st.integers(0, 2**62),
+    ino=st.integers(0, 2**63 - 1),
+)
+def test_local_rows_round_trip_any_value(
+    tmp_path_factory: pytest.TempPathFactory, path: str, h: str, blocks: list[str], size: int, mtime: int, ino: int
+) -> None:
+    with Journal(tmp_path_factory.mktemp("j") / "j.db") as j:
+        e = LocalEntry(path, Kind.FILE, size, mtime, ino, False, h, tuple(blocks))
+        j.put_local("f", e)
+        assert j.get_local("f", path) == e
+
+
+def test_subtree_queries_do_not_confuse_siblings(journal: Journal) -> None:
+    for p in ["a", "a/b", "a/b/c", "a.txt", "a-b", "a b", "ab", "a0", "b"]:
+        journal.put_local("f", LocalEntry(p, Kind.DIR if p in ("a", "a/b") else Kind.FILE))
+    assert [e.path for e in journal.iter_tree("f", "local", "a")] == ["a", "a/b", "a/b/c"]
+    assert [e.path for e in journal.descendants("f", "local", "a")] == ["a/b", "a/b/c"]
+    assert [e.path for e in journal.children("f", "local", "a")] == ["a/b"]
+    assert {e.path for e in journal.children("f", "local", "")} == {"a", "a.txt", "a-b", "a b", "ab", "a0", "b"}
+    assert sorted(journal.delete_subtree("f", "local", "a")) == ["a", "a/b", "a/b/c"]
+    assert {e.path for e in journal.iter_tree("f", "local")} == {"a.txt", "a-b", "a b", "ab", "a0", "b"}
+    assert journal.count("f", "local", Kind.FILE) == 6
+
+
+def test_iter_tree_pages_through_large_trees(journal: Journal) -> None:
+    journal.put_many("f", "local", [LocalEntry(f"d/{i:05}", Kind.FILE) for i in range(4500)])
+    paths = [e.path for e in journal.iter_tree("f", "local")]
+    assert paths == sorted(paths) and len(paths) == 4500
+
+
+def test_block_index_follows_the_local_row(journal: Journal) -> None:
+    e = LocalEntry("x.bin", Kind.FILE, 30, 1, 5, False, H1, (H2, H3))
+    journal.put_local("f", e, [Chunk(H2, 0, 10), Chunk(H3, 10, 20)])
+    loc = journal.find_block(H3)
+    assert loc is not None and (loc.folder_id, loc.path, loc.offset, loc.length) == ("f", "x.bin", 10, 20)
+    assert journal.find_local_by_hash(H1) == [("f", e)]
+    assert journal.local_chunks("f", "x.bin") == [Chunk(H2, 0, 10), Chunk(H3, 10, 20)]
+    journal.put_local("f", LocalEntry("x.bin", Kind.FILE, 1, 2, 5, False, H2, (H2,)))  # rewritten: old chunks go
+    assert journal.find_block(H3) is None
+    journal.delete_local("f", "x.bin")
+    assert journal.find_block(H2) is None and journal.find_local_by_hash(H2) == []
+
+
+def test_transaction_is_all_or_nothing(journal: Journal) -> None:
+    journal.put_synced("f", SyncedEntry("keep", Kind.FILE, "k", 1))
+    with pytest.raises(RuntimeError), journal.transaction():
+        journal.put_remote("f", RemoteEntry("p", Kind.FILE, "id", 1))
+        journal.put_synced("f", SyncedEntry("p", Kind.FILE, "id", 1))
+        journal.delete_synced("f", "keep")
+        raise RuntimeError("executor failed half-way")
+    assert journal.rows_for_path("f", "p") == (None, None, None)
+    assert journal.get_synced("f", "keep") is not None
+
+
+def test_nested_transaction_failure_rolls_back_only_the_inner_part(journal: Journal) -> None:
+    with journal.transaction():
+        journal.put_local("f", LocalEntry("outer", Kind.DIR))
+        with pytest.raises(ValueError), journal.transaction():
+            journal.put_local("f", LocalEntry("inner", Kind.DIR))
+            raise ValueError
+    assert journal.get_local("f", "outer") is not None and journal.get_local("f", "inner") is None
+
+
+def test_reads_on_other_threads_see_only_committed_state(journal: Journal) -> None:
+    seen: list[object] = []
+    with journal.transaction():
+        journal.put_local("f", LocalEntry("new", Kind.DIR))
+        assert journal.get_local("f", "new") is not None  # own writes are visible to the writer thread
+        t = threading.Thread(target=lambda: seen.append(journal.get_local("f", "new")))
+        t.start()
+        t.join()
+    assert seen == [None]
+    assert journal.get_local("f", "new") is not None
+
+
+def test_many_writer_and_reader_threads_do_not_deadlock(journal: Journal) -> None:
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(300):
+                with journal.transaction():
+                    journal.put_local("f", LocalEntry(f"w{n}/{i}", Kind.FILE))
+                    journal.mark_dirty("f", [f"w{n}/{i}"], 0.0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def reader() -> None:
+        try:
+            for _ in range(300):
+                journal.rows_for_path("f", "w0/1")
+                journal.ready_dirty(1.0, 10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)] + [
+        threading.Thread(target=reader) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads) and errors == []
+    assert journal.count("f", "local") == 1200 and journal.dirty_count("f") == 1200
+
+
+def test_dirty_queue_coalesces_rearms_and_never_drops_a_new_event(journal: Journal) -> None:
+    journal.mark_dirty("f", ["a", "b", "a"], ready_at=10.0)
+    assert journal.dirty_count() == 2
+    journal.mark_dirty("f", ["a"], ready_at=20.0)  # another event: the quiet period starts again
+    assert [d.path for d in journal.ready_dirty(now=15.0)] == ["b"]
+    journal.mark_dirty("f", ["b"], ready_at=5.0, rearm=False)  # a scan never delays, may advance
+    assert journal.ready_dirty(now=6.0) == [DirtyPath("f", "b", 5.0)]
+    journal.mark_dirty("f", ["b"], ready_at=50.0, rearm=False)
+    assert journal.ready_dirty(now=6.0) == [DirtyPath("f", "b", 5.0)]
+    claimed = journal.ready_dirty(now=25.0)
+    journal.mark_dirty("f", ["a"], ready_at=30.0)  # changed again while being indexed
+    journal.ack_dirty(claimed)
+    assert journal.ready_dirty(now=100.0) == [DirtyPath("f", "a", 30.0)]
+    assert journal.next_dirty_at("f") == 30.0 and journal.next_dirty_at("other") is None
+
+
+def test_backoff_grows_and_clears(journal: Journal) -> None:
+    first = journal.record_failure("f", "p", "permission denied", now=1000.0)
+    second = journal.record_failure("f", "p", "permission denied", now=1000.0)
+    assert first.attempts == 1 and second.attempts == 2 and second.next_try > first.next_try > 1000.0
+    assert journal.backed_off_paths("f", now=1000.5) == {"p"}
+    assert [b.path for b in journal.list_failures()] == ["p"]
+    journal.clear_failure("f", "p")
+    assert journal.get_backoff("f", "p") is None
+
+
+def test_activity_is_bounded_and_newest_first(journal: Journal) -> None:
+    for i in range(1150):
+        journal.add_activity("f", f"p{i}", "uploaded", ts=float(i))
+    latest = journal.list_activity(3)
+    assert [a.path for a in latest] == ["p1149", "p1148", "p1147"]
+    assert len(journal.list_activity(5000)) <= 1000
+    assert journal.list_activity(1, folder_id="nope") == []
+
+
+def test_transfer_and_folder_state_round_trip(journal: Journal) -> None:
+    up = TransferState("f", "big.iso", "upload", H1, uploaded=frozenset({H2, H3}), updated_at=5.0)
+    down = TransferState(
+        "f", "big.iso", "download", H2, temp_path="/r/.ferry/tmp/x", done_indices=frozenset({0, 3}), updated_at=6.0
+    )
+    journal.save_transfer(up)
+    journal.save_transfer(down)
+    assert journal.get_transfer("f", "big.iso", "upload") == up
+    assert journal.get_transfer("f", "big.iso", "download") == down
+    assert len(journal.list_transfers("f")) == 2
+    journal.delete_transfer("f", "big.iso", "upload")
+    assert journal.get_transfer("f", "big.iso", "upload") is None
+    journal.set_cursor("f", 42)
+    journal.set_marker_id("f", "f")
+    journal.set_last_scan("f", 7.0)
+    st_ = journal.folder_state("f")
+    assert (st_.cursor, st_.marker_id, st_.last_scan) == (42, "f", 7.0)
+    journal.forget_folder("f")
+    assert journal.get_cursor("f") == 0 and journal.list_transfers() == []
+
+
+def test_state_survives_reopen(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as j:
+        j.put_local("f", LocalEntry("a", Kind.DIR))
+        j.mark_dirty("f", ["a"], 1.0)
+        j.set_meta("k", "v")
+    with Journal(tmp_path / "j.db") as j:
+        assert j.get_local("f", "a") is not None and j.dirty_count() == 1 and j.get_meta("k") == "v"
+        assert j.needs_rebuild is None
+
+
+def test_reader_connections_of_finished_threads_are_closed(journal: Journal) -> None:
+    for _ in range(50):  # e.g. one short-lived thread per IPC request
+        t = threading.Thread(target=lambda: journal.list_activity(1))
+        t.start()
+        t.join()
+    journal.get_meta("x")  # this thread's reader prunes the dead ones
+    assert len(journal._readers) <= 2

@@ -1,0 +1,96 @@
+"""Schema migrations only move forward; a corrupt journal is kept aside and replaced by a fresh one."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from ferrysync.daemon.journal import SCHEMA_VERSION, Journal, JournalError
+from ferrysync.daemon.journal import schema as journal_schema
+from ferrysync.daemon.model import Kind, LocalEntry
+
+
+def test_journal_from_migration_1_migrates_up_and_keeps_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert journal_schema.migrate(conn, target=1) == 1
+    conn.execute("INSERT INTO local VALUES ('f', 'old.txt', 'file', 3, 4, 5, 0, ?, ?, NULL)", (bytes(32), bytes(32)))
+    conn.execute("INSERT INTO dirty VALUES ('f', 'old.txt', 1.0)")
+    conn.execute("INSERT INTO folder_state (folder_id, cursor) VALUES ('f', 17)")
+    conn.close()
+    with Journal(db) as j:
+        assert j.schema_version == SCHEMA_VERSION > 1
+        assert j.get_local("f", "old.txt") == LocalEntry("old.txt", Kind.FILE, 3, 4, 5, False, "00" * 32, ("00" * 32,))
+        assert j.dirty_count() == 1 and j.get_cursor("f") == 17
+        j.add_activity("f", "old.txt", "uploaded")  # tables of later migrations exist
+        j.set_last_scan("f", 1.0)
+        assert j.needs_rebuild is None
+
+
+def test_a_failed_migration_leaves_the_previous_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "j.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    journal_schema.migrate(conn, target=1)
+
+    def broken(c: sqlite3.Connection) -> None:
+        c.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("crash mid-migration")
+
+    monkeypatch.setattr(journal_schema, "MIGRATIONS", (journal_schema.MIGRATIONS[0], broken))
+    with pytest.raises(RuntimeError):
+        journal_schema.migrate(conn, target=2)
+    assert journal_schema.version(conn) == 1
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchone() is None
+
+
+def test_journal_from_a_newer_ferry_is_refused_untouched(tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    conn = sqlite3.connect(db)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.close()
+    with pytest.raises(JournalError, match="newer"):
+        Journal(db)
+    assert db.exists() and not list(tmp_path.glob("*.corrupt-*"))
+
+
+def _assert_recovered(tmp_path: Path, db: Path, original: bytes) -> None:
+    with Journal(db) as j:
+        assert j.needs_rebuild is not None and "corrupt" in j.needs_rebuild
+        assert j.recovered_from is not None and j.recovered_from.read_bytes() == original  # kept, not deleted
+        assert j.iter_tree("f", "local") is not None and list(j.iter_tree("f", "local")) == []
+        j.put_local("f", LocalEntry("fresh", Kind.DIR))
+        j.clear_rebuild()
+    with Journal(db) as j:  # the fresh journal is healthy and the flag stays cleared
+        assert j.needs_rebuild is None and j.get_local("f", "fresh") is not None
+    assert len(list(tmp_path.glob("j.db.corrupt-*"))) == 1
+
+
+def test_garbage_file_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    original = b"this is not a database" * 200
+    db.write_bytes(original)
+    _assert_recovered(tmp_path, db, original)
+
+
+def test_damaged_pages_are_detected_by_quick_check(tmp_path: Path) -> None:
+    db = tmp_path / "j.db"
+    with Journal(db) as j:
+        j.put_many("f", "local", [LocalEntry(f"dir/file-{i:06}", Kind.FILE, i, i, i) for i in range(3000)])
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(db.read_bytes())
+    page = 4096
+    for offset in range(page * 3, len(data) - page, page * 5):  # scribble over interior pages, keep the header
+        data[offset + 8 : offset + 200] = b"\xa5" * 192
+    db.write_bytes(bytes(data))
+    _assert_recovered(tmp_path, db, bytes(data))
+
+
+def test_a_locked_or_unopenable_journal_is_not_mistaken_for_corruption(tmp_path: Path) -> None:
+    db = tmp_path / "missing-dir-is-a-file"
+    db.write_text("")
+    with pytest.raises((JournalError, OSError)):
+        Journal(db / "j.db")
+    assert not list(tmp_path.glob("*.corrupt-*"))

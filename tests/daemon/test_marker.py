@@ -1,0 +1,50 @@
+"""The sync-root marker: created on first use, and its absence stops the folder instead of deleting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ferrysync.daemon.marker import (
+    RootUnavailable,
+    check_marker,
+    init_marker,
+    marker_ok,
+    read_marker,
+    tmp_dir,
+    trash_dir,
+)
+
+
+def test_first_use_creates_marker_trash_and_tmp(tmp_path: Path) -> None:
+    root = tmp_path / "Sync"
+    init_marker(root, "f1", create_root=True)
+    assert read_marker(root) == "f1" and trash_dir(root).is_dir() and tmp_dir(root).is_dir()
+    check_marker(root, "f1")
+    init_marker(root, "f1")  # idempotent
+    assert marker_ok(root, "f1")
+
+
+def test_missing_root_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RootUnavailable, match="does not exist"):
+        init_marker(tmp_path / "nope", "f1")
+    with pytest.raises(RootUnavailable, match="missing"):
+        check_marker(tmp_path / "nope", "f1")
+
+
+def test_missing_marker_or_other_folder_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "Sync"
+    root.mkdir()
+    with pytest.raises(RootUnavailable, match="marker"):
+        check_marker(root, "f1")  # an empty mount point looks like this
+    init_marker(root, "other")
+    with pytest.raises(RootUnavailable, match="'other'"):
+        check_marker(root, "f1")
+    with pytest.raises(RootUnavailable, match="already a Ferry folder"):
+        init_marker(root, "f1")
+    assert not marker_ok(root, "f1") and read_marker(root) == "other"
+
+
+def test_a_file_where_the_root_should_be(tmp_path: Path) -> None:
+    (tmp_path / "Sync").write_text("not a dir")
+    assert not marker_ok(tmp_path / "Sync", "f1")

@@ -1,0 +1,120 @@
+"""Name rules per platform profile, clash detection, and wire-path safety."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from ferrysync.daemon.names import (
+    Profile,
+    check_name,
+    find_clashes,
+    fold,
+    is_safe_relative,
+    normalize_remote_path,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+WIN, MAC, LINUX = Profile.WINDOWS, Profile.MACOS, Profile.LINUX
+
+
+@pytest.mark.parametrize("name", ["CON", "con", "Con.txt", "aux.tar.gz", "NUL", "com1", "COM9.log",
+                                  "lpt3.doc",
+                                  "PRN", "nul .txt", "COM¹"])
+def test_windows_reserved_names_with_any_extension(name: str) -> None:
+    reason = check_name(f"dir/{name}", WIN)
+    assert reason is not None and "reserved" in reason
+    assert check_name(f"dir/{name}", LINUX) is None
+    assert check_name(f"dir/{name}", MAC) is None
+
+
+@pytest.mark.parametrize("name", ["CONSOLE", "con1", "auxiliary.txt", "xNUL", "COM", "LPT"])
+def test_names_that_only_look_reserved_are_fine(name: str) -> None:
+    assert check_name(name, WIN) is None
+
+
+@pytest.mark.parametrize("ch", [*'<>:"|?*', "\x01", "\x1f"])
+def test_windows_forbidden_characters(ch: str) -> None:
+    assert check_name(f"ab{ch}c", WIN) is not None
+    if ch.isprintable():
+        assert check_name(f"ab{ch}c", LINUX) is None
+
+
+@pytest.mark.parametrize("name", ["trailing.", "trailing ", "dir./x", "dir /x"])
+def test_windows_trailing_dot_or_space(name: str) -> None:
+    assert "dot or a space" in (check_name(name, WIN) or "")
+    assert check_name(name, LINUX) is None
+
+
+def test_segment_length_counts_bytes_on_linux_and_characters_on_windows() -> None:
+    assert check_name("a" * 255, LINUX) is None
+    assert check_name("a" * 256, LINUX) is not None
+    assert check_name("é" * 128, LINUX) is not None  # 256 UTF-8 bytes
+    assert check_name("é" * 128, WIN) is None  # 128 UTF-16 units
+    assert check_name("😀" * 128, WIN) is not None  # 256 UTF-16 units (surrogate pairs)
+
+
+def test_windows_max_path_includes_the_sync_root() -> None:
+    path = "/".join(["d" * 50] * 4)  # 203 characters
+    assert check_name(path, WIN) is None
+    assert check_name(path, WIN, root_length=len("C:\\Users\\someone\\Documents\\Ferry")) is None
+    reason = check_name(path, WIN, root_length=60)
+    assert reason is not None and "259" in reason
+    long_path = "/".join(["d" * 200] * 25)
+    assert check_name(long_path, LINUX) is not None
+    custom = Profile(name="windows-long-paths", case_insensitive=True, max_path=None)
+    assert check_name(path, custom, root_length=200) is None
+
+
+@pytest.mark.parametrize("path", ["", "/abs", "a/", "a//b", "./a", "a/../b", "..", "a\\b", "a\x00b", "C:/x",
+                                  "c:evil", "x:y", "a\nb", "a/\x1f"])
+def test_unsafe_relative_paths(path: str) -> None:
+    assert not is_safe_relative(path)
+    assert check_name(path, LINUX) is not None
+
+
+@pytest.mark.parametrize("path", ["a", "a/b/c.txt", ".hidden", "a/..b", "...", "ab:c", "é/ü"])
+def test_safe_relative_paths(path: str) -> None:
+    assert is_safe_relative(path)
+
+
+def test_normalize_remote_path_gives_nfc() -> None:
+    nfd = unicodedata.normalize("NFD", "café/résumé.txt")
+    assert nfd != "café/résumé.txt"
+    assert normalize_remote_path(nfd) == "café/résumé.txt"
+
+
+def test_case_clashes_keep_the_first_seen() -> None:
+    paths = ["docs/Readme.md", "docs/README.md", "docs/readme.md", "docs/other.md"]
+    assert find_clashes(paths, WIN) == {"docs/README.md", "docs/readme.md"}
+    assert find_clashes(paths, MAC) == {"docs/README.md", "docs/readme.md"}
+    assert find_clashes(paths, LINUX) == set()
+    assert find_clashes(list(reversed(paths)), WIN) == {"docs/README.md", "docs/Readme.md"}
+
+
+def test_nfc_nfd_twins_clash_on_macos_only() -> None:
+    nfc, nfd = "café.txt", unicodedata.normalize("NFD", "café.txt")
+    assert find_clashes([nfc, nfd], MAC) == {nfd}
+    assert find_clashes([nfc, nfd], LINUX) == set()
+    assert find_clashes([nfc, nfd], WIN) == set()  # NTFS keeps both forms apart
+
+
+def test_everything_below_a_clashing_folder_is_reported() -> None:
+    paths = ["photos", "Photos", "photos/b.jpg", "Photos/a.jpg", "photos/sub/c.jpg"]
+    assert find_clashes(paths, WIN) == {"Photos", "Photos/a.jpg"}
+    # A listed file claims its (unlisted) folder's spelling too.
+    assert find_clashes(["Docs/a", "docs/b", "docs/c/d"], WIN) == {"docs/b", "docs/c/d"}
+
+
+def test_identical_paths_are_not_a_clash() -> None:
+    assert find_clashes(["a", "a", "b"], WIN) == set()
+
+
+@given(st.lists(st.text(alphabet="aAbB/é", min_size=1, max_size=6), max_size=12))
+def test_clash_report_leaves_one_survivor_per_key(paths: list[str]) -> None:
+    clashed = find_clashes(paths, WIN)
+    survivors = [p for p in dict.fromkeys(paths) if p not in clashed]
+    keys = [fold(p, WIN) for p in survivors]
+    assert len(keys) == len(set(keys))
+    assert set(paths) - clashed == set(survivors)

@@ -1,0 +1,188 @@
+"""Stat-only scans and the indexer: only real changes are hashed, moves keep identity, a lost root deletes nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ferrysync.daemon import indexer as indexer_mod
+from ferrysync.daemon.chunker import hash_file
+from ferrysync.daemon.hasher import HashPool, HashResult
+from ferrysync.daemon.ignore import IgnoreRules
+from ferrysync.daemon.indexer import LocalIndexer
+from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.marker import RootUnavailable
+from ferrysync.daemon.model import Kind
+from ferrysync.daemon.scanner import scan_folder, walk
+
+FID = "f1"  # the folder id the fixtures use
+
+
+def make_tree(root: Path, n: int = 30) -> None:
+    for i in range(n):
+        d = root / f"d{i % 3}" / f"sub{i % 2}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}.txt").write_text(f"content {i}")
+
+
+def index_all(journal: Journal, root: Path, pool: HashPool, rules: IgnoreRules | None = None) -> LocalIndexer:
+    ix = LocalIndexer(journal, FID, root, pool, rules=(lambda: rules) if rules else lambda: IgnoreRules())
+    scan_folder(journal, FID, root, rules or IgnoreRules())
+    ix.drain()
+    return ix
+
+
+def test_first_scan_indexes_everything_and_a_rescan_of_unchanged_files_queues_nothing(
+    journal: Journal, root: Path, counting_pool: Any, lfs: Any
+) -> None:
+    make_tree(root)
+    os.symlink("d0/sub0/f0.txt", root / "link")
+    os.symlink("/etc", root / "outside")  # never followed
+    index_all(journal, root, counting_pool)
+    assert lfs.mismatch(journal, root) is None
+    assert sum(counting_pool.reads.values()) == 30
+    link = journal.get_local(FID, "outside")
+    assert link is not None and link.kind == Kind.SYMLINK and link.link_target == "/etc"
+    assert not any(e.path.startswith("outside/") for e in journal.iter_tree(FID, "local"))
+    f0 = journal.get_local(FID, "d0/sub0/f0.txt")
+    assert f0 is not None and f0.content_hash == hash_file(root / "d0/sub0/f0.txt").content_hash
+
+    again = scan_folder(journal, FID, root)
+    assert again.queued == [] and again.scanned == 30 + 9 + 2
+    assert journal.folder_state(FID).last_scan is not None
+
+
+def test_only_changed_stat_keys_are_rehashed(journal: Journal, root: Path, counting_pool: Any, lfs: Any) -> None:
+    make_tree(root)
+    ix = index_all(journal, root, counting_pool)
+    counting_pool.reads.clear()
+    (root / "d0/sub0/f0.txt").write_text("changed content, longer")  # size + mtime
+    os.utime(root / "d1/sub1/f1.txt", ns=(1, 1))  # mtime only
+    (root / "d2/sub0/f2.txt").chmod(0o755)  # executable bit
+    (root / "d0/new.txt").write_text("new")
+    (root / "d1/sub1/f7.txt").unlink()
+    queued = scan_folder(journal, FID, root).queued
+    assert sorted(queued) == ["d0/new.txt", "d0/sub0/f0.txt", "d1/sub1/f1.txt", "d1/sub1/f7.txt", "d2/sub0/f2.txt"]
+    result = ix.drain()
+    assert sorted(result.changed) == sorted(queued)
+    # a chmod changes neither size, mtime nor inode: the row is updated without reading the file
+    assert sorted(counting_pool.reads) == ["f0.txt", "f1.txt", "new.txt"]
+    assert lfs.mismatch(journal, root) is None
+    assert journal.get_local(FID, "d2/sub0/f2.txt").executable  # type: ignore[union-attr]
+
+
+def test_moves_keep_identity_and_are_not_rehashed(journal: Journal, root: Path, counting_pool: Any, lfs: Any) -> None:
+    make_tree(root, 60)
+    ix = index_all(journal, root, counting_pool)
+    before = {e.path: e for e in journal.iter_tree(FID, "local")}
+    counting_pool.reads.clear()
+    (root / "deep/er/still").mkdir(parents=True)
+    shutil.move(root / "d1", root / "deep/er/still/d1")
+    os.rename(root / "d0/sub0/f0.txt", root / "d2/renamed.txt")
+    # the watcher would report both ends of each move; deliver them in separate batches, source first
+    journal.mark_dirty(FID, ["d1", "d0/sub0/f0.txt"], 0.0)
+    ix.run_once()
+    journal.mark_dirty(FID, ["deep", "d2/renamed.txt"], 0.0)
+    ix.drain()
+    assert lfs.mismatch(journal, root) is None
+    assert counting_pool.reads == {}  # every moved file kept its digest without being read
+    moved = journal.get_local(FID, "deep/er/still/d1/sub1/f1.txt")
+    assert moved is not None and moved.inode == before["d1/sub1/f1.txt"].inode
+    assert moved.content_hash == before["d1/sub1/f1.txt"].content_hash
+    loc = journal.find_block(moved.blocks[0])
+    assert loc is not None and loc.path == "deep/er/still/d1/sub1/f1.txt"
+
+
+def test_type_changes(journal: Journal, root: Path, pool: HashPool, lfs: Any) -> None:
+    make_tree(root)
+    ix = index_all(journal, root, pool)
+    shutil.rmtree(root / "d0")
+    (root / "d0").write_text("now a file")
+    (root / "d1/sub0/f4.txt").unlink()
+    (root / "d1/sub0/f4.txt").mkdir()
+    journal.mark_dirty(FID, ["d0", "d1/sub0/f4.txt"], 0.0)
+    ix.drain()
+    assert lfs.mismatch(journal, root) is None
+    assert journal.descendants(FID, "local", "d0") == []
+
+
+def test_ignored_paths_are_not_indexed_and_existing_rows_are_not_deleted(
+    journal: Journal, root: Path, pool: HashPool
+) -> None:
+    make_tree(root)
+    ix = index_all(journal, root, pool)
+    (root / "d0" / ".DS_Store").write_text("x")
+    (root / "d0" / "~$report.docx").write_text("x")
+    rules = IgnoreRules.from_text("d1/\n")  # d1 was synced; now the user ignores it
+    scan = scan_folder(journal, FID, root, rules)
+    assert scan.queued == []
+    ix.rules = lambda: rules
+    journal.mark_dirty(FID, ["d0/.DS_Store", "d1/sub0/f4.txt"], 0.0)
+    ix.drain()
+    assert journal.get_local(FID, "d0/.DS_Store") is None
+    assert journal.get_local(FID, "d1/sub0/f4.txt") is not None  # frozen, not recorded as deleted
+
+
+def test_removed_root_or_marker_records_no_deletion(
+    journal: Journal, root: Path, pool: HashPool, tmp_path: Path
+) -> None:
+    make_tree(root)
+    ix = index_all(journal, root, pool)
+    rows = journal.count(FID, "local")
+    shutil.rmtree(root / ".ferry")  # e.g. an empty mount point where the disk used to be
+    (root / "d0/sub0/f0.txt").unlink()
+    with pytest.raises(RootUnavailable):
+        scan_folder(journal, FID, root)
+    journal.mark_dirty(FID, ["d0/sub0/f0.txt", "d1"], 0.0)
+    with pytest.raises(RootUnavailable):
+        ix.drain()
+    assert journal.count(FID, "local") == rows and journal.dirty_count(FID) == 2  # nothing lost either
+    shutil.rmtree(root)
+    with pytest.raises(RootUnavailable):
+        scan_folder(journal, FID, root)
+    assert journal.count(FID, "local") == rows
+
+
+def test_file_changing_while_read_is_requeued_then_indexed(
+    journal: Journal, root: Path, pool: HashPool, monkeypatch: pytest.MonkeyPatch, lfs: Any
+) -> None:
+    (root / "busy.bin").write_bytes(b"x" * 100)
+    ix = LocalIndexer(journal, FID, root, pool, quiet_period=0.0)
+    real = pool.hash_many
+    calls = {"n": 0}
+
+    def flaky(paths: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return iter([HashResult(p, changed=True) for p in paths])  # type: ignore[attr-defined]
+        return real(paths)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pool, "hash_many", flaky)
+    journal.mark_dirty(FID, ["busy.bin"], 0.0)
+    first = ix.run_once()
+    assert first.requeued == ["busy.bin"] and journal.get_local(FID, "busy.bin") is None
+    ix.drain()
+    assert lfs.mismatch(journal, root) is None and calls["n"] == 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
+def test_unreadable_file_is_backed_off_not_fatal(journal: Journal, root: Path, pool: HashPool) -> None:
+    (root / "secret").write_text("x")
+    (root / "secret").chmod(0)
+    ix = LocalIndexer(journal, FID, root, pool)
+    journal.mark_dirty(FID, ["secret"], 0.0)
+    assert "secret" in ix.run_once().errors
+    assert journal.get_backoff(FID, "secret") is not None
+
+
+def test_walk_skips_names_that_are_not_utf8(root: Path) -> None:
+    os.close(os.open(os.path.join(os.fsencode(root), b"bad-\xff.txt"), os.O_CREAT | os.O_WRONLY))
+    (root / "good.txt").write_text("x")
+    assert [e.path for e in walk(root)] == ["good.txt"]
+
+
+def test_indexer_module_bounds_batches() -> None:
+    assert indexer_mod.BATCH >= 100

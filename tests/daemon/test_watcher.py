@@ -1,0 +1,166 @@
+"""Live change detection: native events, quiet periods, rescans, the watch-limit fallback, a vanishing root."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.marker import RootUnavailable, init_marker
+from ferrysync.daemon.watcher import LocalObserver
+from util import wait_until
+from watchdog.observers.api import BaseObserver
+
+FID = "f1"  # the folder id the fixtures use
+
+
+def test_burst_of_creates_modifies_deletes_and_renames(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], lfs: Any
+) -> None:
+    changed: list[str] = []
+    obs = start_observer(on_changes=changed.extend)
+    wait_until(obs.idle, 10)
+    for i in range(300):
+        d = root / f"dir{i % 7}" / f"inner{i % 3}"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"f{i}.txt").write_text(f"v1 {i}")
+    for i in range(0, 300, 3):
+        (root / f"dir{i % 7}" / f"inner{i % 3}" / f"f{i}.txt").write_text(f"v2 {i} longer")
+    for i in range(1, 300, 10):
+        (root / f"dir{i % 7}" / f"inner{i % 3}" / f"f{i}.txt").unlink()
+    os.rename(root / "dir2/inner2/f2.txt", root / "dir5/renamed.txt")
+    os.rename(root / "dir3", root / "dir3-renamed")
+    lfs.wait_matches(journal, root, obs)
+    assert "dir5/renamed.txt" in changed and "dir3-renamed/inner0/f3.txt" in changed
+
+
+def test_deep_directory_move(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], lfs: Any
+) -> None:
+    deep = root / "a/b/c/d/e/f"
+    deep.mkdir(parents=True)
+    for i in range(200):
+        (deep / f"x{i}").write_text(str(i))
+    obs = start_observer()
+    lfs.wait_matches(journal, root, obs)
+    (root / "z/y/x").mkdir(parents=True)
+    shutil.move(root / "a/b", root / "z/y/x/b")  # one rename event for a whole subtree
+    lfs.wait_matches(journal, root, obs)
+    assert journal.descendants(FID, "local", "a") == []
+    shutil.move(root / "z/y/x/b", root.parent / "outside-the-folder")  # moved out: a deletion
+    lfs.wait_matches(journal, root, obs)
+    assert journal.descendants(FID, "local", "z/y/x") == []
+
+
+def test_a_slowly_written_large_file_is_hashed_once(
+    journal: Journal, root: Path, counting_pool: Any, start_observer: Callable[..., LocalObserver], lfs: Any
+) -> None:
+    obs = start_observer(pool=counting_pool, quiet_period=1.0)
+    wait_until(obs.idle, 10)
+    block = os.urandom(1 << 20)
+    done = threading.Event()
+
+    def write_slowly() -> None:
+        with open(root / "video.mp4", "wb") as f:
+            for _ in range(24):  # ~24 MiB over ~1.2 s, in steps much shorter than the quiet period
+                f.write(block)
+                f.flush()
+                done.wait(0.05)
+        done.set()
+
+    writer = threading.Thread(target=write_slowly)
+    writer.start()
+    writer.join()
+    lfs.wait_matches(journal, root, obs)
+    assert counting_pool.reads == {"video.mp4": 1}
+    assert journal.get_local(FID, "video.mp4").size == 24 << 20  # type: ignore[union-attr]
+
+
+def test_watch_limit_falls_back_to_polling_with_advice(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], lfs: Any
+) -> None:
+    class NoWatches(BaseObserver):
+        def __init__(self) -> None:
+            super().__init__(emitter_class=object)  # type: ignore[arg-type]
+
+        def schedule(self, *a: object, **kw: object) -> object:
+            raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    obs = start_observer(observer_factory=NoWatches, poll_interval=0.3)
+    assert obs.status.mode == "polling"
+    assert "fs.inotify.max_user_watches" in (obs.status.message or "")
+    (root / "polled.txt").write_text("found by polling")
+    lfs.wait_matches(journal, root, obs)
+
+
+def test_event_overflow_triggers_a_rescan(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver]
+) -> None:
+    obs = start_observer()
+    wait_until(lambda: obs.watcher.scans == 1 and obs.idle(), 10)
+    logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+    wait_until(lambda: obs.watcher.scans == 2, 10, what="a rescan after the overflow")
+
+
+def test_changes_to_ignore_rules_apply_at_once(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], lfs: Any
+) -> None:
+    (root / ".ferryignore").write_text("*.log\n")
+    obs = start_observer()
+    (root / "app.log").write_text("noise")
+    (root / "notes.txt").write_text("keep")
+    lfs.wait_matches(journal, root, obs)
+    assert journal.get_local(FID, "app.log") is None
+    (root / ".ferryignore").write_text("# nothing ignored now\n")
+    wait_until(lambda: journal.get_local(FID, "app.log") is not None, 10, what="un-ignored file indexed")
+    lfs.wait_matches(journal, root, obs)
+
+
+def test_vanishing_root_stops_without_deletions_and_resumes(
+    journal: Journal, root: Path, tmp_path: Path, start_observer: Callable[..., LocalObserver], lfs: Any
+) -> None:
+    for i in range(20):
+        (root / f"f{i}").write_text(str(i))
+    errors: list[Exception] = []
+    obs = start_observer(on_error=errors.append)
+    lfs.wait_matches(journal, root, obs)
+    rows = journal.count(FID, "local")
+    parked = tmp_path / "unmounted"
+    os.rename(root, parked)  # the disk goes away
+    root.mkdir()  # an empty mount point stays behind
+    obs.watcher.request_rescan("test")
+    wait_until(lambda: any(isinstance(e, RootUnavailable) for e in errors), 10, what="RootUnavailable reported")
+    assert obs.status.error is not None and "marker" in (obs.status.message or "")
+    assert journal.count(FID, "local") == rows  # nothing recorded as deleted
+    root.rmdir()
+    os.rename(parked, root)  # the disk is back
+    wait_until(lambda: obs.status.error is None, 15, what="folder resumes")
+    lfs.wait_matches(journal, root, obs)
+    assert journal.count(FID, "local") == rows
+
+
+def test_marker_only_created_on_first_use(tmp_path: Path) -> None:
+    r = tmp_path / "R"
+    init_marker(r, FID, create_root=True)
+    assert (r / ".ferry" / "folder-id").read_text().strip() == FID
+
+
+def test_starting_on_a_missing_root_waits_for_it(
+    journal: Journal, root: Path, tmp_path: Path, start_observer: Callable[..., LocalObserver], lfs: Any
+) -> None:
+    parked = tmp_path / "parked"
+    os.rename(root, parked)
+    errors: list[Exception] = []
+    obs = start_observer(on_error=errors.append)  # must not raise: the engine starts folders blindly
+    wait_until(lambda: obs.status.error is not None, 10, what="RootUnavailable while the root is missing")
+    os.rename(parked, root)
+    wait_until(lambda: obs.status.error is None, 15, what="folder resumes")
+    (root / "after-return.txt").write_text("seen by the new native watch")
+    lfs.wait_matches(journal, root, obs)
+    assert obs.status.mode == "native" and isinstance(errors[0], RootUnavailable)

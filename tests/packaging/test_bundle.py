@@ -1,0 +1,84 @@
+"""The PyInstaller bundle, built and run as a user would (opt-in: FERRY_BUNDLE_TEST=1; takes minutes).
+
+FERRY_BUNDLE_DIR=DIST reuses a bundle already built by `python packaging/build_bundle.py --dist DIST`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("FERRY_BUNDLE_TEST") != "1", reason="bundle build is opt-in: FERRY_BUNDLE_TEST=1"
+    ),
+    pytest.mark.timeout(1800),
+]
+
+SCRIPT = Path(__file__).resolve().parents[2] / "packaging" / "build_bundle.py"
+
+
+def load_builder() -> ModuleType:
+    """packaging/ is no importable package (and would shadow PyPI's `packaging`): load the script by path."""
+    spec = importlib.util.spec_from_file_location("ferry_build_bundle", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def builder() -> ModuleType:
+    if importlib.util.find_spec("PyInstaller") is None:
+        pytest.skip("PyInstaller is not installed (pip install pyinstaller)")
+    return load_builder()
+
+
+@pytest.fixture(scope="module")
+def bins(builder: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    reuse = os.environ.get("FERRY_BUNDLE_DIR")
+    if reuse:
+        return Path(builder.bin_dir(Path(reuse)))
+    root = tmp_path_factory.mktemp("bundle")
+    return Path(builder.build(root / "dist", root / "work"))
+
+
+def test_every_program_is_in_one_folder(builder: ModuleType, bins: Path) -> None:
+    for name in builder.PROGRAMS:
+        assert builder.program(bins, name).is_file(), name
+
+
+def test_ferry_version(builder: ModuleType, bins: Path) -> None:
+    assert builder.check_version(bins) is None
+
+
+def test_daemon_starts(builder: ModuleType, bins: Path) -> None:
+    assert builder.check_daemon_version(bins) is None
+
+
+def test_server_help(builder: ModuleType, bins: Path) -> None:
+    assert builder.check_server_help(bins) is None
+
+
+def test_server_serves_health(builder: ModuleType, bins: Path) -> None:
+    assert builder.check_server_serves(bins) is None
+
+
+@pytest.mark.parametrize("backend", ["gtk", "appindicator", "xorg"])
+def test_tray_loads_its_backend(builder: ModuleType, bins: Path, backend: str) -> None:
+    if builder.platform_key() != "linux":
+        pytest.skip("the Linux backends")
+    if not os.environ.get("DISPLAY") and shutil.which("xvfb-run") is None:
+        pytest.skip("needs a display or xvfb-run (Debian package: xvfb)")
+    assert builder.check_tray_backend(bins, backend) is None
+
+
+def test_autostart_templates_are_bundled(bins: Path) -> None:
+    """`ferry autostart enable` inside the bundle reads its templates from the bundle's data."""
+    found = {p.name for p in bins.rglob("templates/*")}
+    assert {"ferryd.service", "ferry-tray.desktop", "launch-agent.plist", "ferryd-task.xml"} <= found

@@ -1,0 +1,217 @@
+"""Desktop integration without a display: pickers, openers, detached starts, backend choice, the pystray menu
+built from the view model (pystray's dummy backend), and the command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ferrysync.tray import desktop, ui
+from ferrysync.tray.app import default_daemon_command, parse_args
+from ferrysync.tray.view import Command, Item, Snapshot, Submenu, View, build_view
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from util import bin_path, wait_until
+
+
+def which_only(*present: str) -> Any:
+    return lambda name: f"/usr/bin/{name}" if name in present else None
+
+
+@pytest.mark.parametrize(("present", "desktop_name", "tool"), [
+    (("zenity", "kdialog"), "GNOME", "zenity"),
+    (("zenity", "kdialog"), "KDE", "kdialog"),
+    (("kdialog",), "XFCE", "kdialog"),
+    (("zenity",), "KDE", "zenity"),
+])
+def test_linux_picker_prefers_the_desktops_own_dialog(monkeypatch: pytest.MonkeyPatch, present: tuple[str, ...],
+                                                      desktop_name: str, tool: str) -> None:
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", desktop_name)
+    argv = desktop.picker_command("linux", which_only(*present))
+    assert argv[0] == f"/usr/bin/{tool}"
+    assert ("--directory" in argv) if tool == "zenity" else ("--getexistingdirectory" in argv)
+
+
+def test_linux_picker_falls_back_to_tkinter() -> None:
+    argv = desktop.picker_command("linux", which_only())
+    assert argv[:2] == [sys.executable, "-c"] and "askdirectory" in argv[2]
+
+
+def test_macos_and_windows_pickers() -> None:
+    mac = desktop.picker_command("darwin", which_only())
+    assert mac[0] == "osascript" and "choose folder" in mac[-1]
+    win = desktop.picker_command("win32", which_only())
+    assert win[0] == "powershell" and "FolderBrowserDialog" in win[-1]
+
+
+def fake_picker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    tool = tmp_path / "bin" / "zenity"
+    tool.parent.mkdir()
+    tool.write_text(f"#!/bin/sh\n{script}\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "GNOME")
+    monkeypatch.setattr(sys, "platform", "linux")
+
+
+def test_pick_folder_returns_the_choice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_picker(tmp_path, monkeypatch, f"echo '{tmp_path}/My Docs/'")
+    assert desktop.pick_folder() == f"{tmp_path}/My Docs"
+
+
+def test_pick_folder_cancelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_picker(tmp_path, monkeypatch, "exit 1")
+    assert desktop.pick_folder() is None
+
+
+def test_open_path_refuses_what_is_not_there(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        desktop.open_path(str(tmp_path / "nope.txt"))
+
+
+def test_open_path_uses_xdg_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = tmp_path / "opened"
+    tool = tmp_path / "bin" / "xdg-open"
+    tool.parent.mkdir()
+    tool.write_text(f"#!/bin/sh\necho \"$1\" > '{opened}'\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tool.parent))
+    monkeypatch.setattr(sys, "platform", "linux")
+    target = tmp_path / "report.pdf"
+    target.write_text("x")
+    desktop.open_path(str(target))
+    wait_until(lambda: opened.exists() and opened.read_text().strip() == str(target), what="xdg-open to run")
+
+
+def test_spawn_detaches(tmp_path: Path) -> None:
+    marker = tmp_path / "sid"
+    code = f"import os; open({str(marker)!r}, 'w').write(str(os.getsid(0) == os.getpid()))"
+    desktop.spawn([sys.executable, "-c", code])
+    wait_until(lambda: marker.exists() and marker.read_text() == "True", what="the child in its own session")
+
+
+def test_spawn_reports_a_missing_program() -> None:
+    with pytest.raises(OSError):
+        desktop.spawn(["/nonexistent/ferryd"])
+    with pytest.raises(OSError, match="no command"):
+        desktop.spawn([])
+
+
+def test_panel_colour_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "ubuntu:GNOME")
+    assert desktop.prefers_dark_panel("linux") is True  # GNOME's top bar is dark in every theme
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "XFCE")
+    monkeypatch.setenv("GTK_THEME", "Adwaita:dark")
+    assert desktop.prefers_dark_panel("linux") is True
+    monkeypatch.setenv("GTK_THEME", "Adwaita")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert desktop.prefers_dark_panel("linux") is False
+
+
+# --- backend choice ---
+
+
+def test_requested_backend_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
+    assert ui.choose_backend("xorg") == "xorg"
+    monkeypatch.setenv("PYSTRAY_BACKEND", "gtk")
+    assert ui.choose_backend() == "gtk"
+    with pytest.raises(ValueError, match="unknown tray backend 'qt'"):
+        ui.choose_backend("qt")
+
+
+def test_linux_backend_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(ui, "_gtk_available", lambda appindicator: True)
+    monkeypatch.setattr(ui, "_has_status_notifier_host", lambda: True)
+    assert ui.choose_backend() == "appindicator"
+    monkeypatch.setattr(ui, "_has_status_notifier_host", lambda: False)
+    assert ui.choose_backend() == "gtk"  # AppIndicator without a host would lose the click action
+    monkeypatch.setattr(ui, "_gtk_available", lambda appindicator: False)
+    assert ui.choose_backend() == "xorg"
+
+
+def test_no_status_notifier_host_without_a_bus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+    assert ui._has_status_notifier_host() is False
+
+
+# --- the pystray menu built from the model (dummy backend: no display needed) ---
+
+
+@pytest.fixture
+def pystray_dummy(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("PYSTRAY_BACKEND", "dummy")
+    import pystray
+
+    return pystray
+
+
+def test_menu_model_becomes_pystray_items(pystray_dummy: Any) -> None:
+    fired: list[Command] = []
+    tray = ui.TrayUI(fired.append, backend="gtk", dark=False)
+    status = {"state": "paused", "paused": True, "folders": [{"id": "f1", "local": "/d/Docs"}], "conflicts": 0}
+    view = build_view(Snapshot(connected=True, status=status, settings={"start_at_login": True}), 0)
+    menu = tray._menu(view)
+    items = list(menu.items)
+    assert [i.text for i in items if i is not pystray_dummy.Menu.SEPARATOR][:3] == [
+        "Paused", "Resume syncing", "Open “Docs”"]
+    status_item = items[0]
+    assert not status_item.enabled
+    resume = next(i for i in items if i.text == "Resume syncing")
+    assert resume.default and resume.enabled
+    resume(None)
+    assert fired == [Command("resume")]
+    settings = next(i for i in items if i.text == "Settings")
+    login = next(i for i in settings.submenu.items if i.text == "Start at login")
+    assert login.checked is True
+    upload = next(i for i in settings.submenu.items if i.text.startswith("Upload limit"))
+    radios = list(upload.submenu.items)
+    assert all(r.radio for r in radios)
+    radios[1](None)
+    assert fired[-1] == Command("settings_set", ("upload_limit_kbps", 100))
+    # the icon's click runs the default item
+    menu(None)
+    assert fired[-1] == Command("resume")
+
+
+def test_xorg_titles_are_latin1() -> None:
+    tray = ui.TrayUI(lambda c: None, backend="xorg", dark=False)
+    assert tray._title("Ferry — Syncing 2 files — 1 MB/s · “x”…") == 'Ferry - Syncing 2 files - 1 MB/s - "x"...'
+    assert ui.TrayUI(lambda c: None, backend="gtk", dark=False)._title("a — b") == "a — b"
+
+
+def test_view_default_matches_the_menu() -> None:
+    view = View("idle", "Up to date", "t", (Item("x"), Submenu("s", (Item("y", Command("pause"), default=True),)),
+                                            Item("Pause", Command("pause"), default=True)))
+    assert view.default == Command("pause")
+
+
+# --- command line ---
+
+
+def test_cli_refuses_bad_options(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--icon-size", "4"], ["--backend", "qt"], ["--daemon-command", "  "]):
+        with pytest.raises(SystemExit) as exc:
+            parse_args(argv)
+        assert exc.value.code == 2
+    assert "--icon-size must be between 8 and 1024" in capsys.readouterr().err
+
+
+def test_default_daemon_command_is_runnable() -> None:
+    argv = default_daemon_command()
+    assert Path(argv[0]).name in ("ferry", "ferryd") or argv[1:3] == ["-m", "ferrysync.daemon.main"]
+
+
+def test_without_a_display_the_tray_says_why(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(FERRY_HOME=str(tmp_path / "home"), DBUS_SESSION_BUS_ADDRESS="unix:path=/nonexistent")
+    done = subprocess.run([bin_path("ferry-tray"), "--backend", "xorg"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1
+    assert "cannot show a tray icon" in done.stderr and "no DISPLAY" in done.stderr

@@ -1,0 +1,338 @@
+"""ferry-tray for real: under Xvfb, docked in trayer, driven with xdotool, checked by screenshots and through
+the daemon. Skipped with the reason when Xvfb/trayer/GTK are missing (CI installs them)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ferrysync.tray.icons import STATES, render_icon
+from ferrysync.tray.view import Item, Node, Snapshot, Submenu, View, build_view
+from PIL import Image, ImageChops, ImageFilter, ImageStat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import FakeDaemonProcess, TrayProcess
+from util import wait_until
+from xsession import XSession
+
+pytestmark = [pytest.mark.tray, pytest.mark.timeout(120)]
+
+STATE_FIELDS: dict[str, dict[str, Any]] = {
+    "idle": {"state": "idle", "message": "Up to date", "paused": False},
+    "syncing": {"state": "syncing", "message": "Syncing", "pending_up": {"count": 12, "bytes": 9_000_000},
+                "speed_up": 3_400_000.0},
+    "paused": {"state": "paused", "message": "Paused", "paused": True},
+    "offline": {"state": "offline", "message": "Offline", "retry_in": 20.0},
+    "error": {"state": "error", "message": "The folder /home/ann/Docs is missing"},
+    "attention": {"state": "idle", "message": "Up to date", "conflicts": 2},
+}
+RESET = {"state": "idle", "message": "Up to date", "paused": False, "pending_up": {"count": 0, "bytes": 0},
+         "speed_up": 0.0, "retry_in": None, "conflicts": 0}
+
+
+# --- finding the icon on screen ---
+
+
+def tray_crop(session: XSession, shot: Image.Image | None = None) -> Image.Image:
+    box = session.tray_window()
+    assert box is not None, "trayer has no window"
+    x, y, w, h = box
+    return (shot or session.screenshot()).crop((x, y, x + w, y + h))
+
+
+def diff(a: Image.Image, b: Image.Image) -> float:
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
+
+
+def best_match(crop: Image.Image, state: str) -> tuple[float, int]:
+    """How closely the docked icon matches `state`'s image (mean abs difference, 0-255), and at which size.
+
+    The icon is composited over trayer's background at the sizes a tray may ask for, near the centre."""
+    bg = crop.getpixel((0, 0))
+    found = ImageChops.difference(crop, Image.new("RGB", crop.size, bg)).getbbox()
+    if found is None:
+        return 255.0, 0
+    best = (255.0, 0)
+    side = max(found[2] - found[0], found[3] - found[1])
+    for size in range(max(8, side - 2), side + 3):
+        icon = render_icon(state, size)
+        for dx in range(found[0] - 2, found[0] + 3):
+            for dy in range(found[1] - 2, found[1] + 3):
+                if dx < 0 or dy < 0 or dx + size > crop.width or dy + size > crop.height:
+                    continue
+                base = Image.new("RGB", crop.size, bg)
+                base.paste(icon, (dx, dy), icon)
+                best = min(best, (diff(base, crop), size))
+    return best
+
+
+def stretched_match(crop: Image.Image, state: str, size: int) -> tuple[float, int]:
+    """pystray's Xorg backend has no transparency and stretches the image over its whole slot: compare with
+    exactly that."""
+    found = ImageChops.difference(crop, Image.new("RGB", crop.size, crop.getpixel((0, 0)))).getbbox()
+    if found is None:
+        return 255.0, 0
+    slot = crop.crop(found)
+    expected = render_icon(state, size).resize(slot.size, Image.Resampling.LANCZOS)
+    flat = Image.new("RGB", slot.size, (0, 0, 0))
+    flat.paste(expected.convert("RGB"))
+    return diff(flat, slot), size
+
+
+def shows(session: XSession, state: str, stretched_from: int | None = None) -> Image.Image | None:
+    """The tray crop when the docked icon is `state`'s image and no other state's, else None."""
+    crop = tray_crop(session)
+    if stretched_from:
+        scores = {s: stretched_match(crop, s, stretched_from)[0] for s in STATES}
+    else:
+        scores = {s: best_match(crop, s)[0] for s in STATES}
+    if scores[state] < 2.0 and all(scores[s] > scores[state] + 10 for s in STATES if s != state):
+        return crop
+    return None
+
+
+def wait_icon(session: XSession, state: str, timeout: float = 15, stretched_from: int | None = None) -> Image.Image:
+    return wait_until(lambda: shows(session, state, stretched_from), timeout=timeout,
+                      what=f"the docked icon to show {state!r}")
+
+
+def icon_centre(session: XSession) -> tuple[int, int]:
+    x, y, _, _ = session.tray_window() or (0, 0, 0, 0)
+    crop = tray_crop(session)
+    found = ImageChops.difference(crop, Image.new("RGB", crop.size, crop.getpixel((0, 0)))).getbbox()
+    assert found is not None, "no icon docked"
+    return x + (found[0] + found[2]) // 2, y + (found[1] + found[3]) // 2
+
+
+# --- driving the menu from the view model ---
+
+
+def keys_to(view: View, path: list[str]) -> list[str]:
+    """The keystrokes that reach `path` (labels, outermost first) in the GTK menu built from `view`.
+
+    GTK's keyboard navigation skips separators and insensitive items; Right opens a submenu on its first item."""
+    keys: list[str] = []
+    nodes: tuple[Node, ...] = view.menu
+    for depth, label in enumerate(path):
+        selectable = [n for n in nodes if isinstance(n, Submenu) or (isinstance(n, Item) and n.active)]
+        index = next(i for i, n in enumerate(selectable) if n.label.startswith(label))
+        keys += ["Down"] * (index + 1 if depth == 0 else index)
+        node = selectable[index]
+        if isinstance(node, Submenu):
+            keys.append("Right")
+            nodes = node.items
+    keys.append("Return")
+    return keys
+
+
+def expected_view(daemon: FakeDaemonProcess) -> View:
+    """The view the tray should show for the daemon's current state (what the controller fetches, rebuilt)."""
+    status = daemon.call("status")
+    snap = Snapshot(
+        connected=True, status=status, settings=daemon.call("settings_get")["settings"],
+        activity=tuple(daemon.call("activity", limit=50)["activity"]),
+        conflicts=tuple(daemon.call("conflicts")["conflicts"]) if status["conflicts"] else (),
+        deletions=tuple(daemon.call("deletions")["pending"]) if status["deletions_pending"] else (),
+    )
+    return build_view(snap, time.time())
+
+
+BELOW_PANEL = 40  # px: menus open under the top panel; Xvfb's bare root window is black
+
+
+def no_menu_open(session: XSession) -> Image.Image | None:
+    shot = session.screenshot()
+    below = shot.crop((0, BELOW_PANEL, shot.width, shot.height))
+    return shot if below.convert("L").getbbox() is None else None  # all black: nothing drawn there
+
+
+def open_menu(session: XSession, tray: TrayProcess, view: View) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """Right-click the icon once the tray shows `view`'s menu: the screenshot with the menu open, and where
+    the screen changed."""
+    tray.wait_log(rf"\[menu {view.digest}\]")
+    before = wait_until(lambda: no_menu_open(session), what="no menu to be open")
+    x, y = icon_centre(session)
+    session.click(x, y, button=3)
+
+    def menu_drawn() -> tuple[Image.Image, tuple[int, int, int, int]] | None:
+        shot = session.screenshot()
+        below = (0, BELOW_PANEL, shot.width, shot.height)
+        if ImageChops.difference(shot.crop(below), before.crop(below)).getbbox() is None:
+            return None
+        changed = ImageChops.difference(shot, before).getbbox()
+        assert changed is not None
+        return shot, changed
+
+    return wait_until(menu_drawn, timeout=10, what="the menu to open")
+
+
+def choose(session: XSession, tray: TrayProcess, daemon: FakeDaemonProcess, path: list[str]) -> None:
+    view = expected_view(daemon)
+    open_menu(session, tray, view)
+    session.key(*keys_to(view, path))
+
+
+# --- tests ---
+
+
+def test_icon_docks_and_shows_every_state(desktop_session: XSession, daemon: FakeDaemonProcess,
+                                          tray: TrayProcess, artifacts: Callable[[str], Path]) -> None:
+    daemon.start()
+    tray.start()
+    size = int(tray.wait_log(r"the tray shows the icon at (\d+) px").group(1))
+    assert 16 <= size <= 32
+    crops = {}
+    for state in STATES:
+        daemon.set_state(**{**RESET, **STATE_FIELDS[state]})
+        crops[state] = wait_icon(desktop_session, state)
+        crops[state].save(artifacts(f"tray-{state}.png"), optimize=True)
+    strip = Image.new("RGB", (sum(c.width for c in crops.values()) + 8 * (len(crops) - 1), 32), (255, 255, 255))
+    x = 0
+    for crop in crops.values():
+        strip.paste(crop, (x, 0))
+        x += crop.width + 8
+    strip.resize((strip.width * 2, strip.height * 2), Image.Resampling.NEAREST).save(
+        artifacts("tray-states.png"), optimize=True)
+
+
+def test_click_toggles_pause(desktop_session: XSession, daemon: FakeDaemonProcess, tray: TrayProcess) -> None:
+    daemon.start()
+    tray.start()
+    wait_icon(desktop_session, "idle")
+    desktop_session.click(*icon_centre(desktop_session))
+    wait_until(lambda: daemon.call("status")["paused"] is True, what="the click to pause the daemon")
+    wait_icon(desktop_session, "paused")
+    desktop_session.click(*icon_centre(desktop_session))
+    wait_until(lambda: daemon.call("status")["paused"] is False, what="the click to resume the daemon")
+    wait_icon(desktop_session, "idle")
+
+
+def test_menu_actions_reach_the_daemon(desktop_session: XSession, daemon: FakeDaemonProcess, tray: TrayProcess,
+                                       artifacts: Callable[[str], Path], tmp_path: Path) -> None:
+    daemon.start()
+    docs = tmp_path / "Docs"
+    docs.mkdir()
+    now = time.time()
+    daemon.set_state(
+        state="syncing", pending_up={"count": 12, "bytes": 1}, speed_up=3_400_000.0, conflicts=1,
+        folders=[{"id": "f1", "local": str(docs), "remote": "/Docs", "state": "idle", "message": ""}],
+        lists={"conflicts": [{"folder_id": "f1", "path": "plan (conflicted copy from laptop 2026-11-26 142501).odt",
+                              "original": "plan.odt", "time": now}],
+               "activity": [{"time": now, "folder_id": "f1", "path": "report.pdf", "direction": "up",
+                             "action": "upload", "size": 1}]})
+    tray.start()
+    wait_icon(desktop_session, "attention")
+
+    shot, changed = open_menu(desktop_session, tray, expected_view(daemon))
+    x, _, w, _ = desktop_session.tray_window() or (0, 0, 0, 0)
+    box = (min(changed[0], x) - 4, 0, max(changed[2], x + w), min(shot.height, changed[3] + 4))
+    shot.crop((max(0, box[0]), box[1], box[2], box[3])).save(artifacts("tray-menu.png"), optimize=True)
+    desktop_session.key(*keys_to(expected_view(daemon), ["Settings"])[:-1])  # open the submenu, choose nothing
+
+    def submenu_drawn() -> tuple[Image.Image, tuple[int, int, int, int]] | None:
+        now = desktop_session.screenshot()
+        grown = ImageChops.difference(now, shot).getbbox()
+        return (now, grown) if grown and grown[0] < changed[0] else None
+
+    shot2, grown = wait_until(submenu_drawn, what="the Settings submenu to open")
+    left = max(0, min(grown[0], changed[0]) - 4)
+    shot2.crop((left, 0, shot2.width, min(shot2.height, max(grown[3], changed[3]) + 4))).save(
+        artifacts("tray-menu-settings.png"), optimize=True)
+    desktop_session.key("Escape", "Escape")
+
+    choose(desktop_session, tray, daemon, ["Settings", "Start at login"])
+    wait_until(lambda: daemon.call("settings_get")["settings"]["start_at_login"] is True,
+               what="Start at login to reach the daemon")
+    choose(desktop_session, tray, daemon, ["Settings", "Upload limit", "1 MB/s"])
+    wait_until(lambda: daemon.call("settings_get")["settings"]["upload_limit_kbps"] == 1000,
+               what="the upload limit to reach the daemon")
+    choose(desktop_session, tray, daemon, ["Pause syncing"])
+    wait_until(lambda: daemon.call("status")["paused"] is True, what="Pause to reach the daemon")
+    wait_icon(desktop_session, "paused")
+    choose(desktop_session, tray, daemon, ["Quit Ferry"])
+    wait_until(lambda: not daemon.is_running(), what="Quit Ferry to stop the daemon")
+    assert tray.proc is not None
+    assert tray.proc.wait(timeout=15) == 0
+
+
+def test_tray_follows_the_daemon_away_and_back(desktop_session: XSession, daemon: FakeDaemonProcess,
+                                               tray: TrayProcess) -> None:
+    daemon.start()
+    tray.start()
+    wait_icon(desktop_session, "idle")
+    daemon.kill()
+    wait_icon(desktop_session, "offline")
+    tray.wait_log(r"showing offline: Ferry is not running")
+    daemon.start()  # restarted by someone else: the tray reconnects by itself
+    wait_icon(desktop_session, "idle")
+    daemon.kill()
+    wait_icon(desktop_session, "offline")
+    # "Start Ferry" is the click action while the daemon is away: the tray starts it, detached.
+    desktop_session.click(*icon_centre(desktop_session))
+    wait_until(daemon.is_running, timeout=20, what="Start Ferry to start the daemon")
+    wait_icon(desktop_session, "idle")
+
+
+def test_xorg_backend_docks_and_click_toggles_pause(desktop_session: XSession, daemon: FakeDaemonProcess,
+                                                    tray: TrayProcess) -> None:
+    daemon.start()
+    tray.start("xorg", "--icon-size", "30")
+    wait_icon(desktop_session, "idle", stretched_from=30)
+    x, y, w, h = desktop_session.tray_window() or (0, 0, 0, 0)
+    desktop_session.click(x + w // 2, y + h // 2)
+    wait_until(lambda: daemon.call("status")["paused"] is True, what="the click to pause the daemon")
+    wait_icon(desktop_session, "paused", stretched_from=30)
+
+
+def test_a_second_tray_for_the_same_daemon_is_refused(desktop_session: XSession, daemon: FakeDaemonProcess,
+                                                      tray: TrayProcess, tmp_path: Path) -> None:
+    daemon.start()
+    tray.start()
+    wait_icon(desktop_session, "idle")
+    second = TrayProcess(desktop_session, daemon, tmp_path / "second.log").start()
+    assert second.proc is not None
+    assert second.proc.wait(timeout=15) == 1
+    assert "already running" in second.text()
+
+
+def test_quit_tray_without_a_notification_service(desktop_session: XSession, daemon: FakeDaemonProcess,
+                                                  tray: TrayProcess) -> None:
+    """pystray's GTK backend talks to org.freedesktop.Notifications when it stops; without one, quitting must
+    still be clean — and leave the daemon running."""
+    desktop_session.stop_notifications()
+    daemon.start()
+    tray.start()
+    wait_icon(desktop_session, "idle")
+    choose(desktop_session, tray, daemon, ["Quit tray"])
+    assert tray.proc is not None
+    assert tray.proc.wait(timeout=15) == 0
+    assert "Traceback" not in tray.text()
+    assert daemon.is_running()
+
+
+def test_hidpi_icon_is_drawn_for_device_pixels(desktop_session: XSession, daemon: FakeDaemonProcess,
+                                               tray: TrayProcess) -> None:
+    """At GDK_SCALE=2 the tray asks for 15 logical px: it draws 30 px, and what reaches the screen carries the
+    detail of that drawing, not the blur of a 15 px image blown up (measured as edge energy)."""
+    daemon.start()
+    tray.start(env={"GDK_SCALE": "2"})
+    found = tray.wait_log(r"the tray shows the icon at (\d+) px \(drawn at (\d+) px\)")
+    logical, drawn = int(found.group(1)), int(found.group(2))
+    assert drawn == 2 * logical
+    tray.wait_log(r"showing idle")
+
+    def energy(img: Image.Image) -> float:
+        return float(sum(ImageStat.Stat(img.convert("L").filter(ImageFilter.FIND_EDGES)).sum))
+
+    def blown_up_energy(crop: Image.Image) -> float:
+        small = render_icon("idle", logical).resize((drawn, drawn), Image.Resampling.BILINEAR)
+        base = Image.new("RGB", crop.size, crop.getpixel((0, 0)))
+        base.paste(small, ((crop.width - drawn) // 2, (crop.height - drawn) // 2), small)
+        return energy(base)
+
+    wait_until(lambda: (crop := tray_crop(desktop_session)) and energy(crop) > 1.1 * blown_up_energy(crop),
+               what="a sharp 2x icon on screen")
