@@ -184,3 +184,26 @@ def test_status_json_is_machine_readable(make_device: Callable[..., Device]) -> 
                 "name_issues", "deletions_pending", "folders", "last_sync", "account", "paused"):
         assert key in data
     assert os.environ.get("FERRY_HOME") != str(a.home)
+
+
+def test_garbage_on_the_real_daemons_socket_does_not_hurt_it(make_device: Callable[..., Device]) -> None:
+    import socket
+
+    a = make_device("laptop")
+    sock_path = next((a.home / "run").glob("*.sock"))
+    payloads = [b"\x00\xff\xfe garbage\n", b"{not json}\n", b'{"v": 1, "id": 1, "method": "status", "params": 3}\n',
+                b'{"v": 99, "id": 2, "method": "status"}\n', b"[" * 100_000 + b"\n", b"x" * (2 * 1024 * 1024)]
+    for payload in payloads:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(sock_path))
+            try:
+                s.sendall(payload)
+                answer = s.recv(4096)
+            except OSError:  # the daemon may hang up on an oversized line: that is its right
+                answer = b""
+            if answer:
+                assert b'"ok": false' in answer or b'"ok":false' in answer
+    assert a.status()["state"] in ("idle", "syncing")
+    (a.folder / "still-syncing.txt").write_text("yes")
+    a.wait_synced()
