@@ -84,9 +84,12 @@ def ferry_paths(environ: dict[str, str] | None = None) -> FerryPaths:
             data_dir=root / "data",
             keyring_service=f"ferry:{root}",
         )
-    runtime = platformdirs.user_runtime_dir(APP, appauthor=False)
-    if sys.platform == "win32" or not runtime:
+    if sys.platform == "win32" or (sys.platform.startswith("linux") and not env.get("XDG_RUNTIME_DIR")):
+        # No per-user runtime dir (Windows, or a Linux session without XDG_RUNTIME_DIR): a private dir in the
+        # user's state dir, rather than platformdirs' shared /tmp fallback.
         runtime = str(Path(platformdirs.user_state_dir(APP, appauthor=False)) / "run")
+    else:
+        runtime = platformdirs.user_runtime_dir(APP, appauthor=False)
     return FerryPaths(
         config_dir=Path(platformdirs.user_config_dir(APP, appauthor=False)),
         state_dir=Path(platformdirs.user_state_dir(APP, appauthor=False)),
