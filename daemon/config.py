@@ -54,6 +54,7 @@ class Settings:
     delete_threshold_ratio: float = 0.5
     conflict_host_name: str = field(default_factory=socket.gethostname)
     tls_pin_sha256: str | None = None
+    tls_ca_file: str | None = None  # a PEM file of the CA (or self-signed certificate) to trust for the server
     embedded: bool = False
     credentials_store: CredentialsStore = "keyring"
     quiet_period_s: float = 0.3  # a path must be event-free this long before it is hashed
@@ -120,6 +121,7 @@ def _parse_settings(file: Path, data: Any) -> Settings:
         "delete_threshold_ratio": "float",
         "conflict_host_name": "str",
         "tls_pin_sha256": "str",
+        "tls_ca_file": "str",
         "embedded": "bool",
         "credentials_store": "str",
         "quiet_period_s": "float",

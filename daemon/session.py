@@ -65,7 +65,10 @@ def login(args: argparse.Namespace) -> int:
                            plaintext=bool(getattr(args, "plaintext_credentials", False)))
     except CredentialsError as exc:
         return _err(str(exc))
-    save_config(paths, dataclasses.replace(cfg, device_name=device))
+    cafile = getattr(args, "cafile", None)
+    tls = {"tls_pin_sha256": getattr(args, "pin", None), "tls_ca_file": str(Path(cafile).resolve()) if cafile else None}
+    cfg = dataclasses.replace(cfg, device_name=device, settings=dataclasses.replace(cfg.settings, **tls))
+    save_config(paths, cfg)
     print(f"Logged in to {url} as {result.user} (device {device!r}).")
     return EXIT_OK
 

@@ -22,7 +22,7 @@ fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[test,postgres,s3]"
+"$VENV/bin/python" -m pip install -q -e ".[test,postgres,s3,bundle]"
 if pkg-config --exists gobject-introspection-1.0 2>/dev/null; then
   # PyGObject gives pystray its GTK/AppIndicator backends (the full menu); 3.51+ needs a newer GLib than Debian 12's.
   "$VENV/bin/python" -m pip install -q "pygobject<3.51" || echo "warning: PyGObject did not build; tray menu tests skip"
@@ -33,4 +33,6 @@ echo "== ruff"; "$VENV/bin/ruff" check .
 mkdir -p .mypy-src/ferrysync
 for p in daemon tray server; do ln -sfn "../../$p" ".mypy-src/ferrysync/$p"; done
 echo "== mypy"; MYPYPATH=.mypy-src "$VENV/bin/mypy"
-echo "== pytest"; "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+# The whole suite includes building the standalone bundle and syncing through it (FERRY_BUNDLE_TEST=0 skips it).
+export FERRY_BUNDLE_TEST="${FERRY_BUNDLE_TEST:-1}"
+echo "== pytest"; "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs "$@"

@@ -26,3 +26,24 @@ def test_console_scripts_point_at_real_functions() -> None:
     for name, target in scripts.items():
         module, func = target.split(":")
         assert callable(getattr(importlib.import_module(module), func)), name
+
+
+def test_a_built_wheel_holds_every_source_file(tmp_path: Path) -> None:
+    """What `pip install .` installs: every module and data file the code loads at run time (migrations too)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("ferrysync-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = set()
+    for folder, name in TOP.items():
+        base = name.replace(".", "/")
+        for f in (ROOT / folder).rglob("*"):
+            hidden = any(p.startswith((".", "__pycache__")) for p in f.relative_to(ROOT).parts)
+            if f.is_file() and not hidden and f.suffix in (".py", ".mako", ".typed", ""):
+                expected.add(f"{base}/{f.relative_to(ROOT / folder).as_posix()}")
+    missing = sorted(expected - names)
+    assert not missing, f"not in the wheel: {missing[:20]}"

@@ -41,7 +41,8 @@ class Engine:
         self.journal = journal
         self._notify = notify
         s = config.settings
-        self.client = RemoteClient(config.server_url, token, pin_sha256=s.tls_pin_sha256, pool_size=16)
+        self.client = RemoteClient(config.server_url, token, verify=s.tls_ca_file or True, pin_sha256=s.tls_pin_sha256,
+                                   pool_size=16)
         self.up_limit = TokenBucket(s.upload_limit_kbps * 1024)
         self.down_limit = TokenBucket(s.download_limit_kbps * 1024)
         self.uploader = Uploader(self.client, throttle=self.up_limit)

@@ -7,11 +7,12 @@ PyInstaller's import analysis, so they are listed here by hand, per OS.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 from typing import Any
 
+# A sibling module: each spec puts this folder on sys.path.
+from bundle_sources import MANIFEST, SOURCE_PACKAGES, available, optional_modules, source_modules
 from PyInstaller import config
 from PyInstaller.building.api import COLLECT, EXE, PYZ
 from PyInstaller.building.build_main import Analysis
@@ -20,9 +21,12 @@ from PyInstaller.utils.hooks import collect_data_files, collect_submodules, copy
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 ICONS = HERE.parent / "icons"
-# Source folder → import package, as [tool.setuptools] package-dir maps them in pyproject.toml.
-SOURCE_PACKAGES = {"daemon": "daemon", "tray": "tray", "server": "server"}
 TEMPLATES_DEST = "ferrysync/daemon/autostart/templates"  # read through importlib.resources at run time
+# Alembic reads the migration scripts as files next to ferrysync.server.store (MIGRATIONS in store/migrate.py):
+# they must sit on disk at that path inside the bundle, not only as compiled modules.
+MIGRATIONS_DEST = "ferrysync/server/migrations"
+# Tool caches that land in the source folders and must not be staged (mypy's grow to many megabytes).
+STAGE_SKIP = ("__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", "*.pyc")
 APP_NAME = "Ferry"
 BUNDLE_ID = "com.ferrysync.Ferry"
 
@@ -79,30 +83,22 @@ PLATFORM_HIDDEN = {
 
 # Packages whose submodules are picked by name at run time: import them all.
 COLLECT_ALL = {
-    "common": ["ferrysync.daemon", "ferrysync.tray", "ferrysync.server", "uvicorn"],
+    "common": ["uvicorn", "pyfastcdc"],  # pyfastcdc's Cython modules import one another unseen
     "linux": ["dbus_fast"],
     "darwin": ["rubicon"],
     "win32": ["winrt", "winrt_sdk"],
 }
 
 
-def _available(module: str) -> bool:
-    """Optional extras (psycopg, boto3, winrt, ...) join the bundle only when installed in the build env."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def hidden_imports(platform: str) -> list[str]:
+def hidden_imports(platform: str, modules: list[str]) -> list[str]:
+    """This OS's run-time-chosen backends, plus every ferrysync module in `modules` (the CLI and the server
+    import most of their sub-commands lazily, so the analysis alone would miss them)."""
     names = [*COMMON_HIDDEN, *PLATFORM_HIDDEN[platform]]
     for package in [*COLLECT_ALL["common"], *COLLECT_ALL[platform]]:
-        if _available(package):
+        if available(package):
             names.extend(collect_submodules(package))
-    for optional in ("psycopg", "psycopg_binary", "alembic", "boto3"):
-        if _available(optional):
-            names.append(optional)
-    return sorted({n for n in names if _available(n.split(".")[0])})
+    installed = {name for name in [*names, *optional_modules()] if available(name)}
+    return sorted(installed | set(modules))
 
 
 def datas() -> list[tuple[str, str]]:
@@ -127,8 +123,7 @@ def stage_sources() -> Path:
     root = Path(config.CONF["workpath"]) / "src"
     shutil.rmtree(root, ignore_errors=True)
     for folder, package in SOURCE_PACKAGES.items():
-        skip = shutil.ignore_patterns("__pycache__")
-        shutil.copytree(REPO / folder, root / "ferrysync" / package, ignore=skip)
+        shutil.copytree(REPO / folder, root / "ferrysync" / package, ignore=shutil.ignore_patterns(*STAGE_SKIP))
     return root
 
 
@@ -139,11 +134,20 @@ def build(platform: str, *, icon: str | None, collect_name: str, first: str = "f
     entry script only. `first` names the executable listed first (BUNDLE makes it the .app's main one).
     """
     src = stage_sources()
+    # The staged copy, not the checkout: the manifest must match what is analysed even while others edit.
+    modules = source_modules(src, {f"ferrysync/{package}": package for package in SOURCE_PACKAGES.values()})
+    manifest = src / MANIFEST
+    manifest.write_text("\n".join(modules) + "\n", encoding="utf-8")
     analysis = Analysis(
         [str(HERE / "entries" / script) for _, script, _ in PROGRAMS],
         pathex=[str(src)],
-        hiddenimports=hidden_imports(platform),
-        datas=[*datas(), (str(src / "ferrysync" / "daemon" / "autostart" / "templates"), TEMPLATES_DEST)],
+        hiddenimports=hidden_imports(platform, modules),
+        datas=[
+            *datas(),
+            (str(src / "ferrysync" / "daemon" / "autostart" / "templates"), TEMPLATES_DEST),
+            (str(src / "ferrysync" / "server" / "migrations"), MIGRATIONS_DEST),
+            (str(manifest), "."),
+        ],
         excludes=["tkinter", "pytest", "hypothesis", "schemathesis", "mypy", "keyrings.alt"],
     )
     pyz = PYZ(analysis.pure)

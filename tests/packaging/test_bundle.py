@@ -65,8 +65,18 @@ def test_server_help(builder: ModuleType, bins: Path) -> None:
     assert builder.check_server_help(bins) is None
 
 
+def test_every_module_imports_from_the_bundle(builder: ModuleType, bins: Path) -> None:
+    """Each daemon/tray/server module and the server's optional PostgreSQL/S3 back-ends installed here."""
+    assert builder.check_imports(bins) is None
+
+
 def test_server_serves_health(builder: ModuleType, bins: Path) -> None:
     assert builder.check_server_serves(bins) is None
+
+
+def test_a_file_syncs_between_bundled_devices(builder: ModuleType, bins: Path) -> None:
+    """Bundled ferry-server, ferry and ferryd only: a file saved on one device arrives intact on another."""
+    assert builder.check_sync(bins) is None
 
 
 @pytest.mark.parametrize("backend", ["gtk", "appindicator", "xorg"])
