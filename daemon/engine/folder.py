@@ -74,6 +74,8 @@ class FolderSync:
         self._on_state = on_state
         self._notify = notify
         self.view = FolderView()
+        latest = self.journal.list_activity(1, folder_id=cfg.id)
+        self.view.last_sync = latest[0].ts if latest else None  # survives restarts: the history is in the journal
         self.profile = Profile.current()
         self.error: str | None = None
         self.executor = Executor(ctx)
