@@ -26,8 +26,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import sync_cases as cases
+from sync_machine import CpuMeter, Profiler
 from sync_peer import Rclone, Seaweed
-from sync_procs import CpuMeter, Device, FerryServer, Procs, Profiler, Sink, bin_path
+from sync_procs import Device, FerryServer, Procs, Sink, bin_path
 
 QUICK = cases.Sizes(small_files=1000, big_bytes=128 * cases.MIB, edits=20, idle_files=10_000)
 CASES = ("small", "big", "edits", "propagation", "idle")

@@ -12,9 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -339,102 +341,25 @@ class Sink:
             raise RuntimeError(f"the sink got {r.text} bytes of {path.stat().st_size}")
         return time.perf_counter() - t0
 
+    def put_blocks(self, path: Path, block: int = 1280 * 1024, parallel: int = 4) -> float:
+        """PUT `path` as `block`-sized bodies, `parallel` at a time (the shape of ferry's big-file upload);
+        the seconds it took. Shows what one request per block costs over HTTP, before any storage."""
+        local = threading.local()
+        size = path.stat().st_size
 
-class Profiler:
-    """py-spy sampling the daemons and the server during a case: collapsed stacks (`--format raw`)."""
+        def put(offset: int) -> int:
+            if not hasattr(local, "s"):
+                local.s = requests.Session()
+            with path.open("rb") as f:
+                f.seek(offset)
+                data = f.read(block)
+            r = local.s.put(f"http://127.0.0.1:{self.port}/sink", data=data, timeout=120)
+            r.raise_for_status()
+            return int(r.text)
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        self._spies: list[subprocess.Popen[bytes]] = []
-        self.case = "setup"
-
-    def start(self, case: str, targets: dict[str, int]) -> None:
-        self.case = case
-        for who, pid in targets.items():
-            self.attach(who, pid)
-        time.sleep(0.5)  # py-spy attaches asynchronously; a benchmark pause so the case start is sampled
-
-    def attach(self, who: str, pid: int) -> None:
-        """Sample one more process until `stop` (e.g. a daemon restarted within the case)."""
-        cmd = [
-            bin_path("py-spy"),
-            "record",
-            "--pid",
-            str(pid),
-            "--format",
-            "raw",
-            "--rate",
-            "100",
-            "--nonblocking",
-            "--threads",
-            "--output",
-            str(self.out / f"{self.case}.{who}-{pid}.txt"),
-        ]
-        self._spies.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-
-    def stop(self) -> None:
-        for spy in self._spies:
-            spy.send_signal(signal.SIGINT)
-        for spy in self._spies:
-            try:
-                spy.wait(30)
-            except subprocess.TimeoutExpired:
-                spy.kill()
-                spy.wait()
-        self._spies.clear()
-
-
-def _jiffies(stat_line: str) -> int:
-    """utime + stime + cutime + cstime of one /proc/PID/stat line (the fields after the command name)."""
-    f = stat_line.rsplit(")", 1)[1].split()
-    return int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-
-
-def _own_jiffies() -> int:
-    """CPU used by this process and every descendant, live or already reaped (reaped ones sit in cutime)."""
-    me = os.getpid()
-    parent: dict[int, int] = {}
-    used: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            line = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parent[pid] = int(line.rsplit(")", 1)[1].split()[1])
-        used[pid] = _jiffies(line)
-    total = used.get(me, 0)
-    for pid in used:
-        p = parent.get(pid, 0)
-        while p > 1 and p != me:
-            p = parent.get(p, 0)
-        if p == me and pid != me:
-            total += used[pid]
-    return total
-
-
-def _machine_jiffies() -> int:
-    """Busy CPU time of the whole machine (every field of /proc/stat's `cpu` line but idle and iowait)."""
-    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return sum(f) - f[3] - f[4]
-
-
-class CpuMeter:
-    """How busy the machine was with *other* work during a case: a shared machine makes figures noisy."""
-
-    def __init__(self) -> None:
-        self._start = (_machine_jiffies(), _own_jiffies(), time.monotonic())
-
-    def read(self) -> dict[str, float]:
-        machine, own, t0 = self._start
-        tick = os.sysconf("SC_CLK_TCK")
-        wall = time.monotonic() - t0
-        other = max(0, (_machine_jiffies() - machine) - (_own_jiffies() - own)) / tick
-        return {
-            "bench_cpu_s": round((_own_jiffies() - own) / tick, 1),
-            "other_processes_cpu_s": round(other, 1),
-            "other_load_cpus": round(other / wall, 2) if wall > 0 else 0.0,
-        }
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(parallel) as pool:
+            got = sum(pool.map(put, range(0, size, block)))
+        if got != size:
+            raise RuntimeError(f"the sink got {got} bytes of {size}")
+        return time.perf_counter() - t0

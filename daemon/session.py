@@ -66,8 +66,9 @@ def login(args: argparse.Namespace) -> int:
     except CredentialsError as exc:
         return _err(str(exc))
     cafile = getattr(args, "cafile", None)
-    tls = {"tls_pin_sha256": getattr(args, "pin", None), "tls_ca_file": str(Path(cafile).resolve()) if cafile else None}
-    cfg = dataclasses.replace(cfg, device_name=device, settings=dataclasses.replace(cfg.settings, **tls))
+    settings = dataclasses.replace(cfg.settings, tls_pin_sha256=getattr(args, "pin", None),
+                                   tls_ca_file=str(Path(cafile).resolve()) if cafile else None)
+    cfg = dataclasses.replace(cfg, device_name=device, settings=settings)
     save_config(paths, cfg)
     print(f"Logged in to {url} as {result.user} (device {device!r}).")
     return EXIT_OK

@@ -380,18 +380,18 @@ class Executor:
             results = self._commit([op for _, op in ready])
         except ServerUnavailable as exc:
             raise Offline(str(exc)) from exc
-        for (a, _), r in zip(ready, results, strict=True):
-            if not r.ok or r.entry is None:
-                self._note_refusal(a.path, r, result)
-                continue
-            remote = replace(r.entry.entry, path=a.path)
-            with self.j.transaction():
+        with self.j.transaction():  # one transaction for the whole batch: thousands of small files commit at once
+            for (a, _), r in zip(ready, results, strict=True):
+                if not r.ok or r.entry is None:
+                    self._note_refusal(a.path, r, result)
+                    continue
+                remote = replace(r.entry.entry, path=a.path)
                 self.j.put_remote(self.fid, remote)
                 self.j.put_synced(self.fid, merge_base(a.local, remote))
                 self.j.clear_failure(self.fid, a.path)
                 self.j.add_activity(self.fid, a.path, "uploaded", str(a.local.size))
-            result.replan.add(a.path)
-            result.done += 1
+                result.replan.add(a.path)
+                result.done += 1
 
     def _download_all(self, downloads: list[Download], result: BatchResult) -> None:
         if len(downloads) == 1:

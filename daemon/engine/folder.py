@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline, resumable_temps
@@ -34,7 +35,10 @@ from ferrysync.daemon.planner import (
     PathRows,
     PlanContext,
     Skip,
+    State,
+    local_state,
     plan_batch,
+    remote_state,
 )
 from ferrysync.daemon.remote import Unauthorized
 from ferrysync.daemon.scanner import stat_entry
@@ -190,9 +194,28 @@ class FolderSync:
                 del self._retry[p]
             if self._full:
                 self._full = False
-                return self.journal.all_paths(self.fid) | self._pending | due
+                return self._unsettled_paths() | self._pending | due
             paths, self._pending = self._pending | due, set()
             return paths
+
+    def _unsettled_paths(self) -> set[str]:
+        """Every path whose three rows do not already agree: a restart over a settled folder plans nothing.
+
+        One ordered pass over each tree (SQLite's binary order is Python's code-point order for UTF-8), instead
+        of three point queries per path."""
+        trees = [self.journal.iter_tree(self.fid, t) for t in ("local", "remote", "synced")]
+        heads: list[Any] = [next(it, None) for it in trees]
+        out: set[str] = set()
+        while any(h is not None for h in heads):
+            path = min(h.path for h in heads if h is not None)
+            row = [h if h is not None and h.path == path else None for h in heads]
+            for i, h in enumerate(row):
+                if h is not None:
+                    heads[i] = next(trees[i], None)
+            local, remote, synced = row
+            if not (local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME):
+                out.add(path)
+        return out
 
     def _timeout(self) -> float:
         with self._lock:
