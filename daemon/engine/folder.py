@@ -269,21 +269,17 @@ class FolderSync:
         Ignored paths are left out in both directions: their rows stay frozen, so adding a synced folder to
         .ferryignore deletes nothing anywhere, and what the server has there is not downloaded."""
         rules = self.observer.rules.get()
-        rows: dict[str, PathRows] = {}
-        for p in paths:
-            if p in rows or rules.is_ignored(p):
-                continue
-            r = self.journal.rows_for_path(self.fid, p)
-            rows[p] = PathRows(p, r.local, r.remote, r.synced)
+        found = self.journal.rows_for_paths(self.fid, (p for p in paths if not rules.is_ignored(p)))
+        rows = {p: PathRows(p, *r) for p, r in found.items()}
+        subtrees: set[str] = set()
+        for p, r in found.items():
             present = [e for e in r if e is not None]
-            if any(e.kind is Kind.DIR for e in present) and (
-                len(present) < 3 or len({e.kind for e in present}) > 1
-            ):
+            if any(e.kind is Kind.DIR for e in present) and (len(present) < 3 or len({e.kind for e in present}) > 1):
                 for tree in ("local", "remote", "synced"):
-                    for e in self.journal.descendants(self.fid, tree, p):
-                        if e.path not in rows and not rules.is_ignored(e.path, e.kind is Kind.DIR):
-                            d = self.journal.rows_for_path(self.fid, e.path)
-                            rows[e.path] = PathRows(e.path, d.local, d.remote, d.synced)
+                    subtrees.update(e.path for e in self.journal.descendants(self.fid, tree, p)
+                                    if e.path not in rows and not rules.is_ignored(e.path, e.kind is Kind.DIR))
+        for p, r in self.journal.rows_for_paths(self.fid, subtrees).items():
+            rows[p] = PathRows(p, *r)
         return rows
 
     def _round(self, paths: set[str]) -> None:

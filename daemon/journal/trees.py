@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -128,19 +129,32 @@ class TreeOps(JournalBase):
                 [(hash_to_db(c.hash), folder_id, e.path, c.offset, c.length) for e, cs in items for c in cs or ()],
             )
 
+    def _get_many(self, conn: sqlite3.Connection, folder_id: str, tree: Tree, paths: list[str]) -> dict[str, Entry]:
+        found: dict[str, Entry] = {}
+        for i in range(0, len(paths), 500):
+            part = paths[i : i + 500]
+            marks = ", ".join("?" * len(part))
+            for r in conn.execute(
+                f"SELECT {COLUMNS[tree]} FROM {tree} WHERE folder_id = ? AND path IN ({marks})", (folder_id, *part)
+            ):
+                found[r[0]] = from_row(tree, r)
+        return found
+
     def get_locals(self, folder_id: str, paths: Iterable[str]) -> dict[str, LocalEntry]:
         """The local rows of many paths at once ({path: row}, missing paths absent)."""
-        wanted = list(dict.fromkeys(paths))
-        found: dict[str, LocalEntry] = {}
         with self._snapshot() as conn:
-            for i in range(0, len(wanted), 500):
-                part = wanted[i : i + 500]
-                marks = ", ".join("?" * len(part))
-                for r in conn.execute(
-                    f"SELECT {LOCAL_COLS} FROM local WHERE folder_id = ? AND path IN ({marks})", (folder_id, *part)
-                ):
-                    found[r[0]] = local_from_row(r)
-        return found
+            found = self._get_many(conn, folder_id, "local", list(dict.fromkeys(paths)))
+        return {p: e for p, e in found.items() if isinstance(e, LocalEntry)}
+
+    def rows_for_paths(self, folder_id: str, paths: Iterable[str]) -> dict[str, PathRows]:
+        """`rows_for_path` for many paths from one snapshot, in three queries per 500 paths (planning rounds)."""
+        wanted = list(dict.fromkeys(paths))
+        with self._snapshot() as conn:
+            trees = [self._get_many(conn, folder_id, t, wanted) for t in ("local", "remote", "synced")]
+        local = {p: e for p, e in trees[0].items() if isinstance(e, LocalEntry)}
+        remote = {p: e for p, e in trees[1].items() if isinstance(e, RemoteEntry)}
+        synced = {p: e for p, e in trees[2].items() if isinstance(e, SyncedEntry)}
+        return {p: PathRows(local.get(p), remote.get(p), synced.get(p)) for p in wanted}
 
     def put_remote(self, folder_id: str, entry: RemoteEntry) -> None:
         self.put_many(folder_id, "remote", [entry])

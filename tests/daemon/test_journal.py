@@ -221,3 +221,18 @@ def test_reader_connections_of_finished_threads_are_closed(journal: Journal) -> 
         t.join()
     journal.get_meta("x")  # this thread's reader prunes the dead ones
     assert len(journal._readers) <= 2
+
+
+def test_rows_for_paths_matches_rows_for_path(journal: Journal) -> None:
+    """The bulk read the planning rounds use returns exactly what the per-path read returns."""
+
+    paths = [f"d/f{i}.txt" for i in range(1200)] + ["only-remote", "absent"]
+    for p in paths[:1200]:
+        journal.put_local("f1", LocalEntry(p, Kind.FILE, 3, 1, 7, False, "aa" * 32, ("aa" * 32,)))
+        if p.endswith("0.txt"):
+            journal.put_synced("f1", SyncedEntry(p, Kind.FILE, "id", 2, 3, 1, 7, False, "aa" * 32, ("aa" * 32,)))
+    journal.put_remote("f1", RemoteEntry("only-remote", Kind.DIR, "id2", 5))
+    bulk = journal.rows_for_paths("f1", paths)
+    assert list(bulk) == paths
+    for p in paths:
+        assert bulk[p] == journal.rows_for_path("f1", p)
