@@ -229,7 +229,7 @@ class Engine:
         if self.paused:
             state = "paused"
         speed_up, speed_down = self.tracker.speed("up"), self.tracker.speed("down")
-        conflicts = sum(len(f.view.conflicts) for f in self.folders.values())
+        conflicts = sum(len(f.conflict_copies()) for f in self.folders.values())
         held = sum(len(f.view.held) for f in self.folders.values())
         kept = sum(len(f.view.kept_out) for f in self.folders.values())
         errors = len(self.journal.list_failures())

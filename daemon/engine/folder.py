@@ -78,8 +78,9 @@ class FolderSync:
         self._on_state = on_state
         self._notify = notify
         self.view = FolderView()
-        latest = self.journal.list_activity(1, folder_id=cfg.id)
-        self.view.last_sync = latest[0].ts if latest else None  # survives restarts: the history is in the journal
+        history = self.journal.list_activity(1000, folder_id=cfg.id)  # survives restarts: it is in the journal
+        self.view.last_sync = history[0].ts if history else None
+        self.view.conflicts = [(a.ts, a.path) for a in reversed(history) if a.action == "conflict"]
         self.profile = Profile.current()
         self.error: str | None = None
         self.executor = Executor(ctx)
@@ -133,6 +134,11 @@ class FolderSync:
         if rules != "auto":
             return {"windows": Profile.WINDOWS, "macos": Profile.MACOS, "linux": Profile.LINUX}[rules]
         return probe_profile(tmp_dir(self.root)) if self.error is None else Profile.current()
+
+    def conflict_copies(self) -> list[str]:
+        """Conflicted copies still on disk: the user resolves a conflict by deleting or renaming its copy."""
+        self.view.conflicts = [(t, p) for t, p in self.view.conflicts if (self.root / p).exists()]
+        return [p for _, p in self.view.conflicts]
 
     def refresh_profile(self) -> None:
         """The name rules changed: plan every path again under the new ones."""

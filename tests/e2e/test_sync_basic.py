@@ -84,6 +84,9 @@ def test_both_edit_while_one_is_stopped_keeps_both(pair: tuple[Device, Device]) 
     assert len(conflict_copies) == 1, files
     assert sorted(files.values()) == sorted([b"online edit on laptop", b"offline edit on desktop"])
     assert b.json("conflicts")["conflicts"]
+    assert b.status()["conflicts"] == 1  # the tray's "needs attention"
+    (b.folder / conflict_copies[0]).unlink()  # resolved: the user keeps one version
+    wait_until(lambda: b.status()["conflicts"] == 0, timeout=30, what="the conflict to count as resolved")
 
 
 def test_same_content_on_both_sides_is_no_conflict(make_device: object, tmp_path: Path) -> None:
