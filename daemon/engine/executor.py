@@ -10,6 +10,7 @@ downloads run on a small pool. A server that stops answering aborts the batch (`
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ferrysync.daemon.chunker import FileChangedWhileReading, FileDigest
+from ferrysync.daemon.chunker import Chunk, FileChangedWhileReading, FileDigest
 from ferrysync.daemon.engine.mapping import from_server, to_server
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal, TransferState, Tree
@@ -412,23 +413,31 @@ class Executor:
         exp = a.expect_local
         if exp is not None and exp.kind is Kind.FILE and exp.content_hash == remote.content_hash:
             os.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
+            chunks = self.j.local_chunks(self.fid, a.path)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
+            states: list[ResumeState] = []
+
+            def on_state(st: ResumeState) -> None:
+                states[:] = [st]
+                self._save_resume(a.path, st)
+
             with self.ctx.tracker.transfer(a.path, "down", remote.size) as progress:
                 try:
                     self.ctx.downloader.download(
                         remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
                         find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
-                        tmp_dir=tmp_dir(self.ctx.root), resume=self._resume_state(a.path, remote),
-                        on_state=lambda st: self._save_resume(a.path, st),
+                        tmp_dir=tmp_dir(self.ctx.root), resume=self._resume_state(a.path, remote), on_state=on_state,
                     )
                 except (TargetChanged, CorruptDownload, DiskFull):
                     self._forget_resume(a.path)  # the temp file is gone: nothing to resume
                     raise
             self._forget_resume(a.path)
+            # Index the new file's chunks, so the next edit of it downloads only the chunks that changed.
+            chunks = _chunks(remote.blocks, states[0].block_lengths if states else ())
         local = self._local_row(a.path, remote)
         with self.j.transaction():
-            self.j.put_local(self.fid, local)
+            self.j.put_local(self.fid, local, chunks)
             self.j.put_synced(self.fid, merge_base(local, remote))
             self.j.add_activity(self.fid, a.path, "downloaded", str(remote.size))
 
@@ -460,6 +469,13 @@ class Executor:
 def resumable_temps(journal: Journal, folder_id: str) -> set[str]:
     """Temp files of unfinished downloads that a restart will resume (everything else in tmp is stale)."""
     return {t.temp_path for t in journal.list_transfers(folder_id) if t.direction == "download" and t.temp_path}
+
+
+def _chunks(blocks: tuple[str, ...], lengths: tuple[int, ...]) -> list[Chunk]:
+    if len(lengths) != len(blocks):
+        return []  # not known (e.g. only the executable bit changed): the indexer records them when it next reads
+    offsets = itertools.accumulate(lengths, initial=0)
+    return [Chunk(h, off, n) for h, off, n in zip(blocks, offsets, lengths, strict=False)]
 
 
 def _matches(root: Path, path: str, expect: LocalEntry | None) -> bool:
