@@ -15,10 +15,11 @@ from .config import ServerConfig
 from .context import AppContext
 from .errors import install_error_handlers
 from .limits import MAX_BATCH_BODY, MAX_BLOCK, MAX_JSON_BODY
+from .metrics import MetricsMiddleware
 from .notifier import LocalNotifier, Notifier
 from .openapi import install_openapi
 from .retention import retention_task
-from .routes import account, blocks, changes, history, tree
+from .routes import account, blocks, changes, history, metrics, tree
 from .routes.account import VERSION
 from .store.engine import default_url
 from .store.sql import SqlMetaStore
@@ -78,6 +79,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
-    for module in (account, blocks, tree, changes, history):
+    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    for module in (account, blocks, tree, changes, history, metrics):
         app.include_router(module.router)
     return app

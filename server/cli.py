@@ -10,6 +10,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.exc import OperationalError
+
+from .blocks.s3 import StoreUnavailable
 from .config import ServerConfig
 from .limits import DEFAULT_GC_GRACE_HOURS, DEFAULT_GC_INTERVAL_S, DEFAULT_RETENTION_DAYS, MAX_NAME_CHARS
 from .store.engine import default_url
@@ -33,8 +36,8 @@ def _gc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retention-days", type=float, default=DEFAULT_RETENTION_DAYS,
                    help="keep old revisions and deleted files this long (default: %(default)s)")
     p.add_argument("--gc-grace-hours", type=float, default=DEFAULT_GC_GRACE_HOURS,
-                   help="keep uploaded blocks not committed yet this long (default: %(default)s; never longer "
-                   "than the retention)")
+                   help="never collect blocks uploaded or recorded this recently, so uploads not committed yet "
+                   "survive (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     _store_args(serve, blocks=True)
     _gc_args(serve)
     serve.add_argument("--gc-interval", type=float, default=DEFAULT_GC_INTERVAL_S, metavar="SECONDS",
-                       help="run retention and garbage collection this often (default: %(default)s; 0: only at "
-                       "start)")
+                       help="run retention and garbage collection at start and this often (default: "
+                       "%(default)s; 0: never, e.g. when another process or cron runs `ferry-server gc`)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--tls-cert", type=Path, help="PEM certificate chain: serve HTTPS")
@@ -221,7 +224,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ferry-server: {problem}", file=sys.stderr)
         return 2
     commands = {"serve": cmd_serve, "user": cmd_user, "gc": cmd_gc, "device": cmd_device}
-    return commands[args.command](args)
+    try:
+        return commands[args.command](args)
+    except OperationalError as exc:
+        print(f"ferry-server: cannot use the database: {exc.orig}", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:
+        print(f"ferry-server: cannot use the block store: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

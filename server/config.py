@@ -13,9 +13,9 @@ class ServerConfig:
     data_dir: Path
     database_url: str | None = None
     retention_days: float = DEFAULT_RETENTION_DAYS
-    # Retention and garbage collection run at start and then this often inside `serve` (0: only at start).
+    # Retention and garbage collection run at start and then this often inside `serve` (0: never).
     gc_interval_s: float = DEFAULT_GC_INTERVAL_S
-    # Uploaded blocks nobody has committed yet are kept this long (or the retention period, if shorter).
+    # Blocks uploaded (or held) this recently are never collected: uploads race commits and collections.
     gc_grace_hours: float = DEFAULT_GC_GRACE_HOURS
     # None: blocks under data_dir/blocks; "s3://bucket/prefix": an S3 bucket.
     blocks_url: str | None = None
@@ -31,4 +31,4 @@ class ServerConfig:
 
     @property
     def gc_grace_ms(self) -> int:
-        return min(int(self.gc_grace_hours * 3_600_000), self.retention_ms)
+        return int(self.gc_grace_hours * 3_600_000)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from .blocks.base import BlockStore
 from .config import ServerConfig
+from .metrics import Metrics
 from .notifier import Notifier
 from .store.base import MetaStore
 
@@ -18,6 +19,7 @@ class AppContext:
     meta: MetaStore
     blocks: BlockStore
     notifier: Notifier
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 def get_ctx(request: Request) -> AppContext:

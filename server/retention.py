@@ -17,7 +17,9 @@ log = logging.getLogger("ferrysync.server.retention")
 
 def prune_once(ctx: AppContext) -> GcReport:
     """Drop expired revisions and tombstones, then the block holdings and stored blocks nothing needs any more."""
-    return collect(ctx.meta, ctx.blocks, ctx.config.retention_ms, ctx.config.gc_grace_ms)
+    report = collect(ctx.meta, ctx.blocks, ctx.config.retention_ms, ctx.config.gc_grace_ms)
+    ctx.metrics.add("ferry_blocks_collected_total", report.blocks)
+    return report
 
 
 async def prune_forever(ctx: AppContext, interval_s: float) -> None:
@@ -32,13 +34,14 @@ async def prune_forever(ctx: AppContext, interval_s: float) -> None:
 
 @contextlib.asynccontextmanager
 async def retention_task(ctx: AppContext) -> AsyncIterator[None]:
+    """At start and then every `gc_interval_s`; never when it is 0 (another process or cron does it)."""
+    if ctx.config.gc_interval_s <= 0:
+        yield
+        return
     try:
         await run_in_threadpool(prune_once, ctx)
     except Exception:  # e.g. the block store is briefly unreachable: serve anyway, retry at the next interval
         log.exception("garbage collection at start failed")
-    if ctx.config.gc_interval_s <= 0:
-        yield
-        return
     task = asyncio.create_task(prune_forever(ctx, ctx.config.gc_interval_s))
     try:
         yield

@@ -35,4 +35,5 @@ for p in daemon tray server; do ln -sfn "../../$p" ".mypy-src/ferrysync/$p"; don
 echo "== mypy"; MYPYPATH=.mypy-src "$VENV/bin/mypy"
 # The whole suite includes building the standalone bundle and syncing through it (FERRY_BUNDLE_TEST=0 skips it).
 export FERRY_BUNDLE_TEST="${FERRY_BUNDLE_TEST:-1}"
-echo "== pytest"; "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs "$@"
+# tests/services.sh starts a throw-away PostgreSQL and SeaweedFS (S3) on 127.0.0.1 for the server's backend tests.
+echo "== pytest"; PATH="$VENV/bin:$PATH" bash tests/services.sh "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs "$@"

@@ -24,8 +24,15 @@ free_port() {
 }
 
 cleanup() {
-  [ -n "$WEED_PID" ] && kill "$WEED_PID" 2>/dev/null && wait "$WEED_PID" 2>/dev/null
-  [ -n "$PG_PID" ] && kill -INT "$PG_PID" 2>/dev/null && wait "$PG_PID" 2>/dev/null
+  if [ -n "$WEED_PID" ]; then
+    kill "$WEED_PID" 2>/dev/null
+    wait "$WEED_PID" 2>/dev/null
+  fi
+  if [ -n "$PG_PID" ]; then
+    # The background job is a wrapper (runuser when root): stop the server itself, quickly.
+    as_pg_owner "$(pg_bin pg_ctl)" -D "$WORK/pg" stop -m fast -w >/dev/null 2>&1 || kill "$PG_PID" 2>/dev/null
+    wait "$PG_PID" 2>/dev/null
+  fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -90,7 +97,7 @@ start_seaweedfs() {
   mkdir -p "$WORK/weed"
   "$weed" server -dir="$WORK/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.port=$base -volume.port=$((base + 1)) \
     -filer.port=$((base + 2)) -s3 -s3.port=$((base + 3)) -s3.port.grpc=$((base + 4)) \
-    -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=64 >"$WORK/weed.log" 2>&1 &
+    -s3.port.iceberg=0 -s3.port.lance=0 -master.volumeSizeLimitMB=64 -volume.max=0 >"$WORK/weed.log" 2>&1 &
   WEED_PID=$!
   export FERRY_TEST_S3_ENDPOINT="http://127.0.0.1:$((base + 3))"
   export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-ferry-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-ferry-test}

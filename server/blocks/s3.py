@@ -25,6 +25,10 @@ class BlockCorrupt(Exception):
     """An object's bytes no longer match its hash."""
 
 
+class StoreUnavailable(Exception):
+    """The bucket is missing, unreachable, or these credentials may not use it."""
+
+
 @dataclass(frozen=True)
 class S3Location:
     bucket: str
@@ -57,7 +61,16 @@ class S3BlockStore:
 
     def check(self) -> None:
         """Fail early, with the store's own message, when the bucket is absent or not accessible."""
-        self._client.head_bucket(Bucket=self.location.bucket)
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.head_bucket(Bucket=self.location.bucket)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            reason = "no such bucket" if error.get("Code") in self._missing_errors else error.get("Message", exc)
+            raise StoreUnavailable(f"bucket {self.location.bucket!r}: {reason}") from None
+        except BotoCoreError as exc:
+            raise StoreUnavailable(f"bucket {self.location.bucket!r}: {exc}") from None
 
     def _key(self, digest: str) -> str:
         if not is_block_hash(digest):

@@ -58,6 +58,8 @@ def _record(ctx: AppContext, user_id: int, blocks: list[tuple[str, int]]) -> Non
         ctx.meta.add_user_blocks(user_id, blocks)
     except BlockRaced as exc:
         raise ApiError(503, "unavailable", str(exc)) from None
+    ctx.metrics.add("ferry_blocks_uploaded_total", len(blocks))
+    ctx.metrics.add("ferry_block_bytes_uploaded_total", sum(size for _, size in blocks))
 
 
 @router.post("/missing", response_model=MissingResponse)

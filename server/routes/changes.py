@@ -53,13 +53,17 @@ async def wait(
     deadline = loop.time() + timeout
     uid = caller.user_id
     seq = await run_in_threadpool(ctx.meta.current_seq, uid)
-    while seq <= cursor:
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
-        woke = await ctx.notifier.wait(uid, cursor, min(remaining, RECHECK_SECONDS))
-        seq = await run_in_threadpool(ctx.meta.current_seq, uid)
-        if woke and seq <= cursor:
-            # The notifier knows a seq the database does not (e.g. data restored from a backup): poll calmly.
-            await asyncio.sleep(min(max(deadline - loop.time(), 0), RECHECK_SECONDS))
+    ctx.metrics.waiting(+1)
+    try:
+        while seq <= cursor:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            woke = await ctx.notifier.wait(uid, cursor, min(remaining, RECHECK_SECONDS))
+            seq = await run_in_threadpool(ctx.meta.current_seq, uid)
+            if woke and seq <= cursor:
+                # The notifier knows a seq the database does not (e.g. data restored from a backup): poll calmly.
+                await asyncio.sleep(min(max(deadline - loop.time(), 0), RECHECK_SECONDS))
+    finally:
+        ctx.metrics.waiting(-1)
     return {"changes": seq > cursor, "cursor": seq}

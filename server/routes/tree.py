@@ -44,6 +44,9 @@ def commit(body: CommitRequest, caller: CallerDep, ctx: Ctx) -> JSONResponse:
     if not ops:
         return JSONResponse({"results": []})
     results, seq = ctx.meta.commit(caller.user_id, caller.device.name, ops)
-    if any(isinstance(r, OpOk) for r in results):
+    applied = sum(isinstance(r, OpOk) for r in results)
+    if applied:
         ctx.notifier.publish(caller.user_id, seq)
+        ctx.metrics.add("ferry_commits_total")
+        ctx.metrics.add("ferry_commit_ops_total", applied)
     return JSONResponse({"results": [result_json(r) for r in results]})

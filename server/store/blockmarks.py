@@ -33,12 +33,14 @@ class BlockRaced(Exception):
     """A garbage collection took over a block while this upload was writing it: upload it again."""
 
 
-def _insert(conn: Connection) -> Any:
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(block_marks)
+def upsert(conn: Connection, table: Any) -> Any:
+    """INSERT ... ON CONFLICT for the dialect in use (both SQLite and PostgreSQL have it)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _chunks(items: Sequence[str]) -> list[list[str]]:
-    unique = list(dict.fromkeys(items))
+    """Sorted, de-duplicated chunks: transactions marking overlapping sets lock rows in one order (no deadlock)."""
+    unique = sorted(set(items))
     return [unique[i:i + _IN_CHUNK] for i in range(0, len(unique), _IN_CHUNK)]
 
 
@@ -46,7 +48,7 @@ def mark_uploading(conn: Connection, hashes: Sequence[str], now: int) -> list[st
     """Take or refresh upload marks; returns the hashes a collector is deleting right now (the caller retries)."""
     busy: list[str] = []
     for chunk in _chunks(hashes):
-        stmt = _insert(conn).values([{"hash": h, "state": UPLOAD, "at": now} for h in chunk])
+        stmt = upsert(conn, block_marks).values([{"hash": h, "state": UPLOAD, "at": now} for h in chunk])
         stmt = stmt.on_conflict_do_update(
             index_elements=["hash"], set_={"state": UPLOAD, "at": now},
             where=or_(block_marks.c.state == UPLOAD, block_marks.c.at < now - STALE_DELETE_MS))
@@ -69,7 +71,7 @@ def claim_for_deletion(conn: Connection, candidates: Sequence[str], grace_cutoff
     """Take delete marks on those candidates no upload protects and nobody holds; returns the ones taken."""
     claimed: list[str] = []
     for chunk in _chunks(candidates):
-        stmt = _insert(conn).values([{"hash": h, "state": DELETE, "at": now} for h in chunk])
+        stmt = upsert(conn, block_marks).values([{"hash": h, "state": DELETE, "at": now} for h in chunk])
         stmt = stmt.on_conflict_do_update(
             index_elements=["hash"], set_={"state": DELETE, "at": now},
             where=or_(and_(block_marks.c.state == UPLOAD, block_marks.c.at < grace_cutoff_ms),

@@ -140,28 +140,20 @@ class SqlMetaStore:
     def add_user_blocks(self, user_id: int, blocks: Sequence[tuple[str, int]]) -> None:
         """Record that the user holds these blocks, stored and verified after `mark_uploading`; one transaction.
 
-        Raises BlockRaced (nothing recorded) if a garbage collection took over one of them meanwhile.
+        A block held already gets a fresh `created_at` (its grace period starts over). Raises BlockRaced (nothing
+        recorded) if a garbage collection took over one of them meanwhile.
         """
         sizes = dict(blocks)
         if not sizes:
             return
         now = now_ms()
+        rows = [{"user_id": user_id, "hash": h, "size": sizes[h], "created_at": now} for h in sorted(sizes)]
         with self._gate.hold(), self.engine.begin() as conn:
             blockmarks.confirm_uploaded(conn, list(sizes), now)
-            held: set[str] = set()
-            wanted = list(sizes)
-            for i in range(0, len(wanted), _IN_CHUNK):
-                held.update(conn.execute(select(user_blocks.c.hash).where(and_(
-                    user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(wanted[i:i + _IN_CHUNK])))).scalars())
-            rows = [{"user_id": user_id, "hash": h, "size": s, "created_at": now}
-                    for h, s in sizes.items() if h not in held]
-            if rows:
-                conn.execute(insert(user_blocks), rows)
-            again = list(held)  # uploaded again: the holding is fresh, so its grace period starts over
-            for i in range(0, len(again), _IN_CHUNK):
-                conn.execute(update(user_blocks).where(and_(
-                    user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(again[i:i + _IN_CHUNK])))
-                    .values(created_at=now))
+            for i in range(0, len(rows), _IN_CHUNK):
+                stmt = blockmarks.upsert(conn, user_blocks).values(rows[i:i + _IN_CHUNK])
+                conn.execute(stmt.on_conflict_do_update(index_elements=["user_id", "hash"],
+                                                        set_={"created_at": now}))
 
     def blocks_held(self, hashes: Sequence[str]) -> set[str]:
         """Which of these blocks any user holds (garbage collection keeps those)."""

@@ -1,6 +1,8 @@
-"""Server-suite fixtures: one ferry-server process shared by the suite, and a fresh user (an Api) per test.
+"""Server-suite fixtures: one ferry-server process per backend shared by the suite, and a fresh user per test.
 
-Tests that restart or kill the server use the function-scoped `server` fixture from tests/conftest.py instead.
+Modules that set `BACKENDS = ("sqlite", "pg-s3")` run against both SQLite+disk and PostgreSQL+S3 (the latter
+skips, saying why, when tests/services.sh did not start the services). Tests that restart or kill the server use
+the function-scoped `server` fixture from tests/conftest.py, or cloud.py's helpers.
 """
 
 from __future__ import annotations
@@ -13,17 +15,38 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cloud import CloudServer, cloud_args
 from srvapi import Api, Server, new_user_name
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    backends = getattr(metafunc.module, "BACKENDS", None)
+    if backends and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", backends, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    proc = Server(tmp_path_factory.mktemp("shared-server"))
-    proc.start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def shared_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if backend == "sqlite":
+        proc = Server(tmp_path_factory.mktemp("shared-server"))
+        proc.start()
+        try:
+            yield proc
+        finally:
+            proc.stop()
+        return
+    with cloud_args() as extra:
+        cloud = CloudServer(tmp_path_factory.mktemp("shared-cloud-server"), extra_args=extra)
+        cloud.start()
+        try:
+            yield cloud
+        finally:
+            cloud.stop()
 
 
 UserFactory = Callable[[], Api]

@@ -10,6 +10,9 @@ import struct
 import requests
 from srvapi import Api, batch_body, h
 
+# Run against SQLite+disk and PostgreSQL+S3 (see conftest.py).
+BACKENDS = ("sqlite", "pg-s3")
+
 MIB = 1024 * 1024
 
 

@@ -7,6 +7,9 @@ import time
 
 from srvapi import Api, Server
 
+# Run against SQLite+disk and PostgreSQL+S3 (see conftest.py).
+BACKENDS = ("sqlite", "pg-s3")
+
 
 def test_feed_is_in_seq_order_with_tombstones_and_moves(alice: Api) -> None:
     alice.put_file("before", b"0")

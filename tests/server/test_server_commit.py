@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from srvapi import Api, content_hash, h, put_op, split
 
+# Run against SQLite+disk and PostgreSQL+S3 (see conftest.py).
+BACKENDS = ("sqlite", "pg-s3")
+
 
 def test_put_creates_parents_and_computes_the_content_hash(alice: Api) -> None:
     data = b"x" * 200_000

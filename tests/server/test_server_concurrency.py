@@ -7,6 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from srvapi import Api, Server, put_op
 
+# Run against SQLite+disk and PostgreSQL+S3 (see conftest.py).
+BACKENDS = ("sqlite", "pg-s3")
+
 
 def _device(server: Server, api: Api, name: str) -> Api:
     return Api(server.url, server.login(api.user, f"{api.user}-pw", name), api.user)

@@ -56,7 +56,7 @@ def test_retention_prunes_old_revisions_and_tombstones_but_not_current_ones(serv
     bob_too = bob.put_file("bob.txt", b"bye")["blocks"][0]  # the deleted file's block is bob's too: it must stay
     old_cursor = v1["seq"]
     server.stop()
-    server.extra_args = ["--retention-days", "0"]
+    server.extra_args = ["--retention-days", "0", "--gc-grace-hours", "0"]
     server.start()
     revs = alice.ok(alice.get("/v1/revisions", params={"path": "kept.txt"}))["revisions"]
     assert [r["rev"] for r in revs] == [v2["rev"]]  # the current revision survives any retention

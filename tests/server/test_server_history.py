@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from srvapi import Api
 
+# Run against SQLite+disk and PostgreSQL+S3 (see conftest.py).
+BACKENDS = ("sqlite", "pg-s3")
+
 
 def test_revisions_are_listed_newest_first_and_restorable(alice: Api) -> None:
     v1 = alice.put_file("notes.txt", b"first version", mtime_ns=10)

@@ -1,0 +1,138 @@
+"""Schema migrations: an empty database upgrades to the newest revision, and a data dir made before migrations
+existed (the first release's tables, no alembic_version) is stamped and upgraded with its data intact."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from cloud import fresh_database, require_postgres
+from ferrysync.server.passwords import hash_password
+from ferrysync.server.store.migrate import current_revision, head_revision
+from ferrysync.server.store.rows import path_key
+from ferrysync.server.store.schema import metadata
+from ferrysync.server.store.sql import SqlMetaStore
+from srvapi import Api, Server, h, put_op
+
+# The tables exactly as the first release created them (metadata.create_all, before Alembic).
+PRE_ALEMBIC_DDL = """
+CREATE TABLE users (id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, name VARCHAR(255) NOT NULL,
+  password_hash VARCHAR(255) NOT NULL, seq BIGINT NOT NULL, pruned_seq BIGINT NOT NULL, created_at BIGINT NOT NULL,
+  UNIQUE (name));
+CREATE TABLE devices (id VARCHAR(32) NOT NULL, user_id INTEGER NOT NULL, name VARCHAR(255) NOT NULL,
+  token_hash VARCHAR(64) NOT NULL, created_at BIGINT NOT NULL, last_seen BIGINT, revoked_at BIGINT, PRIMARY KEY (id),
+  FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE, UNIQUE (token_hash));
+CREATE INDEX ix_devices_user ON devices (user_id);
+CREATE TABLE entries (user_id INTEGER NOT NULL, path TEXT NOT NULL, file_id VARCHAR(32) NOT NULL,
+  kind VARCHAR(4) NOT NULL, seq BIGINT NOT NULL, deleted BOOLEAN NOT NULL, size BIGINT NOT NULL,
+  mtime_ns BIGINT NOT NULL, executable BOOLEAN NOT NULL, content_hash VARCHAR(64), blocks TEXT NOT NULL,
+  modified_by VARCHAR(255), changed_at BIGINT NOT NULL, PRIMARY KEY (user_id, path),
+  FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE);
+CREATE INDEX ix_entries_user_seq ON entries (user_id, seq);
+CREATE INDEX ix_entries_user_file ON entries (user_id, file_id);
+CREATE TABLE revisions (id INTEGER NOT NULL, user_id INTEGER NOT NULL, path TEXT NOT NULL, rev BIGINT NOT NULL,
+  file_id VARCHAR(32) NOT NULL, kind VARCHAR(4) NOT NULL, deleted BOOLEAN NOT NULL, size BIGINT NOT NULL,
+  mtime_ns BIGINT NOT NULL, executable BOOLEAN NOT NULL, content_hash VARCHAR(64), blocks TEXT NOT NULL,
+  modified_by VARCHAR(255), created_at BIGINT NOT NULL, superseded_at BIGINT, PRIMARY KEY (id),
+  FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE);
+CREATE INDEX ix_revisions_user_path_rev ON revisions (user_id, path, rev);
+CREATE INDEX ix_revisions_superseded ON revisions (superseded_at);
+CREATE TABLE user_blocks (user_id INTEGER NOT NULL, hash VARCHAR(64) NOT NULL, size BIGINT NOT NULL,
+  created_at BIGINT NOT NULL, PRIMARY KEY (user_id, hash),
+  FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE);
+CREATE INDEX ix_user_blocks_hash ON user_blocks (hash);
+"""
+
+
+def _assert_schema_is_current(url: str) -> None:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            assert current_revision(conn) == head_revision()
+            found = sa.inspect(conn)
+            for table in metadata.sorted_tables:
+                assert {c["name"] for c in found.get_columns(table.name)} == {c.name for c in table.columns}
+                assert set(found.get_pk_constraint(table.name)["constrained_columns"]) == {
+                    c.name for c in table.primary_key.columns}
+                assert {i["name"] for i in found.get_indexes(table.name)} >= {i.name for i in table.indexes}
+    finally:
+        engine.dispose()
+
+
+def _exercise(url: str) -> None:
+    """A long path (over PostgreSQL's index entry limit before path keys) round-trips through the store."""
+    from ferrysync.server.store.base import MkdirOp
+
+    store = SqlMetaStore.from_url(url)
+    try:
+        user = store.add_user("someone", "x")
+        deep = "/".join(["é" * 127] * 16)  # 4,079 UTF-8 bytes
+        _results, seq = store.commit(user.id, "dev", [MkdirOp(deep, None)])
+        assert seq == 16 and store.changes(user.id, 0, 100).entries[-1].path == deep
+        assert store.revisions(user.id, deep)[0].rev == 16
+    finally:
+        store.close()
+
+
+def test_an_empty_sqlite_database_upgrades_to_the_newest_revision(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ferry.db'}"
+    _exercise(url)
+    _assert_schema_is_current(url)
+
+
+def test_an_empty_postgresql_database_upgrades_to_the_newest_revision() -> None:
+    with fresh_database(require_postgres()) as url:
+        _exercise(url)
+        _assert_schema_is_current(url)
+        _exercise_again = SqlMetaStore.from_url(url)  # a second start finds nothing to do
+        _exercise_again.close()
+
+
+def test_a_data_dir_from_before_migrations_is_stamped_and_upgraded(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    block = b"made by the first release"
+    digest = h(block)
+    with sqlite3.connect(data / "ferry.db") as db:
+        db.executescript(PRE_ALEMBIC_DDL)
+        db.execute("INSERT INTO users VALUES (1, 'alice', ?, 2, 0, 1000)", (hash_password("alice-pw"),))
+        rows = [("docs", "f1", "dir", 1, 0, None, "[]"), ("docs/a.txt", "f2", "file", 2, len(block), digest,
+                                                         f'["{digest}"]')]
+        for path, fid, kind, seq, size, chash, blocks in rows:
+            db.execute("INSERT INTO entries VALUES (1, ?, ?, ?, ?, 0, ?, 5, 0, ?, ?, 'old-pc', 1000)",
+                       (path, fid, kind, seq, size, chash, blocks))
+            db.execute("INSERT INTO revisions (user_id, path, rev, file_id, kind, deleted, size, mtime_ns, "
+                       "executable, content_hash, blocks, modified_by, created_at) "
+                       "VALUES (1, ?, ?, ?, ?, 0, ?, 5, 0, ?, ?, 'old-pc', 1000)",
+                       (path, seq, fid, kind, size, chash, blocks))
+        db.execute("INSERT INTO user_blocks VALUES (1, ?, ?, 1000)", (digest, len(block)))
+    blocks_dir = data / "blocks" / digest[:2] / digest[2:4]
+    blocks_dir.mkdir(parents=True)
+    (blocks_dir / digest).write_bytes(block)
+
+    server = Server(data, extra_args=["--gc-interval", "0"]).start()
+    try:
+        alice = Api(server.url, server.login("alice", "alice-pw"), "alice")
+        tree = alice.tree()
+        assert set(tree) == {"docs", "docs/a.txt"} and tree["docs/a.txt"]["rev"] == 2
+        assert alice.download(tree["docs/a.txt"]) == block
+        (res,) = alice.commit(put_op("docs/a.txt", [digest], len(block), base_rev=2, mtime_ns=9))
+        assert res["ok"] and res["entry"]["seq"] == 3
+        revs = alice.ok(alice.get("/v1/revisions", params={"path": "docs/a.txt"}))["revisions"]
+        assert [r["rev"] for r in revs] == [3, 2]
+    finally:
+        server.stop()
+    _assert_schema_is_current(f"sqlite:///{data / 'ferry.db'}")
+    with sqlite3.connect(data / "ferry.db") as db:
+        assert db.execute("SELECT path_key FROM entries WHERE path = 'docs/a.txt'").fetchone()[0] == path_key(
+            "docs/a.txt")
+
+
+@pytest.mark.parametrize("url", ["postgresql://nobody@127.0.0.1:1/none"])
+def test_an_unreachable_database_is_a_clear_error(url: str, tmp_path: Path) -> None:
+    from srvapi import ferry_server
+
+    res = ferry_server("user", "list", "--data", str(tmp_path), "--database-url", url)
+    assert res.returncode == 1 and "cannot use the database" in res.stderr and "Traceback" not in res.stderr
