@@ -8,8 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+import requests
 
 T = TypeVar("T")
 
@@ -59,3 +62,62 @@ def test_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+@dataclass
+class ServerProcess:
+    """A running ferry-server; restartable on the same data dir and port."""
+
+    data: Path
+    port: int
+    log: Path
+    extra_args: list[str] = field(default_factory=list)
+    scheme: str = "http"
+    verify: str | bool = True  # a CA file for an HTTPS server with its own certificate
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerProcess:
+        cmd = [bin_path("ferry-server"), "serve", "--data", str(self.data), "--host", "127.0.0.1",
+               "--port", str(self.port), *self.extra_args]
+        self.proc = subprocess.Popen(cmd, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
+        wait_until(self._healthy, timeout=30, what=f"ferry-server on {self.url} (log: {self.log})")
+        return self
+
+    def _healthy(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"ferry-server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+        try:
+            return requests.get(f"{self.url}/v1/health", timeout=1, verify=self.verify).ok
+        except requests.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def add_user(self, name: str, password: str) -> None:
+        res = subprocess.run([bin_path("ferry-server"), "user", "add", name, "--password-stdin", "--data",
+                              str(self.data), *self._db_args()], input=password.encode(), capture_output=True)
+        assert res.returncode == 0, res.stderr.decode(errors="replace")
+
+    def _db_args(self) -> list[str]:
+        args = self.extra_args
+        return [a for i, a in enumerate(args) if a == "--database-url" or (i and args[i - 1] == "--database-url")]
+
+    def login(self, user: str, password: str, device: str = "test-device") -> str:
+        r = requests.post(f"{self.url}/v1/login", json={"user": user, "password": password, "device_name": device},
+                          timeout=10, verify=self.verify)
+        r.raise_for_status()
+        return str(r.json()["token"])

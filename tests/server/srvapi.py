@@ -10,7 +10,7 @@ from typing import Any
 
 import blake3
 import requests
-from util import bin_path, free_port, stop_process, wait_until
+from util import ServerProcess, bin_path, free_port
 
 BLOCK = 64 * 1024
 
@@ -119,50 +119,10 @@ def new_user_name() -> str:
     return "u" + uuid.uuid4().hex[:12]
 
 
-class Server:
-    """A ferry-server process on a free port (the suite-wide shared one; tests/conftest.py has the per-test one)."""
+class Server(ServerProcess):
+    """A ferry-server process on a free port, not yet started (tests/util.py's ServerProcess)."""
 
     def __init__(self, data: Path, extra_args: list[str] | None = None, scheme: str = "http",
                  verify: str | bool = True) -> None:
-        self.data = data
-        self.scheme = scheme
-        self.verify = verify
-        self.port = free_port()
-        self.extra_args = list(extra_args or [])
-        self.log = data.parent / f"{data.name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        cmd = [bin_path("ferry-server"), "serve", "--data", str(self.data), "--host", "127.0.0.1",
-               "--port", str(self.port), *self.extra_args]
-        self.proc = subprocess.Popen(cmd, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
-        wait_until(self._healthy, timeout=30, what=f"ferry-server at {self.url}")
-        return self
-
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"ferry-server exited: {self.log.read_text()[-2000:]}")
-        try:
-            return requests.get(f"{self.url}/v1/health", timeout=1, verify=self.verify).ok
-        except requests.ConnectionError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-
-    def add_user(self, name: str, password: str) -> None:
-        res = ferry_server("user", "add", name, "--password-stdin", "--data", str(self.data), stdin=password)
-        assert res.returncode == 0, res.stderr
-
-    def login(self, user: str, password: str, device: str = "test-device") -> str:
-        r = requests.post(f"{self.url}/v1/login", json={"user": user, "password": password, "device_name": device},
-                          timeout=10)
-        r.raise_for_status()
-        return str(r.json()["token"])
+        super().__init__(data=data, port=free_port(), log=data.parent / f"{data.name}.log",
+                         extra_args=list(extra_args or []), scheme=scheme, verify=verify)
