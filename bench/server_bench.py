@@ -33,22 +33,7 @@ BIG_BLOCK = 4 * MIB
 BIG_TOTAL = 128 * MIB
 WAKE_ROUNDS = 40
 
-SINK = """
-import sys, uvicorn
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    n = 0
-    more = True
-    while more:
-        m = await receive()
-        n += len(m.get("body", b""))
-        more = m.get("more_body", False)
-    body = b'{"size": %d}' % n
-    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-"""
+SINK = str(Path(__file__).with_name("sink.py"))  # the loopback HTTP ceiling
 
 
 def _free_port() -> int:
@@ -200,7 +185,7 @@ def main() -> int:
         log = (tmp / "server.log").open("wb")
         procs.append(subprocess.Popen([_bin("ferry-server"), "serve", "--data", str(data), "--port", str(port)],
                                       stdout=log, stderr=subprocess.STDOUT))
-        procs.append(subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)]))
+        procs.append(subprocess.Popen([sys.executable, SINK, str(sink_port)]))
         url, sink_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{sink_port}"
         _wait_http(f"{url}/v1/health", procs[0])
         _wait_http(sink_url, procs[1])

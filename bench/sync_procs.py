@@ -27,21 +27,7 @@ from ferrysync.daemon.paths import ferry_paths
 
 T = TypeVar("T")
 
-SINK = """
-import sys, uvicorn
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    n = 0
-    more = True
-    while more:
-        m = await receive()
-        n += len(m.get("body", b""))
-        more = m.get("more_body", False)
-    await send({"type": "http.response.start", "status": 201, "headers": [(b"content-type", b"text/plain")]})
-    await send({"type": "http.response.body", "body": b"%d" % n})
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-"""
+SINK = str(Path(__file__).with_name("sink.py"))  # the loopback HTTP ceiling
 
 
 def wait_until(pred: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
@@ -327,7 +313,7 @@ class Sink:
     port: int = field(default_factory=free_port)
 
     def start(self) -> Sink:
-        proc = self.procs.start([sys.executable, "-c", SINK, str(self.port)], self.log)
+        proc = self.procs.start([sys.executable, SINK, str(self.port)], self.log)
         wait_http(f"http://127.0.0.1:{self.port}/", proc, self.log)
         return self
 

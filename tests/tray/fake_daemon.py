@@ -67,6 +67,7 @@ class FakeDaemon:
         self.subscribers: list[socket.socket] = []
         self.stopped = threading.Event()
         self._server: socketserver.ThreadingUnixStreamServer | None = None
+        self._listening = threading.Event()
 
     # --- state ---
 
@@ -216,6 +217,7 @@ class FakeDaemon:
         server.daemon_threads = True
         os.chmod(self.socket_path, 0o600)
         self._server = server
+        self._listening.set()
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             with self.log_file.open("a") as f:
@@ -276,12 +278,11 @@ class FakeDaemon:
     def start_in_thread(self) -> threading.Thread:
         t = threading.Thread(target=self.serve, name="fake-ferryd", daemon=True)
         t.start()
-        deadline = time.monotonic() + 5
-        while self._server is None and time.monotonic() < deadline:
-            time.sleep(0.005)
+        self._listening.wait(5)
         return t
 
     def shutdown(self) -> None:
+        self._listening.clear()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

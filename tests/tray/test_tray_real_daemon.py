@@ -20,8 +20,8 @@ from ferrysync.tray.view import Item, Snapshot, Submenu, View, build_view
 from PIL import Image, ImageChops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import RealDaemon, TrayProcess
 from test_tray_xvfb import icon_centre, keys_to, open_menu, wait_icon
+from trayprocs import RealDaemon, TrayProcess
 from util import wait_until
 from xsession import XSession
 

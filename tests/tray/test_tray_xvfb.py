@@ -15,7 +15,7 @@ from ferrysync.tray.view import Item, Node, Snapshot, Submenu, View, build_view
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import FakeDaemonProcess, TrayProcess
+from trayprocs import FakeDaemonProcess, TrayProcess
 from util import wait_until
 from xsession import XSession
 
