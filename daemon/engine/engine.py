@@ -178,7 +178,9 @@ class Engine:
             if not f.feed.state.caught_up:
                 return False
             try:
-                if self.client.changes(self.journal.get_cursor(f.fid), limit=1).entries:
+                cursor = self.journal.get_cursor(f.fid)
+                page = self.client.changes(cursor, limit=1)
+                if page.entries or page.cursor < cursor:  # behind, or the server went back in time
                     return False
             except (RemoteError, OSError):
                 return False

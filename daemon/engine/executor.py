@@ -24,7 +24,7 @@ from ferrysync.daemon.chunker import Chunk, FileChangedWhileReading, FileDigest
 from ferrysync.daemon.engine.mapping import from_server, to_server
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal, TransferState, Tree
-from ferrysync.daemon.marker import tmp_dir
+from ferrysync.daemon.marker import RootUnavailable, check_marker, tmp_dir
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry
 from ferrysync.daemon.planner import (
     Action,
@@ -90,6 +90,7 @@ class FolderContext:
     find_block: LocalBlockFinder
     tracker: TransferTracker
     use_os_trash: bool = True
+    wake_indexer: Callable[[], None] = lambda: None  # a path was marked dirty: let the local observer look now
 
 
 @dataclass
@@ -143,6 +144,7 @@ class Executor:
         """Run one action; map its failure to re-plan, backoff or offline."""
         try:
             fn(action, result)
+            log.debug("%s: %s %r done", self.fid, type(action).__name__, action.path)
             if needs_work(action):  # a report (kept out, skipped) changes nothing: planning it again is idle work
                 result.done += 1
                 result.replan.add(action.path)
@@ -154,7 +156,7 @@ class Executor:
             result.retry.add(action.path)
         except (ServerUnavailable, ConnectionError) as exc:
             raise Offline(str(exc)) from exc
-        except Unauthorized:
+        except (Unauthorized, RootUnavailable):
             raise
         except Exception as exc:  # disk full, permissions, a file held open elsewhere: back off, retry later
             message = _describe(exc)
@@ -188,6 +190,18 @@ class Executor:
     def _abs(self, path: str) -> Path:
         return self.ctx.root.joinpath(*path.split("/"))
 
+    def _writable(self) -> None:
+        """No write may happen under a root whose marker is missing (an unmounted disk, a moved folder): a
+        stand-in created there would later look like deletions. Raises RootUnavailable; the folder stops."""
+        check_marker(self.ctx.root, self.fid)
+
+    def _recheck(self, *paths: str) -> None:
+        """Queue paths the engine just wrote for the local observer (inside the caller's transaction).
+
+        The journal records what the engine wrote; a change the user makes right after (or while) the engine
+        writes shows as a stat that differs from that record, and the indexer's look makes it a local change."""
+        self.j.mark_dirty(self.fid, paths, 0.0, rearm=False)
+
     def _check_disk(self, path: str, expect: LocalEntry | None) -> None:
         disk = stat_entry(self.ctx.root, path)
         if expect is None:
@@ -202,6 +216,7 @@ class Executor:
             raise GuardFailed(f"{path} changed on disk")
 
     def _delete_local(self, a: DeleteLocal) -> None:
+        self._writable()
         self._check_disk(a.path, a.expect_local)
         target = self._abs(a.path)
         if a.expect_local.kind is Kind.DIR:
@@ -217,17 +232,18 @@ class Executor:
             self.j.delete_local(self.fid, a.path)
             self.j.delete_synced(self.fid, a.path)
             self.j.add_activity(self.fid, a.path, "deleted", "local")
+            self._recheck(a.path)
+        self.ctx.wake_indexer()
 
-    def _local_row(self, path: str, remote: RemoteEntry | None = None) -> LocalEntry:
+    def _local_row(self, path: str) -> LocalEntry:
+        """A folder's row as it is now (a folder has no content the user could change under us)."""
         disk = stat_entry(self.ctx.root, path)
         if disk is None:
             raise GuardFailed(f"{path} vanished")
-        row = disk.to_local()
-        if remote is not None and disk.kind is Kind.FILE:
-            row = replace(row, content_hash=remote.content_hash, blocks=remote.blocks)
-        return row
+        return disk.to_local()
 
     def _mkdir_local(self, a: MkdirLocal) -> None:
+        self._writable()
         target = self._abs(a.path)
         disk = stat_entry(self.ctx.root, a.path)
         if disk is not None and disk.kind is not Kind.DIR:
@@ -237,6 +253,8 @@ class Executor:
         with self.j.transaction():
             self.j.put_local(self.fid, local)
             self.j.put_synced(self.fid, merge_base(local, a.remote))
+            self._recheck(a.path)
+        self.ctx.wake_indexer()
 
     def _reroot(self, tree: Tree, src: str, dst: str) -> None:
         """Move a row and its subtree from `src` to `dst` in one tree, changing nothing but paths."""
@@ -253,6 +271,7 @@ class Executor:
                 self.j.put(self.fid, tree, moved)
 
     def _move_local(self, a: MoveLocal) -> None:
+        self._writable()
         self._check_disk(a.src, a.expect_local)
         dst = self._abs(a.dst)
         if a.src.casefold() != a.dst.casefold() and stat_entry(self.ctx.root, a.dst) is not None:
@@ -269,8 +288,11 @@ class Executor:
             self._reroot("local", a.src, a.dst)
             self._reroot("synced", a.src, a.dst)
             self.j.add_activity(self.fid, a.dst, "moved", f"down from {a.src}")
+            self._recheck(a.src, a.dst)
+        self.ctx.wake_indexer()
 
     def _conflict_copy(self, a: ConflictCopy, result: BatchResult) -> None:
+        self._writable()
         self._check_disk(a.path, a.expect_local)
         if stat_entry(self.ctx.root, a.copy_name) is not None:
             raise GuardFailed(f"{a.copy_name} is taken")
@@ -279,6 +301,8 @@ class Executor:
             self._reroot("local", a.path, a.copy_name)
             self.j.delete_synced(self.fid, a.path)
             self.j.add_activity(self.fid, a.copy_name, "conflict", a.path)
+            self._recheck(a.path, a.copy_name)
+        self.ctx.wake_indexer()
         result.conflicts.append(a.copy_name)
         result.retry.add(a.copy_name)  # the renamed file uploads once the observer has indexed it
         if a.remote is not None and a.remote.kind is Kind.FILE:
@@ -408,12 +432,15 @@ class Executor:
     def _download(self, a: Action, result: BatchResult) -> None:
         assert isinstance(a, Download)
         remote = a.remote
+        self._writable()
         self._check_disk(a.path, a.expect_local)
         target = self._abs(a.path)
         exp = a.expect_local
         if exp is not None and exp.kind is Kind.FILE and exp.content_hash == remote.content_hash:
             os.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
             chunks = self.j.local_chunks(self.fid, a.path)
+            # What the engine wrote is the mode; the content it vouches for is the planned row's.
+            local = replace(exp, executable=remote.executable)
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             states: list[ResumeState] = []
@@ -424,7 +451,7 @@ class Executor:
 
             with self.ctx.tracker.transfer(a.path, "down", remote.size) as progress:
                 try:
-                    self.ctx.downloader.download(
+                    done = self.ctx.downloader.download(
                         remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
                         find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
                         tmp_dir=tmp_dir(self.ctx.root), resume=self._resume_state(a.path, remote), on_state=on_state,
@@ -435,11 +462,15 @@ class Executor:
             self._forget_resume(a.path)
             # Index the new file's chunks, so the next edit of it downloads only the chunks that changed.
             chunks = _chunks(remote.blocks, states[0].block_lengths if states else ())
-        local = self._local_row(a.path, remote)
+            inode, size, mtime_ns, executable = done.written
+            local = LocalEntry(a.path, Kind.FILE, size, mtime_ns, inode, executable, remote.content_hash,
+                               remote.blocks)
         with self.j.transaction():
             self.j.put_local(self.fid, local, chunks)
             self.j.put_synced(self.fid, merge_base(local, remote))
             self.j.add_activity(self.fid, a.path, "downloaded", str(remote.size))
+            self._recheck(a.path)
+        self.ctx.wake_indexer()
 
 
     # -- resumable downloads: the temp file and its verified prefix survive a restart ----------------------------

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from ferrysync.daemon.engine.mapping import from_server
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.model import SyncedEntry
 from ferrysync.daemon.names import is_safe_relative
 from ferrysync.daemon.remote import (
     CursorExpired,
@@ -83,7 +84,11 @@ class FeedReader:
                 self.pull()
                 backoff = BACKOFF_MIN_S
                 self._set(online=True, error=None, retry_at=None)
-                result = self.client.wait_changes(self.journal.get_cursor(self.folder_id), timeout=WAIT_S)
+                cursor = self.journal.get_cursor(self.folder_id)
+                result = self.client.wait_changes(cursor, timeout=WAIT_S)
+                if result.cursor < cursor:
+                    self._rewound(cursor, result.cursor)
+                    continue
                 self.state.server_seq = result.cursor
                 if result.changes:
                     self.state.caught_up = False
@@ -109,35 +114,102 @@ class FeedReader:
         if changed:
             self._on_state()
 
+    def _rewound(self, ours: int, theirs: int) -> None:
+        """The server's sequence is behind a cursor it once gave us: it was restored from a backup or replaced."""
+        log.warning("%s: the server's history ends at %d, before this device's cursor %d (restored from a backup "
+                    "or replaced): listing it again; what this device holds that the server lost goes up again",
+                    self.folder_id, theirs, ours)
+        self.relist(rebase=True)
+
     def pull(self) -> None:
         """Apply every page after the stored cursor; mark the touched paths for planning."""
         self.state.caught_up = False  # until the pages are applied and their paths handed to the planner
         cursor = self.journal.get_cursor(self.folder_id)
+        if cursor == 0:
+            self.relist(rebase=False)
+            return
         while True:
             try:
                 page = self.client.changes(cursor)
             except CursorExpired:
                 log.warning("%s: the server pruned history past cursor %d: listing the folder again", self.folder_id,
                             cursor)
-                cursor = 0
-                continue
-            touched = self._apply(page.entries, fresh=cursor == 0, cursor=page.cursor)
+                self.relist(rebase=False)
+                return
+            if page.cursor < cursor:
+                self._rewound(cursor, page.cursor)
+                return
+            touched = self._apply(page.entries, cursor=page.cursor)
             cursor = page.cursor
             self.state.server_seq = max(self.state.server_seq, cursor)
             if touched:
                 self._on_changes(touched)
             if not page.has_more:
                 break
+        self._caught_up()
+
+    def _caught_up(self) -> None:
         self.state.caught_up = True
         self._on_state()
 
-    def _apply(self, entries: tuple[FeedEntry, ...], *, fresh: bool, cursor: int) -> list[str]:
+    def relist(self, *, rebase: bool) -> None:
+        """List the whole folder from cursor 0, staged: nothing is planned from a partial listing.
+
+        Every page is collected first; the remote tree is then replaced in ONE transaction together with the
+        new cursor, so a listing cut short (offline, killed) leaves the old tree and cursor in place. With
+        `rebase` (the server went back in time or is a new one) the merge base cannot be trusted either: a
+        path the server lost would look deleted there. Its synced rows are rebased onto what the server has
+        now, so whatever this disk holds beyond that is a local change and goes up again (nothing is deleted
+        here because the server forgot it)."""
+        staged: dict[str, FeedEntry] = {}
+        cursor = 0
+        while True:
+            page = self.client.changes(cursor)
+            for fe in page.entries:
+                rel = from_server(self.prefix, fe.path)
+                if rel is None or not is_safe_relative(rel):
+                    continue
+                if fe.deleted:
+                    staged.pop(rel, None)
+                else:
+                    staged[rel] = fe
+            cursor = page.cursor
+            if not page.has_more:
+                break
+        touched: set[str] = set(staged)
+        with self.journal.transaction():
+            for old in list(self.journal.iter_tree(self.folder_id, "remote")):
+                if old.path not in staged:
+                    self.journal.delete_remote(self.folder_id, old.path)
+                    touched.add(old.path)
+            for rel, fe in staged.items():
+                self.journal.put_remote(self.folder_id, replace(fe.entry, path=rel))
+            if rebase:
+                touched |= self._rebase(staged)
+            self.journal.set_cursor(self.folder_id, cursor)
+        self.state.server_seq = cursor
+        if touched:
+            self._on_changes(sorted(touched))
+        self._caught_up()
+
+    def _rebase(self, staged: dict[str, FeedEntry]) -> set[str]:
+        """Synced rows follow the server's present state (see `relist`); returns the paths touched."""
+        touched: set[str] = set()
+        for synced in list(self.journal.iter_tree(self.folder_id, "synced")):
+            fe = staged.get(synced.path)
+            touched.add(synced.path)
+            if fe is None:
+                self.journal.delete_synced(self.folder_id, synced.path)  # local-only now: uploaded again
+                continue
+            e = fe.entry
+            self.journal.put_synced(self.folder_id, SyncedEntry(
+                synced.path, e.kind, e.file_id, e.rev, e.size, e.mtime_ns, 0, e.executable, e.content_hash,
+                e.blocks))
+        return touched
+
+    def _apply(self, entries: tuple[FeedEntry, ...], *, cursor: int) -> list[str]:
         touched: list[str] = []
         with self.journal.transaction():
-            if fresh:  # cursor 0: the feed is a whole snapshot; forget what the tree held before
-                touched.extend(e.path for e in self.journal.iter_tree(self.folder_id, "remote"))
-                for path in touched:
-                    self.journal.delete_remote(self.folder_id, path)
             for fe in entries:
                 rel = from_server(self.prefix, fe.path)
                 if rel is None or not is_safe_relative(rel):

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 GUARD_RETRY_S = 0.5  # a failed guard waits this long for the observers before the path is planned again
 IDLE_TICK_S = 5.0
+VERIFY_POLL_S = 0.05  # how soon the journal check is tried again while the local observer is still indexing
 
 
 @dataclass
@@ -88,12 +89,17 @@ class FolderSync:
         self.observer = LocalObserver(self.journal, self.fid, self.root, pool, quiet_period=s.quiet_period_s,
                                       rescan_interval=s.rescan_interval_s, on_changes=self.mark,
                                       on_error=self._observer_error)
+        ctx.wake_indexer = self.observer.wake
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
                                on_changes=self.mark, on_state=self._feed_state)
         self._lock = threading.Lock()
         self._pending: set[str] = set()
         self._retry: dict[str, float] = {}
         self._full = True  # plan every known path once at start
+        # Set only when a pass over the journal's trees found no unsettled path and nothing was marked since:
+        # "idle" is derived from the trees, never from the in-memory queues alone.
+        self._verified = False
+        self._lost_before: set[str] = set()
         self._approve = False
         self._busy = False
         self._wake = threading.Event()
@@ -150,6 +156,7 @@ class FolderSync:
     def mark(self, paths: list[str]) -> None:
         with self._lock:
             self._pending.update(paths)
+            self._verified = False
         self._wake.set()
 
     def set_paused(self, paused: bool) -> None:
@@ -179,7 +186,7 @@ class FolderSync:
     def idle(self) -> bool:
         """Nothing left to plan, run or observe, and the feed has caught up with the server."""
         with self._lock:
-            pending = bool(self._pending or self._retry or self._full)
+            pending = bool(self._pending or self._retry or self._full or not self._verified)
         return (not pending and not self._busy and self.observer.idle() and self.feed.state.caught_up
                 and self.error is None and self.observer.error is None)
 
@@ -198,6 +205,8 @@ class FolderSync:
             due = {p for p, t in self._retry.items() if t <= now}
             for p in due:
                 del self._retry[p]
+            if due or self._pending or self._full:
+                self._verified = False
             if self._full:
                 self._full = False
                 return self._unsettled_paths() | self._pending | due
@@ -223,6 +232,44 @@ class FolderSync:
                 out.add(path)
         return out
 
+    def _wake_later(self, delay: float = IDLE_TICK_S) -> None:
+        timer = threading.Timer(delay, self._wake.set)
+        timer.daemon = True
+        timer.start()
+
+    def _verify(self) -> None:
+        """The queues are empty: confirm from the journal that every path is settled.
+
+        A path whose rows disagree and that nothing is waiting on (not kept out, not held for approval, not
+        ignored, not backing off after a failure, not queued for a retry) was dropped somewhere: plan it again.
+        Only when none is left does the folder count as idle."""
+        if not self.observer.idle():
+            self._wake_later(VERIFY_POLL_S)  # the indexer is writing the local tree: look once it is done
+            return
+        with self._lock:
+            if self._verified:
+                return
+            waiting = set(self._retry)
+        rules = self.observer.rules.get()
+        skip = set(self.view.kept_out) | set(self.view.held) | waiting
+        skip |= {f.path for f in self.journal.list_failures(self.fid)}
+        lost = {p for p in self._unsettled_paths() if p not in skip and not rules.is_ignored(p)}
+        if lost:
+            again = lost & self._lost_before  # planned last time and still unsettled: do not spin on them
+            self._lost_before = lost
+            log.debug("%s: %d unsettled paths taken up again: %s", self.fid, len(lost), sorted(lost)[:20])
+            if again:
+                log.warning("%s: %d paths do not converge (e.g. %s); retrying in %.0f s", self.fid, len(again),
+                            sorted(again)[0], IDLE_TICK_S)
+                with self._lock:
+                    self._retry.update({p: time.monotonic() + IDLE_TICK_S for p in again})
+            self.mark(sorted(lost - again))  # planned with whatever else was reported meanwhile
+            return
+        self._lost_before = set()
+        with self._lock:
+            if not self._pending and not self._full:
+                self._verified = True
+
     def _timeout(self) -> float:
         with self._lock:
             if not self._retry:
@@ -247,6 +294,11 @@ class FolderSync:
             self._busy = True  # before taking the paths: `idle()` must never see them in neither place
             paths = self._take()
             if not paths:
+                try:
+                    self._verify()
+                except Exception:
+                    log.exception("%s: checking the journal for unsettled paths failed", self.fid)
+                    self._wake_later()
                 self._busy = False
                 self._on_state()
                 continue
@@ -259,6 +311,10 @@ class FolderSync:
                 self.feed.kick()
             except Unauthorized as exc:
                 self.error = f"the server refused this device ({exc}); run `ferry login` again"
+                self.mark(list(paths))
+            except RootUnavailable as exc:
+                log.error("%s: %s; nothing is written until it is back", self.fid, exc)
+                self.error = str(exc)
                 self.mark(list(paths))
             except Exception:
                 log.exception("%s: sync round failed", self.fid)
@@ -308,6 +364,11 @@ class FolderSync:
                           exists=self._exists, root_length=len(str(self.root)))
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
         plan = plan_batch(rows.values(), ctx, file_count, threshold)
+        if log.isEnabledFor(logging.DEBUG):  # a user's log can explain where each file went
+            for a in plan.actions:
+                r = rows.get(a.path)
+                log.debug("%s: plan %r: %s | local=%s remote=%s synced=%s", self.fid, a.path, type(a).__name__,
+                          r and r.local, r and r.remote, r and r.synced)
         kept = {a.path: a.reason for a in plan.actions if isinstance(a, KeepOut | Skip)}
         self.view.kept_out = {p: r for p, r in self.view.kept_out.items() if p not in rows} | kept
         if plan.held_deletions:

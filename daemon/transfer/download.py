@@ -58,6 +58,9 @@ class DownloadResult:
     path: Path
     bytes_fetched: int  # from the server
     bytes_reused: int  # copied from local files (or earlier in the same file)
+    # The identity of the bytes this download wrote (inode, size, mtime_ns, executable), taken from the temp file
+    # before the rename: what the journal records, so any later change by the user is seen as a change.
+    written: tuple[int, int, int, bool] = (0, 0, 0, False)
 
 
 def _default_write(f: BinaryIO, data: bytes) -> object:
@@ -116,6 +119,8 @@ class Downloader:
             job.close()
             raise
         try:
+            st = os.stat(temp)
+            written = (st.st_ino, st.st_size, st.st_mtime_ns, bool(st.st_mode & 0o100))
             if not still_matches():
                 raise TargetChanged(f"{target} changed while it was downloaded; not replaced")
             os.replace(temp, target)
@@ -123,7 +128,7 @@ class Downloader:
             job.discard()
             raise
         _fsync_dir(target.parent)
-        return DownloadResult(target, job.fetched, job.reused)
+        return DownloadResult(target, job.fetched, job.reused, written)
 
 
 class _Job:
