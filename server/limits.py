@@ -1,6 +1,10 @@
-"""The API's size limits, in one place (documented in docs/api.md; served in errors)."""
+"""The API's size limits, in one place: the server enforces these, serves them at GET /v1/limits (and in the
+OpenAPI schema of that answer) and docs/api.md documents them. Clients check theirs against what is served
+(tests/test_wire_contract.py does so for the daemon)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 MIB = 1024 * 1024
 MAX_JSON_BODY = 8 * MIB
@@ -14,8 +18,34 @@ MAX_WAIT_SECONDS = 120
 DEFAULT_WAIT_SECONDS = 60
 MAX_NAME_CHARS = 255
 MAX_PASSWORD_CHARS = 1024
+MAX_SEGMENT_BYTES = 255
+MAX_PATH_BYTES = 4096
 # Integers the database columns hold (signed 64-bit); larger ones are refused as bad input, not a 500.
 MAX_INT = 2**62
 DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_GC_GRACE_HOURS = 24.0
 DEFAULT_GC_INTERVAL_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Published:
+    value: int
+    doc: str
+
+
+# What GET /v1/limits answers, name -> value and meaning (the OpenAPI schema of the answer carries both).
+PUBLISHED: dict[str, Published] = {
+    "max_json_body": Published(MAX_JSON_BODY, "bytes in a JSON request body"),
+    "max_block": Published(MAX_BLOCK, "bytes in one block (PUT /v1/blocks/{hash}, or one record of a batch)"),
+    "max_batch_body": Published(MAX_BATCH_BODY, "bytes in a POST /v1/blocks/batch body"),
+    "max_ops_per_commit": Published(MAX_OPS_PER_COMMIT, "ops in one POST /v1/commit"),
+    "max_hashes_per_missing": Published(MAX_HASHES_PER_MISSING, "hashes in one POST /v1/blocks/missing"),
+    "default_changes_limit": Published(DEFAULT_CHANGES_LIMIT, "page size of GET /v1/changes without `limit`"),
+    "max_changes_limit": Published(MAX_CHANGES_LIMIT, "largest `limit` of GET /v1/changes"),
+    "default_wait_seconds": Published(DEFAULT_WAIT_SECONDS, "GET /v1/changes/wait `timeout` when not given"),
+    "max_wait_seconds": Published(MAX_WAIT_SECONDS, "largest `timeout` of GET /v1/changes/wait"),
+    "max_int": Published(MAX_INT, "largest absolute value of an integer (size, mtime_ns, rev, cursor)"),
+    "max_name_chars": Published(MAX_NAME_CHARS, "characters in a user or device name"),
+    "max_path_bytes": Published(MAX_PATH_BYTES, "UTF-8 bytes in a path"),
+    "max_segment_bytes": Published(MAX_SEGMENT_BYTES, "UTF-8 bytes in one segment (name) of a path"),
+}

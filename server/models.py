@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from .limits import MAX_HASHES_PER_MISSING, MAX_INT, MAX_NAME_CHARS, MAX_OPS_PER_COMMIT, MAX_PASSWORD_CHARS
+from .limits import (
+    MAX_HASHES_PER_MISSING,
+    MAX_INT,
+    MAX_NAME_CHARS,
+    MAX_OPS_PER_COMMIT,
+    MAX_PASSWORD_CHARS,
+    PUBLISHED,
+)
 
 BigInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]
@@ -83,6 +90,14 @@ class HealthResponse(BaseModel):
 
 class Empty(BaseModel):
     pass
+
+
+# GET /v1/limits: one int field per published limit, its value as the schema's default (so /openapi.json
+# carries the limits too). Built from limits.PUBLISHED so no limit is named twice.
+LimitsResponse: type[BaseModel] = create_model(
+    "LimitsResponse",
+    **{name: (int, Field(default=p.value, description=p.doc)) for name, p in PUBLISHED.items()},  # type: ignore[call-overload]
+)
 
 
 # -- blocks ----------------------------------------------------------------------------------------------------

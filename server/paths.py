@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-MAX_SEGMENT_BYTES = 255
-MAX_PATH_BYTES = 4096
+from .limits import MAX_PATH_BYTES, MAX_SEGMENT_BYTES
 
 
 class PathError(ValueError):

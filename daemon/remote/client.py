@@ -9,6 +9,7 @@ only when the connection could not be opened at all (nothing was sent): a replay
 from __future__ import annotations
 
 import io
+import json
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
@@ -18,6 +19,15 @@ import requests
 from .. import __version__
 from ..chunker import block_hash
 from .errors import ProtocolError, RemoteError, error_from_exception, error_from_response
+from .limits import (
+    MAX_BATCH_BODY,
+    MAX_BLOCK,
+    MAX_CHANGES_LIMIT,
+    MAX_HASHES_PER_MISSING,
+    MAX_JSON_BODY,
+    MAX_OPS_PER_COMMIT,
+    MAX_WAIT_SECONDS,
+)
 from .tls import IDEMPOTENT_METHODS, FerryAdapter, make_retry
 from .types import (
     Account,
@@ -34,12 +44,6 @@ from .types import (
     parse_str_list,
 )
 
-MAX_BLOCK = 8 * 1024 * 1024
-MAX_BATCH_BODY = 64 * 1024 * 1024
-MAX_OPS_PER_COMMIT = 1000
-MAX_HASHES_PER_MISSING = 10_000
-MAX_CHANGES_LIMIT = 10_000
-MAX_WAIT_TIMEOUT = 120
 SAFE_POSTS = ("/v1/blocks/missing", "/v1/blocks/batch")
 _IO_PIECE = 64 * 1024
 
@@ -72,6 +76,25 @@ def encode_batch(blocks: Sequence[tuple[str, bytes]]) -> bytes:
             raise ValueError(f"not a BLAKE3 hex hash: {h!r}")
         parts += [h.encode("ascii"), struct.pack(">Q", len(data)), data]
     return b"".join(parts)
+
+
+def commit_bodies(ops: Sequence[CommitOp]) -> Iterator[tuple[int, bytes]]:
+    """Split ops into /v1/commit bodies within the server's limits (ops per commit, JSON body size).
+
+    Yields (number of ops, body) in order. An op too big for any body (a put of a ~100 GB file) goes alone, and
+    the server's 413 says why.
+    """
+    encoded = [json.dumps(op.to_json(), separators=(",", ":"), ensure_ascii=False).encode("utf-8") for op in ops]
+    start, size = 0, 0
+    envelope = len(b'{"ops":[]}')
+    for i, e in enumerate(encoded):
+        count = i - start
+        if count and (count == MAX_OPS_PER_COMMIT or envelope + size + count + len(e) > MAX_JSON_BODY):
+            yield count, b'{"ops":[' + b",".join(encoded[start:i]) + b"]}"
+            start, size = i, 0
+        size += len(e)
+    if start < len(encoded):
+        yield len(encoded) - start, b'{"ops":[' + b",".join(encoded[start:]) + b"]}"
 
 
 class RemoteClient:
@@ -191,6 +214,11 @@ class RemoteClient:
         self._json("POST", "/v1/logout")
         self.token = None
 
+    def limits(self) -> dict[str, int]:
+        """The limits the server publishes (GET /v1/limits, no auth): name -> value."""
+        b = self._json("GET", "/v1/limits")
+        return {k: parse_int(b, k) for k in b}
+
     def account(self) -> Account:
         b = self._json("GET", "/v1/account")
         return Account(
@@ -267,14 +295,14 @@ class RemoteClient:
     # -- tree ------------------------------------------------------------------------------------------------
 
     def commit(self, ops: Sequence[CommitOp]) -> list[CommitResult]:
-        """Apply ops in order (each alone); more than 1,000 are sent as several requests."""
+        """Apply ops in order (each alone), any number: split into requests within the server's limits
+        (callers need not split)."""
         results: list[CommitResult] = []
-        for i in range(0, len(ops), MAX_OPS_PER_COMMIT):
-            part = ops[i : i + MAX_OPS_PER_COMMIT]
-            b = self._json("POST", "/v1/commit", json={"ops": [op.to_json() for op in part]})
+        for count, body in commit_bodies(ops):
+            b = self._json("POST", "/v1/commit", data=body, headers={"Content-Type": "application/json"})
             raw = b.get("results")
-            if not isinstance(raw, list) or len(raw) != len(part):
-                raise ProtocolError(f"commit: expected {len(part)} results, got {raw!r:.200}")
+            if not isinstance(raw, list) or len(raw) != count:
+                raise ProtocolError(f"commit: expected {count} results, got {raw!r:.200}")
             results.extend(CommitResult.parse(r) for r in raw)
         return results
 
@@ -298,7 +326,7 @@ class RemoteClient:
     def wait_changes(self, cursor: int, timeout: int = 60) -> WaitResult:
         """Long-poll: returns when the user's seq passes `cursor` or after `timeout` s (our read timeout is
         longer, so a quiet server is not mistaken for a dead one)."""
-        timeout = max(1, min(int(timeout), MAX_WAIT_TIMEOUT))
+        timeout = max(1, min(int(timeout), MAX_WAIT_SECONDS))
         b = self._json(
             "GET",
             "/v1/changes/wait",
@@ -323,4 +351,4 @@ class RemoteClient:
         return FeedEntry.parse(entry)
 
 
-__all__ = ["MAX_BATCH_BODY", "MAX_BLOCK", "RemoteClient", "RemoteError", "Throttle", "encode_batch"]
+__all__ = ["MAX_BATCH_BODY", "MAX_BLOCK", "RemoteClient", "RemoteError", "Throttle", "commit_bodies", "encode_batch"]

@@ -6,8 +6,8 @@ Parsing is strict: a field of the wrong type is a ProtocolError naming it, never
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 from ..model import Kind, RemoteEntry
 from .errors import ProtocolError
@@ -70,8 +70,21 @@ class FeedEntry:
         )
 
 
+# Commit ops: the class's fields are the op's JSON fields, `OP` its "op" value (docs/api.md, Commit);
+# tests/test_wire_contract.py checks both against the server's request models.
+
+
+def _op_json(op: PutOp | MkdirOp | DeleteOp | MoveOp) -> dict[str, Any]:
+    out: dict[str, Any] = {"op": op.OP}
+    for f in fields(op):
+        value = getattr(op, f.name)
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class PutOp:
+    OP: ClassVar[str] = "put"
     path: str
     blocks: tuple[str, ...]
     size: int
@@ -80,45 +93,52 @@ class PutOp:
     base_rev: int | None
 
     def to_json(self) -> dict[str, Any]:
-        return {"op": "put", "path": self.path, "blocks": list(self.blocks), "size": self.size,
-                "mtime_ns": self.mtime_ns, "executable": self.executable, "base_rev": self.base_rev}
+        return _op_json(self)
 
 
 @dataclass(frozen=True, slots=True)
 class MkdirOp:
+    OP: ClassVar[str] = "mkdir"
     path: str
     base_rev: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"op": "mkdir", "path": self.path, "base_rev": self.base_rev}
+        return _op_json(self)
 
 
 @dataclass(frozen=True, slots=True)
 class DeleteOp:
+    OP: ClassVar[str] = "delete"
     path: str
     base_rev: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"op": "delete", "path": self.path, "base_rev": self.base_rev}
+        return _op_json(self)
 
 
 @dataclass(frozen=True, slots=True)
 class MoveOp:
+    OP: ClassVar[str] = "move"
     path: str
     to: str
     base_rev: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"op": "move", "path": self.path, "to": self.to, "base_rev": self.base_rev}
+        return _op_json(self)
 
 
 CommitOp = PutOp | MkdirOp | DeleteOp | MoveOp
+COMMIT_OPS: tuple[type[CommitOp], ...] = (PutOp, MkdirOp, DeleteOp, MoveOp)
+
+
+# The codes of a failed op (docs/api.md, Commit); checked against the server's by tests/test_wire_contract.py.
+COMMIT_FAILURES = ("conflict", "missing_blocks", "not_empty", "bad_request")
 
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
-    """The outcome of one op. ok → `entry`; else `code` is conflict (see `current`), missing_blocks (see
-    `missing`), not_empty or bad_request."""
+    """The outcome of one op. ok → `entry`; else `code` is one of COMMIT_FAILURES: conflict (see `current`),
+    missing_blocks (see `missing`), not_empty or bad_request."""
 
     ok: bool
     entry: FeedEntry | None = None

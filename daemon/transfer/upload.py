@@ -17,7 +17,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from ..chunker import Chunk, FileChangedWhileReading, FileDigest, block_hash, hash_file
-from ..remote.client import MAX_BATCH_BODY, MAX_BLOCK, RemoteClient
+from ..remote.client import RemoteClient
+from ..remote.limits import MAX_BATCH_BODY, MAX_BLOCK
 from ..remote.types import PutOp
 from .bandwidth import TokenBucket
 from .errors import TransferCancelled

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Depends
 from ..auth import CallerDep
 from ..context import AppContext, get_ctx
 from ..errors import ApiError
+from ..limits import PUBLISHED
 from ..models import (
     AccountResponse,
     DevicesResponse,
     Empty,
     HealthResponse,
+    LimitsResponse,
     LoginRequest,
     LoginResponse,
 )
@@ -33,6 +35,12 @@ except PackageNotFoundError:  # running from a source tree
 @router.get("/health", response_model=HealthResponse, tags=["meta"])
 def health() -> dict[str, Any]:
     return {"ok": True, "version": VERSION}
+
+
+@router.get("/limits", response_model=LimitsResponse, tags=["meta"])
+def limits() -> dict[str, int]:
+    """The limits this server enforces (no auth): clients size their requests by them."""
+    return {name: p.value for name, p in PUBLISHED.items()}
 
 
 @router.post("/login", response_model=LoginResponse, tags=["auth"],
