@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import blake3
+from ferrysync.daemon import fsio
 from pyfastcdc import FastCDC
 
 MIN_SIZE = 256 * 1024
@@ -85,14 +86,14 @@ def _digest_stream(stream: BinaryIO) -> tuple[list[Chunk], int]:
 def hash_file(path: str | os.PathLike[str]) -> FileDigest:
     """Read a file once, cutting and hashing as it goes; refuse a digest of a file that changed meanwhile."""
     p = Path(path)
-    with open(p, "rb", buffering=_READ_SIZE) as f:
-        before = os.fstat(f.fileno())
+    with fsio.open_file(p, "rb", buffering=_READ_SIZE) as f:
+        before = fsio.fstat(f.fileno(), p)
         if before.st_size <= _WHOLE_READ_LIMIT:
-            data = f.read(_WHOLE_READ_LIMIT + 1)
+            data = fsio.read(f, _WHOLE_READ_LIMIT + 1, p)
             chunks, size = chunk_bytes(data), len(data)
         else:
             chunks, size = _digest_stream(f)
-        after = os.fstat(f.fileno())
+        after = fsio.fstat(f.fileno(), p)
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != after.st_size:
         raise FileChangedWhileReading(str(p))
     return FileDigest(content_hash_of(c.hash for c in chunks), tuple(chunks), size)

@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from ferrysync.daemon import fsio
 from ferrysync.daemon.chunker import (
     MIN_SIZE,
     FileChangedWhileReading,
@@ -45,12 +46,12 @@ class HashResult:
 def hash_small(path: Path) -> FileDigest:
     """Same digest as chunker.hash_file, for files that fit in one read: no 8 MiB stream buffer per file,
     which dominates the cost of hashing many small files."""
-    with open(path, "rb", buffering=0) as f:
-        before = os.fstat(f.fileno())
+    with fsio.open_file(path, "rb", buffering=0) as f:
+        before = fsio.fstat(f.fileno(), path)
         if before.st_size > SMALL_FILE:
             raise _TooBig
-        data = f.read(SMALL_FILE + 1)
-        after = os.fstat(f.fileno())
+        data = fsio.read(f, SMALL_FILE + 1, path)
+        after = fsio.fstat(f.fileno(), path)
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
         raise FileChangedWhileReading(str(path))
     chunks = tuple(chunk_bytes(data))

@@ -25,12 +25,17 @@ from ferrysync.daemon.ignore import BUILTIN_ONLY, IgnoreRules
 from ferrysync.daemon.journal import DirtyPath, Journal, StatKey
 from ferrysync.daemon.marker import check_marker
 from ferrysync.daemon.model import Kind, LocalEntry
+from ferrysync.daemon.ondisk import disk_path
 from ferrysync.daemon.scanner import DiskEntry, stat_entry, unchanged, walk
 
 log = logging.getLogger(__name__)
 
 BATCH = 2000
 VANISHED_KEEP = 100_000
+# File systems stamp mtimes from a coarse clock (a jiffy on Linux, ~16 ms on Windows): two writes of the same size
+# inside one tick leave the same stat. A digest of a file modified this recently is not recorded yet; the path is
+# looked at again once its mtime is older than this, so a stat match can always be trusted ("racily clean" in git).
+RACY_NS = 100_000_000
 
 
 @dataclass
@@ -49,6 +54,7 @@ class _Batch:
     to_hash: list[DiskEntry] = field(default_factory=list)
     scan_marks: list[str] = field(default_factory=list)
     requeue: list[str] = field(default_factory=list)
+    racy: list[tuple[str, float]] = field(default_factory=list)  # (path, when to look again): see RACY_NS
     handled: set[str] = field(default_factory=set)  # covered by a subtree scan in this batch
 
 
@@ -149,7 +155,12 @@ class LocalIndexer:
                 self.journal.mark_dirty(self.folder_id, [f.path], f.next_try)
             self.journal.mark_dirty(self.folder_id, b.scan_marks, now, rearm=False)
             self.journal.mark_dirty(self.folder_id, b.requeue, now + self.quiet_period)
-        result.requeued = b.requeue
+            for path, when in b.racy:
+                self.journal.mark_dirty(self.folder_id, [path], when)
+        result.requeued = b.requeue + [p for p, _ in b.racy]
+        if log.isEnabledFor(logging.DEBUG) and (writes or b.gone):
+            log.debug("%s: indexed %d changed, %d gone (e.g. %s)", self.folder_id, len(writes), len(b.gone),
+                      [e.path for e, _ in writes[:3]] + b.gone[:3])
         result.changed = sorted(set(result.changed))
 
     def _present(self, disk: DiskEntry, b: _Batch, rules: IgnoreRules) -> None:
@@ -221,7 +232,7 @@ class LocalIndexer:
         b.gone.extend(p for p, k in known.items() if not rules.is_ignored(p, k.kind == Kind.DIR))
 
     def _hash(self, b: _Batch, result: IndexResult) -> None:
-        by_path = {Path(self.root, d.path): d for d in b.to_hash}
+        by_path = {disk_path(self.root, d.path): d for d in b.to_hash}  # read under its on-disk spelling
         for r in self.pool.hash_many(by_path):
             disk = by_path[r.path]
             if r.changed:
@@ -237,6 +248,10 @@ class LocalIndexer:
             after = stat_entry(self.root, disk.path)
             if after is None or not unchanged(after.key(True), disk):
                 b.requeue.append(disk.path)  # replaced or touched between our stat and the read
+                continue
+            now_ns = int(self.clock() * 1e9)
+            if now_ns - RACY_NS < after.mtime_ns <= now_ns + RACY_NS:
+                b.racy.append((disk.path, (after.mtime_ns + RACY_NS) / 1e9))  # see RACY_NS
                 continue
             d = r.digest
             entry = LocalEntry(

@@ -39,10 +39,17 @@ def tmp_dir(root: Path) -> Path:
 
 
 def read_marker(root: Path) -> str | None:
+    """The folder id in the marker, or None when there is none.
+
+    Any other failure to read it (a disk going away mid-read, a marker that is a folder, no permission) is the
+    root being unavailable too: raised as RootUnavailable, which every caller handles by stopping the folder,
+    instead of an OSError that would end the sync loop that checks the marker."""
     try:
         return (marker_dir(root) / ID_FILE).read_text(encoding="utf-8").strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RootUnavailable(root, f"the marker {MARKER_NAME}/{ID_FILE} cannot be read ({exc})") from exc
 
 
 def init_marker(root: Path, folder_id: str, *, create_root: bool = False) -> None:

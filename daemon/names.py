@@ -194,3 +194,47 @@ def find_clashes(paths: Iterable[str], profile: Profile) -> set[str]:
         if below_clash or owner.setdefault(fold(path, profile), path) != path:
             clashed.add(path)
     return clashed & set(given)
+
+
+# -- names on this disk ----------------------------------------------------------------------------------------
+#
+# The journal and the wire use NFC paths (the server refuses anything else), but a disk that does not fold Unicode
+# forms (Linux) can hold a name in NFD, as macOS and some apps write them. Such a file keeps its name on disk: Ferry
+# maps it to its NFC path instead of renaming the user's file or leaving it out of the sync. Two entries of one
+# folder whose names differ only in Unicode form ("twins") would map to the same path: one keeps it, the other is
+# kept out and reported, and neither ever overwrites the other. These two functions are the only rule for which
+# one keeps the path, so the scanner (listing a folder) and the resolver (opening one path) always agree.
+
+TWIN_REASON = ("another entry in this folder has the same name in another Unicode form (NFC/NFD): this one is "
+               "left out of the sync; rename one of them")
+
+
+def nfc(name: str) -> str:
+    """The NFC form of a name or path (ASCII, the common case, is returned as is without work)."""
+    return name if name.isascii() else unicodedata.normalize("NFC", name)
+
+
+def _keeper(wanted: str, candidates: Iterable[str]) -> str:
+    # The spelling that is already NFC keeps the path; among other spellings, the first in code-point order.
+    found = sorted(candidates)
+    return wanted if wanted in found else found[0]
+
+
+def pick_on_disk(wanted: str, names: Iterable[str]) -> str | None:
+    """Which entry of a folder listing (`names`, as on disk) holds the NFC name `wanted`, or None if none does."""
+    candidates = [n for n in names if nfc(n) == wanted]
+    return _keeper(wanted, candidates) if candidates else None
+
+
+def map_listing(names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """A folder listing as the journal sees it: (on-disk name -> NFC name, twins left out -> NFC name)."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(nfc(n), []).append(n)
+    kept: dict[str, str] = {}
+    twins: dict[str, str] = {}
+    for key, group in groups.items():
+        keeper = _keeper(key, group)
+        kept[keeper] = key
+        twins.update({n: key for n in group if n != keeper})
+    return kept, twins

@@ -17,10 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ferrysync.daemon import fsio
 from ferrysync.daemon.ignore import BUILTIN_ONLY, IGNORE_FILE, IgnoreRules, IgnoreSyntaxError
 from ferrysync.daemon.journal import Journal, StatKey
 from ferrysync.daemon.marker import check_marker
 from ferrysync.daemon.model import Kind, LocalEntry
+from ferrysync.daemon.names import map_listing
+from ferrysync.daemon.ondisk import disk_path
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +75,9 @@ def _from_stat(path: str, st: os.stat_result, abs_path: str | os.PathLike[str]) 
 
 def stat_entry(root: Path, path: str) -> DiskEntry | None:
     """lstat one relative path; None when it is gone (or not a file, dir or symlink)."""
-    abs_path = os.path.join(root, path)
+    abs_path = disk_path(root, path)  # an NFD name on disk holds the NFC path
     try:
-        st = os.lstat(abs_path)
+        st = fsio.lstat(abs_path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     return _from_stat(path, st, abs_path)
@@ -111,15 +114,19 @@ def walk(
     rules: IgnoreRules = BUILTIN_ONLY,
     prefix: str = "",
     on_error: Callable[[str, OSError], None] | None = None,
+    on_twin: Callable[[str, str], None] | None = None,
 ) -> Iterator[DiskEntry]:
-    """Every syncable entry under `root/prefix` (excluding `prefix` itself), skipping ignored paths."""
+    """Every syncable entry under `root/prefix` (excluding `prefix` itself), skipping ignored paths.
+
+    Entries carry their NFC path whatever the disk's spelling; an NFC/NFD twin of another entry is left out and
+    given to `on_twin(its path on disk, the NFC path)` (see names.map_listing)."""
     if prefix and rules.is_ignored(prefix, True):
         return
-    stack = [prefix]
+    stack = [(prefix, disk_path(root, prefix))]
     while stack:
-        rel_dir = stack.pop()
+        rel_dir, disk_dir = stack.pop()
         try:
-            it = os.scandir(root / rel_dir if rel_dir else root)
+            it = fsio.scandir(disk_dir)
         except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as exc:
@@ -127,12 +134,18 @@ def walk(
                 on_error(rel_dir, exc)
             continue
         with it:
-            for de in it:
+            listing = list(it)
+            kept, twins = map_listing(de.name for de in listing)
+            for de in listing:
                 name = de.name
                 if not valid_name(name):
                     log.warning("skipping %r in %s: name is not valid UTF-8", name, root / rel_dir)
                     continue
-                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if name in twins:
+                    if on_twin:
+                        on_twin(Path(de.path).relative_to(root).as_posix(), f"{rel_dir}/{twins[name]}".lstrip("/"))
+                    continue
+                rel = f"{rel_dir}/{kept[name]}" if rel_dir else kept[name]
                 try:
                     is_dir = de.is_dir(follow_symlinks=False)
                     if rules.matches(rel, is_dir):  # parents were checked on the way down
@@ -148,7 +161,7 @@ def walk(
                     continue
                 yield entry
                 if entry.kind == Kind.DIR:
-                    stack.append(rel)
+                    stack.append((rel, Path(de.path)))
 
 
 def load_rules(root: Path, previous: IgnoreRules | None = None) -> IgnoreRules:
@@ -193,6 +206,7 @@ class ScanResult:
     scanned: int = 0
     queued: list[str] = field(default_factory=list)  # new or changed on disk, or vanished
     errors: dict[str, str] = field(default_factory=dict)  # unreadable paths and why
+    twins: dict[str, str] = field(default_factory=dict)  # NFC/NFD twins left out: path on disk -> the NFC path
     seconds: float = 0.0
 
 
@@ -225,7 +239,7 @@ def scan_folder(
     def on_error(path: str, exc: OSError) -> None:
         result.errors[path] = exc.strerror or str(exc)
 
-    for entry in walk(root, rules, prefix, on_error):
+    for entry in walk(root, rules, prefix, on_error, result.twins.__setitem__):
         result.scanned += 1
         if not unchanged(rows.pop(entry.path, None), entry):
             batch.append(entry.path)

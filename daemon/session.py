@@ -71,7 +71,27 @@ def login(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, device_name=device, settings=settings)
     save_config(paths, cfg)
     print(f"Logged in to {url} as {result.user} (device {device!r}).")
+    _tell_daemon(paths)
     return EXIT_OK
+
+
+def _tell_daemon(paths: FerryPaths) -> None:
+    """A running daemon keeps its old token until told: tell it (else it would be refused until restarted)."""
+    from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, IpcError
+
+    try:
+        with ControlClient(paths, timeout=10) as c:
+            answer = c.call("login_reload")
+    except DaemonNotRunning:
+        return  # it reads the new login when it starts
+    except (IpcError, OSError) as exc:
+        print(f"ferry: the running daemon did not take up the new login ({exc}); it will when it is next refused "
+              "by the server, or restart it with `ferry stop` and `ferry start`", file=sys.stderr)
+        return
+    if answer.get("replaced"):
+        print("The running daemon now syncs with this server: it lists it again and uploads what it lacks.")
+    else:
+        print("The running daemon now uses the new login.")
 
 
 def logout(args: argparse.Namespace) -> int:
@@ -98,15 +118,40 @@ def logout(args: argparse.Namespace) -> int:
 # -- the daemon's lifecycle ------------------------------------------------------------------------------------
 
 
-def _daemon_answers(paths: FerryPaths) -> bool:
+RUNNING, STARTING, STOPPING, ABSENT = "running", "starting", "stopping", "absent"
+STOP_WAIT_S = 60.0  # a daemon that is shutting down gets this long to let go (its engine stop is capped at 30 s)
+
+
+def _daemon_state(paths: FerryPaths) -> str:
+    """RUNNING; STARTING or STOPPING (it answers, but its engine is not running yet, or any more); or ABSENT."""
     from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, IpcError
 
     try:
         with ControlClient(paths, timeout=2) as c:
-            c.call("hello")
-        return True
+            hello = c.call("hello")
     except (DaemonNotRunning, IpcError, OSError):
-        return False
+        return ABSENT
+    if hello.get("stopping"):
+        return STOPPING
+    return STARTING if hello.get("starting") else RUNNING
+
+
+def _daemon_answers(paths: FerryPaths) -> bool:
+    return _daemon_state(paths) == RUNNING
+
+
+def _wait_until_gone(paths: FerryPaths, timeout: float) -> bool:
+    """Wait until no daemon here is shutting down: its lock goes only when its process has exited."""
+    from ferrysync.daemon.lock import is_locked
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _daemon_state(paths)
+        if state == RUNNING or (state == ABSENT and not is_locked(paths.lock_file)):
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
 
 
 def _stop_daemon(paths: FerryPaths) -> None:
@@ -117,9 +162,7 @@ def _stop_daemon(paths: FerryPaths) -> None:
             c.call("stop")
     except (DaemonNotRunning, IpcError, OSError):
         return
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while _daemon_answers(paths) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _wait_until_gone(paths, STOP_WAIT_S)
 
 
 def _entry_point(name: str) -> list[str]:
@@ -147,9 +190,31 @@ def start(args: argparse.Namespace) -> int:
         from ferrysync.daemon.main import main as ferryd_main
 
         return ferryd_main([])
-    if _daemon_answers(paths):
-        print("Ferry is already running.")
-        return EXIT_OK
+    # A daemon that is shutting down still answers for a while (up to its engine's 30 s stop), and one that is
+    # starting holds its lock before it answers: taking the first for a running daemon left no daemon at all once
+    # it had exited, and spawning beside either makes the newcomer exit on the lock. Wait for it instead.
+    from ferrysync.daemon.lock import is_locked, read_pid
+
+    deadline = time.monotonic() + STOP_WAIT_S
+    said = False
+    while True:
+        state = _daemon_state(paths)
+        if state == RUNNING:
+            print("Ferry is already running.")
+            return EXIT_OK
+        if state == ABSENT and not is_locked(paths.lock_file):
+            break
+        if not said:
+            pid = read_pid(paths.lock_file)
+            what = {STOPPING: "is stopping", STARTING: "is starting"}.get(state, "is starting or stopping")
+            print(f"The Ferry daemon{f' (pid {pid})' if pid else ''} {what}: waiting for it…", flush=True)
+            said = True
+        if time.monotonic() > deadline:
+            pid = read_pid(paths.lock_file)
+            who = f"another Ferry daemon (pid {pid})" if pid else "another Ferry daemon"
+            doing = "stopping" if state == STOPPING else "starting (or hangs)"
+            return _err(f"{who} is still {doing} after {STOP_WAIT_S:.0f} s; see {paths.log_file}")
+        time.sleep(0.1)
     proc = spawn_detached("ferryd", paths)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:

@@ -18,6 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import send2trash
+from ferrysync.daemon import fsio
+from ferrysync.daemon.ondisk import disk_path
 
 TRASH_DIR = PurePosixPath(".ferry/trash")
 INFO_FILE = ".ferry-trash-info.json"
@@ -56,7 +58,7 @@ def move_to_trash(root: str | os.PathLike[str], relpath: str, *, use_os_trash: b
                   os_trash: OsTrash = _default_os_trash) -> TrashedItem:
     """Move `<root>/<relpath>` (file or folder) to the OS trash, or to the folder trash if that fails."""
     rel = _check_relpath(relpath)
-    src = Path(root, *rel.parts)
+    src = disk_path(Path(root), rel.as_posix())  # an NFD name on disk holds the NFC path
     if not src.exists() and not src.is_symlink():
         raise FileNotFoundError(f"nothing to trash at {src}")
     is_dir = src.is_dir() and not src.is_symlink()
@@ -90,9 +92,11 @@ def _to_folder_trash(root: Path, rel: PurePosixPath, src: Path, is_dir: bool) ->
         dest.parent.mkdir(parents=True, exist_ok=True)
         (slot / INFO_FILE).write_text(json.dumps({"relpath": str(rel), "trashed_at": now.isoformat(),
                                                   "is_dir": is_dir}), encoding="utf-8")
-        os.rename(src, dest)  # same filesystem: the trash lives inside the root
+        fsio.rename_noreplace(src, dest)  # same filesystem: the trash lives inside the root
     except OSError as exc:
         shutil.rmtree(slot, ignore_errors=True)
+        if isinstance(exc, FileNotFoundError) and not os.path.lexists(src):
+            raise FileNotFoundError(exc.errno, f"{src} vanished before it could be trashed", str(src)) from exc
         raise TrashError(f"cannot move {src} to the folder trash {slot}: {exc}") from exc
     return TrashedItem(str(rel), "folder", now, dest, is_dir)
 

@@ -26,11 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from ferrysync.daemon import threads
 from ferrysync.daemon.hasher import HashPool
 from ferrysync.daemon.ignore import IGNORE_FILE
 from ferrysync.daemon.indexer import LocalIndexer
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.marker import RootUnavailable, check_marker
+from ferrysync.daemon.names import nfc
+from ferrysync.daemon.ondisk import twins_in
 from ferrysync.daemon.scanner import RulesCache, ScanResult, scan_folder, valid_name
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -115,6 +118,10 @@ class FolderWatcher:
         self._observer: BaseObserver | None = None
         self._root_str = str(root)
         self._pending: dict[str, None] = {}
+        # NFC/NFD twins left out of the sync (path on disk -> the NFC path), from the last scan and from the
+        # folders that events touched since; replaced whole, never mutated, so readers need no lock.
+        self.twins: dict[str, str] = {}
+        self._twin_dirs: set[str] = set()  # folders (as on disk) to look at again for twins
         self._scan_reason: str | None = None
         self._in_flight = 0  # events taken from _pending but not yet committed, or 1 while scanning
         self._lock = threading.Lock()
@@ -131,8 +138,7 @@ class FolderWatcher:
         self._watch()
         if initial_scan:
             self.request_rescan("start-up")
-        self._thread = threading.Thread(target=self._run, name=f"ferry-watch-{self.folder_id}", daemon=True)
-        self._thread.start()
+        self._thread = threads.start(self._run, f"ferry-watch-{self.folder_id}")
 
     def _watch(self) -> None:
         observer: BaseObserver | None = None
@@ -196,6 +202,9 @@ class FolderWatcher:
                     if not valid_name(rel):
                         log.warning("ignoring %r: name is not valid UTF-8", rel)
                         continue
+                    if not rel.isascii():  # the journal path is NFC, whatever the disk's spelling
+                        self._twin_dirs.add(rel.rpartition("/")[0])
+                        rel = nfc(rel)
                     self._pending[rel] = None
                     if rel == IGNORE_FILE:
                         self._scan_reason = "ignore rules changed"
@@ -229,6 +238,7 @@ class FolderWatcher:
             self._stop.wait(_COALESCE_S)  # let a burst gather into one transaction
             try:
                 self._flush()
+                self._check_twins()
                 with self._lock:
                     reason, self._scan_reason = self._scan_reason, None
                     if reason is None and time.monotonic() >= due:
@@ -261,6 +271,19 @@ class FolderWatcher:
                 raise
             self._on_dirty()
 
+    def _check_twins(self) -> None:
+        """Look again at the folders where a non-ASCII name came or went: twins appear and disappear with them."""
+        with self._lock:
+            dirs, self._twin_dirs = self._twin_dirs, set()
+        if not dirs:
+            return
+        twins = {p: k for p, k in self.twins.items() if p.rpartition("/")[0] not in dirs}
+        for d in dirs:
+            for name, key in twins_in(self.root / d if d else self.root).items():
+                parent = nfc(d)
+                twins[f"{d}/{name}" if d else name] = f"{parent}/{key}" if parent else key
+        self.twins = twins
+
     def _scan(self, reason: str) -> None:
         log.info("%s: scanning (%s)", self.root, reason)
         try:
@@ -270,6 +293,7 @@ class FolderWatcher:
             self._on_error(exc)
             return
         self.scans += 1
+        self.twins = dict(self.last_scan.twins)
         if self.mode == "native":
             self.status_message = None
         if self.last_scan.queued:
@@ -329,8 +353,7 @@ class LocalObserver:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"ferry-index-{self.folder_id}", daemon=True)
-        self._thread.start()
+        self._thread = threads.start(self._run, f"ferry-index-{self.folder_id}")
         self.watcher.start()
 
     def stop(self) -> None:
@@ -342,6 +365,21 @@ class LocalObserver:
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def twins(self) -> dict[str, str]:
+        """NFC/NFD twins left out of the sync: path on disk -> the NFC path the other spelling holds."""
+        return self.watcher.twins
+
+    def failure(self) -> str | None:
+        """Why local changes are no longer picked up although nobody stopped this observer, or None."""
+        if self._stop.is_set():
+            return None
+        for what, thread in (("indexer", self._thread), ("watcher", self.watcher._thread)):
+            reason = threads.death(thread)
+            if reason is not None:
+                return f"its {what} stopped ({reason})"
+        return None
 
     @property
     def status(self) -> ObserverStatus:
@@ -362,8 +400,10 @@ class LocalObserver:
         while not self._stop.is_set():
             timeout = self.RETRY_S
             try:
+                # Every round, not only after an error: a root that is moved away or unmounted sends no event
+                # (the native watch follows the moved inode), so the folder would otherwise say "Up to date".
+                check_marker(self.root, self.folder_id)
                 if self.error is not None:
-                    check_marker(self.root, self.folder_id)
                     log.info("%s: sync root is back; resuming", self.root)
                     self.error = None
                     self.watcher.rewatch()

@@ -16,6 +16,8 @@ from ferrysync.daemon.engine.engine import Engine
 from ferrysync.daemon.engine.folder import FolderSync, held_side
 from ferrysync.daemon.engine.mapping import to_server
 from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
+from ferrysync.daemon.names import nfc
+from ferrysync.daemon.ondisk import disk_path
 from ferrysync.daemon.trash import list_folder_trash, restore_from_folder_trash
 
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
@@ -45,7 +47,7 @@ def _locate(engine: Engine, local_path: str) -> tuple[FolderSync, str]:
     p = Path(local_path).expanduser().absolute()
     for f in engine.folders.values():
         if p.is_relative_to(f.root) and p != f.root:
-            return f, p.relative_to(f.root).as_posix()
+            return f, nfc(p.relative_to(f.root).as_posix())  # the journal's spelling, whatever the disk's
     raise ValueError(f"{local_path} is not inside a synced folder")
 
 
@@ -54,7 +56,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:
 
     def _abs(folder_id: str, rel: str) -> str:
         f = engine.folders.get(folder_id)
-        return str(f.root / rel) if f is not None else rel
+        return str(disk_path(f.root, rel)) if f is not None else rel
 
     def pause(_: Mapping[str, Any]) -> Mapping[str, Any]:
         engine.set_paused(True)
@@ -106,9 +108,9 @@ def handlers(engine: Engine) -> dict[str, Handler]:
         out = []
         for a in engine.journal.list_activity(1000):
             f = engine.folders.get(a.folder_id)
-            if a.action == "conflict" and f is not None and (f.root / a.path).exists():
-                out.append({"folder_id": a.folder_id, "path": str(f.root / a.path),
-                            "original": str(f.root / a.detail), "time": a.ts})
+            if a.action == "conflict" and f is not None and disk_path(f.root, a.path).exists():
+                out.append({"folder_id": a.folder_id, "path": str(disk_path(f.root, a.path)),
+                            "original": str(disk_path(f.root, a.detail)), "time": a.ts})
         return {"conflicts": out}
 
     def activity(params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -130,7 +132,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:
 
     def name_issues(_: Mapping[str, Any]) -> Mapping[str, Any]:
         return {"entries": [{"folder_id": f.fid, "path": str(f.root / p), "reason": r}
-                            for f in engine.folders.values() for p, r in sorted(f.view.kept_out.items())]}
+                            for f in engine.folders.values() for p, r in sorted(f.name_issues().items())]}
 
     def _selected(params: Mapping[str, Any]) -> list[FolderSync]:
         fid = params.get("folder_id")
@@ -193,6 +195,9 @@ def handlers(engine: Engine) -> dict[str, Handler]:
         engine.stop_requested.set()
         return {}
 
+    def login_reload(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        return engine.reload_credentials()
+
     return {
         "status": lambda _: engine.status(), "pause": pause, "resume": resume, "folders": folders,
         "folder_add": folder_add, "folder_remove": folder_remove, "settings_get": settings_get,
@@ -200,4 +205,5 @@ def handlers(engine: Engine) -> dict[str, Handler]:
         "name_issues": name_issues, "deletions": deletions, "deletions_approve": deletions_approve,
         "deletions_reject": deletions_reject, "versions": versions, "restore": restore,
         "trash_list": trash_list, "trash_restore": trash_restore, "wait_status": wait_status, "stop": stop,
+        "login_reload": login_reload,
     }

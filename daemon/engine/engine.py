@@ -7,6 +7,7 @@ engine pushes status changes through `publish`.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import threading
 import time
@@ -15,15 +16,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ferrysync.daemon import __version__
-from ferrysync.daemon.config import Config, FolderConfig, Settings, save_config
+from ferrysync.daemon import __version__, threads
+from ferrysync.daemon.config import Config, ConfigError, FolderConfig, Settings, load_config, save_config
+from ferrysync.daemon.credentials import CredentialsError, open_store
 from ferrysync.daemon.engine.executor import FolderContext
+from ferrysync.daemon.engine.feed import relist_key, request_relist
 from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.mapping import normalize_prefix
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.hasher import HashPool
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.marker import ID_FILE, marker_dir
+from ferrysync.daemon.ondisk import disk_path
 from ferrysync.daemon.paths import FerryPaths
 from ferrysync.daemon.remote import RemoteClient, RemoteError
 from ferrysync.daemon.transfer import Downloader, TokenBucket, Uploader
@@ -31,6 +35,8 @@ from ferrysync.daemon.transfer import Downloader, TokenBucket, Uploader
 log = logging.getLogger(__name__)
 
 ACCOUNT_REFRESH_S = 60.0
+LOGIN_KEY = "login"  # journal meta: the login the trees were built under
+REFUSED_RECHECK_S = 2.0  # how often refused feeds may look for newer credentials (config and keyring)
 
 
 class Engine:
@@ -58,20 +64,25 @@ class Engine:
         self._stop = threading.Event()
         self._changed = threading.Event()
         self._status_thread: threading.Thread | None = None
+        self._token = token
+        self._login_lock = threading.Lock()
+        self._refused_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._note_login()
         for folder in self.config.folders:
             self._start_folder(folder)
-        self._status_thread = threading.Thread(target=self._status_loop, name="ferry-status", daemon=True)
-        self._status_thread.start()
+        self._status_thread = threads.start(self._status_loop, "ferry-status")
 
     def stop(self) -> None:
         self._stop.set()
         self._changed.set()
         for f in list(self.folders.values()):
             f.stop()
+        if self._status_thread is not None:
+            self._status_thread.join(5)  # it reads the journal: done before the journal closes
         self.pool.close()
         self.client.close()
 
@@ -83,7 +94,7 @@ class Engine:
         if loc is None or loc.folder_id not in self.folders:
             return None
         root = self.folders[loc.folder_id].root
-        return str(root.joinpath(*loc.path.split("/"))), loc.offset, loc.length
+        return str(disk_path(root, loc.path)), loc.offset, loc.length
 
     def _start_folder(self, folder: FolderConfig) -> FolderSync:
         ctx = FolderContext(journal=self.journal, folder_id=folder.id, root=Path(folder.local),
@@ -91,6 +102,7 @@ class Engine:
                             downloader=self.downloader, cancel=threading.Event(), find_block=self._find_block,
                             tracker=self.tracker)
         sync = FolderSync(folder, ctx, self.pool, self.settings, self.changed, self._notify)
+        sync.feed.on_refused = self.credentials_refused
         if self.paused or folder.paused:
             ctx.cancel.set()
         self.folders[folder.id] = sync
@@ -100,24 +112,95 @@ class Engine:
     def changed(self) -> None:
         self._changed.set()
 
+    # -- credentials -----------------------------------------------------------------------------------------
+
+    def _note_login(self) -> None:
+        """At start: if the login changed while the daemon was not running, list every folder's server again."""
+        current = _login_fingerprint(self.config.server_url, self.config.user, self._token)
+        before = self.journal.get_meta(LOGIN_KEY)
+        if before is not None and before != current:
+            replaced = before.rsplit(" ", 1)[0] != current.rsplit(" ", 1)[0]  # another URL or account
+            log.info("this device logged in again since the last run%s: listing the server again",
+                     " to another server or account" if replaced else "")
+            for folder in self.config.folders:
+                request_relist(self.journal, folder.id, replaced=replaced)
+        if before != current:
+            self.journal.set_meta(LOGIN_KEY, current)
+
+    def reload_credentials(self) -> dict[str, Any]:
+        """Take up what `ferry login` stored (server URL, account, token, TLS trust) without a restart.
+
+        Every folder then lists the server again before following its feed: as a server that was replaced
+        when the URL or the account changed, and otherwise deciding from the listing whether it is still the
+        server the folder synced with (see FeedReader.relist). Nothing is deleted locally on the way."""
+        with self._login_lock:
+            fresh = load_config(self.paths)
+            if not fresh.server_url or not fresh.user:
+                raise ValueError("this device is not logged in: run `ferry login URL --user NAME`")
+            token = open_store(fresh.settings.credentials_store, self.paths).get_token(fresh.user, fresh.server_url)
+            if not token:
+                raise ValueError(f"no device token for {fresh.user} on {fresh.server_url}: run `ferry login`")
+            old = self.config
+            replaced = (fresh.server_url.rstrip("/"), fresh.user) != (old.server_url.rstrip("/"), old.user)
+            changed = replaced or token != self._token
+            s = dataclasses.replace(old.settings, credentials_store=fresh.settings.credentials_store,
+                                    tls_ca_file=fresh.settings.tls_ca_file,
+                                    tls_pin_sha256=fresh.settings.tls_pin_sha256)
+            trust = (s.tls_ca_file, s.tls_pin_sha256) != (old.settings.tls_ca_file, old.settings.tls_pin_sha256)
+            with self._config_lock:
+                self.config = dataclasses.replace(old, server_url=fresh.server_url, user=fresh.user,
+                                                  device_name=fresh.device_name, settings=s)
+            if changed or trust:
+                self.client.reconfigure(fresh.server_url, token, verify=s.tls_ca_file or True,
+                                        pin_sha256=s.tls_pin_sha256)
+            self._token = token
+            if changed:
+                log.info("new login: %s on %s%s", fresh.user, fresh.server_url,
+                         " (another server or account: it gets what this device holds)" if replaced else "")
+                for f in self.folders.values():
+                    f.server_changed(replaced=replaced)
+                self.journal.set_meta(LOGIN_KEY, _login_fingerprint(fresh.server_url, fresh.user, token))
+            self.account = None
+        self.changed()
+        return {"server": fresh.server_url, "user": fresh.user, "changed": changed, "replaced": replaced}
+
+    def credentials_refused(self) -> bool:
+        """The server refused our token: take up newer credentials if `ferry login` stored some meanwhile."""
+        now = time.monotonic()
+        if now - self._refused_at < REFUSED_RECHECK_S:
+            return False
+        self._refused_at = now
+        try:
+            result = self.reload_credentials()
+        except (ValueError, CredentialsError, ConfigError) as exc:
+            log.debug("refused, and no newer credentials: %s", exc)
+            return False
+        return bool(result["changed"])
+
     def _status_loop(self) -> None:
         next_account = 0.0
         seen_sync: float | None = None
+        last_error = ""
         while not self._stop.is_set():
             self._changed.wait(1.0)
             self._changed.clear()
-            last_sync = max((f.view.last_sync or 0.0 for f in self.folders.values()), default=0.0)
-            now = time.monotonic()
-            if now >= next_account or (last_sync != seen_sync and now >= next_account - ACCOUNT_REFRESH_S + 5):
-                next_account, seen_sync = now + ACCOUNT_REFRESH_S, last_sync
-                self._refresh_account()
-            if self.journal.needs_rebuild and self.folders and self.synced():
-                log.info("journal rebuilt from the disk and the server")
-                self.journal.clear_rebuild()
+            if self._stop.is_set():
+                break
             try:
+                last_sync = max((f.view.last_sync or 0.0 for f in self.folders.values()), default=0.0)
+                now = time.monotonic()
+                if now >= next_account or (last_sync != seen_sync and now >= next_account - ACCOUNT_REFRESH_S + 5):
+                    next_account, seen_sync = now + ACCOUNT_REFRESH_S, last_sync
+                    self._refresh_account()
+                if self.journal.needs_rebuild and self.folders and self.synced():
+                    log.info("journal rebuilt from the disk and the server")
+                    self.journal.clear_rebuild()
                 self.publish("status", self.status())
-            except Exception:
-                log.exception("publishing status failed")
+                last_error = ""
+            except Exception as exc:  # tried again within a second; said once, not every second
+                if repr(exc) != last_error:
+                    log.exception("publishing status failed")
+                last_error = repr(exc)
 
     def _refresh_account(self) -> None:
         try:
@@ -157,6 +240,7 @@ class Engine:
             raise KeyError(folder_id)
         sync.stop()
         self.journal.forget_folder(folder_id)
+        self.journal.delete_meta(relist_key(folder_id))
         (marker_dir(sync.root) / ID_FILE).unlink(missing_ok=True)  # the files and the folder trash stay
         self._save(self.config.without_folder(folder_id))
         self.changed()
@@ -189,9 +273,19 @@ class Engine:
     def synced(self) -> bool:
         return all(f.idle() for f in self.folders.values())
 
+    def failure(self) -> str | None:
+        """Why the engine itself (not one folder) stopped working although nobody stopped it, or None."""
+        if self._stop.is_set():
+            return None
+        reason = threads.death(self._status_thread)
+        return None if reason is None else f"the status thread stopped ({reason}); see the log, then restart Ferry"
+
     # -- status ----------------------------------------------------------------------------------------------
 
     def _folder_state(self, f: FolderSync) -> tuple[str, str]:
+        failed = f.failure()
+        if failed is not None:
+            return "error", f"Ferry stopped syncing this folder: {failed}; see the log, then restart Ferry"
         obs = f.observer.status
         if f.error or obs.error is not None:
             return "error", f.error or obs.message or "the sync folder is unavailable"
@@ -230,15 +324,18 @@ class Engine:
         state = next((s for s in ("error", "offline", "paused", "syncing") if s in states), "idle")
         if self.paused:
             state = "paused"
+        broken = self.failure()
+        if broken is not None:
+            state = "error"
         speed_up, speed_down = self.tracker.speed("up"), self.tracker.speed("down")
         conflicts = sum(len(f.conflict_copies()) for f in self.folders.values())
         held = sum(len(f.view.held) for f in self.folders.values())
-        kept = sum(len(f.view.kept_out) for f in self.folders.values())
+        kept = sum(len(f.name_issues()) for f in self.folders.values())
         errors = len(self.journal.list_failures())
         last = [f.view.last_sync for f in self.folders.values() if f.view.last_sync is not None]
         return {
             "state": state,
-            "message": _message(state, folders, up_n + down_n, speed_up + speed_down, retry_in, held),
+            "message": broken or _message(state, folders, up_n + down_n, speed_up + speed_down, retry_in, held),
             "pending_up": {"count": up_n, "bytes": up_b},
             "pending_down": {"count": down_n, "bytes": down_b},
             "transfers": self.tracker.running(),
@@ -256,6 +353,12 @@ class Engine:
             "paused": self.paused,
             "daemon_version": __version__,
         }
+
+
+def _login_fingerprint(server_url: str, user: str, token: str) -> str:
+    """Which login the journal's trees came from: URL and account in clear, the token only as a short hash."""
+    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
+    return f"{server_url.rstrip('/')} {user} {digest}"
 
 
 def _message(state: str, folders: list[dict[str, Any]], pending: int, speed: float, retry_in: float | None,

@@ -18,14 +18,18 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
+from ferrysync.daemon import fsio
 from ferrysync.daemon.chunker import Chunk, FileChangedWhileReading, FileDigest
+from ferrysync.daemon.conflicts import conflict_name
 from ferrysync.daemon.engine.mapping import from_server, to_server
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal, TransferState, Tree
 from ferrysync.daemon.marker import RootUnavailable, check_marker, tmp_dir
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry
+from ferrysync.daemon.ondisk import disk_path
 from ferrysync.daemon.planner import (
     Action,
     ConflictCopy,
@@ -56,7 +60,7 @@ from ferrysync.daemon.remote import (
     ServerUnavailable,
     Unauthorized,
 )
-from ferrysync.daemon.scanner import stat_entry
+from ferrysync.daemon.scanner import DiskEntry, stat_entry
 from ferrysync.daemon.transfer import Downloader, Uploader
 from ferrysync.daemon.transfer.download import LocalBlockFinder, ResumeState
 from ferrysync.daemon.transfer.errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
@@ -66,7 +70,6 @@ from ferrysync.daemon.trash import move_to_trash
 log = logging.getLogger(__name__)
 
 COMMIT_BATCH = 1000  # the server's limit of ops per commit request
-DOWNLOAD_WORKERS = 4
 
 
 class Offline(Exception):
@@ -90,6 +93,9 @@ class FolderContext:
     find_block: LocalBlockFinder
     tracker: TransferTracker
     use_os_trash: bool = True
+    host: str = "this device"  # names the conflict copies this device makes
+    download_workers: int = 4  # files downloaded at once (1: one after the other, on the calling thread)
+    now: Callable[[], datetime] = datetime.now  # local wall-clock time, as conflict names show it
     wake_indexer: Callable[[], None] = lambda: None  # a path was marked dirty: let the local observer look now
 
 
@@ -151,7 +157,7 @@ class Executor:
                 self.j.clear_failure(self.fid, action.path)
         except (GuardFailed, TargetChanged, FileChangedWhileReading, FileNotFoundError) as exc:
             log.debug("%s: %s re-planned: %s", self.fid, action.path, exc)
-            result.retry.add(action.path)
+            self._disk_disagreed(action.path, result)
         except TransferCancelled:
             result.retry.add(action.path)
         except (ServerUnavailable, ConnectionError) as exc:
@@ -188,7 +194,7 @@ class Executor:
             raise TypeError(f"unexpected action {a!r}")
 
     def _abs(self, path: str) -> Path:
-        return self.ctx.root.joinpath(*path.split("/"))
+        return disk_path(self.ctx.root, path)  # an NFD name on disk keeps its spelling
 
     def _writable(self) -> None:
         """No write may happen under a root whose marker is missing (an unmounted disk, a moved folder): a
@@ -201,6 +207,13 @@ class Executor:
         The journal records what the engine wrote; a change the user makes right after (or while) the engine
         writes shows as a stat that differs from that record, and the indexer's look makes it a local change."""
         self.j.mark_dirty(self.fid, paths, 0.0, rearm=False)
+
+    def _disk_disagreed(self, path: str, result: BatchResult) -> None:
+        """The disk is not what the local tree says: have the observer look (its event may still be on the way,
+        or was lost), and plan the path again once it has."""
+        self.j.mark_dirty(self.fid, [path], 0.0, rearm=False)
+        self.ctx.wake_indexer()
+        result.retry.add(path)
 
     def _check_disk(self, path: str, expect: LocalEntry | None) -> None:
         disk = stat_entry(self.ctx.root, path)
@@ -221,7 +234,7 @@ class Executor:
         target = self._abs(a.path)
         if a.expect_local.kind is Kind.DIR:
             try:
-                target.rmdir()  # only an empty folder: its content was planned on its own
+                fsio.rmdir(target)  # only an empty folder: its content was planned on its own
             except OSError as exc:
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                     raise GuardFailed(f"{a.path} is not empty") from exc
@@ -248,7 +261,7 @@ class Executor:
         disk = stat_entry(self.ctx.root, a.path)
         if disk is not None and disk.kind is not Kind.DIR:
             raise GuardFailed(f"{a.path} is a {disk.kind.value} on disk")
-        target.mkdir(parents=True, exist_ok=True)
+        fsio.mkdir(target, parents=True, exist_ok=True)
         local = self._local_row(a.path)
         with self.j.transaction():
             self.j.put_local(self.fid, local)
@@ -276,14 +289,17 @@ class Executor:
         dst = self._abs(a.dst)
         if a.src.casefold() != a.dst.casefold() and stat_entry(self.ctx.root, a.dst) is not None:
             raise GuardFailed(f"{a.dst} is taken on disk")
-        dst.parent.mkdir(parents=True, exist_ok=True)
+        fsio.mkdir(dst.parent, parents=True, exist_ok=True)
         src = self._abs(a.src)
-        if a.src.casefold() == a.dst.casefold():  # case-only rename: via a temporary name (case-insensitive disks)
-            tmp = src.with_name(f".ferry-tmp-mv-{os.getpid()}-{src.name}")
-            os.rename(src, tmp)
-            os.rename(tmp, dst)
-        else:
-            os.rename(src, dst)
+        try:
+            if a.src.casefold() == a.dst.casefold():  # case-only rename: via a temporary name (case-insensitive)
+                tmp = src.with_name(f".ferry-tmp-mv-{os.getpid()}-{src.name}")
+                fsio.rename_noreplace(src, tmp)
+                fsio.rename_noreplace(tmp, dst)
+            else:
+                fsio.rename_noreplace(src, dst)  # a name the user took meanwhile is never overwritten
+        except FileExistsError as exc:
+            raise GuardFailed(f"{a.dst} is taken on disk") from exc
         with self.j.transaction():
             self._reroot("local", a.src, a.dst)
             self._reroot("synced", a.src, a.dst)
@@ -296,7 +312,10 @@ class Executor:
         self._check_disk(a.path, a.expect_local)
         if stat_entry(self.ctx.root, a.copy_name) is not None:
             raise GuardFailed(f"{a.copy_name} is taken")
-        os.rename(self._abs(a.path), self._abs(a.copy_name))
+        try:
+            fsio.rename_noreplace(self._abs(a.path), self._abs(a.copy_name))
+        except FileExistsError as exc:
+            raise GuardFailed(f"{a.copy_name} is taken") from exc
         with self.j.transaction():
             self._reroot("local", a.path, a.copy_name)
             self.j.delete_synced(self.fid, a.path)
@@ -353,6 +372,7 @@ class Executor:
                         self.j.delete_synced(self.fid, a.src)
                     result.replan.add(a.dst)
                 self.j.clear_failure(self.fid, a.path)
+            log.debug("%s: %s %r done", self.fid, type(a).__name__, a.path)
             result.replan.add(a.path)
             result.done += 1
 
@@ -394,7 +414,7 @@ class Executor:
         ready = [(a, o.op) for a, o in zip(uploads, outcomes, strict=True) if o.op is not None]
         for a, o in zip(uploads, outcomes, strict=True):
             if isinstance(o.error, FileChangedWhileReading | FileNotFoundError):
-                result.retry.add(a.path)
+                self._disk_disagreed(a.path, result)
             elif o.error is not None:
                 message = _describe(o.error)
                 self.j.record_failure(self.fid, a.path, message)
@@ -415,14 +435,16 @@ class Executor:
                 self.j.put_synced(self.fid, merge_base(a.local, remote))
                 self.j.clear_failure(self.fid, a.path)
                 self.j.add_activity(self.fid, a.path, "uploaded", str(a.local.size))
+                log.debug("%s: Upload %r done (rev %d)", self.fid, a.path, remote.rev)
                 result.replan.add(a.path)
                 result.done += 1
 
     def _download_all(self, downloads: list[Download], result: BatchResult) -> None:
-        if len(downloads) == 1:
-            self._guarded(downloads[0], result, self._download)
+        if len(downloads) == 1 or self.ctx.download_workers <= 1:
+            for d in downloads:
+                self._guarded(d, result, self._download)
             return
-        with ThreadPoolExecutor(DOWNLOAD_WORKERS, thread_name_prefix="ferry-dl") as pool:
+        with ThreadPoolExecutor(self.ctx.download_workers, thread_name_prefix="ferry-dl") as pool:
             futures = [pool.submit(self._guarded, d, result, self._download) for d in downloads]
             errors = [f.exception() for f in futures]
         for exc in errors:
@@ -437,12 +459,12 @@ class Executor:
         target = self._abs(a.path)
         exp = a.expect_local
         if exp is not None and exp.kind is Kind.FILE and exp.content_hash == remote.content_hash:
-            os.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
+            fsio.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
             chunks = self.j.local_chunks(self.fid, a.path)
             # What the engine wrote is the mode; the content it vouches for is the planned row's.
             local = replace(exp, executable=remote.executable)
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            fsio.mkdir(target.parent, parents=True, exist_ok=True)
             states: list[ResumeState] = []
 
             def on_state(st: ResumeState) -> None:
@@ -455,6 +477,7 @@ class Executor:
                         remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
                         find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
                         tmp_dir=tmp_dir(self.ctx.root), resume=self._resume_state(a.path, remote), on_state=on_state,
+                        target_is_new=exp is None, displaced_matches=lambda p: _stat_matches(_stat_or_none(p), exp),
                     )
                 except (TargetChanged, CorruptDownload, DiskFull):
                     self._forget_resume(a.path)  # the temp file is gone: nothing to resume
@@ -465,12 +488,33 @@ class Executor:
             inode, size, mtime_ns, executable = done.written
             local = LocalEntry(a.path, Kind.FILE, size, mtime_ns, inode, executable, remote.content_hash,
                                remote.blocks)
+            if done.displaced is not None:
+                self._keep_displaced(a.path, done.displaced, result)
         with self.j.transaction():
             self.j.put_local(self.fid, local, chunks)
             self.j.put_synced(self.fid, merge_base(local, remote))
             self.j.add_activity(self.fid, a.path, "downloaded", str(remote.size))
             self._recheck(a.path)
         self.ctx.wake_indexer()
+
+    def _keep_displaced(self, path: str, displaced: Path, result: BatchResult) -> None:
+        """A save the user made in the instant before the download's swap: keep it as a conflict copy."""
+        when = self.ctx.now()
+        for _ in range(100):
+            copy = conflict_name(path, self.ctx.host, when, lambda p: stat_entry(self.ctx.root, p) is not None)
+            try:
+                fsio.rename_noreplace(displaced, self._abs(copy))
+                break
+            except FileExistsError:
+                continue  # taken in between: pick the next free name
+        else:  # pragma: no cover - a hundred names taken in a row
+            raise GuardFailed(f"no free conflict name for {path}")
+        log.warning("%s: %s was saved while its download landed; kept as %s", self.fid, path, copy)
+        with self.j.transaction():
+            self.j.add_activity(self.fid, copy, "conflict", path)
+            self._recheck(copy)
+        result.conflicts.append(copy)
+        result.retry.add(copy)
 
 
     # -- resumable downloads: the temp file and its verified prefix survive a restart ----------------------------
@@ -510,7 +554,14 @@ def _chunks(blocks: tuple[str, ...], lengths: tuple[int, ...]) -> list[Chunk]:
 
 
 def _matches(root: Path, path: str, expect: LocalEntry | None) -> bool:
-    disk = stat_entry(root, path)
+    return _stat_matches(stat_entry(root, path), expect)
+
+
+def _stat_or_none(path: Path) -> DiskEntry | None:
+    return stat_entry(path.parent, path.name)
+
+
+def _stat_matches(disk: DiskEntry | None, expect: LocalEntry | None) -> bool:
     if expect is None:
         return disk is None
     if disk is None or disk.kind is not expect.kind:
@@ -520,7 +571,7 @@ def _matches(root: Path, path: str, expect: LocalEntry | None) -> bool:
 
 
 def _mode(path: Path, executable: bool) -> int:
-    mode = path.stat().st_mode & 0o7777
+    mode = fsio.stat(path).st_mode & 0o7777
     return mode | 0o111 if executable else mode & ~0o111
 
 

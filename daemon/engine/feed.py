@@ -9,6 +9,7 @@ is unreachable it backs off exponentially with jitter and says so ("offline"), r
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ferrysync.daemon import threads
 from ferrysync.daemon.engine.mapping import from_server
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.model import SyncedEntry
@@ -35,6 +37,27 @@ log = logging.getLogger(__name__)
 WAIT_S = 50  # long-poll timeout asked of the server
 BACKOFF_MIN_S = 1.0
 BACKOFF_MAX_S = 60.0
+REFUSED_RETRY_S = 30.0  # a refused device asks the server again this often
+REFUSED_LOOK_S = 2.0  # ...and looks for a new login on this machine (a local read) this often
+
+
+REPLACED, CHECK = "replaced", "check"  # what a pending re-listing after a new login assumes of the server
+
+
+def relist_key(folder_id: str) -> str:
+    return f"relist:{folder_id}"
+
+
+def anchor_key(folder_id: str) -> str:
+    """Journal meta: the newest change this folder's feed applied, as [seq, server path, file id]."""
+    return f"feed-anchor:{folder_id}"
+
+
+def request_relist(journal: Journal, folder_id: str, *, replaced: bool) -> None:
+    """Remember (in the journal) that the folder's next pull lists the server again; never downgrades."""
+    key = relist_key(folder_id)
+    if replaced or journal.get_meta(key) != REPLACED:
+        journal.set_meta(key, REPLACED if replaced else CHECK)
 
 
 @dataclass
@@ -59,15 +82,27 @@ class FeedReader:
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
+        # At start and after every time the server was out of reach: before following the feed again, check that
+        # the server still holds the newest change this folder applied (see `_history_holds`).
+        self._check_history = True
+        # Asked when the server refuses this device: True if newer credentials were found and taken up (a
+        # `ferry login` the daemon was not told about), so the feed retries at once instead of waiting.
+        self.on_refused: Callable[[], bool] = lambda: False
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"ferry-feed-{self.folder_id}", daemon=True)
-        self._thread.start()
+        self._thread = threads.start(self._run, f"ferry-feed-{self.folder_id}")
 
     def stop(self) -> None:
         self._stop.set()
         self._kick.set()
         # The thread may sit in a long-poll: it is a daemon thread and ends with the next answer.
+
+    def failure(self) -> str | None:
+        """Why the feed stopped following the server although nobody stopped it, or None."""
+        if self._stop.is_set():
+            return None
+        reason = threads.death(self._thread)
+        return None if reason is None else f"its change-feed reader stopped ({reason})"
 
     def kick(self) -> None:
         """Retry now (e.g. the executor saw the server come back, or the user resumed)."""
@@ -77,13 +112,22 @@ class FeedReader:
         self._kick.wait(seconds)
         self._kick.clear()
 
+    def _wait_refused(self, seconds: float) -> None:
+        """Refused: ask the server again later, but look for a new login on this machine every few seconds."""
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if self._kick.wait(min(REFUSED_LOOK_S, max(0.0, deadline - time.monotonic()))):
+                self._kick.clear()
+                return
+            if self.on_refused():
+                return
+
     def _run(self) -> None:
         backoff = BACKOFF_MIN_S
         while not self._stop.is_set():
             try:
-                self.pull()
+                self.poll_once()
                 backoff = BACKOFF_MIN_S
-                self._set(online=True, error=None, retry_at=None)
                 cursor = self.journal.get_cursor(self.folder_id)
                 result = self.client.wait_changes(cursor, timeout=WAIT_S)
                 if result.cursor < cursor:
@@ -93,10 +137,13 @@ class FeedReader:
                 if result.changes:
                     self.state.caught_up = False
             except Unauthorized as exc:
+                if self.on_refused():
+                    continue
                 self._set(online=False, error=f"the server refused this device ({exc}); run `ferry login` again",
                           retry_at=None)
-                self._sleep(30)
+                self._wait_refused(REFUSED_RETRY_S)
             except (ServerUnavailable, ProtocolError, RemoteError, OSError) as exc:
+                self._check_history = True  # it may come back restored from a backup
                 delay = min(BACKOFF_MAX_S, backoff) * (0.5 + random.random() / 2)
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
                 if self.state.online or self.state.retry_at is None:
@@ -107,6 +154,11 @@ class FeedReader:
                 log.exception("%s: change feed failed", self.folder_id)
                 self._set(online=False, error=None, retry_at=time.time() + BACKOFF_MAX_S)
                 self._sleep(BACKOFF_MAX_S)
+
+    def poll_once(self) -> None:
+        """Pull what is new and count as online (the thread's step; the simulation calls it directly)."""
+        self.pull()
+        self._set(online=True, error=None, retry_at=None)
 
     def _set(self, *, online: bool, error: str | None, retry_at: float | None) -> None:
         changed = (self.state.online, self.state.error, self.state.retry_at) != (online, error, retry_at)
@@ -121,9 +173,24 @@ class FeedReader:
                     self.folder_id, theirs, ours)
         self.relist(rebase=True)
 
+    def server_changed(self, *, replaced: bool) -> None:
+        """New credentials (`ferry login`): list the server again before following its feed.
+
+        `replaced` (another URL or account) rebases like a server that went back in time; otherwise the listing
+        decides whether this is still the server the folder synced with. The request is kept in the journal
+        until the listing is done, so a restart in between does not skip it."""
+        request_relist(self.journal, self.folder_id, replaced=replaced)
+        self.kick()
+
     def pull(self) -> None:
         """Apply every page after the stored cursor; mark the touched paths for planning."""
         self.state.caught_up = False  # until the pages are applied and their paths handed to the planner
+        asked = self.journal.get_meta(relist_key(self.folder_id))
+        if asked is not None:
+            self.relist(rebase=True if asked == REPLACED else None)
+            if self.journal.get_meta(relist_key(self.folder_id)) == asked:
+                self.journal.delete_meta(relist_key(self.folder_id))
+            return
         cursor = self.journal.get_cursor(self.folder_id)
         if cursor == 0:
             self.relist(rebase=False)
@@ -139,6 +206,14 @@ class FeedReader:
             if page.cursor < cursor:
                 self._rewound(cursor, page.cursor)
                 return
+            if self._check_history:
+                if not self._history_holds():
+                    log.warning("%s: the server no longer holds the changes this device saw up to cursor %d "
+                                "(restored from a backup and written to since?): listing it again; what this "
+                                "device holds that the server lost goes up again", self.folder_id, cursor)
+                    self.relist(rebase=True)
+                    return
+                self._check_history = False
             touched = self._apply(page.entries, cursor=page.cursor)
             cursor = page.cursor
             self.state.server_seq = max(self.state.server_seq, cursor)
@@ -152,7 +227,28 @@ class FeedReader:
         self.state.caught_up = True
         self._on_state()
 
-    def relist(self, *, rebase: bool) -> None:
+    def _history_holds(self) -> bool:
+        """Whether the server still holds the newest change this folder's feed applied.
+
+        A server restored from a backup is caught by its sequence falling behind our cursor, until another
+        device writes to it: its sequence numbers then run past our cursor again, carrying other changes, and
+        following the feed from our cursor would skip them and never re-send what the restore lost. Every
+        change the server makes is kept as a revision whose rev is its seq (superseded ones for the retention
+        period; a device away for longer meets an expired cursor first), so the same server still has that
+        revision, at that path, with that file id."""
+        raw = self.journal.get_meta(anchor_key(self.folder_id))
+        if raw is None:
+            return True  # nothing applied since this journal was made: the cursor check alone
+        seq, path, file_id = json.loads(raw)
+        return any(r.rev == seq and r.file_id == file_id for r in self.client.revisions(path))
+
+    def _anchor(self, newest: FeedEntry | None) -> None:
+        """Remember the newest change applied (inside the caller's transaction, with the cursor)."""
+        if newest is not None:
+            self.journal.set_meta(anchor_key(self.folder_id),
+                                  json.dumps([newest.seq, newest.path, newest.entry.file_id]))
+
+    def relist(self, *, rebase: bool | None) -> None:
         """List the whole folder from cursor 0, staged: nothing is planned from a partial listing.
 
         Every page is collected first; the remote tree is then replaced in ONE transaction together with the
@@ -160,12 +256,17 @@ class FeedReader:
         `rebase` (the server went back in time or is a new one) the merge base cannot be trusted either: a
         path the server lost would look deleted there. Its synced rows are rebased onto what the server has
         now, so whatever this disk holds beyond that is a local change and goes up again (nothing is deleted
-        here because the server forgot it)."""
+        here because the server forgot it). `rebase=None` decides from the listing: see `_is_stranger`."""
         staged: dict[str, FeedEntry] = {}
+        newest: FeedEntry | None = None  # the listing's newest change, in any folder: the history anchor
+        known: set[str] = set()  # every file id the server has ever shown us, live or deleted, in any folder
         cursor = 0
         while True:
             page = self.client.changes(cursor)
             for fe in page.entries:
+                known.add(fe.entry.file_id)
+                if newest is None or fe.seq > newest.seq:
+                    newest = fe
                 rel = from_server(self.prefix, fe.path)
                 if rel is None or not is_safe_relative(rel):
                     continue
@@ -177,6 +278,8 @@ class FeedReader:
             if not page.has_more:
                 break
         touched: set[str] = set(staged)
+        if rebase is None:
+            rebase = self._is_stranger(known)
         with self.journal.transaction():
             for old in list(self.journal.iter_tree(self.folder_id, "remote")):
                 if old.path not in staged:
@@ -186,11 +289,31 @@ class FeedReader:
                 self.journal.put_remote(self.folder_id, replace(fe.entry, path=rel))
             if rebase:
                 touched |= self._rebase(staged)
+            if newest is None:
+                self.journal.delete_meta(anchor_key(self.folder_id))  # the server holds nothing to check
+            self._anchor(newest)
             self.journal.set_cursor(self.folder_id, cursor)
+        self._check_history = False
         self.state.server_seq = cursor
         if touched:
             self._on_changes(sorted(touched))
         self._caught_up()
+
+    def _is_stranger(self, known: set[str]) -> bool:
+        """Whether the server is not the one this folder synced with: it knows none of the synced file ids.
+
+        File ids are random and a server keeps a tombstone for every file it deleted (until retention prunes
+        it), so the server this folder synced with knows at least one of them; a replaced, emptied or other
+        server knows none. Treating a stranger as the same server would take every file it lacks for a remote
+        deletion; treating the same server as a stranger would take a newer remote edit for an older one."""
+        ours = {s.file_id for s in self.journal.iter_tree(self.folder_id, "synced")
+                if isinstance(s, SyncedEntry) and s.file_id}
+        stranger = bool(ours) and ours.isdisjoint(known)
+        if stranger:
+            log.warning("%s: the server knows none of the %d entries this folder synced with it (a new or emptied "
+                        "server): what this device holds goes up again, nothing is deleted here", self.folder_id,
+                        len(ours))
+        return stranger
 
     def _rebase(self, staged: dict[str, FeedEntry]) -> set[str]:
         """Synced rows follow the server's present state (see `relist`); returns the paths touched."""
@@ -224,6 +347,7 @@ class FeedReader:
                     continue
                 self.journal.put_remote(self.folder_id, replace(fe.entry, path=rel))
                 touched.append(rel)
+            self._anchor(max(entries, key=lambda fe: fe.seq, default=None))
             self.journal.set_cursor(self.folder_id, cursor)
         return touched
 

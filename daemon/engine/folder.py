@@ -13,10 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline, resumable_temps
 from ferrysync.daemon.engine.feed import FeedReader
@@ -25,8 +25,10 @@ from ferrysync.daemon.engine.mapping import normalize_prefix
 from ferrysync.daemon.hasher import HashPool
 from ferrysync.daemon.marker import RootUnavailable, check_marker, init_marker, tmp_dir
 from ferrysync.daemon.model import Kind
-from ferrysync.daemon.names import Profile
+from ferrysync.daemon.names import TWIN_REASON, Profile
+from ferrysync.daemon.ondisk import disk_path
 from ferrysync.daemon.planner import (
+    NO_THRESHOLD,
     Action,
     DeleteLocal,
     DeleteRemote,
@@ -49,7 +51,8 @@ log = logging.getLogger(__name__)
 
 GUARD_RETRY_S = 0.5  # a failed guard waits this long for the observers before the path is planned again
 IDLE_TICK_S = 5.0
-VERIFY_POLL_S = 0.05  # how soon the journal check is tried again while the local observer is still indexing
+VERIFY_POLL_S = 0.05
+VANISHED_WAIT_S = 10.0  # longest a vanished path waits for the local observer to catch up (see _hold_vanished)  # how soon the journal check is tried again while the local observer is still indexing
 
 
 @dataclass
@@ -100,15 +103,26 @@ class FolderSync:
         # "idle" is derived from the trees, never from the in-memory queues alone.
         self._verified = False
         self._lost_before: set[str] = set()
+        self._verify_soon = False
+        self._vanished_since: dict[str, float] = {}  # see _hold_vanished  # the journal check waits for the indexer: the loop ticks quickly meanwhile
         self._approve = False
         self._busy = False
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.clock: Callable[[], float] = time.monotonic  # when retries fall due (the simulation runs its own)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.prepare()
+        self.observer.start()
+        self.feed.start()
+        self._thread = threads.start(self._run, f"ferry-sync-{self.fid}")
+        self._wake.set()
+
+    def prepare(self) -> None:
+        """Check the root and its marker (write it on first use), probe the disk's name rules, drop stale temps."""
         try:
             if self.journal.get_marker_id(self.fid) is None:
                 init_marker(self.root, self.fid, create_root=True)
@@ -120,11 +134,6 @@ class FolderSync:
         self.profile = self._profile()
         if self.error is None:
             remove_stale_temps(tmp_dir(self.root), keep=frozenset(resumable_temps(self.journal, self.fid)))
-        self.observer.start()
-        self.feed.start()
-        self._thread = threading.Thread(target=self._run, name=f"ferry-sync-{self.fid}", daemon=True)
-        self._thread.start()
-        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -143,8 +152,12 @@ class FolderSync:
 
     def conflict_copies(self) -> list[str]:
         """Conflicted copies still on disk: the user resolves a conflict by deleting or renaming its copy."""
-        self.view.conflicts = [(t, p) for t, p in self.view.conflicts if (self.root / p).exists()]
+        self.view.conflicts = [(t, p) for t, p in self.view.conflicts if disk_path(self.root, p).exists()]
         return [p for _, p in self.view.conflicts]
+
+    def name_issues(self) -> dict[str, str]:
+        """Paths left out of the sync and why: names this disk cannot hold, and NFC/NFD twins found on it."""
+        return dict(self.view.kept_out) | dict.fromkeys(self.observer.twins, TWIN_REASON)
 
     def refresh_profile(self) -> None:
         """The name rules changed: plan every path again under the new ones."""
@@ -169,6 +182,11 @@ class FolderSync:
         self._wake.set()
         self._on_state()
 
+    def server_changed(self, *, replaced: bool) -> None:
+        """New credentials: the feed lists the server again; what the old token could not do runs again."""
+        self.feed.server_changed(replaced=replaced)
+        self._wake.set()
+
     def approve_deletions(self) -> None:
         self._approve = True
         with self._lock:
@@ -188,7 +206,18 @@ class FolderSync:
         with self._lock:
             pending = bool(self._pending or self._retry or self._full or not self._verified)
         return (not pending and not self._busy and self.observer.idle() and self.feed.state.caught_up
-                and self.error is None and self.observer.error is None)
+                and self.error is None and self.observer.error is None and self.failure() is None)
+
+    def failure(self) -> str | None:
+        """Why this folder's work stopped although nobody stopped it (one of its threads died), or None.
+
+        The status shows it instead of the last state the dead thread left behind ("Up to date")."""
+        if self._stop.is_set():
+            return None
+        reason = threads.death(self._thread)
+        if reason is not None:
+            return f"its sync loop stopped ({reason})"
+        return self.feed.failure() or self.observer.failure()
 
     # -- the loop --------------------------------------------------------------------------------------------
 
@@ -200,7 +229,7 @@ class FolderSync:
         self._on_state()
 
     def _take(self) -> set[str] | None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             due = {p for p, t in self._retry.items() if t <= now}
             for p in due:
@@ -232,20 +261,15 @@ class FolderSync:
                 out.add(path)
         return out
 
-    def _wake_later(self, delay: float = IDLE_TICK_S) -> None:
-        timer = threading.Timer(delay, self._wake.set)
-        timer.daemon = True
-        timer.start()
-
     def _verify(self) -> None:
         """The queues are empty: confirm from the journal that every path is settled.
 
         A path whose rows disagree and that nothing is waiting on (not kept out, not held for approval, not
         ignored, not backing off after a failure, not queued for a retry) was dropped somewhere: plan it again.
         Only when none is left does the folder count as idle."""
-        if not self.observer.idle():
-            self._wake_later(VERIFY_POLL_S)  # the indexer is writing the local tree: look once it is done
-            return
+        self._verify_soon = not self.observer.idle()
+        if self._verify_soon:
+            return  # the indexer is writing the local tree: look again shortly, once it is done
         with self._lock:
             if self._verified:
                 return
@@ -262,7 +286,7 @@ class FolderSync:
                 log.warning("%s: %d paths do not converge (e.g. %s); retrying in %.0f s", self.fid, len(again),
                             sorted(again)[0], IDLE_TICK_S)
                 with self._lock:
-                    self._retry.update({p: time.monotonic() + IDLE_TICK_S for p in again})
+                    self._retry.update({p: self.clock() + IDLE_TICK_S for p in again})
             self.mark(sorted(lost - again))  # planned with whatever else was reported meanwhile
             return
         self._lost_before = set()
@@ -271,10 +295,11 @@ class FolderSync:
                 self._verified = True
 
     def _timeout(self) -> float:
+        base = VERIFY_POLL_S if self._verify_soon else IDLE_TICK_S
         with self._lock:
             if not self._retry:
-                return IDLE_TICK_S
-            return max(0.0, min(self._retry.values()) - time.monotonic())
+                return base
+            return min(base, max(0.0, min(self._retry.values()) - self.clock()))
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -282,48 +307,54 @@ class FolderSync:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            if self.ctx.cancel.is_set() or self.observer.error is not None or not self.feed.state.online:
-                self._on_state()
-                continue
-            if self.error is not None:
-                try:
-                    check_marker(self.root, self.fid)
-                    self.error = None
-                except RootUnavailable:
-                    continue
-            self._busy = True  # before taking the paths: `idle()` must never see them in neither place
-            paths = self._take()
-            if not paths:
-                try:
-                    self._verify()
-                except Exception:
-                    log.exception("%s: checking the journal for unsettled paths failed", self.fid)
-                    self._wake_later()
-                self._busy = False
-                self._on_state()
-                continue
+            self.step()
+
+    def step(self) -> None:
+        """One turn of the loop: plan and run what is pending, or check the journal when nothing is.
+
+        The loop thread calls it on each wake-up; the race-and-crash simulation calls it directly, one turn at a
+        time, so that the real planning and execution code runs under its control."""
+        if self.ctx.cancel.is_set() or self.observer.error is not None or not self.feed.state.online:
             self._on_state()
+            return
+        if self.error is not None:
             try:
-                self._round(paths)
-            except Offline as exc:
-                log.warning("%s: server unreachable mid-batch (%s)", self.fid, exc)
-                self.mark(list(paths))
-                self.feed.kick()
-            except Unauthorized as exc:
-                self.error = f"the server refused this device ({exc}); run `ferry login` again"
-                self.mark(list(paths))
-            except RootUnavailable as exc:
-                log.error("%s: %s; nothing is written until it is back", self.fid, exc)
-                self.error = str(exc)
-                self.mark(list(paths))
-            except Exception:
-                log.exception("%s: sync round failed", self.fid)
-                with self._lock:
-                    now = time.monotonic()
-                    self._retry.update({p: now + IDLE_TICK_S for p in paths})
-            finally:
-                self._busy = False
-                self._on_state()
+                check_marker(self.root, self.fid)
+                self.error = None
+            except RootUnavailable:
+                return
+        self._busy = True  # before taking the paths: `idle()` must never see them in neither place
+        paths = self._take()
+        if not paths:
+            try:
+                self._verify()
+            except Exception:  # still unverified: tried again at the next idle tick
+                log.exception("%s: checking the journal for unsettled paths failed", self.fid)
+            self._busy = False
+            self._on_state()
+            return
+        self._on_state()
+        try:
+            self._round(paths)
+        except Offline as exc:
+            log.warning("%s: server unreachable mid-batch (%s)", self.fid, exc)
+            self.mark(list(paths))
+            self.feed.kick()
+        except Unauthorized as exc:
+            self.error = f"the server refused this device ({exc}); run `ferry login` again"
+            self.mark(list(paths))
+        except RootUnavailable as exc:
+            log.error("%s: %s; nothing is written until it is back", self.fid, exc)
+            self.error = str(exc)
+            self.mark(list(paths))
+        except Exception:
+            log.exception("%s: sync round failed", self.fid)
+            with self._lock:
+                now = self.clock()
+                self._retry.update({p: now + IDLE_TICK_S for p in paths})
+        finally:
+            self._busy = False
+            self._on_state()
 
     def _expand(self, paths: set[str]) -> dict[str, PathRows]:
         """Rows of each path, plus the subtree of any folder that vanished, moved or changed kind.
@@ -351,16 +382,18 @@ class FolderSync:
             with self._lock:
                 for p in backed & paths:
                     b = self.journal.get_backoff(self.fid, p)
-                    self._retry[p] = time.monotonic() + max(0.5, (b.next_try - now) if b else IDLE_TICK_S)
+                    self._retry[p] = self.clock() + max(0.5, (b.next_try - now) if b else IDLE_TICK_S)
             paths = paths - backed
         rows = self._expand(paths)
+        self._hold_vanished(rows)
         s = self.settings()
         self.ctx.use_os_trash = s.trash == "os"
+        self.ctx.host = s.conflict_host_name
         threshold = DeletionThreshold(max_files=s.delete_threshold_count, max_ratio=s.delete_threshold_ratio)
         if self._approve:
-            threshold = DeletionThreshold(max_files=2**62, min_files_for_ratio=2**62)
+            threshold = NO_THRESHOLD
             self._approve = False
-        ctx = PlanContext(host=s.conflict_host_name, when=datetime.now(), profile=self.profile,
+        ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
                           exists=self._exists, root_length=len(str(self.root)))
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
         plan = plan_batch(rows.values(), ctx, file_count, threshold)
@@ -384,6 +417,27 @@ class FolderSync:
         result = self.executor.run(plan.actions)
         self._absorb(result)
 
+    def _hold_vanished(self, rows: dict[str, PathRows]) -> None:
+        """A path that vanished from disk waits while the local observer still has paths to index.
+
+        A rename reaches the journal in two halves (the old name gone, the new one there), and the halves can be
+        indexed apart — the engine's own re-check of a path it just wrote is ready at once, the user's events
+        after their quiet period. Planned alone, the old half is a deletion (held for approval if the folder was
+        big) and the new half an upload: correct in the end, but a rename becomes a delete, and a folder rename a
+        mass deletion. Waiting until the observer is idle plans both halves together: one move. The wait is
+        bounded, so a folder that never stops changing still propagates its deletions."""
+        if self.observer.idle():
+            self._vanished_since.clear()
+            return
+        now = self.clock()
+        for p, r in list(rows.items()):
+            if r.local is None and r.synced is not None:
+                first = self._vanished_since.setdefault(p, now)
+                if now - first < VANISHED_WAIT_S:
+                    del rows[p]
+                    with self._lock:
+                        self._retry[p] = now + GUARD_RETRY_S
+
     def _exists(self, path: str) -> bool:
         return stat_entry(self.root, path) is not None or self.journal.get_remote(self.fid, path) is not None
 
@@ -397,7 +451,7 @@ class FolderSync:
 
     def _absorb(self, result: BatchResult) -> None:
         self.view.pending_up = self.view.pending_down = (0, 0)
-        now = time.monotonic()
+        now = self.clock()
         for copy in result.conflicts:
             self.view.conflicts.append((time.time(), copy))
             self._notify("Conflicting edits", f"Both copies kept: {copy}", "conflict")

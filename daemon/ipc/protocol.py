@@ -91,6 +91,7 @@ METHOD_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "resume": {},
     "folders": {},
     "stop": {},
+    "login_reload": {},
     "wait_status": {},
     "subscribe": {"events": ("str_list", False)},
     "folder_add": {"local": ("str", True), "remote": ("str", False)},

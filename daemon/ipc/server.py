@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ferrysync.daemon import __version__
+from ferrysync.daemon import __version__, threads
 from ferrysync.daemon.ipc.fanout import STATUS, Outbox
 from ferrysync.daemon.ipc.listen import (
     DaemonAlreadyRunning,
@@ -86,6 +86,12 @@ class ControlServer:
         self.status_interval = status_interval
         self.send_timeout = send_timeout
         self.daemon_version = daemon_version
+        # Whether the daemon is shutting down (it still answers meanwhile): `hello` says so, so that `ferry start`
+        # waits for it to exit instead of taking it for a running daemon that is about to vanish.
+        self.stopping: Callable[[], bool] = lambda: False
+        # Likewise while it starts (the channel answers before the engine runs, so `ferry status` works during a
+        # long start-up): `ferry start` waits for the start to succeed, or for the process to exit and say why.
+        self.starting: Callable[[], bool] = lambda: False
         self._secret = secrets.token_urlsafe(32)
         self._listener: socket.socket | None = None
         self._socket_inode: int | None = None
@@ -111,8 +117,7 @@ class ControlServer:
             self._listener = listen_tcp(self.paths.ipc_secret_file, self._secret)
         else:
             self._listener, self._socket_inode = listen_unix(self.paths.socket_path)
-        self._accept_thread = threading.Thread(target=self._accept_loop, name="ferry-ipc-accept", daemon=True)
-        self._accept_thread.start()
+        self._accept_thread = threads.start(self._accept_loop, "ferry-ipc-accept")
         log.info("control channel listening on %s", self.address)
         return self
 
@@ -122,6 +127,12 @@ class ControlServer:
             host, port = self._listener.getsockname()[:2]
             return f"{host}:{port}"
         return str(self.paths.socket_path)
+
+    def failure(self) -> str | None:
+        """Why the channel no longer accepts connections although nobody stopped it (None while it serves)."""
+        if self._stopping.is_set():
+            return None
+        return threads.death(self._accept_thread)
 
     @property
     def connections(self) -> int:
@@ -340,7 +351,8 @@ class ControlServer:
                 raise TypeError(f"handler returned {type(result).__name__}, not an object")
             return result
         if req.method == "hello":
-            return {"daemon_version": self.daemon_version, "protocol": PROTOCOL_VERSION, "pid": os.getpid()}
+            return {"daemon_version": self.daemon_version, "protocol": PROTOCOL_VERSION, "pid": os.getpid(),
+                    "starting": bool(self.starting()), "stopping": bool(self.stopping() or self._stopping.is_set())}
         if req.method == "status":
             return self.status_source()
         raise IpcError("unknown_method", f"unknown method {req.method!r}")

@@ -52,6 +52,7 @@ from ferrysync.daemon.planner.batch import (
     CLASH_REASON,
     MOVED_FOLDER_REASON,
     NO_THRESHOLD,
+    RATIO_MIN_FILES,
     UNDER_LINK_REASON,
     BatchPlan,
     DeletionThreshold,
@@ -72,7 +73,7 @@ from ferrysync.daemon.planner.table import (
 
 __all__ = [
     "CLASH_REASON", "MOVED_FOLDER_REASON", "NO_THRESHOLD", "PHASE_CLEAR", "PHASE_DELETE", "PHASE_MKDIR",
-    "PHASE_MOVE", "PHASE_REPORT", "PHASE_SET_ASIDE", "PHASE_TRANSFER", "SYMLINK_REASON",
+    "PHASE_MOVE", "PHASE_REPORT", "PHASE_SET_ASIDE", "PHASE_TRANSFER", "RATIO_MIN_FILES", "SYMLINK_REASON",
     "UNDER_LINK_REASON", "UNHASHED_REASON", "Action", "BatchPlan", "ConflictCopy", "Defer", "DeleteLocal",
     "DeleteRemote", "DeletionThreshold", "Download", "ForgetSynced", "KeepOut", "MkdirLocal",
     "MkdirRemote", "MoveLocal", "MoveRemote", "Noop", "PathRows", "PlanContext", "RecordSynced", "Skip",

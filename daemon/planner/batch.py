@@ -44,17 +44,24 @@ CLASH_REASON = "another entry already uses this name on this disk (names differ 
 UNDER_LINK_REASON = "inside a path that is a symbolic link on this disk: left alone on both sides"
 
 
+# Below this many deletions a batch is never held for its ratio alone: deleting 1 of 1 or 2 of 3 files is what
+# tidying a small folder looks like, while 5 or more files that are most of a folder look like an accident.
+RATIO_MIN_FILES = 5
+
+
 @dataclass(frozen=True, slots=True)
 class DeletionThreshold:
     """When a batch deletes so many files that it looks like an accident (unmounted disk, wiped folder).
 
     A batch is held if it would delete more than `max_files` files, or at least `min_files_for_ratio` files
     that are more than `max_ratio` of the folder's files. Folder deletions ride along with the file deletions.
+    `max_files` and `max_ratio` have no defaults here: they are the user's settings (`config.Settings`, the one
+    place their defaults live), so the planner can never apply a limit that disagrees with what the user sees.
     """
 
-    max_files: int = 1000
-    max_ratio: float = 0.5
-    min_files_for_ratio: int = 20
+    max_files: int
+    max_ratio: float
+    min_files_for_ratio: int = RATIO_MIN_FILES
 
     def exceeded(self, deleting: int, file_count: int) -> bool:
         if deleting > self.max_files:
@@ -62,7 +69,7 @@ class DeletionThreshold:
         return deleting >= self.min_files_for_ratio and deleting > self.max_ratio * max(file_count, 0)
 
 
-NO_THRESHOLD = DeletionThreshold(max_files=2**62, min_files_for_ratio=2**62)
+NO_THRESHOLD = DeletionThreshold(max_files=2**62, max_ratio=1.0, min_files_for_ratio=2**62)
 
 
 class BatchPlan(NamedTuple):
@@ -76,7 +83,7 @@ def plan_batch(
     changes: Iterable[PathRows],
     ctx: PlanContext,
     file_count: int,
-    threshold: DeletionThreshold = DeletionThreshold(),
+    threshold: DeletionThreshold,
 ) -> BatchPlan:
     """Plan the rows of many paths together.
 

@@ -112,28 +112,49 @@ class RemoteClient:
         backoff: float = 0.5,
         pool_size: int = 8,
     ) -> None:
+        self.timeout = timeout
+        self._retries, self._backoff, self._pool_size = retries, backoff, pool_size
+        self._token: str | None = None
+        self.base_url, self._verify, self._session = self._connect(base_url, verify, pin_sha256)
+        self.token = token
+
+    def _connect(self, base_url: str, verify: bool | str,
+                 pin_sha256: str | None) -> tuple[str, bool | str, requests.Session]:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"server URL must start with http:// or https://: {base_url!r}")
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self._session = requests.Session()
-        self._verify = verify  # passed per request: a session-level value loses to REQUESTS_CA_BUNDLE
-        self._session.headers["User-Agent"] = f"ferry/{__version__}"
+        base_url = base_url.rstrip("/")
+        retries, backoff, pool_size = self._retries, self._backoff, self._pool_size
+        session = requests.Session()
+        session.headers["User-Agent"] = f"ferry/{__version__}"
         default = FerryAdapter(make_retry(retries, backoff), pin_sha256=pin_sha256, pool_maxsize=pool_size)
         safe_post = FerryAdapter(
             make_retry(retries, backoff, IDEMPOTENT_METHODS | {"POST"}),
             pin_sha256=pin_sha256,
             pool_maxsize=pool_size,
         )
-        self._session.mount(self.base_url + "/", default)
+        session.mount(base_url + "/", default)
         for prefix in SAFE_POSTS:
-            self._session.mount(self.base_url + prefix, safe_post)
+            session.mount(base_url + prefix, safe_post)
         # A long-poll that times out on read means the server or the path to it hangs: report it at once
         # (the engine's feed loop retries) instead of hanging 4 × 150 s.
         # The long-poll is never retried here: the feed reader has its own backoff and must say "offline" at once.
         long_poll = FerryAdapter(make_retry(0, backoff), pin_sha256=pin_sha256, pool_maxsize=pool_size)
-        self._session.mount(self.base_url + "/v1/changes/wait", long_poll)
-        self.token = token
+        session.mount(base_url + "/v1/changes/wait", long_poll)
+        # verify is passed per request: a session-level value loses to REQUESTS_CA_BUNDLE
+        return base_url, verify, session
+
+    def reconfigure(self, base_url: str, token: str | None, *, verify: bool | str = True,
+                    pin_sha256: str | None = None) -> None:
+        """Talk to `base_url` with `token` from now on (`ferry login` while the daemon runs).
+
+        Every part of the engine holds this one client, so swapping its session here moves all of them at once.
+        Requests already in flight finish (or fail and are retried) on the old session, which is then closed."""
+        base_url, verify, session = self._connect(base_url, verify, pin_sha256)
+        if token:
+            session.headers["Authorization"] = f"Bearer {token}"
+        old = self._session
+        self.base_url, self._verify, self._session, self._token = base_url, verify, session, token
+        old.close()
 
     # -- plumbing --------------------------------------------------------------------------------------------
 

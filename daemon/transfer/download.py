@@ -5,6 +5,11 @@ come from the server, several at a time, and are written in order. Each block is
 written, so the temp file always holds a verified prefix: the resume state (temp path + lengths of that
 prefix) lets a restarted daemon continue where it stopped. The target is replaced only if `still_matches()`
 says the local file is still what the engine last saw; a full disk removes the temp, leaves the target alone.
+
+The replacement itself never destroys bytes the engine has not seen: a new file is renamed into place only if the
+name is still free, and an existing one is *exchanged* with the temp file atomically, so whatever the user saved
+in the last instant before the swap ends up under the temp name, where `displaced_matches` decides whether it
+was the expected old version (removed) or a user's newer save (handed back to the caller as `displaced`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .. import fsio
 from ..chunker import block_hash, content_hash_of
 from ..model import Kind, RemoteEntry
 from ..remote.client import RemoteClient
@@ -61,6 +67,8 @@ class DownloadResult:
     # The identity of the bytes this download wrote (inode, size, mtime_ns, executable), taken from the temp file
     # before the rename: what the journal records, so any later change by the user is seen as a change.
     written: tuple[int, int, int, bool] = (0, 0, 0, False)
+    # A user's save that was at the target at the moment of the swap, kept under this temp name (see module doc).
+    displaced: Path | None = None
 
 
 def _default_write(f: BinaryIO, data: bytes) -> object:
@@ -89,6 +97,8 @@ class Downloader:
         progress: Callable[[int], None] | None = None,
         cancel: threading.Event | None = None,
         tmp_dir: str | os.PathLike[str] | None = None,
+        target_is_new: bool | None = None,
+        displaced_matches: Callable[[Path], bool] | None = None,
     ) -> DownloadResult:
         """Fetch `entry` onto `target`. Raises TargetChanged, DiskFull, TransferCancelled, CorruptDownload or
         a RemoteError; on cancel or network errors the temp file is kept (see `on_state`) for a resume."""
@@ -119,16 +129,43 @@ class Downloader:
             job.close()
             raise
         try:
-            st = os.stat(temp)
+            st = fsio.stat(temp)
             written = (st.st_ino, st.st_size, st.st_mtime_ns, bool(st.st_mode & 0o100))
             if not still_matches():
                 raise TargetChanged(f"{target} changed while it was downloaded; not replaced")
-            os.replace(temp, target)
+            displaced = _install(temp, target, target_is_new, displaced_matches)
         except BaseException:
             job.discard()
             raise
-        _fsync_dir(target.parent)
-        return DownloadResult(target, job.fetched, job.reused, written)
+        fsio.fsync_dir(target.parent)
+        return DownloadResult(target, job.fetched, job.reused, written, displaced)
+
+
+def _install(temp: Path, target: Path, target_is_new: bool | None,
+             displaced_matches: Callable[[Path], bool] | None) -> Path | None:
+    """Put the verified temp file at `target`; returns where a user's unexpected bytes were kept, if any.
+
+    `target_is_new`: True when nothing may be there, False when the expected old file must be, None when either
+    is fine (a caller that does not track the target)."""
+    if target_is_new is None and not os.path.lexists(target):
+        target_is_new = True
+    if target_is_new:
+        try:
+            fsio.rename_noreplace(temp, target)
+        except FileExistsError as exc:
+            raise TargetChanged(f"{target} appeared while it was downloaded; not replaced") from exc
+        return None
+    try:
+        swapped = fsio.exchange(temp, target)
+    except FileNotFoundError as exc:
+        raise TargetChanged(f"{target} vanished while it was downloaded; not replaced") from exc
+    if not swapped:  # no atomic swap here: the check just made is all there is
+        fsio.replace(temp, target)
+        return None
+    if displaced_matches is None or displaced_matches(temp):
+        fsio.unlink(temp, missing_ok=True)  # the old version the engine expected (the server keeps it)
+        return None
+    return temp
 
 
 class _Job:
@@ -155,8 +192,7 @@ class _Job:
         if resume is not None:
             Path(resume.temp_path).unlink(missing_ok=True)
         self.temp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
-        fd = os.open(self.temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-        self.f = os.fdopen(fd, "r+b")
+        self.f = fsio.create_exclusive(self.temp)
         return self.temp
 
     def _try_resume(self, folder: Path, resume: ResumeState) -> bool:
@@ -164,9 +200,9 @@ class _Job:
         if (resume.content_hash != self.entry.content_hash or temp.parent.resolve() != folder.resolve()
                 or not temp.name.startswith(TMP_PREFIX) or not temp.is_file()):
             return False
-        self.temp, self.f = temp, open(temp, "r+b")  # noqa: SIM115 (closed in close()/seal())
+        self.temp, self.f = temp, fsio.open_file(temp, "r+b")
         for i, length in enumerate(resume.block_lengths[:len(self.entry.blocks)]):
-            data = os.pread(self.f.fileno(), length, self.offset)
+            data = fsio.pread(self.f, length, self.offset, temp)
             if len(data) != length or block_hash(data) != self.entry.blocks[i]:
                 break
             self._record(self.entry.blocks[i], length)
@@ -187,7 +223,7 @@ class _Job:
 
     def discard(self) -> None:
         self.close()
-        self.temp.unlink(missing_ok=True)
+        fsio.unlink(self.temp, missing_ok=True)
 
     # -- blocks -------------------------------------------------------------------------------------------
 
@@ -198,8 +234,8 @@ class _Job:
             if found is not None:
                 path, offset, length = found
                 try:
-                    with open(path, "rb") as f:
-                        data = os.pread(f.fileno(), length, offset)
+                    with fsio.open_file(path, "rb") as f:
+                        data = fsio.pread(f, length, offset, path)
                     if block_hash(data) == h:
                         return data, True
                 except OSError:
@@ -215,7 +251,7 @@ class _Job:
         assert self.f is not None
         blocks = self.entry.blocks
         start = len(self.lengths)
-        window = self.owner.parallel * 2
+        window = self.owner.parallel * 2 if self.owner.parallel > 1 else 1  # 1: strictly one step at a time
         futures: dict[int, Future[tuple[bytes, bool]]] = {}
         planned: set[str] = set(self.written)
         nxt = start
@@ -243,14 +279,16 @@ class _Job:
         assert self.f is not None
         self.f.flush()
         offset, length = self.written[h]
-        data = os.pread(self.f.fileno(), length, offset)
+        data = fsio.pread(self.f, length, offset, self.temp)
         if block_hash(data) != h:
             raise CorruptDownload(f"{self.temp}: a block written moments ago reads back differently")
         return data
 
     def _append(self, h: str, data: bytes, local: bool) -> None:
         assert self.f is not None
+        fsio.probe("write", "before", self.temp)
         self.owner._write(self.f, data)
+        fsio.probe("write", "after", self.temp)
         self._record(h, len(data))
         if local:
             self.reused += len(data)
@@ -268,25 +306,14 @@ class _Job:
         if self.offset != self.entry.size:
             raise CorruptDownload(f"{self.entry.path}: blocks add up to {self.offset} bytes, "
                                   f"the server says {self.entry.size}")
-        self.f.flush()
-        os.fsync(self.f.fileno())
-        mode = stat.S_IMODE(os.fstat(self.f.fileno()).st_mode)
+        fsio.fsync(self.f, self.temp)
+        mode = stat.S_IMODE(fsio.fstat(self.f.fileno(), self.temp).st_mode)
         self.close()
         with contextlib.suppress(OSError):  # a new file keeps the umask-derived mode of the temp
-            mode = stat.S_IMODE(os.stat(self.target).st_mode)
+            mode = stat.S_IMODE(fsio.stat(self.target).st_mode)
         mode = mode | ((mode & 0o444) >> 2) if self.entry.executable else mode & ~0o111
-        os.chmod(self.temp, mode)
-        os.utime(self.temp, ns=(self.entry.mtime_ns, self.entry.mtime_ns))
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsio.chmod(self.temp, mode)
+        fsio.utime(self.temp, self.entry.mtime_ns)
 
 
 def remove_stale_temps(folder: str | os.PathLike[str], keep: set[str] | frozenset[str] = frozenset()) -> int:

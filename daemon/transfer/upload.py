@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from .. import fsio
 from ..chunker import Chunk, FileChangedWhileReading, FileDigest, block_hash, hash_file
 from ..remote.client import RemoteClient
 from ..remote.limits import MAX_BATCH_BODY, MAX_BLOCK
@@ -128,7 +129,7 @@ class Uploader:
     def _prepare(self, item: UploadItem) -> _Prepared:
         empty = FileDigest("", (), 0)
         try:
-            st = os.stat(item.local_path)
+            st = fsio.stat(item.local_path)
             if not stat.S_ISREG(st.st_mode):
                 raise IsADirectoryError(f"not a regular file: {item.local_path}")
             if item.mtime_ns is not None and item.mtime_ns != st.st_mtime_ns:
@@ -144,7 +145,7 @@ class Uploader:
     def _finish(self, p: _Prepared) -> UploadOutcome:
         if p.error is None:
             try:
-                st = os.stat(p.item.local_path)
+                st = fsio.stat(p.item.local_path)
                 if (st.st_size, st.st_mtime_ns) != (p.size, p.mtime_ns):
                     p.error = FileChangedWhileReading(str(p.item.local_path))
             except OSError as exc:
@@ -182,9 +183,8 @@ class Uploader:
             if p.error is not None:
                 continue
             try:
-                with open(p.item.local_path, "rb") as f:
-                    f.seek(c.offset)
-                    data = f.read(c.length)
+                with fsio.open_file(p.item.local_path, "rb") as f:
+                    data = fsio.pread(f, c.length, c.offset, p.item.local_path)
             except OSError as exc:
                 p.error = exc
                 continue

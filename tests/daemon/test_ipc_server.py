@@ -69,7 +69,8 @@ def status_request(rid: int = 99) -> bytes:
 def test_calls_return_results_and_the_socket_is_private(daemon: FakeDaemon) -> None:
     with ControlClient(daemon.paths) as c:
         hello = c.call("hello", client="test")
-        assert hello == {"daemon_version": "0.1.0", "protocol": 1, "pid": os.getpid()}
+        assert hello == {"daemon_version": "0.1.0", "protocol": 1, "pid": os.getpid(), "starting": False,
+                         "stopping": False}
         assert c.call("status")["message"] == "Up to date"
         assert c.call("pause") == {"paused": True}
         assert c.call("status")["state"] == "paused"

@@ -48,3 +48,19 @@ def test_missing_marker_or_other_folder_is_refused(tmp_path: Path) -> None:
 def test_a_file_where_the_root_should_be(tmp_path: Path) -> None:
     (tmp_path / "Sync").write_text("not a dir")
     assert not marker_ok(tmp_path / "Sync", "f1")
+
+
+def test_an_unreadable_marker_stops_the_folder_instead_of_raising_an_os_error(tmp_path: Path) -> None:
+    """An OSError here used to escape check_marker and end the sync loop that calls it, silently."""
+    root = tmp_path / "Sync"
+    init_marker(root, "f1", create_root=True)
+    marker = root / ".ferry" / "folder-id"
+    marker.unlink()
+    marker.mkdir()  # reading it fails with IsADirectoryError, as an I/O error on a dying disk would
+    with pytest.raises(RootUnavailable, match="cannot be read"):
+        check_marker(root, "f1")
+    assert not marker_ok(root, "f1")
+    marker.rmdir()
+    marker.write_bytes(b"\xff\xfe")  # not UTF-8
+    with pytest.raises(RootUnavailable, match="cannot be read"):
+        check_marker(root, "f1")

@@ -11,7 +11,10 @@ from ferrysync.daemon.names import (
     find_clashes,
     fold,
     is_safe_relative,
+    map_listing,
+    nfc,
     normalize_remote_path,
+    pick_on_disk,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -118,3 +121,55 @@ def test_clash_report_leaves_one_survivor_per_key(paths: list[str]) -> None:
     keys = [fold(p, WIN) for p in survivors]
     assert len(keys) == len(set(keys))
     assert set(paths) - clashed == set(survivors)
+
+
+# -- NFD names on a disk that does not fold Unicode forms (issue 11) -----------------------------------------------
+
+CAFE_NFC = "caf\u00e9.txt"
+CAFE_NFD = "cafe\u0301.txt"
+
+
+def test_nfc_maps_an_nfd_name_and_leaves_ascii_alone() -> None:
+    assert nfc(CAFE_NFD) == CAFE_NFC and nfc(CAFE_NFC) == CAFE_NFC
+    assert nfc("plain/ascii.txt") == "plain/ascii.txt"
+    assert nfc("e\u0301te\u0301/" + CAFE_NFD) == "\u00e9t\u00e9/" + CAFE_NFC  # every segment of a path
+    assert nfc("d\u0301") == "d\u0301"  # no precomposed form: NFC already
+
+
+def test_an_nfd_name_alone_holds_its_nfc_path() -> None:
+    assert pick_on_disk(CAFE_NFC, ["other.txt", CAFE_NFD]) == CAFE_NFD
+    assert map_listing(["other.txt", CAFE_NFD]) == ({"other.txt": "other.txt", CAFE_NFD: CAFE_NFC}, {})
+    assert pick_on_disk(CAFE_NFC, ["other.txt"]) is None  # not there: a new entry is created in NFC
+
+
+def test_of_two_twins_the_nfc_spelling_keeps_the_path_and_the_other_is_reported() -> None:
+    for listing in ([CAFE_NFC, CAFE_NFD], [CAFE_NFD, CAFE_NFC]):
+        assert pick_on_disk(CAFE_NFC, listing) == CAFE_NFC
+        kept, twins = map_listing(listing)
+        assert kept == {CAFE_NFC: CAFE_NFC} and twins == {CAFE_NFD: CAFE_NFC}
+
+
+def test_two_spellings_that_are_both_not_nfc_are_decided_by_code_point_order() -> None:
+    # "\u1e69" (s with dot below and above) has several non-NFC spellings
+    a, b = "s\u0323\u0307.txt", "s\u0307\u0323.txt"
+    assert nfc(a) == nfc(b) == "\u1e69.txt" and a != b
+    assert pick_on_disk("\u1e69.txt", [b, a]) == min(a, b)
+    kept, twins = map_listing([b, a])
+    assert kept == {min(a, b): "\u1e69.txt"} and twins == {max(a, b): "\u1e69.txt"}
+
+
+_NAMES = st.lists(st.sampled_from([CAFE_NFC, CAFE_NFD, "a.txt", "s\u0323\u0307", "s\u0307\u0323", "\u1e69",
+                                   "\u00c5", "A\u030a", "\u212b"]), unique=True, max_size=9)
+
+
+@given(_NAMES)
+def test_the_listing_and_the_lookup_always_agree(names: list[str]) -> None:
+    """The scanner (a listing) and the resolver (one path) must pick the same entry, or a write could land on the
+    twin the journal does not describe."""
+    kept, twins = map_listing(names)
+    assert set(kept) | set(twins) == set(names) and not set(kept) & set(twins)
+    assert sorted(kept.values()) == sorted({nfc(n) for n in names})  # one entry per NFC path
+    for disk_name, key in kept.items():
+        assert pick_on_disk(key, names) == disk_name
+    for twin, key in twins.items():
+        assert pick_on_disk(key, names) != twin

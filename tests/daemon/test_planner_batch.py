@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime
 
+from ferrysync.daemon.config import Settings
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
 from ferrysync.daemon.names import Profile
 from ferrysync.daemon.planner import (
@@ -15,6 +16,7 @@ from ferrysync.daemon.planner import (
     PHASE_MKDIR,
     PHASE_MOVE,
     PHASE_TRANSFER,
+    RATIO_MIN_FILES,
     Action,
     ConflictCopy,
     Defer,
@@ -301,6 +303,14 @@ def _deletions(n: int) -> Tree:
     return t
 
 
+SETTINGS = Settings()
+USER = DeletionThreshold(max_files=SETTINGS.delete_threshold_count, max_ratio=SETTINGS.delete_threshold_ratio)
+
+
+def _held(deleting: int, file_count: int, threshold: DeletionThreshold = USER) -> int:
+    return len(plan_batch(_deletions(deleting).rows.values(), CTX, file_count, threshold).held_deletions)
+
+
 def test_mass_deletion_is_held_for_confirmation() -> None:
     t = _deletions(30)
     result = plan_batch(t.rows.values(), CTX, file_count=40, threshold=DeletionThreshold(max_files=1000,
@@ -312,19 +322,49 @@ def test_mass_deletion_is_held_for_confirmation() -> None:
 
 def test_deletions_under_the_threshold_run() -> None:
     t = _deletions(30)
-    result = plan_batch(t.rows.values(), CTX, file_count=1000, threshold=DeletionThreshold())
+    result = plan_batch(t.rows.values(), CTX, file_count=1000, threshold=USER)
     assert result.held_deletions == [] and len(result.actions) == 31
-    small = _deletions(3)  # 3 of 4 files, but below the ratio's minimum: a small folder is not an accident
-    assert plan_batch(small.rows.values(), CTX, file_count=4).held_deletions == []
     many = _deletions(12)
-    held = plan_batch(many.rows.values(), CTX, file_count=10_000, threshold=DeletionThreshold(max_files=10))
+    held = plan_batch(many.rows.values(), CTX, file_count=10_000, threshold=DeletionThreshold(max_files=10,
+                                                                                               max_ratio=0.5))
     assert len(held.held_deletions) == 12
+
+
+def test_the_planner_applies_the_users_settings_and_nothing_else() -> None:
+    """The user guide promises a hold above 50 files or half a folder: the defaults come from Settings only."""
+    assert (SETTINGS.delete_threshold_count, SETTINGS.delete_threshold_ratio) == (50, 0.5)
+    assert _held(50, 1_000_000) == 0
+    assert _held(51, 1_000_000) == 51
+
+
+def test_half_of_a_small_folder_is_held() -> None:
+    """The reported case: a folder of 15 files emptied (a server replaced by an empty one) waits for the user."""
+    assert _held(15, 15) == 15
+    assert _held(8, 15) == 8
+    assert _held(7, 15) == 0  # not more than half
+
+
+def test_tidying_a_tiny_folder_is_not_held() -> None:
+    assert RATIO_MIN_FILES == 5
+    assert _held(1, 1) == 0
+    assert _held(2, 3) == 0
+    assert _held(4, 4) == 0  # below the floor: deleting a handful of files is not an accident
+    assert _held(5, 5) == 5  # at the floor and more than half: held
+    assert _held(5, 9) == 5
+    assert _held(5, 10) == 0  # exactly half is not more than half
+
+
+def test_the_ratio_follows_the_setting() -> None:
+    strict = DeletionThreshold(max_files=50, max_ratio=0.25)
+    assert _held(6, 20, strict) == 6 and _held(5, 20, strict) == 0
+    loose = DeletionThreshold(max_files=50, max_ratio=1.0)  # never more than all of a folder: count only
+    assert _held(20, 20, loose) == 0
 
 
 def test_folder_deletions_ride_along_but_do_not_count() -> None:
     t = Tree().synced_dir("d")
     t.set("d", None, t.rows["d"].remote, t.rows["d"].synced)
-    result = plan_batch(t.rows.values(), CTX, file_count=0, threshold=DeletionThreshold(max_files=0))
+    result = plan_batch(t.rows.values(), CTX, file_count=0, threshold=DeletionThreshold(max_files=0, max_ratio=0.5))
     assert result.held_deletions == [] and [type(a) for a in result.actions] == [DeleteRemote]
 
 
@@ -380,8 +420,8 @@ def test_planning_is_deterministic_whatever_the_input_order() -> None:
     t.set("new", LocalEntry("new", Kind.FILE, 1, 1, 99, content_hash="n"))
     t.set("r", remote=RemoteEntry("r", Kind.FILE, "r", 50, content_hash="r"))
     rows = list(t.rows.values())
-    first = plan_batch(rows, CTX, 10)
-    assert plan_batch(list(reversed(rows)), CTX, 10) == first
+    first = plan_batch(rows, CTX, 10, USER)
+    assert plan_batch(list(reversed(rows)), CTX, 10, USER) == first
 
 
 def test_server_renames_that_wait_on_each_other_are_not_moves_on_a_case_insensitive_disk() -> None:

@@ -145,6 +145,25 @@ def test_vanishing_root_stops_without_deletions_and_resumes(
     assert journal.count(FID, "local") == rows
 
 
+def test_root_moved_away_without_any_event_stops_the_folder(
+    journal: Journal, root: Path, tmp_path: Path, start_observer: Callable[..., LocalObserver], lfs: Any,
+    monkeypatch: Any,
+) -> None:
+    """A root moved away (or a disk unmounted) raises no event on the root's own watch: the observer must still
+    notice by itself, instead of letting the folder say "Up to date" over a folder that is not there."""
+    monkeypatch.setattr(LocalObserver, "RETRY_S", 0.2)
+    (root / "a.txt").write_text("a")
+    errors: list[Exception] = []
+    obs = start_observer(on_error=errors.append)
+    lfs.wait_matches(journal, root, obs)
+    os.rename(root, tmp_path / "moved-away")
+    wait_until(lambda: obs.status.error is not None, 10, what="the missing root noticed without any event")
+    assert isinstance(errors[-1], RootUnavailable) and journal.get_local(FID, "a.txt") is not None
+    os.rename(tmp_path / "moved-away", root)
+    wait_until(lambda: obs.status.error is None, 10, what="folder resumes")
+    lfs.wait_matches(journal, root, obs)
+
+
 def test_marker_only_created_on_first_use(tmp_path: Path) -> None:
     r = tmp_path / "R"
     init_marker(r, FID, create_root=True)

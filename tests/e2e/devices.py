@@ -52,7 +52,9 @@ class Device:
 
     def start(self) -> Device:
         log = (self.home / "ferryd.stdout").open("ab")
-        self.proc = subprocess.Popen([bin_path("ferryd")], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # DEBUG: every plan and outcome is in the log, so a failing test can say where each file went.
+        self.proc = subprocess.Popen([bin_path("ferryd"), "--log-level", "DEBUG"], env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT)
         wait_until(self._answers, timeout=30, what=f"{self.name}'s daemon to answer")
         return self
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,14 +63,17 @@ def test_every_edit_right_after_a_download_arrives(pair: tuple[Device, Device], 
         for n in names:
             (a.folder / n).write_text(f"a{r} {n}")
         waiting = set(names)
-        deadline = time.monotonic() + 120
-        while waiting:  # B's user saves each file the moment its download lands
-            assert time.monotonic() < deadline, f"round {r}: A's edits never reached B: {sorted(waiting)}"
+
+        def edit_what_landed(r: int = r, waiting: set[str] = waiting) -> bool:
+            """B's user saves each file the moment its download lands."""
             for n in list(waiting):
                 if _read(b.folder / n) == f"a{r} {n}":
                     _save(b.folder / n, f"b{r} {n} edited right after the download", atomic=(r + len(n)) % 2 == 0)
                     waiting.discard(n)
-            time.sleep(0.001)
+            return not waiting
+
+        wait_until(edit_what_landed, timeout=120, interval=0.001,
+                   what=f"round {r}: A's edits to reach B and be edited there\n" + b.log_tail())
         wait_until(lambda r=r: all(_read(a.folder / n) == f"b{r} {n} edited right after the download"
                                    for n in names),
                    timeout=120, what=f"round {r}: B's edits to reach A\n" + a.log_tail() + b.log_tail())

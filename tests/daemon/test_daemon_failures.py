@@ -1,0 +1,165 @@
+"""A daemon never vanishes unnoticed: `ferry start` waits for one that is stopping; dead threads and crashes are loud.
+
+The end-to-end versions with real processes are in tests/e2e/test_daemon_lifecycle.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ferrysync.daemon import session, threads
+from ferrysync.daemon.lock import DaemonLock
+from ferrysync.daemon.main import install_crash_hooks
+from ferrysync.daemon.paths import ferry_paths
+from test_ipc_fakedaemon import FakeDaemon
+from util import wait_until
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def daemon_log() -> Iterator[Records]:
+    handler = Records()
+    logger = logging.getLogger("ferrysync.daemon")
+    logger.addHandler(handler)
+    saved = (sys.excepthook, threading.excepthook)
+    try:
+        yield handler
+    finally:
+        sys.excepthook, threading.excepthook = saved
+        logger.removeHandler(handler)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_thread_that_dies_says_why() -> None:
+    gate = threading.Event()
+
+    def work() -> None:
+        gate.wait(10)
+        raise ValueError("the journal said no")
+
+    t = threads.start(work, "ferry-test-dies")
+    assert threads.death(t) is None  # running
+    gate.set()
+    t.join(10)
+    assert threads.death(t) == "ValueError: the journal said no"
+    quiet = threads.start(lambda: None, "ferry-test-returns")
+    quiet.join(10)
+    assert threads.death(quiet) == "it ended without an error"  # asked only of threads that should still run
+    assert threads.death(None) is None
+
+
+def test_uncaught_exceptions_reach_the_log_with_their_traceback(daemon_log: Records) -> None:
+    install_crash_hooks()
+
+    def work() -> None:
+        raise RuntimeError("nobody expected this")
+
+    t = threads.start(work, "ferry-sync-f1")
+    t.join(10)
+    crit = [r for r in daemon_log.records if r.levelno == logging.CRITICAL]
+    assert len(crit) == 1 and "ferry-sync-f1" in crit[0].getMessage()
+    assert crit[0].exc_info is not None and crit[0].exc_info[0] is RuntimeError
+    assert crit[0].exc_info[2] is not None  # the traceback travels with it
+
+    try:
+        raise KeyError("main thread")
+    except KeyError:
+        exc_type, exc, tb = sys.exc_info()
+    assert exc_type is not None and exc is not None
+    sys.excepthook(exc_type, exc, tb)
+    assert any(r.levelno == logging.CRITICAL and "main thread" in r.getMessage() and r.exc_info
+               for r in daemon_log.records)
+
+
+class Spawned:
+    """What `spawn_detached` returns, for a daemon the test starts in-process."""
+
+    def __init__(self, daemon: FakeDaemon) -> None:
+        self.daemon = daemon
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return None
+
+
+def test_start_waits_for_a_stopping_daemon_then_starts_a_new_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FERRY_HOME", str(home))
+    monkeypatch.delenv("FERRY_IPC_TRANSPORT", raising=False)
+    old = FakeDaemon(home, hold_lock=True)
+    asked = threading.Semaphore(0)
+
+    def stopping() -> bool:
+        asked.release()
+        return True
+
+    old.server.stopping = stopping
+    old.start()
+    spawned: list[Spawned] = []
+
+    def spawn(name: str, paths: Any) -> Spawned:
+        assert not DaemonLock(paths.lock_file).acquire().release(), "spawned while the old daemon held the lock"
+        spawned.append(Spawned(FakeDaemon(home).start()))
+        return spawned[-1]
+
+    monkeypatch.setattr(session, "spawn_detached", spawn)
+    result: list[int] = []
+    starter = threading.Thread(target=lambda: result.append(session.start(argparse.Namespace(foreground=False))))
+    starter.start()
+    try:
+        for _ in range(3):  # it keeps asking while the old daemon says it is stopping, and spawns nothing
+            assert asked.acquire(timeout=10)
+        assert not spawned
+        old.stop()  # the old daemon exits: socket and lock go
+        starter.join(30)
+        assert result == [session.EXIT_OK]
+        assert len(spawned) == 1
+        out = capsys.readouterr().out
+        assert "is stopping: waiting for it" in out and "Ferry is running" in out
+        assert "already running" not in out
+    finally:
+        for s in spawned:
+            s.daemon.stop()
+        old.stop()
+
+
+def test_start_waits_while_the_lock_is_held_by_a_daemon_that_does_not_answer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Between its control channel closing and its process exiting, a stopping daemon holds only the lock."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("FERRY_HOME", str(home))
+    monkeypatch.delenv("FERRY_IPC_TRANSPORT", raising=False)
+    paths = ferry_paths().ensure()
+    lock = DaemonLock(paths.lock_file).acquire()
+    spawned: list[Spawned] = []
+    monkeypatch.setattr(session, "spawn_detached",
+                        lambda name, p: spawned.append(Spawned(FakeDaemon(home).start())) or spawned[-1])
+    result: list[int] = []
+    starter = threading.Thread(target=lambda: result.append(session.start(argparse.Namespace(foreground=False))))
+    starter.start()
+    try:
+        wait_until(lambda: "waiting for it" in capsys.readouterr().out, timeout=10, what="start to wait")
+        assert not spawned and starter.is_alive()
+        lock.release()
+        starter.join(30)
+        assert result == [session.EXIT_OK] and len(spawned) == 1
+    finally:
+        lock.release()
+        for s in spawned:
+            s.daemon.stop()

@@ -1,0 +1,545 @@
+"""A deterministic race-and-crash simulation of the real sync engine (in the spirit of Dropbox's Trinity).
+
+Several devices run the daemon's real `FolderSync` (planner, `Executor`, `LocalIndexer`, `FeedReader`, transfers,
+journal) against real folders in a temp dir and the real server application in-process (`simcloud`). Nothing runs
+on the engine's own threads: the simulation turns each device's loop by hand (index, pull the feed, one planning
+step), so a seed fixes the schedule.
+
+At every disk step of the engine (through `ferrysync.daemon.fsio`) and every HTTP call, before and after it, an
+injector may
+
+* act as the user on that path (or another): write, append, truncate, delete, rename, mkdir in its place;
+* act as the engine's other threads: run the local indexer or pull the change feed right there, as the
+  indexer and feed threads can at any moment in the real daemon;
+* crash the device (an exception no engine code catches), which is then restarted from its journal on disk,
+  with a start-up scan, as a killed daemon would be.
+
+Each decision is drawn from a random generator keyed by (seed, device, step, occurrence), so a schedule replays
+exactly from its seed and a failing one can be shrunk by turning injections off one by one (`minimise`).
+
+What a user relies on is then checked (`check`):
+
+* every byte a user wrote and did not themselves overwrite or delete exists at the end: at a path, in a
+  conflict copy, in the folder trash, or among the server's revisions;
+* all devices converge on the server's tree once quiet, and none is idle ("Up to date") before that;
+* no file on any disk is torn: each holds a content some user wrote, whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ferrysync.daemon import fsio
+from ferrysync.daemon.config import FolderConfig, Settings
+from ferrysync.daemon.engine.executor import FolderContext
+from ferrysync.daemon.engine.folder import FolderSync
+from ferrysync.daemon.engine.progress import TransferTracker
+from ferrysync.daemon.hasher import HashPool, HashResult, digest_file
+from ferrysync.daemon.ignore import MARKER_NAME as MARKER_DIR
+from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.scanner import scan_folder
+from ferrysync.daemon.transfer import Downloader, Uploader
+from simcloud import SimCloud
+
+PREFIX = "Shared"  # the folder's place on the server (as normalize_prefix gives it)
+NAMES = ["a.txt", "b", "c.md", "d/e.txt", "d/f", "g/h/i.txt"]
+USER_OPS = ["write", "write", "save", "save", "append", "truncate", "delete", "rename", "mkdir"]
+
+
+class Crash(BaseException):
+    """The daemon was killed here (a BaseException: no engine `except Exception` may swallow it)."""
+
+
+class NotConverged(AssertionError):
+    pass
+
+
+class InlinePool(HashPool):
+    """Hashing on the calling thread: the injector's decisions stay in one deterministic order."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+    def hash_many(self, paths: Iterable[Path]) -> Iterator[HashResult]:
+        for p in paths:  # in order, not completion order (a set underneath): the schedule stays exact
+            yield self.submit(p).result()
+
+    def submit(self, path: Path) -> Future[HashResult]:
+        f: Future[HashResult] = Future()
+        try:
+            f.set_result(HashResult(path, digest=digest_file(path)))
+        except FileNotFoundError as exc:
+            f.set_result(HashResult(path, error=exc))
+        except OSError as exc:
+            f.set_result(HashResult(path, error=exc))
+        except Exception:  # FileChangedWhileReading: what the real pool reports as `changed`
+            f.set_result(HashResult(path, changed=True))
+        return f
+
+
+@dataclass
+class Knobs:
+    """How often the injector acts at one engine step (per step, before or after it)."""
+
+    user: float = 0.02
+    other_thread: float = 0.04
+    crash: float = 0.01
+    max_crashes: int = 3
+
+
+@dataclass
+class Ledger:
+    """What users wrote: contents that must survive, and every content ever written (for torn-file checks)."""
+
+    precious: set[bytes] = field(default_factory=set)
+    written: set[bytes] = field(default_factory=lambda: {b""})
+
+    def wrote(self, old: bytes | None, new: bytes) -> None:
+        if old is not None:
+            self.precious.discard(old)  # the user replaced what they had in front of them: their choice
+        self.written.add(new)
+        if new:
+            self.precious.add(new)
+
+    def deleted(self, old: bytes | None) -> None:
+        if old is not None:
+            self.precious.discard(old)
+
+
+class Device:
+    """One desktop: a folder, a FERRY_HOME-like state dir, and the real engine built over its journal."""
+
+    def __init__(self, sim: Simulation, name: str) -> None:
+        self.sim = sim
+        self.name = name
+        self.root = sim.base / name / "folder"
+        self.state = sim.base / name / "state"
+        self.state.mkdir(parents=True)
+        self.token = sim.cloud.device_token(name)
+        self.cfg = FolderConfig(id=f"fld-{name}", local=self.root, remote=PREFIX)
+        self.settings = Settings(trash="folder", conflict_host_name=name, quiet_period_s=0.0, name_rules="linux")
+        self.events: list[str] = []  # user changes the watcher has seen, not yet queued in the journal
+        self.crashes = 0
+        self.running: set[str] = set()  # which of the engine's threads is mid-turn (none runs twice at once)
+        self.journal: Journal
+        self.folder: FolderSync
+        self.boot(first=True)
+
+    def boot(self, *, first: bool = False) -> None:
+        """Start the engine from what is on disk (after a crash: exactly what a restarted daemon would see)."""
+        self.journal = Journal(self.state / "journal.db")
+        client = self.sim.cloud.client(self.token, self.sim.http_hook(self))
+        ctx = FolderContext(journal=self.journal, folder_id=self.cfg.id, root=self.root, prefix=PREFIX,
+                            client=client, uploader=Uploader(client, parallel=1),
+                            downloader=Downloader(client, parallel=1), cancel=threading.Event(),
+                            find_block=self._find_block, tracker=TransferTracker(), download_workers=1)
+        self.folder = FolderSync(self.cfg, ctx, InlinePool(), lambda: self.settings, lambda: None,
+                                 lambda title, body, kind: None)
+        self.folder.clock = self.sim.now
+        ctx.now = lambda: datetime(2026, 12, 1) + timedelta(seconds=self.sim.now())
+        self.folder.prepare()
+        scan_folder(self.journal, self.cfg.id, self.root, self.folder.observer.rules.get(), now=0.0)
+
+    def _find_block(self, block_hash: str) -> tuple[str, int, int] | None:
+        loc = self.journal.find_block(block_hash)
+        if loc is None:
+            return None
+        return str(self.root.joinpath(*loc.path.split("/"))), loc.offset, loc.length
+
+    def crash_and_restart(self) -> None:
+        self.crashes += 1
+        self.running.clear()
+        self.journal.close()  # an open transaction is rolled back, as SQLite does for a killed process
+        self.boot()
+
+    # -- the engine's threads, one turn each ------------------------------------------------------------------
+
+    @contextmanager
+    def _thread(self, name: str) -> Iterator[None]:
+        self.running.add(name)
+        try:
+            yield
+        finally:
+            self.running.discard(name)
+
+    def index(self) -> None:
+        with self._thread("index"):
+            self._index()
+
+    def _index(self) -> None:
+        if self.events:
+            events, self.events = self.events, []
+            self.journal.mark_dirty(self.cfg.id, events, 0.0)
+        changed = self.folder.observer.indexer.drain().changed
+        if changed:
+            self.folder.mark(changed)
+
+    def pull(self) -> None:
+        """The feed thread's turn: it pulls when its long-poll would have returned (the server moved on)."""
+        feed = self.folder.feed
+        if feed.state.caught_up and self.sim.cloud.seq() <= self.journal.get_cursor(self.cfg.id):
+            return
+        with self._thread("pull"):
+            feed.poll_once()
+
+    def turn(self) -> None:
+        """What the daemon's threads do when woken: index, follow the feed, one planning step."""
+        self.index()
+        self.pull()
+        self.folder.step()
+
+    def idle(self) -> bool:
+        return not self.events and self.folder.idle()
+
+    def failures(self) -> list[str]:
+        """What the status shows as errors ("could not sync"): a device with any is not "Up to date"."""
+        return [f"{f.path}: {f.message}" for f in self.journal.list_failures(self.cfg.id)]
+
+    # -- what a user sees -----------------------------------------------------------------------------------------
+
+    def disk(self) -> dict[str, bytes | None]:
+        """The folder as the user sees it (Ferry's own .ferry dir excluded)."""
+        out: dict[str, bytes | None] = {}
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            rel = os.path.relpath(dirpath, self.root)
+            if rel == ".":
+                dirnames[:] = [d for d in dirnames if d != MARKER_DIR]
+            else:
+                out[rel.replace(os.sep, "/")] = None
+            for f in filenames:
+                p = os.path.join(dirpath, f)
+                key = os.path.relpath(p, self.root).replace(os.sep, "/")
+                out[key] = Path(p).read_bytes()
+        return out
+
+    def trash_contents(self) -> set[bytes]:
+        trash = self.root / MARKER_DIR / "trash"
+        return {p.read_bytes() for p in trash.rglob("*") if p.is_file() and p.name != "info.json"}
+
+
+class Simulation:
+    def __init__(self, seed: int, base: Path, *, knobs: Knobs | None = None, devices: int = 2,
+                 steps: int = 40, skip: frozenset[int] = frozenset()) -> None:
+        self.seed = seed
+        self.base = base
+        self.knobs = knobs or Knobs()
+        self.steps = steps
+        self.skip = skip  # injection numbers turned off (to shrink a failing schedule)
+        self.injections: list[str] = []  # what the injector did, in order: the replay log
+        self.rng = random.Random(seed)
+        self.ledger = Ledger()
+        self._clock = 1000.0
+        self._counter = 0
+        self._decisions = 0
+        self._occurrence: dict[tuple[str, ...], int] = {}
+        self._busy = False  # an injected action is running: no injection inside it
+        self._active: Device | None = None
+        self.cloud = SimCloud(base / "cloud")
+        self.devices = [Device(self, n) for n in ("amy", "ben", "cal")[:devices]]
+
+    def close(self) -> None:
+        fsio.set_hook(None)
+        for d in self.devices:
+            d.journal.close()
+        self.cloud.close()
+
+    def now(self) -> float:
+        return self._clock
+
+    # -- injection --------------------------------------------------------------------------------------------
+
+    def _decide(self, device: Device, op: str, stage: str, what: str) -> random.Random:
+        """A generator for this exact point of the schedule, independent of anything else's draws."""
+        key = (device.name, op, stage, what)
+        n = self._occurrence.get(key, 0)
+        self._occurrence[key] = n + 1
+        digest = hashlib.blake2b(repr((self.seed, key, n)).encode(), digest_size=8).digest()
+        return random.Random(int.from_bytes(digest, "big"))
+
+    def _inject(self, device: Device, op: str, stage: str, what: str, rel: str | None) -> None:
+        if self._busy or self._active is not device:
+            return
+        r = self._decide(device, op, stage, what)
+        roll = r.random()
+        k = self.knobs
+        if roll < k.crash and device.crashes < k.max_crashes:
+            if self._record(f"{device.name}: crash at {op} {stage} {what}"):
+                raise Crash(f"{device.name} killed at {op} {stage} {what}")
+        elif roll < k.crash + k.user:
+            if self._record(f"{device.name}: user acts at {op} {stage} {what}"):
+                with self._nested():
+                    self.user_action(device, r, rel)
+        elif roll < k.crash + k.user + k.other_thread and device.journal._depth == 0:
+            thread = r.choice(["index", "pull"])
+            if thread in device.running:
+                return  # that thread is the one at this step: it cannot also be elsewhere
+            if self._record(f"{device.name}: {thread} runs at {op} {stage} {what}"):
+                with self._nested():
+                    try:
+                        getattr(device, thread)()
+                    except Exception as exc:  # the real thread logs it and tries again later
+                        self.injections.append(f"  ({thread} failed: {exc!r})")
+
+    def _record(self, text: str) -> bool:
+        """Number an injection; False if it is turned off (shrinking)."""
+        n = self._decisions
+        self._decisions += 1
+        if n in self.skip:
+            return False
+        self.injections.append(f"#{n} {text}")
+        return True
+
+    @contextmanager
+    def _nested(self) -> Iterator[None]:
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
+
+    def disk_hook(self, op: str, stage: str, paths: tuple[str, ...]) -> None:
+        device = self._active
+        if device is None:
+            return
+        rel = None
+        for p in paths:
+            try:
+                r = os.path.relpath(p, device.root)
+            except ValueError:
+                continue
+            if not r.startswith("..") and not r.startswith(MARKER_DIR) and r != ".":
+                rel = r.replace(os.sep, "/")
+                break
+        what = rel if rel is not None else ("tmp" if any(MARKER_DIR in p for p in paths) else "?")
+        self._inject(device, op, stage, what, rel)
+
+    def http_hook(self, device: Device) -> Callable[[str, str], None]:
+        def hook(stage: str, what: str) -> None:
+            if self._active is device:
+                self._inject(device, "http", stage, what, None)
+        return hook
+
+    # -- the user -----------------------------------------------------------------------------------------------
+
+    def content(self, device: Device, r: random.Random) -> bytes:
+        self._counter += 1
+        size = r.choice([0, 1, 7, 50, 300, 4000, 70_000])
+        head = f"<{device.name}#{self._counter}>".encode()
+        return head + r.randbytes(max(0, size - len(head)))
+
+    def _stamp(self, path: Path) -> None:
+        """Give a written file a modification time of its own, seconds in the past.
+
+        Real mtimes come from the file system's coarse clock; a digest of a file written within that clock's
+        tick is deliberately not trusted yet (`indexer.RACY_NS`), which would make a schedule depend on how fast
+        this machine runs it. Distinct past mtimes keep every write visible and the schedule exact."""
+        self._counter += 1
+        t = (1_700_000_000 + self._counter) * 1_000_000_000
+        os.utime(path, ns=(t, t))
+
+    def user_action(self, device: Device, r: random.Random, rel: str | None = None) -> None:
+        """One thing a user does in the folder; the watcher reports it (queued for the next index turn)."""
+        path = rel if rel is not None and r.random() < 0.7 else r.choice(NAMES)
+        target = device.root / path
+        op = r.choice(USER_OPS)
+        old = _read(target)
+        touched = [path]
+        try:
+            if op in ("write", "save", "truncate", "append"):
+                if target.is_dir():
+                    return
+                _parents(device.root, path)
+                new = b"" if op == "truncate" else self.content(device, r)
+                if op == "append":
+                    new = (old or b"") + new
+                if op == "save":  # an editor's atomic save: write a temp, rename over
+                    tmp = target.with_name(f".~{target.name}.{self._counter}")
+                    tmp.write_bytes(new)
+                    self._stamp(tmp)
+                    os.replace(tmp, target)
+                else:
+                    with open(target, "wb") as f:
+                        f.write(new)
+                    self._stamp(target)
+                self.ledger.wrote(old, new)
+            elif op == "delete":
+                if target.is_dir():
+                    for p in target.rglob("*"):
+                        if p.is_file():
+                            self.ledger.deleted(p.read_bytes())
+                        touched.append(p.relative_to(device.root).as_posix())  # inotify reports each one
+                    shutil.rmtree(target)
+                elif target.exists():
+                    self.ledger.deleted(old)
+                    target.unlink()
+            elif op == "rename":
+                if not target.exists():
+                    return
+                dest = r.choice(NAMES)
+                dst = device.root / dest
+                if dst.exists() or dest.startswith(path + "/") or path.startswith(dest + "/"):
+                    return
+                _parents(device.root, dest)
+                os.rename(target, dst)
+                touched.append(dest)
+            elif op == "mkdir":
+                if target.exists():
+                    return
+                _parents(device.root, path)
+                target.mkdir()
+        except (NotADirectoryError, FileExistsError, IsADirectoryError, FileNotFoundError):
+            return  # a path the current tree cannot take (a file where a folder is needed): no change
+        self.injections.append(f"  {device.name} user: {op} {' -> '.join(touched)}")
+        device.events.extend(touched + [p for p in _ancestors(path)])
+
+    # -- running a schedule ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def acting(self, device: Device) -> Iterator[None]:
+        self._active = device
+        try:
+            yield
+        except Crash:
+            self._active = None
+            device.crash_and_restart()
+        finally:
+            self._active = None
+
+    def run(self) -> None:
+        fsio.set_hook(self.disk_hook)
+        try:
+            for d in self.devices:  # each user starts with a few files of their own
+                for _ in range(self.rng.randint(0, 3)):
+                    self.user_action(d, random.Random(self.rng.random()))
+            for _ in range(self.steps):
+                d = self.rng.choice(self.devices)
+                if self.rng.random() < 0.25:
+                    self.user_action(d, random.Random(self.rng.random()))
+                else:
+                    with self.acting(d):
+                        d.turn()
+                self._clock += self.rng.choice([0.0, 0.1, 1.0])
+            self.knobs = Knobs(user=0.0, other_thread=0.0, crash=0.0)  # quiet: the users stop, nothing crashes
+            self.settle()
+        finally:
+            fsio.set_hook(None)
+
+    def settle(self, max_turns: int = 200) -> None:
+        """Turn every device until all are idle at once; then they must agree with the server and each other."""
+        for _ in range(max_turns):
+            for d in self.devices:
+                with self.acting(d):
+                    d.turn()
+            if all(d.idle() for d in self.devices) and not any(d.failures() for d in self.devices):
+                held = [d for d in self.devices if d.folder.view.held]
+                if not held:
+                    self.check_converged()
+                    return
+                for d in held:  # "N deletions wait for your approval": this user meant them
+                    self.injections.append(f"  {d.name} user: approves {len(d.folder.view.held)} held deletions")
+                    d.folder.approve_deletions()
+            self._clock += 1.0
+            for d in self.devices:  # time passes for the failure backoff too (it counts in wall-clock time)
+                d.journal._write("UPDATE backoff SET next_try = 0 WHERE folder_id = ?", (d.cfg.id,))
+        busy = {d.name: sorted(d.folder._pending | set(d.folder._retry)) or d.failures() for d in self.devices
+                if not d.idle() or d.failures()}
+        raise NotConverged(f"seed {self.seed}: not idle after {max_turns} turns: {busy}")
+
+    # -- invariants -----------------------------------------------------------------------------------------------
+
+    def check_converged(self) -> None:
+        server = self.cloud.live_files(PREFIX)
+        for d in self.devices:
+            disk = d.disk()
+            if disk != server:
+                raise NotConverged(f"seed {self.seed}: {d.name} says idle but differs from the server: "
+                                   f"{_diff(disk, server)}")
+
+    def check(self) -> None:
+        """Every invariant a user relies on (see the module docstring)."""
+        survivors = self.cloud.every_version()
+        for d in self.devices:
+            survivors |= {c for c in d.disk().values() if c is not None} | d.trash_contents()
+        lost = self.ledger.precious - survivors
+        assert not lost, f"seed {self.seed}: user bytes lost: {[c[:24] for c in lost]}"
+        for d in self.devices:
+            torn = {p: c[:24] for p, c in d.disk().items() if c is not None and c not in self.ledger.written}
+            assert not torn, f"seed {self.seed}: {d.name} holds files no user wrote (torn?): {torn}"
+
+
+def _read(p: Path) -> bytes | None:
+    try:
+        return p.read_bytes() if p.is_file() else None
+    except OSError:
+        return None
+
+
+def _parents(root: Path, rel: str) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _ancestors(rel: str) -> list[str]:
+    parts = rel.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for k in sorted(set(a) | set(b)):
+        if a.get(k, "absent") != b.get(k, "absent"):
+            out[k] = f"{_short(a.get(k, 'absent'))} != {_short(b.get(k, 'absent'))}"
+    return out
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, bytes):
+        return repr(v[:16])
+    return repr(v)
+
+
+def run_seed(seed: int, base: Path, **kw: Any) -> Simulation:
+    """One schedule, checked. Raises AssertionError with the seed on any broken invariant."""
+    sim = Simulation(seed, base, **kw)
+    try:
+        sim.run()
+        sim.check()
+    finally:
+        sim.close()
+    return sim
+
+
+def minimise(seed: int, make_base: Callable[[], Path], **kw: Any) -> tuple[frozenset[int], list[str]]:
+    """Turn off the failing schedule's injections one at a time, keeping it failing: the smallest story left."""
+    skip: frozenset[int] = frozenset()
+    sim = Simulation(seed, make_base(), **kw)
+    try:
+        sim.run()
+    except AssertionError:
+        pass
+    finally:
+        sim.close()
+    for i in range(min(sim._decisions, 80)):
+        trial = skip | {i}
+        try:
+            run_seed(seed, make_base(), skip=trial, **kw)
+        except AssertionError:
+            skip = trial  # still failing without injection i: it was not needed
+    final = Simulation(seed, make_base(), skip=skip, **kw)
+    try:
+        final.run()
+    except AssertionError:
+        pass
+    finally:
+        final.close()
+    return skip, final.injections
