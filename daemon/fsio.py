@@ -20,7 +20,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Iterator
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 StrPath = str | os.PathLike[str]
 Hook = Callable[[str, str, tuple[str, ...]], None]  # (operation, "before" | "after", paths)
@@ -67,21 +67,24 @@ def fstat(fd: int, path: StrPath) -> os.stat_result:
         return os.fstat(fd)
 
 
-def scandir(path: StrPath) -> os.ScandirIterator[str]:
+def scandir(path: StrPath) -> os._ScandirIterator[str]:
     with step("scandir", path):
         return os.scandir(os.fspath(path))
 
 
-def open_file(path: StrPath, mode: str = "rb", buffering: int = -1) -> IO[Any]:
+def open_file(path: StrPath, mode: str = "rb", buffering: int = -1) -> BinaryIO:
+    """A file opened in a binary mode ("rb", "r+b"); the caller closes it."""
+    if "b" not in mode:
+        raise ValueError(f"binary modes only, not {mode!r}")
     with step("open", path):
-        return open(path, mode, buffering=buffering)
+        return cast(BinaryIO, open(path, mode, buffering=buffering))
 
 
-def create_exclusive(path: StrPath, mode: int = 0o666) -> IO[bytes]:
+def create_exclusive(path: StrPath, mode: int = 0o666) -> BinaryIO:
     """A new file opened for read and write; fails if the name exists."""
     with step("open", path):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, mode)
-        return os.fdopen(fd, "r+b")
+        return cast(BinaryIO, os.fdopen(fd, "r+b"))
 
 
 def read(f: IO[bytes], size: int, path: StrPath) -> bytes:

@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 BATCH = 2000
 VANISHED_KEEP = 100_000
 # File systems stamp mtimes from a coarse clock (a jiffy on Linux, ~16 ms on Windows): two writes of the same size
-# inside one tick leave the same stat. A digest of a file modified this recently is not recorded yet; the path is
-# looked at again once its mtime is older than this, so a stat match can always be trusted ("racily clean" in git).
+# inside one tick leave the same stat. A digest of a file modified this recently is recorded, but the file is read
+# again once its mtime is older than this, whatever its stat says ("racily clean", as git calls it).
 RACY_NS = 100_000_000
 
 
@@ -80,6 +80,9 @@ class LocalIndexer:
         self.quiet_period = quiet_period
         self.clock = clock
         self._lock = threading.Lock()
+        # Files hashed within their mtime's clock tick (see RACY_NS): read again at their next look. In memory
+        # only: a restart within that tenth of a second is the one window left.
+        self._racy: set[str] = set()
         # inode -> (row, chunks) of files that vanished lately: their new path may be indexed in a later batch
         self._vanished: OrderedDict[int, tuple[LocalEntry, list[Chunk]]] = OrderedDict()
 
@@ -157,7 +160,7 @@ class LocalIndexer:
             self.journal.mark_dirty(self.folder_id, b.requeue, now + self.quiet_period)
             for path, when in b.racy:
                 self.journal.mark_dirty(self.folder_id, [path], when)
-        result.requeued = b.requeue + [p for p, _ in b.racy]
+        result.requeued = b.requeue
         if log.isEnabledFor(logging.DEBUG) and (writes or b.gone):
             log.debug("%s: indexed %d changed, %d gone (e.g. %s)", self.folder_id, len(writes), len(b.gone),
                       [e.path for e, _ in writes[:3]] + b.gone[:3])
@@ -165,13 +168,20 @@ class LocalIndexer:
 
     def _present(self, disk: DiskEntry, b: _Batch, rules: IgnoreRules) -> None:
         row = b.rows.get(disk.path)
-        if unchanged(None if row is None else _key(row), disk):
+        if disk.path in self._racy and disk.kind == Kind.FILE:
+            b.to_hash.append(disk)  # recorded within its mtime's tick: read it again (see RACY_NS)
             return
         if disk.kind == Kind.DIR:
-            b.puts.append((disk.to_local(), None))
-            if row is None or row.kind != Kind.DIR or row.inode != disk.inode:
-                self._scan_subtree(disk.path, b, rules)
-        elif disk.kind == Kind.SYMLINK:
+            # A folder's own event means it came, went or moved in (changes inside it have events of their own):
+            # its content is looked at even when its row seems unchanged, because a freed inode number is handed
+            # out again at once — a folder deleted and another moved in at its place can carry the same inode.
+            if not unchanged(None if row is None else _key(row), disk):
+                b.puts.append((disk.to_local(), None))
+            self._scan_subtree(disk.path, b, rules)
+            return
+        if unchanged(None if row is None else _key(row), disk):
+            return
+        if disk.kind == Kind.SYMLINK:
             b.puts.append((disk.to_local(), None))
         elif not self._reuse(disk, b):
             b.to_hash.append(disk)
@@ -252,7 +262,9 @@ class LocalIndexer:
             now_ns = int(self.clock() * 1e9)
             if now_ns - RACY_NS < after.mtime_ns <= now_ns + RACY_NS:
                 b.racy.append((disk.path, (after.mtime_ns + RACY_NS) / 1e9))  # see RACY_NS
-                continue
+                self._racy.add(disk.path)
+            else:
+                self._racy.discard(disk.path)
             d = r.digest
             entry = LocalEntry(
                 disk.path, Kind.FILE, d.size, disk.mtime_ns, disk.inode, disk.executable, d.content_hash, d.block_hashes

@@ -178,11 +178,16 @@ def _run_engine(paths: FerryPaths, config: Config, journal: Journal, token: str,
     except DaemonAlreadyRunning as exc:
         return _leave(EXIT_ERROR, str(exc))
 
+    signals: list[int] = []
+
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        signals.append(signum)  # logged by the main loop: a handler must not take the logging lock
         engine.stop_requested.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    # SIGHUP too: a daemon run from a terminal that closes would otherwise end without a word in its log
+    for sig in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, on_signal)
     code = EXIT_OK
     try:
         engine.start()
@@ -201,7 +206,7 @@ def _run_engine(paths: FerryPaths, config: Config, journal: Journal, token: str,
                 break
             sdnotify.watchdog()
         else:
-            log.info("stopping")
+            log.info("stopping (%s)", signal.Signals(signals[0]).name if signals else "asked to stop")
     finally:
         engine.stop_requested.set()
         sdnotify.stopping()

@@ -7,7 +7,6 @@ that is not on disk as spelled costs a listing of its folder.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ferrysync.daemon import fsio
@@ -23,11 +22,11 @@ def disk_path(root: Path, rel: str) -> Path:
     if rel.isascii():
         return root.joinpath(*parts)
     exact = root.joinpath(*parts)
-    if os.path.lexists(exact):
+    if _lexists(exact):
         return exact
     current = root
     for i, seg in enumerate(parts):
-        if seg.isascii() or os.path.lexists(current / seg):
+        if seg.isascii() or _lexists(current / seg):
             current = current / seg
             continue
         try:
@@ -37,6 +36,14 @@ def disk_path(root: Path, rel: str) -> Path:
             return current.joinpath(*parts[i:])
         current = current / (found or seg)
     return current
+
+
+def _lexists(path: Path) -> bool:
+    try:
+        fsio.lstat(path)
+    except OSError:
+        return False
+    return True
 
 
 def twins_in(folder: Path) -> dict[str, str]:

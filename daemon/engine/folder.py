@@ -51,8 +51,8 @@ log = logging.getLogger(__name__)
 
 GUARD_RETRY_S = 0.5  # a failed guard waits this long for the observers before the path is planned again
 IDLE_TICK_S = 5.0
-VERIFY_POLL_S = 0.05
-VANISHED_WAIT_S = 10.0  # longest a vanished path waits for the local observer to catch up (see _hold_vanished)  # how soon the journal check is tried again while the local observer is still indexing
+VERIFY_POLL_S = 0.05  # how soon the journal check is tried again while the local observer is still indexing
+VANISHED_WAIT_S = 10.0  # longest a vanished path waits for the local observer to catch up (see _hold_vanished)
 
 
 @dataclass
@@ -103,8 +103,8 @@ class FolderSync:
         # "idle" is derived from the trees, never from the in-memory queues alone.
         self._verified = False
         self._lost_before: set[str] = set()
-        self._verify_soon = False
-        self._vanished_since: dict[str, float] = {}  # see _hold_vanished  # the journal check waits for the indexer: the loop ticks quickly meanwhile
+        self._verify_soon = False  # the journal check waits for the indexer: the loop ticks quickly meanwhile
+        self._vanished_since: dict[str, float] = {}  # see _hold_vanished
         self._approve = False
         self._busy = False
         self._wake = threading.Event()

@@ -200,14 +200,15 @@ class _Job:
         if (resume.content_hash != self.entry.content_hash or temp.parent.resolve() != folder.resolve()
                 or not temp.name.startswith(TMP_PREFIX) or not temp.is_file()):
             return False
-        self.temp, self.f = temp, fsio.open_file(temp, "r+b")
+        f = self.f = fsio.open_file(temp, "r+b")
+        self.temp = temp
         for i, length in enumerate(resume.block_lengths[:len(self.entry.blocks)]):
-            data = fsio.pread(self.f, length, self.offset, temp)
+            data = fsio.pread(f, length, self.offset, temp)
             if len(data) != length or block_hash(data) != self.entry.blocks[i]:
                 break
             self._record(self.entry.blocks[i], length)
-        self.f.truncate(self.offset)
-        self.f.seek(self.offset)
+        f.truncate(self.offset)
+        f.seek(self.offset)
         return True
 
     def _record(self, h: str, length: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,14 @@ FID = "f1"  # the folder id the fixtures use
 
 
 def make_tree(root: Path, n: int = 30) -> None:
+    """Files written a while ago: a file hashed within its mtime's clock tick is read again at its next look
+    (indexer.RACY_NS), which these tests of "what is re-read" must not see."""
+    old = time.time_ns() - 3_600 * 10**9
     for i in range(n):
         d = root / f"d{i % 3}" / f"sub{i % 2}"
         d.mkdir(parents=True, exist_ok=True)
         (d / f"f{i}.txt").write_text(f"content {i}")
+        os.utime(d / f"f{i}.txt", ns=(old + i, old + i))
 
 
 def index_all(journal: Journal, root: Path, pool: HashPool, rules: IgnoreRules | None = None) -> LocalIndexer:

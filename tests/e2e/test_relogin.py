@@ -58,6 +58,8 @@ def folder_message(d: Device) -> str:
 
 @pytest.fixture
 def replacement(tmp_path: Path) -> Iterator[Callable[[int], ServerProcess]]:
+    """The new server; asked for before the devices, so it stops after them (a daemon stops fast when its server
+    still answers)."""
     started: list[ServerProcess] = []
 
     def make(port: int) -> ServerProcess:
@@ -76,8 +78,8 @@ def replacement(tmp_path: Path) -> Iterator[Callable[[int], ServerProcess]]:
 
 @pytest.mark.parametrize("same_port", [True, False], ids=["same-url", "new-url"])
 def test_login_while_running_uploads_everything_to_a_replaced_empty_server(
-        make_device: Callable[..., Device], server: ServerProcess,
-        replacement: Callable[[int], ServerProcess], same_port: bool) -> None:
+        replacement: Callable[[int], ServerProcess], make_device: Callable[..., Device], server: ServerProcess,
+        same_port: bool) -> None:
     a = make_device("laptop")
     for rel, data in FILES.items():
         (a.folder / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +113,8 @@ def test_login_while_running_uploads_everything_to_a_replaced_empty_server(
 
 
 def test_a_daemon_that_was_not_told_takes_up_the_new_login_when_refused(
-        make_device: Callable[..., Device], server: ServerProcess,
-        replacement: Callable[[int], ServerProcess]) -> None:
+        replacement: Callable[[int], ServerProcess], make_device: Callable[..., Device],
+        server: ServerProcess) -> None:
     """`ferry login` could not reach the daemon (e.g. another user's shell): the 401 makes it look again."""
     a = make_device("laptop")
     (a.folder / "kept.txt").write_text("kept through the move")

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,11 @@ def profile_of(seed: int) -> tuple[str, dict[str, object]]:
     return PROFILES[seed % len(PROFILES)]
 
 
+def _fresh_dirs(base: Path) -> Callable[[], Path]:
+    counter = iter(range(10**6))
+    return lambda: base / str(next(counter))
+
+
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_schedules_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> None:
     """Every user byte survives, all devices converge, none is idle early, no file is torn — in every schedule."""
@@ -40,8 +46,7 @@ def test_schedules_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> N
         try:
             run_seed(seed, tmp_path / f"s{n}", **kw)  # type: ignore[arg-type]
         except AssertionError as exc:
-            counter = iter(range(10**6))
-            _, story = minimise(seed, lambda: tmp_path / f"min{seed}-{next(counter)}", **kw)  # type: ignore[arg-type]
+            _, story = minimise(seed, _fresh_dirs(tmp_path / f"min{seed}"), **kw)  # type: ignore[arg-type]
             failures.append(f"[{name}] {exc}\n  shrunk to {len(story)} injections:\n    " + "\n    ".join(story))
             if len(failures) >= 2:
                 break
