@@ -40,6 +40,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import requests
 from ferrysync.daemon import fsio
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine.executor import FolderContext
@@ -48,6 +49,7 @@ from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.hasher import HashPool, HashResult, digest_file
 from ferrysync.daemon.ignore import MARKER_NAME as MARKER_DIR
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.remote import RemoteError
 from ferrysync.daemon.scanner import scan_folder
 from ferrysync.daemon.transfer import Downloader, Uploader
 from simcloud import SimCloud
@@ -95,6 +97,7 @@ class Knobs:
     user: float = 0.02
     other_thread: float = 0.04
     crash: float = 0.01
+    network: float = 0.01  # the connection drops (before the request, or after the server acted on it)
     max_crashes: int = 3
 
 
@@ -191,7 +194,11 @@ class Device:
         if feed.state.caught_up and self.sim.cloud.seq() <= self.journal.get_cursor(self.cfg.id):
             return
         with self._thread("pull"):
-            feed.poll_once()
+            try:
+                feed.poll_once()
+            except RemoteError as exc:  # the feed thread says "offline" and tries again later
+                feed._set(online=False, error=None, retry_at=None)
+                self.sim.injections.append(f"  {self.name} feed offline: {exc}")
 
     def turn(self) -> None:
         """What the daemon's threads do when woken: index, follow the feed, one planning step."""
@@ -273,6 +280,9 @@ class Simulation:
         r = self._decide(device, op, stage, what)
         roll = r.random()
         k = self.knobs
+        dropped = op == "http" and r.random() < k.network
+        if dropped and self._record(f"{device.name}: network drops at {op} {stage} {what}"):
+            raise requests.ConnectionError(f"simulated network drop {stage} {what}")
         if roll < k.crash and device.crashes < k.max_crashes:
             if self._record(f"{device.name}: crash at {op} {stage} {what}"):
                 raise Crash(f"{device.name} killed at {op} {stage} {what}")
@@ -430,7 +440,8 @@ class Simulation:
                     with self.acting(d):
                         d.turn()
                 self._clock += self.rng.choice([0.0, 0.1, 1.0])
-            self.knobs = Knobs(user=0.0, other_thread=0.0, crash=0.0)  # quiet: the users stop, nothing crashes
+            # Quiet: the users stop, nothing crashes, the network holds.
+            self.knobs = Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0)
             self.settle()
         finally:
             fsio.set_hook(None)
