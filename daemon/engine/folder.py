@@ -38,6 +38,7 @@ from ferrysync.daemon.planner import (
     PlanContext,
     Skip,
     State,
+    deletes_file,
     local_state,
     plan_batch,
     remote_state,
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 GUARD_RETRY_S = 0.5  # a failed guard waits this long for the observers before the path is planned again
 IDLE_TICK_S = 5.0
 VERIFY_POLL_S = 0.05  # how soon the journal check is tried again while the local observer is still indexing
+DELETION_WINDOW_S = 120.0  # deletions this recent count together against the mass-deletion hold
 VANISHED_WAIT_S = 10.0  # longest a vanished path waits for the local observer to catch up (see _hold_vanished)
 
 
@@ -105,6 +107,7 @@ class FolderSync:
         self._lost_before: set[str] = set()
         self._verify_soon = False  # the journal check waits for the indexer: the loop ticks quickly meanwhile
         self._vanished_since: dict[str, float] = {}  # see _hold_vanished
+        self._deleted: list[tuple[float, int]] = []  # (when, files) deleted lately without approval
         self._approve = False
         self._busy = False
         self._wake = threading.Event()
@@ -230,8 +233,11 @@ class FolderSync:
 
     def _take(self) -> set[str] | None:
         now = self.clock()
+        caught_up = bool(self._vanished_since) and self.observer.idle()
         with self._lock:
             due = {p for p, t in self._retry.items() if t <= now}
+            if caught_up:  # vanished paths that waited for the observer go with whatever it found meanwhile
+                due |= {p for p in self._retry if p in self._vanished_since}
             for p in due:
                 del self._retry[p]
             if due or self._pending or self._full:
@@ -389,10 +395,18 @@ class FolderSync:
         s = self.settings()
         self.ctx.use_os_trash = s.trash == "os"
         self.ctx.host = s.conflict_host_name
-        threshold = DeletionThreshold(max_files=s.delete_threshold_count, max_ratio=s.delete_threshold_ratio)
-        if self._approve:
+        now_m = self.clock()
+        self._deleted = [(t, n) for t, n in self._deleted if now_m - t < DELETION_WINDOW_S]
+        # Deletions made lately and those already waiting for approval count with this batch's (one wipe that
+        # reaches the journal in pieces is still one wipe); what the user approved does not.
+        waiting = sum(1 for a in self.view.held.values() if deletes_file(a) and a.path not in rows)
+        threshold = DeletionThreshold(max_files=s.delete_threshold_count, max_ratio=s.delete_threshold_ratio,
+                                      recently_deleted=sum(n for _, n in self._deleted), waiting=waiting)
+        approved = self._approve
+        if approved:
             threshold = NO_THRESHOLD
             self._approve = False
+            self._deleted = []
         ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
                           exists=self._exists, root_length=len(str(self.root)))
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
@@ -415,6 +429,10 @@ class FolderSync:
                 self.view.held.pop(path, None)
         self._account(plan.actions)
         result = self.executor.run(plan.actions)
+        if not approved:  # what the user approved does not count against what comes next
+            done = sum(1 for a in plan.actions if deletes_file(a) and a.path in result.replan)
+            if done:
+                self._deleted.append((now_m, done))
         self._absorb(result)
 
     def _hold_vanished(self, rows: dict[str, PathRows]) -> None:

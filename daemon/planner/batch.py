@@ -62,11 +62,19 @@ class DeletionThreshold:
     max_files: int
     max_ratio: float
     min_files_for_ratio: int = RATIO_MIN_FILES
+    # Files this folder deleted in the last few minutes without the user's approval: a wipe that reaches the
+    # journal in several small batches (a slow `rm -r`, events arriving in pieces) counts as one.
+    recently_deleted: int = 0
+    # Deletions of other paths already held for approval (their files still count in the folder).
+    waiting: int = 0
 
     def exceeded(self, deleting: int, file_count: int) -> bool:
-        if deleting > self.max_files:
+        if deleting <= 0:
+            return False
+        total = deleting + self.recently_deleted + self.waiting
+        if total > self.max_files:
             return True
-        return deleting >= self.min_files_for_ratio and deleting > self.max_ratio * max(file_count, 0)
+        return total >= self.min_files_for_ratio and total > self.max_ratio * max(file_count + self.recently_deleted, 0)
 
 
 NO_THRESHOLD = DeletionThreshold(max_files=2**62, max_ratio=1.0, min_files_for_ratio=2**62)

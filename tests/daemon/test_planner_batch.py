@@ -442,3 +442,18 @@ def test_server_renames_that_wait_on_each_other_are_not_moves_on_a_case_insensit
         ("Download", "D.TXT"), ("Download", "a/x"), ("MkdirLocal", "a")]
     # On Linux the same renames are plain moves.
     assert sorted(type(a).__name__ for a in t.plan()) == ["MkdirLocal", "MoveLocal", "MoveLocal"]
+
+
+def test_a_wipe_that_arrives_in_small_batches_still_counts_as_one() -> None:
+    """Deletions made lately (and not approved) count with the batch: three batches of 4 of a 12-file folder
+    pass alone, but the third, with the 8 before it, is more than half of the folder."""
+    from ferrysync.daemon.planner import DeletionThreshold
+
+    alone = DeletionThreshold(max_files=50, max_ratio=0.5)
+    assert not alone.exceeded(4, 12)
+    after_eight = DeletionThreshold(max_files=50, max_ratio=0.5, recently_deleted=8)
+    assert after_eight.exceeded(4, 12 - 8)  # 12 of the 12 files the folder had
+    assert not DeletionThreshold(max_files=50, max_ratio=0.5, recently_deleted=8).exceeded(0, 4)  # nothing now
+    assert DeletionThreshold(max_files=10, max_ratio=1.0, recently_deleted=9).exceeded(2, 1000)  # the count too
+    # 7 already held, 3 more arrive: together 10 of 12, held too (the 7 still count in the folder's 12)
+    assert DeletionThreshold(max_files=50, max_ratio=0.5, waiting=7).exceeded(3, 12)

@@ -25,7 +25,6 @@ from devices import Device
 from losslib import (
     ServerView,
     conflict_copies,
-    converge,
     files_of,
     folder_state,
     journal_paths,
@@ -112,8 +111,8 @@ def test_sync_root_vanishing_writes_nothing_there_and_deletes_nothing(
              and "docs/old.txt" not in journal_paths(b, "remote"), "the desktop to hear of the laptop's changes", b)
     b_state = folder_state(b)
     assert b_state[0] == "error", b_state
-    assert view.files().keys() == {"notes.txt", "docs/report.md", "photos/2024/beach.jpg",
-                                                 "photos/2024/cat.jpg", "new-while-away.txt"}
+    assert view.files().keys() == {"notes.txt", "docs/report.md", "photos/2024/beach.jpg", "photos/2024/cat.jpg",
+                                   "new-while-away.txt"}
     # Nothing may exist where the disk was mounted (a stand-in would also make the remount below fail).
     assert not b.folder.exists(), f"something was written under the missing root: {os.listdir(b.folder)}"
 
@@ -297,7 +296,6 @@ def test_folder_removed_moved_and_added_again_loses_nothing(
     assert not conflict_copies(a) and not conflict_copies(b)
     assert view.revision_counts(list(SEED)) == before, "identical content was uploaded again"
     assert local_deletions(a) == local_deletions(b) == remote_deletions(a) == remote_deletions(b) == []
-    converge(a, b)
 
 
 def _downloading(d: Device) -> bool:
@@ -457,6 +455,7 @@ def test_nfd_names_are_synced_under_their_nfc_name_and_twins_never_overwrite(
         return got if ok and len(got) == 2 else None
 
     on_server = wait_for(one_twin_up, "the NFD-named file and one twin on the server", a, timeout=20)
+    assert on_server is not None
     wait_for(lambda: files_of(b) == on_server, "both names on the desktop", a, b)
     for d in (a, b):
         d.wait_synced()

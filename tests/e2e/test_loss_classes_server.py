@@ -51,7 +51,7 @@ def test_server_restored_from_an_older_backup_gets_the_newer_files_again(
     settle(a, b)
     newest = files_of(a)
 
-    server.stop()  # restore: the data directory goes back to the backup, the server comes back on its address
+    server.kill()  # restore: the data directory goes back to the backup, the server comes back on its address
     shutil.rmtree(server.data)
     shutil.copytree(backup, server.data)
     server.start()
@@ -88,7 +88,7 @@ def test_server_replaced_by_an_empty_one_and_devices_logging_in_again_delete_not
     write_tree(a.folder, files)
     settle(a, b)
 
-    server.stop()
+    server.kill()  # its data is thrown away: a reinstalled server starts empty
     server.data = tmp_path / "reinstalled-server"
     server.data.mkdir()
     server.start()
@@ -132,7 +132,7 @@ def test_server_restored_then_overtaken_by_another_device_loses_nothing(
     a.wait_synced()
     a.stop()  # the laptop is away during the restore
 
-    server.stop()
+    server.kill()  # restore (its data is thrown away, so no need to stop it gently)
     shutil.rmtree(server.data)
     shutil.copytree(backup, server.data)
     server.start()
