@@ -77,7 +77,12 @@ class Offline(Exception):
 
 
 class GuardFailed(Exception):
-    """The disk or the server moved on since planning: re-plan, record nothing."""
+    """The disk or the server moved on since planning: re-plan, record nothing (and `also`, the paths that
+    stand in the way, e.g. a file where this path needs a folder)."""
+
+    def __init__(self, message: str, also: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.also = also
 
 
 @dataclass
@@ -155,9 +160,14 @@ class Executor:
                 result.done += 1
                 result.replan.add(action.path)
                 self.j.clear_failure(self.fid, action.path)
-        except (GuardFailed, TargetChanged, FileChangedWhileReading, FileNotFoundError) as exc:
+        except (GuardFailed, TargetChanged, FileChangedWhileReading, FileNotFoundError, NotADirectoryError,
+                IsADirectoryError) as exc:
             log.debug("%s: %s re-planned: %s", self.fid, action.path, exc)
-            self._disk_disagreed(action.path, result)
+            also = exc.also if isinstance(exc, GuardFailed) else ()
+            if isinstance(exc, NotADirectoryError):  # a file stands where a parent folder was
+                also = _ancestors(action.path)
+            for path in (action.path, *also):
+                self._disk_disagreed(path, result)
         except TransferCancelled:
             result.retry.add(action.path)
         except (ServerUnavailable, ConnectionError) as exc:
@@ -207,6 +217,13 @@ class Executor:
         The journal records what the engine wrote; a change the user makes right after (or while) the engine
         writes shows as a stat that differs from that record, and the indexer's look makes it a local change."""
         self.j.mark_dirty(self.fid, paths, 0.0, rearm=False)
+
+    def _make_dirs(self, path: str, folder: Path) -> None:
+        """Create `folder` and its parents for `path`; a file where one of them must go is planned first."""
+        try:
+            fsio.mkdir(folder, parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise GuardFailed(f"a file stands where {path} needs a folder", also=_ancestors(path)) from exc
 
     def _disk_disagreed(self, path: str, result: BatchResult) -> None:
         """The disk is not what the local tree says: have the observer look (its event may still be on the way,
@@ -261,7 +278,7 @@ class Executor:
         disk = stat_entry(self.ctx.root, a.path)
         if disk is not None and disk.kind is not Kind.DIR:
             raise GuardFailed(f"{a.path} is a {disk.kind.value} on disk")
-        fsio.mkdir(target, parents=True, exist_ok=True)
+        self._make_dirs(a.path, target)
         local = self._local_row(a.path)
         with self.j.transaction():
             self.j.put_local(self.fid, local)
@@ -289,7 +306,7 @@ class Executor:
         dst = self._abs(a.dst)
         if a.src.casefold() != a.dst.casefold() and stat_entry(self.ctx.root, a.dst) is not None:
             raise GuardFailed(f"{a.dst} is taken on disk")
-        fsio.mkdir(dst.parent, parents=True, exist_ok=True)
+        self._make_dirs(a.dst, dst.parent)
         src = self._abs(a.src)
         try:
             if a.src.casefold() == a.dst.casefold():  # case-only rename: via a temporary name (case-insensitive)
@@ -413,7 +430,7 @@ class Executor:
                 raise Offline(str(exc)) from exc
         ready = [(a, o.op) for a, o in zip(uploads, outcomes, strict=True) if o.op is not None]
         for a, o in zip(uploads, outcomes, strict=True):
-            if isinstance(o.error, FileChangedWhileReading | FileNotFoundError):
+            if isinstance(o.error, _DISK_MOVED_ON):
                 self._disk_disagreed(a.path, result)
             elif o.error is not None:
                 message = _describe(o.error)
@@ -464,7 +481,7 @@ class Executor:
             # What the engine wrote is the mode; the content it vouches for is the planned row's.
             local = replace(exp, executable=remote.executable)
         else:
-            fsio.mkdir(target.parent, parents=True, exist_ok=True)
+            self._make_dirs(a.path, target.parent)
             states: list[ResumeState] = []
 
             def on_state(st: ResumeState) -> None:
@@ -544,6 +561,15 @@ class Executor:
 def resumable_temps(journal: Journal, folder_id: str) -> set[str]:
     """Temp files of unfinished downloads that a restart will resume (everything else in tmp is stale)."""
     return {t.temp_path for t in journal.list_transfers(folder_id) if t.direction == "download" and t.temp_path}
+
+
+# What reading or writing a path raises when the disk is no longer what its row says: re-plan, not an error.
+_DISK_MOVED_ON = (FileChangedWhileReading, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+def _ancestors(path: str) -> tuple[str, ...]:
+    parts = path.split("/")
+    return tuple("/".join(parts[:i]) for i in range(1, len(parts)))
 
 
 def _chunks(blocks: tuple[str, ...], lengths: tuple[int, ...]) -> list[Chunk]:

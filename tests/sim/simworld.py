@@ -99,6 +99,7 @@ class Knobs:
     crash: float = 0.01
     network: float = 0.01  # the connection drops (before the request, or after the server acted on it)
     max_crashes: int = 3
+    user_at: tuple[str, ...] = ()  # if set, the user acts only at these steps (e.g. "rename": aim at one window)
 
 
 @dataclass
@@ -286,7 +287,7 @@ class Simulation:
         if roll < k.crash and device.crashes < k.max_crashes:
             if self._record(f"{device.name}: crash at {op} {stage} {what}"):
                 raise Crash(f"{device.name} killed at {op} {stage} {what}")
-        elif roll < k.crash + k.user:
+        elif roll < k.crash + k.user and (not k.user_at or op in k.user_at):
             if self._record(f"{device.name}: user acts at {op} {stage} {what}"):
                 with self._nested():
                     self.user_action(device, r, rel)

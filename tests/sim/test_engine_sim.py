@@ -75,8 +75,8 @@ def test_the_simulation_catches_an_overwrite_of_a_save_made_during_a_download(tm
     try:
         for seed in range(400):
             try:
-                run_seed(seed, tmp_path / f"s{seed}", knobs=Knobs(user=0.25, other_thread=0.0, crash=0.0,
-                                                                    network=0.0))
+                run_seed(seed, tmp_path / f"s{seed}", knobs=Knobs(user=0.5, other_thread=0.0, crash=0.0,
+                                                                    network=0.0, user_at=("rename",)))
             except AssertionError as exc:
                 assert "lost" in str(exc) or "differs" in str(exc)
                 return
