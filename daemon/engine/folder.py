@@ -449,7 +449,11 @@ class FolderSync:
             return
         now = self.clock()
         for p, r in list(rows.items()):
-            if r.local is None and r.synced is not None:
+            vanished = r.local is None and r.synced is not None
+            # A new path on disk may be the other half of a rename whose first half already waits: it waits too.
+            appeared = (r.local is not None and r.synced is None and r.remote is None
+                        and any(now - t < VANISHED_WAIT_S for t in self._vanished_since.values()))
+            if vanished or appeared:
                 first = self._vanished_since.setdefault(p, now)
                 if now - first < VANISHED_WAIT_S:
                     del rows[p]

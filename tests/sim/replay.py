@@ -25,7 +25,7 @@ def main() -> int:
         skip, story = minimise(args.seed, lambda: Path(tempfile.mkdtemp(prefix="ferry-sim-")), **kw)  # type: ignore[arg-type]
         print(f"shrunk to {len(story)} injections")
     logging.basicConfig(level=logging.DEBUG, format="%(name)s %(message)s")
-    for noisy in ("sqlalchemy", "httpx", "urllib3", "ferrysync.server"):
+    for noisy in ("sqlalchemy", "httpx", "urllib3", "alembic", "ferrysync.server"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     sim = Simulation(args.seed, Path(tempfile.mkdtemp(prefix="ferry-sim-")), skip=skip, **kw)  # type: ignore[arg-type]
     print(f"seed {args.seed} ({name}) in {sim.base}")
