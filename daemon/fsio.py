@@ -97,11 +97,6 @@ def pread(f: IO[bytes], size: int, offset: int, path: StrPath) -> bytes:
         return os.pread(f.fileno(), size, offset)
 
 
-def write(f: IO[bytes], data: bytes | memoryview, path: StrPath) -> int:
-    with step("write", path):
-        return f.write(data)
-
-
 def fsync(f: IO[bytes], path: StrPath) -> None:
     with step("fsync", path):
         f.flush()
@@ -154,12 +149,6 @@ def unlink(path: StrPath, *, missing_ok: bool = False) -> None:
         except FileNotFoundError:
             if not missing_ok:
                 raise
-
-
-def rename(src: StrPath, dst: StrPath) -> None:
-    """`os.rename`: replaces `dst` on POSIX. Use `rename_noreplace` where `dst` may hold a user's file."""
-    with step("rename", src, dst):
-        os.rename(src, dst)
 
 
 def replace(src: StrPath, dst: StrPath) -> None:
