@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import blake3
-from ferrysync.daemon.hasher import HashPool
-from ferrysync.daemon.ignore import MARKER_NAME
-from ferrysync.daemon.indexer import LocalIndexer
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.marker import init_marker
-from ferrysync.daemon.scanner import scan_folder
-from ferrysync.daemon.watcher import FolderWatcher
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.local.ignore import MARKER_NAME
+from ferrysync.daemon.local.indexer import LocalIndexer
+from ferrysync.daemon.local.marker import init_marker
+from ferrysync.daemon.local.scanner import scan_folder
+from ferrysync.daemon.local.watcher import FolderWatcher
 
 FID = "bench"
 SMALL_FILES = 10_000
@@ -179,9 +179,9 @@ def bench_latency(base: Path) -> dict[str, Any]:
 _WATCHER_PROC = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from ferrysync.daemon.hasher import HashPool
+    from ferrysync.daemon.local.hasher import HashPool
     from ferrysync.daemon.journal import Journal
-    from ferrysync.daemon.watcher import LocalObserver
+    from ferrysync.daemon.local.watcher import LocalObserver
     obs = LocalObserver(Journal(sys.argv[1]), sys.argv[3], Path(sys.argv[2]), HashPool())
     obs.start()
     while not (obs.watcher.scans and obs.idle()):

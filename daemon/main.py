@@ -159,8 +159,8 @@ def _run_locked(paths: FerryPaths, config: Config, token: str) -> int:
 
 def _run_engine(paths: FerryPaths, config: Config, journal: Journal, token: str, notifier: Notifier) -> int:
     from ferrysync.daemon import sdnotify
+    from ferrysync.daemon.control.handlers import handlers
     from ferrysync.daemon.engine import Engine
-    from ferrysync.daemon.engine.control import handlers
     from ferrysync.daemon.ipc.server import ControlServer, DaemonAlreadyRunning
 
     def notify(title: str, body: str, kind: str) -> None:

@@ -60,3 +60,12 @@ class SyncedEntry:
     executable: bool = False
     content_hash: str | None = None
     blocks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Where one block of a local file lies (the journal keeps them, so a download can reuse local bytes)."""
+
+    hash: str  # BLAKE3 hex of the chunk's bytes
+    offset: int
+    length: int

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 from fastapi.routing import APIRoute
-from ferrysync.daemon import chunker, names
+from ferrysync.daemon.local import chunker, names
 from ferrysync.daemon.remote import NotFound, RemoteClient
 from ferrysync.daemon.remote import limits as daemon_limits
 from ferrysync.daemon.remote.client import commit_bodies

@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from ferrysync.daemon.ipc.client import ControlClient
-from ferrysync.daemon.paths import FerryPaths, ferry_paths
+from ferrysync.daemon.ipc import ControlClient, FerryPaths, ferry_paths
 from ferrysync.tray import desktop
 from ferrysync.tray.controller import Controller
 from ferrysync.tray.ui import BACKENDS, NoTray, TrayUI, choose_backend

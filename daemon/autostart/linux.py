@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -139,15 +140,12 @@ class LinuxBackend:
     def _install_launcher(self) -> None:
         entry = render_desktop_entry("ferry.desktop", resolve(TRAY, environ=self.env))
         write_atomic(self.app_entry, entry.encode())
-        try:
-            from ferrysync.tray.icons import app_icon
-        except ImportError:  # a daemon-only install has no artwork; the entry falls back to a generic icon
-            return
-        for size in ICON_SIZES:
+        for size in ICON_SIZES:  # drawn by the tray's artwork at build time (packaging/make_icons.py)
             path = self.icon_file(size)
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                app_icon(size).save(path, format="PNG")
+                data = resources.files(__package__).joinpath("templates", "icons", f"ferry-{size}.png").read_bytes()
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(path, data)
             except OSError as exc:
                 raise AutostartError(f"cannot write the icon {path}: {exc}") from exc
 

@@ -1,6 +1,6 @@
 """Hooks for the commands the engine owns: sign-in, quick setup, starting the daemon, autostart.
 
-The argparse entries live in parser.py; the work is done by `ferrysync.daemon.session` and
+The argparse entries live in parser.py; the work is done by `ferrysync.daemon.cli.session` and
 `ferrysync.daemon.autostart`, imported only when one of these commands runs (they pull in requests, keyring…).
 Each receives the argparse Namespace and returns an exit code (None counts as success).
 """
@@ -33,19 +33,19 @@ def _run(module: str, func: str, args: argparse.Namespace) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    return _run("session", "login", args)
+    return _run("cli.session", "login", args)
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    return _run("session", "logout", args)
+    return _run("cli.session", "logout", args)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    return _run("session", "up", args)
+    return _run("cli.session", "up", args)
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    return _run("session", "start", args)
+    return _run("cli.session", "start", args)
 
 
 def cmd_autostart(args: argparse.Namespace) -> int:

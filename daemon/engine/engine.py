@@ -20,16 +20,16 @@ from ferrysync.daemon import __version__, threads
 from ferrysync.daemon.config import Config, ConfigError, FolderConfig, Settings, load_config, save_config
 from ferrysync.daemon.credentials import CredentialsError, open_store
 from ferrysync.daemon.engine.executor import FolderContext
-from ferrysync.daemon.engine.feed import relist_key, request_relist
 from ferrysync.daemon.engine.folder import FolderSync
-from ferrysync.daemon.engine.mapping import normalize_prefix
 from ferrysync.daemon.engine.progress import TransferTracker
-from ferrysync.daemon.hasher import HashPool
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.marker import ID_FILE, marker_dir
-from ferrysync.daemon.ondisk import disk_path
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.local.marker import ID_FILE, marker_dir
+from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.paths import FerryPaths
 from ferrysync.daemon.remote import RemoteClient, RemoteError
+from ferrysync.daemon.remote.feed import relist_key, request_relist
+from ferrysync.daemon.remote.mapping import normalize_prefix
 from ferrysync.daemon.transfer import Downloader, TokenBucket, Uploader
 
 log = logging.getLogger(__name__)

@@ -21,15 +21,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from ferrysync.daemon import fsio
-from ferrysync.daemon.chunker import Chunk, FileChangedWhileReading, FileDigest
-from ferrysync.daemon.conflicts import conflict_name
-from ferrysync.daemon.engine.mapping import from_server, to_server
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal, TransferState, Tree
-from ferrysync.daemon.marker import RootUnavailable, check_marker, tmp_dir
-from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry
-from ferrysync.daemon.ondisk import disk_path
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest
+from ferrysync.daemon.local.conflicts import conflict_name
+from ferrysync.daemon.local.marker import RootUnavailable, check_marker, tmp_dir
+from ferrysync.daemon.local.ondisk import disk_path
+from ferrysync.daemon.local.scanner import DiskEntry, stat_entry
+from ferrysync.daemon.local.trash import move_to_trash
+from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry
 from ferrysync.daemon.planner import (
     Action,
     ConflictCopy,
@@ -60,12 +61,11 @@ from ferrysync.daemon.remote import (
     ServerUnavailable,
     Unauthorized,
 )
-from ferrysync.daemon.scanner import DiskEntry, stat_entry
+from ferrysync.daemon.remote.mapping import from_server, to_server
 from ferrysync.daemon.transfer import Downloader, Uploader
 from ferrysync.daemon.transfer.download import LocalBlockFinder, ResumeState
 from ferrysync.daemon.transfer.errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
 from ferrysync.daemon.transfer.upload import UploadItem
-from ferrysync.daemon.trash import move_to_trash
 
 log = logging.getLogger(__name__)
 

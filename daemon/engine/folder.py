@@ -19,14 +19,14 @@ from typing import Any
 from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline, resumable_temps
-from ferrysync.daemon.engine.feed import FeedReader
-from ferrysync.daemon.engine.fsprobe import probe_profile
-from ferrysync.daemon.engine.mapping import normalize_prefix
-from ferrysync.daemon.hasher import HashPool
-from ferrysync.daemon.marker import RootUnavailable, check_marker, init_marker, tmp_dir
+from ferrysync.daemon.local.fsprobe import probe_profile
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.local.marker import RootUnavailable, check_marker, init_marker, tmp_dir
+from ferrysync.daemon.local.names import TWIN_REASON, Profile
+from ferrysync.daemon.local.ondisk import disk_path
+from ferrysync.daemon.local.scanner import stat_entry
+from ferrysync.daemon.local.watcher import LocalObserver
 from ferrysync.daemon.model import Kind
-from ferrysync.daemon.names import TWIN_REASON, Profile
-from ferrysync.daemon.ondisk import disk_path
 from ferrysync.daemon.planner import (
     NO_THRESHOLD,
     Action,
@@ -44,9 +44,9 @@ from ferrysync.daemon.planner import (
     remote_state,
 )
 from ferrysync.daemon.remote import Unauthorized
-from ferrysync.daemon.scanner import stat_entry
+from ferrysync.daemon.remote.feed import FeedReader
+from ferrysync.daemon.remote.mapping import normalize_prefix
 from ferrysync.daemon.transfer import remove_stale_temps
-from ferrysync.daemon.watcher import LocalObserver
 
 log = logging.getLogger(__name__)
 

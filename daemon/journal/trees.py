@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ferrysync.daemon.chunker import Chunk
 from ferrysync.daemon.journal.codec import (
     COLUMNS,
     LOCAL_COLS,
@@ -25,7 +24,7 @@ from ferrysync.daemon.journal.codec import (
     to_row,
 )
 from ferrysync.daemon.journal.store import JournalBase
-from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
+from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry, SyncedEntry
 
 _PAGE = 2000
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ferrysync.daemon.local.names import check_name, find_clashes, fold
 from ferrysync.daemon.model import Kind
-from ferrysync.daemon.names import check_name, find_clashes, fold
 from ferrysync.daemon.planner.actions import (
     PHASE_CLEAR,
     PHASE_DELETE,

@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
-from ferrysync.daemon.conflicts import conflict_name
+from ferrysync.daemon.local.conflicts import conflict_name
+from ferrysync.daemon.local.names import Profile, check_name, check_server_path
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from ferrysync.daemon.names import Profile, check_name, check_server_path
 from ferrysync.daemon.planner.actions import (
     Action,
     ConflictCopy,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import requests
 
 from .. import __version__
-from ..chunker import block_hash
+from ..local.chunker import block_hash
 from .errors import ProtocolError, RemoteError, error_from_exception, error_from_response
 from .limits import (
     MAX_BATCH_BODY,

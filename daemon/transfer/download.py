@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .. import fsio
-from ..chunker import block_hash, content_hash_of
+from ..local import fsio
+from ..local.chunker import block_hash, content_hash_of
 from ..model import Kind, RemoteEntry
 from ..remote.client import RemoteClient
 from ..remote.errors import ProtocolError

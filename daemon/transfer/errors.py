@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..chunker import FileChangedWhileReading
+from ..local.chunker import FileChangedWhileReading
 
 
 class TransferError(Exception):

@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from .. import fsio
-from ..chunker import Chunk, FileChangedWhileReading, FileDigest, block_hash, hash_file
+from ..local import fsio
+from ..local.chunker import FileChangedWhileReading, FileDigest, block_hash, hash_file
+from ..model import Chunk
 from ..remote.client import RemoteClient
 from ..remote.limits import MAX_BATCH_BODY, MAX_BLOCK
 from ..remote.types import PutOp

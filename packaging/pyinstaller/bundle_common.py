@@ -110,6 +110,8 @@ def datas() -> list[tuple[str, str]]:
     ):  # `ferry --version` and keyring's backend entry points read metadata
         found += copy_metadata(dist)
     found += [(str(p), "icons") for p in sorted(ICONS.glob("ferry*")) if p.is_file()]
+    pngs = REPO / "daemon" / "autostart" / "templates" / "icons"
+    found += [(str(p), "icons") for p in sorted(pngs.glob("ferry-*.png"))]
     return found
 
 

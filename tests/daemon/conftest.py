@@ -12,12 +12,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 
-from ferrysync.daemon.hasher import HashPool, digest_file
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.marker import init_marker
+from ferrysync.daemon.local.hasher import HashPool, digest_file
+from ferrysync.daemon.local.marker import init_marker
+from ferrysync.daemon.local.scanner import load_rules, walk
+from ferrysync.daemon.local.watcher import LocalObserver
 from ferrysync.daemon.model import Kind
-from ferrysync.daemon.scanner import load_rules, walk
-from ferrysync.daemon.watcher import LocalObserver
 from util import wait_until
 
 FID = "f1"

@@ -16,8 +16,8 @@ import random
 from datetime import datetime
 
 import pytest
+from ferrysync.daemon.local.names import Profile, find_clashes
 from ferrysync.daemon.model import Kind
-from ferrysync.daemon.names import Profile, find_clashes
 from ferrysync.daemon.planner import NO_THRESHOLD, Defer, KeepOut, PlanContext, merge_base, needs_work, plan_batch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

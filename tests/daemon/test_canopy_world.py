@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from ferrysync.daemon.local.names import Profile, fold
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from ferrysync.daemon.names import Profile, fold
 from ferrysync.daemon.planner import (
     Action,
     ConflictCopy,

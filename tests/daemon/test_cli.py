@@ -267,12 +267,12 @@ def test_session_commands_dispatch_to_the_engine(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seen: dict[str, Any] = {}
-    session = types.ModuleType("ferrysync.daemon.session")
+    session = types.ModuleType("ferrysync.daemon.cli.session")
     for name in ("login", "logout", "up", "start"):
         setattr(session, name, lambda args, name=name: seen.setdefault(name, args) and None)
     autostart = types.ModuleType("ferrysync.daemon.autostart")
     autostart.cli = lambda args: seen.setdefault("autostart", args) and 7  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ferrysync.daemon.session", session)
+    monkeypatch.setitem(sys.modules, "ferrysync.daemon.cli.session", session)
     monkeypatch.setitem(sys.modules, "ferrysync.daemon.autostart", autostart)
     assert main(["login", "https://ferry.example.org", "-u", "alice", "--password-stdin"]) == 0
     assert (seen["login"].server, seen["login"].user, seen["login"].password_stdin) == (
@@ -288,7 +288,7 @@ def test_session_commands_dispatch_to_the_engine(
 
 
 def test_missing_engine_module_is_reported(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setitem(sys.modules, "ferrysync.daemon.session", None)  # import fails as if absent
+    monkeypatch.setitem(sys.modules, "ferrysync.daemon.cli.session", None)  # import fails as if absent
     code = main(["logout"])
     assert code == 1
 
@@ -299,7 +299,7 @@ from ferrysync.daemon.cli import main
 from ferrysync.daemon.lock import is_locked
 codes = [main(["--version"]), main(["status"]), main(["status", "--json"])]
 heavy = [m for m in ("requests", "watchdog", "sqlite3", "desktop_notifier", "keyring", "urllib3",
-                     "ferrysync.daemon.ipc.server", "ferrysync.daemon.session") if m in sys.modules]
+                     "ferrysync.daemon.ipc.server", "ferrysync.daemon.cli.session") if m in sys.modules]
 print(codes, heavy, file=sys.stderr)
 """
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from ferrysync.daemon.conflicts import clean_host, conflict_name, split_extension
-from ferrysync.daemon.names import Profile, check_name
+from ferrysync.daemon.local.conflicts import clean_host, conflict_name, split_extension
+from ferrysync.daemon.local.names import Profile, check_name
 
 WHEN = datetime(2026, 11, 26, 14, 25, 1)
 MARK = "(conflicted copy from laptop 2026-11-26 142501)"

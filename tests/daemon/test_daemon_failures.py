@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferrysync.daemon import session, threads
+from ferrysync.daemon import threads
+from ferrysync.daemon.cli import session
 from ferrysync.daemon.lock import DaemonLock
 from ferrysync.daemon.main import install_crash_hooks
 from ferrysync.daemon.paths import ferry_paths

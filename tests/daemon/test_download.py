@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pytest
-from ferrysync.daemon.chunker import chunk_bytes, content_hash_of
+from ferrysync.daemon.local.chunker import chunk_bytes, content_hash_of
 from ferrysync.daemon.model import Kind, RemoteEntry
 from ferrysync.daemon.remote import RemoteClient, ServerUnavailable
 from ferrysync.daemon.transfer import (

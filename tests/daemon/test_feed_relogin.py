@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 
-from ferrysync.daemon.engine.feed import FeedReader, relist_key, request_relist
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.model import Kind, RemoteEntry, SyncedEntry
+from ferrysync.daemon.remote.feed import FeedReader, relist_key, request_relist
 from ferrysync.daemon.remote.types import ChangesPage, FeedEntry
 
 FID = "f1"

@@ -10,15 +10,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from ferrysync.daemon import fsio
-from ferrysync.daemon.chunker import chunk_bytes, content_hash_of
-from ferrysync.daemon.hasher import HashPool
-from ferrysync.daemon.indexer import LocalIndexer
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.marker import init_marker
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.chunker import chunk_bytes, content_hash_of
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.local.indexer import LocalIndexer
+from ferrysync.daemon.local.marker import init_marker
+from ferrysync.daemon.local.scanner import scan_folder
 from ferrysync.daemon.model import Kind, RemoteEntry
 from ferrysync.daemon.remote import RemoteClient
-from ferrysync.daemon.scanner import scan_folder
 from ferrysync.daemon.transfer import Downloader
 
 

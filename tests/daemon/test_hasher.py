@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from ferrysync.daemon import hasher
-from ferrysync.daemon.chunker import MIN_SIZE, FileChangedWhileReading, hash_file
-from ferrysync.daemon.hasher import HashPool, default_workers, hash_small
+from ferrysync.daemon.local import hasher
+from ferrysync.daemon.local.chunker import MIN_SIZE, FileChangedWhileReading, hash_file
+from ferrysync.daemon.local.hasher import HashPool, default_workers, hash_small
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

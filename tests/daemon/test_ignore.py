@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ferrysync.daemon.ignore import BUILTIN_ONLY, IgnoreRules, IgnoreSyntaxError, is_builtin_ignored
-from ferrysync.daemon.scanner import RulesCache
+from ferrysync.daemon.local.ignore import BUILTIN_ONLY, IgnoreRules, IgnoreSyntaxError, is_builtin_ignored
+from ferrysync.daemon.local.scanner import RulesCache
 from hypothesis import given
 from hypothesis import strategies as st
 

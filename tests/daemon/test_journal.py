@@ -6,9 +6,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from ferrysync.daemon.chunker import Chunk
 from ferrysync.daemon.journal import DirtyPath, Journal, TransferState
-from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
+from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry, SyncedEntry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ferrysync.daemon.hasher import HashPool
-from ferrysync.daemon.indexer import LocalIndexer
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.scanner import scan_folder
-from ferrysync.daemon.watcher import LocalObserver
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.local.indexer import LocalIndexer
+from ferrysync.daemon.local.scanner import scan_folder
+from ferrysync.daemon.local.watcher import LocalObserver
 from util import stop_process, wait_until
 
 FID = "f1"  # the folder id the fixtures use
@@ -68,10 +68,10 @@ def test_changes_made_while_stopped_are_found_at_start(
 WORKER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from ferrysync.daemon.hasher import HashPool
-    from ferrysync.daemon.indexer import LocalIndexer
+    from ferrysync.daemon.local.hasher import HashPool
+    from ferrysync.daemon.local.indexer import LocalIndexer
     from ferrysync.daemon.journal import Journal
-    from ferrysync.daemon.scanner import scan_folder
+    from ferrysync.daemon.local.scanner import scan_folder
     journal, root = Journal(sys.argv[1]), Path(sys.argv[2])
     scan_folder(journal, "f1", root)
     print("scanned", flush=True)

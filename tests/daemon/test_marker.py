@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ferrysync.daemon.marker import (
+from ferrysync.daemon.local.marker import (
     RootUnavailable,
     check_marker,
     init_marker,

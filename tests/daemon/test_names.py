@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from ferrysync.daemon.names import (
+from ferrysync.daemon.local.names import (
     Profile,
     check_name,
     find_clashes,

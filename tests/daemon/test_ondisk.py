@@ -10,16 +10,16 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from ferrysync.daemon.hasher import HashPool
-from ferrysync.daemon.ignore import IgnoreRules
-from ferrysync.daemon.indexer import LocalIndexer
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.local.ignore import IgnoreRules
+from ferrysync.daemon.local.indexer import LocalIndexer
+from ferrysync.daemon.local.names import TWIN_REASON
+from ferrysync.daemon.local.ondisk import disk_path, twins_in
+from ferrysync.daemon.local.scanner import scan_folder, stat_entry, walk
+from ferrysync.daemon.local.trash import move_to_trash
+from ferrysync.daemon.local.watcher import LocalObserver
 from ferrysync.daemon.model import Kind
-from ferrysync.daemon.names import TWIN_REASON
-from ferrysync.daemon.ondisk import disk_path, twins_in
-from ferrysync.daemon.scanner import scan_folder, stat_entry, walk
-from ferrysync.daemon.trash import move_to_trash
-from ferrysync.daemon.watcher import LocalObserver
 from util import wait_until
 
 FID = "f1"

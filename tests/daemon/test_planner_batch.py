@@ -6,8 +6,8 @@ import unicodedata
 from datetime import datetime
 
 from ferrysync.daemon.config import Settings
+from ferrysync.daemon.local.names import Profile
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from ferrysync.daemon.names import Profile
 from ferrysync.daemon.planner import (
     CLASH_REASON,
     MOVED_FOLDER_REASON,

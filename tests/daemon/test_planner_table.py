@@ -6,8 +6,8 @@ import itertools
 from datetime import datetime
 
 import pytest
+from ferrysync.daemon.local.names import Profile
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from ferrysync.daemon.names import Profile
 from ferrysync.daemon.planner import (
     SYMLINK_REASON,
     UNHASHED_REASON,

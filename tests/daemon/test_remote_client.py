@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ferrysync.daemon.chunker import block_hash, content_hash_of
+from ferrysync.daemon.local.chunker import block_hash, content_hash_of
 from ferrysync.daemon.model import Kind
 from ferrysync.daemon.remote import (
     BadRequest,

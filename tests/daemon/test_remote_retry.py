@@ -174,7 +174,7 @@ def test_non_contract_answers_are_protocol_errors(scripted: Callable[[Script], R
 
 
 def test_corrupted_block_from_the_wire_is_refused(scripted: Callable[[Script], RemoteClient]) -> None:
-    from ferrysync.daemon.chunker import block_hash
+    from ferrysync.daemon.local.chunker import block_hash
     h = block_hash(b"the real bytes")
     script = Script({f"GET /v1/blocks/{h}": [(200, b"other bytes")]})
     with pytest.raises(ProtocolError) as info:

@@ -9,15 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferrysync.daemon import indexer as indexer_mod
-from ferrysync.daemon.chunker import hash_file
-from ferrysync.daemon.hasher import HashPool, HashResult
-from ferrysync.daemon.ignore import IgnoreRules
-from ferrysync.daemon.indexer import LocalIndexer
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.marker import RootUnavailable
+from ferrysync.daemon.local import indexer as indexer_mod
+from ferrysync.daemon.local.chunker import hash_file
+from ferrysync.daemon.local.hasher import HashPool, HashResult
+from ferrysync.daemon.local.ignore import IgnoreRules
+from ferrysync.daemon.local.indexer import LocalIndexer
+from ferrysync.daemon.local.marker import RootUnavailable
+from ferrysync.daemon.local.scanner import scan_folder, walk
 from ferrysync.daemon.model import Kind
-from ferrysync.daemon.scanner import scan_folder, walk
 
 FID = "f1"  # the folder id the fixtures use
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import send2trash.plat_other as xdg
-from ferrysync.daemon.trash import (
+from ferrysync.daemon.local.trash import (
     list_folder_trash,
     move_to_trash,
     purge_folder_trash,

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.marker import RootUnavailable, init_marker
-from ferrysync.daemon.watcher import LocalObserver
+from ferrysync.daemon.local.marker import RootUnavailable, init_marker
+from ferrysync.daemon.local.watcher import LocalObserver
 from util import wait_until
 from watchdog.observers.api import BaseObserver
 

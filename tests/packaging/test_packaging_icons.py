@@ -63,3 +63,16 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 1 and "cannot write icons" in result.stderr
+
+
+@pytest.mark.parametrize("size", [16, 24, 32, 48, 64, 128, 256, 512])
+def test_the_daemons_packaged_icons_are_the_artwork(size: int) -> None:
+    """The Linux menu entry installs PNGs from the daemon's package data (the daemon may not import the tray):
+    they must be what the tray's artwork draws today, or `python packaging/make_icons.py` was not run."""
+    from importlib import resources
+
+    from ferrysync.tray.icons import app_icon
+
+    packaged = resources.files("ferrysync.daemon.autostart").joinpath("templates", "icons", f"ferry-{size}.png")
+    with packaged.open("rb") as fh, Image.open(fh) as im:
+        assert im.convert("RGBA").tobytes() == app_icon(size).tobytes(), "run python packaging/make_icons.py"

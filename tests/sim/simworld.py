@@ -5,7 +5,7 @@ journal) against real folders in a temp dir and the real server application in-p
 on the engine's own threads: the simulation turns each device's loop by hand (index, pull the feed, one planning
 step), so a seed fixes the schedule.
 
-At every disk step of the engine (through `ferrysync.daemon.fsio`) and every HTTP call, before and after it, an
+At every disk step of the engine (through `ferrysync.daemon.local.fsio`) and every HTTP call, before and after it, an
 injector may
 
 * act as the user on that path (or another): write, append, truncate, delete, rename, mkdir in its place;
@@ -41,16 +41,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from ferrysync.daemon import fsio
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine.executor import FolderContext
 from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
-from ferrysync.daemon.hasher import HashPool, HashResult, digest_file
-from ferrysync.daemon.ignore import MARKER_NAME as MARKER_DIR
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.hasher import HashPool, HashResult, digest_file
+from ferrysync.daemon.local.ignore import MARKER_NAME as MARKER_DIR
+from ferrysync.daemon.local.scanner import scan_folder
 from ferrysync.daemon.remote import RemoteError
-from ferrysync.daemon.scanner import scan_folder
 from ferrysync.daemon.transfer import Downloader, Uploader
 from simcloud import SimCloud
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ferrysync.daemon import fsio
+from ferrysync.daemon.local import fsio
 from simworld import Knobs, Simulation, minimise, run_seed
 
 SOAK = os.environ.get("FERRY_SOAK") == "1"

@@ -27,14 +27,14 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from ferrysync.daemon import threads
-from ferrysync.daemon.hasher import HashPool
-from ferrysync.daemon.ignore import IGNORE_FILE
-from ferrysync.daemon.indexer import LocalIndexer
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.marker import RootUnavailable, check_marker
-from ferrysync.daemon.names import nfc
-from ferrysync.daemon.ondisk import twins_in
-from ferrysync.daemon.scanner import RulesCache, ScanResult, scan_folder, valid_name
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.local.ignore import IGNORE_FILE
+from ferrysync.daemon.local.indexer import LocalIndexer
+from ferrysync.daemon.local.marker import RootUnavailable, check_marker
+from ferrysync.daemon.local.names import nfc
+from ferrysync.daemon.local.ondisk import twins_in
+from ferrysync.daemon.local.scanner import RulesCache, ScanResult, scan_folder, valid_name
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver

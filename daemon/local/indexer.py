@@ -19,14 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferrysync.daemon.chunker import Chunk
-from ferrysync.daemon.hasher import HashPool
-from ferrysync.daemon.ignore import BUILTIN_ONLY, IgnoreRules
 from ferrysync.daemon.journal import DirtyPath, Journal, StatKey
-from ferrysync.daemon.marker import check_marker
-from ferrysync.daemon.model import Kind, LocalEntry
-from ferrysync.daemon.ondisk import disk_path
-from ferrysync.daemon.scanner import DiskEntry, stat_entry, unchanged, walk
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.local.ignore import BUILTIN_ONLY, IgnoreRules
+from ferrysync.daemon.local.marker import check_marker
+from ferrysync.daemon.local.ondisk import disk_path
+from ferrysync.daemon.local.scanner import DiskEntry, stat_entry, unchanged, walk
+from ferrysync.daemon.model import Chunk, Kind, LocalEntry
 
 log = logging.getLogger(__name__)
 

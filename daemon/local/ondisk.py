@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ferrysync.daemon import fsio
-from ferrysync.daemon.names import map_listing, pick_on_disk
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.names import map_listing, pick_on_disk
 
 
 def disk_path(root: Path, rel: str) -> Path:

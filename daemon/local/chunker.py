@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import blake3
-from ferrysync.daemon import fsio
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.model import Chunk
 from pyfastcdc import FastCDC
 
 MIN_SIZE = 256 * 1024
@@ -25,13 +26,6 @@ _WHOLE_READ_LIMIT = 16 * 1024 * 1024  # smaller files are read in one go: cut_st
 
 class FileChangedWhileReading(Exception):
     """The file's size or mtime moved while it was read: its digest is not trustworthy; read it again later."""
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    hash: str  # BLAKE3 hex of the chunk's bytes
-    offset: int
-    length: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import secrets
 import unicodedata
 from pathlib import Path
 
-from ferrysync.daemon.names import Profile
+from ferrysync.daemon.local.names import Profile
 
 
 def probe_profile(scratch: Path, base: Profile | None = None) -> Profile:

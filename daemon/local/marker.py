@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ferrysync.daemon.ignore import MARKER_NAME
+from ferrysync.daemon.local.ignore import MARKER_NAME
 
 ID_FILE = "folder-id"
 TRASH_DIR = "trash"

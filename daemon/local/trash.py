@@ -18,8 +18,8 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import send2trash
-from ferrysync.daemon import fsio
-from ferrysync.daemon.ondisk import disk_path
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.ondisk import disk_path
 
 TRASH_DIR = PurePosixPath(".ferry/trash")
 INFO_FILE = ".ferry-trash-info.json"

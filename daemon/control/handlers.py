@@ -14,11 +14,11 @@ from typing import Any
 from ferrysync.daemon.config import Settings
 from ferrysync.daemon.engine.engine import Engine
 from ferrysync.daemon.engine.folder import FolderSync, held_side
-from ferrysync.daemon.engine.mapping import to_server
 from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
-from ferrysync.daemon.names import nfc
-from ferrysync.daemon.ondisk import disk_path
-from ferrysync.daemon.trash import list_folder_trash, restore_from_folder_trash
+from ferrysync.daemon.local.names import nfc
+from ferrysync.daemon.local.ondisk import disk_path
+from ferrysync.daemon.local.trash import list_folder_trash, restore_from_folder_trash
+from ferrysync.daemon.remote.mapping import to_server
 
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 

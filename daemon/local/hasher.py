@@ -12,8 +12,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from ferrysync.daemon import fsio
-from ferrysync.daemon.chunker import (
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.chunker import (
     MIN_SIZE,
     FileChangedWhileReading,
     FileDigest,

@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ferrysync.daemon import threads
-from ferrysync.daemon.engine.mapping import from_server
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.local.names import is_safe_relative
 from ferrysync.daemon.model import SyncedEntry
-from ferrysync.daemon.names import is_safe_relative
 from ferrysync.daemon.remote import (
     CursorExpired,
     FeedEntry,
@@ -31,6 +30,7 @@ from ferrysync.daemon.remote import (
     ServerUnavailable,
     Unauthorized,
 )
+from ferrysync.daemon.remote.mapping import from_server
 
 log = logging.getLogger(__name__)
 

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferrysync.daemon import fsio
-from ferrysync.daemon.ignore import BUILTIN_ONLY, IGNORE_FILE, IgnoreRules, IgnoreSyntaxError
 from ferrysync.daemon.journal import Journal, StatKey
-from ferrysync.daemon.marker import check_marker
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.ignore import BUILTIN_ONLY, IGNORE_FILE, IgnoreRules, IgnoreSyntaxError
+from ferrysync.daemon.local.marker import check_marker
+from ferrysync.daemon.local.names import map_listing
+from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.model import Kind, LocalEntry
-from ferrysync.daemon.names import map_listing
-from ferrysync.daemon.ondisk import disk_path
 
 log = logging.getLogger(__name__)
 
