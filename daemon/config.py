@@ -6,15 +6,15 @@ directory, are fsynced and then `os.replace`d, so a crash never leaves a half-wr
 
 from __future__ import annotations
 
-import os
 import socket
-import tempfile
 import tomllib
+import uuid
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import tomli_w
+from ferrysync.daemon.atomic import atomic_write
 from ferrysync.daemon.paths import FerryPaths
 
 CredentialsStore = Literal["keyring", "file"]
@@ -33,6 +33,16 @@ class ConfigError(Exception):
         self.problem = problem
         where = f"{self.file}: {key}: " if key else f"{self.file}: "
         super().__init__(where + problem)
+
+
+def overlaps(a: Path, b: Path) -> bool:
+    """One folder is the other or inside it: two synced folders may not share a file."""
+    return a == b or a.is_relative_to(b) or b.is_relative_to(a)
+
+
+def new_folder_id() -> str:
+    """A new folder's id: random, short enough to read in logs and the marker file."""
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,21 @@ class Config:
         """A copy with `folder` added, or replacing the folder with the same id."""
         rest = tuple(f for f in self.folders if f.id != folder.id)
         return replace(self, folders=(*rest, folder))
+
+    def with_new_folder(self, local: Path, remote: str | None = None) -> tuple[Config, FolderConfig]:
+        """A copy with a new folder syncing `local` (made absolute, symlinks resolved) with the server path `remote`
+        (by default the folder's name at the server's root), and that folder, both as the next load will read them
+        (the server path without its leading or trailing '/'; `parse_config` validates it when saved).
+
+        Raises ValueError if `local` overlaps a folder already synced (one is the other or inside it): the parser
+        refuses such a config, and two folders would fight over the same files. Compared as written and as resolved,
+        so a symlink cannot hide an overlap."""
+        root = local.expanduser().resolve()
+        for f in self.folders:
+            if overlaps(root, f.local) or overlaps(root, f.local.resolve()):
+                raise ValueError(f"{root} overlaps the synced folder {f.local}")
+        folder = FolderConfig(id=new_folder_id(), local=root, remote=(root.name if remote is None else remote).strip("/"))
+        return self.with_folder(folder), folder
 
     def without_folder(self, folder_id: str) -> Config:
         return replace(self, folders=tuple(f for f in self.folders if f.id != folder_id))
@@ -200,7 +225,7 @@ def parse_config(data: dict[str, Any], file: Path | str = "<config>") -> Config:
         if folder.id in seen_ids:
             raise ConfigError(f, f"folders[{i}].id", f"duplicate folder id {folder.id!r}")
         for other in seen_locals:
-            if folder.local == other or folder.local.is_relative_to(other) or other.is_relative_to(folder.local):
+            if overlaps(folder.local, other):
                 raise ConfigError(f, f"folders[{i}].local", f"{folder.local} overlaps another folder ({other})")
         seen_ids.add(folder.id)
         seen_locals.append(folder.local)
@@ -241,28 +266,6 @@ def load_config(paths: FerryPaths) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "", f"not valid TOML: {exc}") from exc
     return parse_config(data, file)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write `data` to `path` so readers see old or new content, never a mix (even after a crash)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if os.name == "posix":
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 def save_config(paths: FerryPaths, cfg: Config) -> None:

@@ -7,7 +7,6 @@ refuse with an error saying how to fix it, rather than silently writing the toke
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import stat
@@ -20,6 +19,7 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail
 
+from .atomic import atomic_write
 from .paths import FerryPaths, ferry_paths
 
 FILE_NAME = "credentials.json"
@@ -140,20 +140,7 @@ class FileStore:
         return data
 
     def _save(self, data: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            if os.name == "posix":
-                os.chmod(tmp, 0o600)  # O_CREAT's mode does not apply to a file left by a crash
-            os.replace(tmp, self.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        atomic_write(self.path, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"), mode=0o600)
 
     def get_token(self, user: str, server_url: str) -> str | None:
         return self._load().get(account_name(user, server_url))

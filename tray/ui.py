@@ -33,7 +33,7 @@ SNI_WATCHER = "org.kde.StatusNotifierWatcher"
 def ui_call(fn: Callable[[], None]) -> None:
     """Run `fn` on the UI thread (macOS) or right here (backends that marshal themselves)."""
     if sys.platform == "darwin":
-        from PyObjCTools import AppHelper  # type: ignore[import-not-found,unused-ignore]
+        from PyObjCTools import AppHelper
 
         AppHelper.callAfter(fn)
     else:

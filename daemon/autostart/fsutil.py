@@ -1,14 +1,13 @@
-"""Small file helpers the backends share: atomic writes, tidy removal, running OS tools with a deadline."""
+"""Small helpers the backends share: atomic writes, tidy removal, running OS tools with a deadline."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import subprocess
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from ..atomic import atomic_write
 from .base import AutostartError
 
 Runner = Callable[[Sequence[str], Mapping[str, str]], "subprocess.CompletedProcess[str]"]
@@ -30,18 +29,8 @@ def checked(result: subprocess.CompletedProcess[str], what: str) -> subprocess.C
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Readers (systemd, launchd, a desktop session) never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Readers (systemd, launchd, a desktop session) never see half a file, nor an empty one after a power cut."""
+    atomic_write(path, data, mode)
 
 
 def remove(path: Path, *, stop_at: Path) -> None:

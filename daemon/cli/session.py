@@ -13,10 +13,9 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from ferrysync.daemon.config import Config, FolderConfig, load_config, save_config
+from ferrysync.daemon.config import Config, load_config, save_config
 from ferrysync.daemon.credentials import CredentialsError, KeyringUnavailable, open_store
 from ferrysync.daemon.paths import FerryPaths, ferry_paths
 
@@ -175,13 +174,11 @@ def _entry_point(name: str) -> list[str]:
 
 def spawn_detached(name: str, paths: FerryPaths) -> subprocess.Popen[bytes]:
     log = open(paths.log_dir / f"{name}.out", "ab")  # noqa: SIM115 - handed to the child
-    kwargs: dict[str, object] = {}
-    if os.name == "nt":
-        kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
-    else:
-        kwargs["start_new_session"] = True
+    windows = os.name == "nt"
+    # start_new_session is ignored on Windows; creationflags must be 0 elsewhere.
+    flags = 0x00000008 | 0x00000200 if windows else 0  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
     return subprocess.Popen(_entry_point(name), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            **kwargs)  # type: ignore[call-overload]
+                            creationflags=flags, start_new_session=not windows)
 
 
 def start(args: argparse.Namespace) -> int:
@@ -277,8 +274,12 @@ def up(args: argparse.Namespace) -> int:
             with ControlClient(paths) as c:
                 c.call("folder_add", local=str(folder))
         else:
+            try:
+                cfg, _ = cfg.with_new_folder(folder)
+            except ValueError as exc:
+                print(f"ferry up: {exc}; choose another folder with `ferry up FOLDER`", file=sys.stderr)
+                return EXIT_USAGE
             folder.mkdir(parents=True, exist_ok=True)
-            cfg = cfg.with_folder(FolderConfig(id=uuid.uuid4().hex[:12], local=folder, remote="/" + folder.name))
             save_config(paths, cfg)
         print(f"Syncing {folder} with /{folder.name}.")
     code = start(argparse.Namespace(foreground=False))

@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import IO, Any, BinaryIO, cast
 
+from ferrysync.daemon import atomic
+
 StrPath = str | os.PathLike[str]
 Hook = Callable[[str, str, tuple[str, ...]], None]  # (operation, "before" | "after", paths)
 
@@ -108,11 +110,7 @@ def fsync_dir(path: StrPath) -> None:
     if os.name != "posix":
         return
     with step("fsync", path):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        atomic.fsync_dir(path)
 
 
 def chmod(path: StrPath, mode: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ferrysync.daemon.atomic import atomic_write
 from ferrysync.daemon.local.ignore import MARKER_NAME
 
 ID_FILE = "folder-id"
@@ -64,12 +65,7 @@ def init_marker(root: Path, folder_id: str, *, create_root: bool = False) -> Non
     for d in (marker_dir(root), trash_dir(root), tmp_dir(root)):
         d.mkdir(exist_ok=True)
     if existing is None:
-        tmp = marker_dir(root) / f".{ID_FILE}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(folder_id + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, marker_dir(root) / ID_FILE)
+        atomic_write(marker_dir(root) / ID_FILE, (folder_id + "\n").encode("utf-8"), mode=0o644)
     _hide_on_windows(marker_dir(root))
 
 

@@ -287,6 +287,27 @@ def test_session_commands_dispatch_to_the_engine(
     assert (a.action, a.target, a.json) == ("enable", "tray", False)
 
 
+def test_up_refuses_a_folder_that_overlaps_a_synced_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a running daemon, `ferry up` writes the config itself: it must not write one the next load refuses."""
+    from ferrysync.daemon.cli import session
+    from ferrysync.daemon.config import Config, load_config, save_config
+    from ferrysync.daemon.paths import ferry_paths
+
+    monkeypatch.setenv("FERRY_HOME", str(tmp_path / "home"))
+    paths = ferry_paths().ensure()
+    cfg, _ = Config(server_url="https://ferry.example.org", user="alice").with_new_folder(tmp_path / "Sync")
+    save_config(paths, cfg)
+    monkeypatch.setattr(session, "_daemon_answers", lambda paths: False)
+    monkeypatch.setattr(session, "start", lambda args: pytest.fail("started the daemon"))
+    for clash in (tmp_path / "Sync" / "inner", tmp_path):
+        code, _, err = run(capsys, "up", str(clash))
+        assert code == 2 and "overlaps" in err
+        assert load_config(paths).folders == cfg.folders
+    assert not (tmp_path / "Sync" / "inner").exists()
+
+
 def test_missing_engine_module_is_reported(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "ferrysync.daemon.cli.session", None)  # import fails as if absent
     code = main(["logout"])

@@ -97,6 +97,23 @@ def test_invalid_config_names_file_key_and_problem(paths: FerryPaths, text: str,
     assert str(paths.config_file) in str(err.value) and key in str(err.value)
 
 
+def test_a_new_folder_gets_an_id_and_may_not_overlap_another(paths: FerryPaths, tmp_path: Path) -> None:
+    docs = tmp_path / "Docs"
+    cfg, folder = Config().with_new_folder(docs)
+    assert cfg.folders == (folder,) and folder.local == docs.resolve() and folder.remote == "Docs"
+    assert len(folder.id) == 12 and folder.id != Config().with_new_folder(docs)[1].id
+    cfg, other = cfg.with_new_folder(tmp_path / "Pictures", "/photos/2026/")
+    assert other.remote == "photos/2026" and len(cfg.folders) == 2
+    for clash in (docs, docs / "sub", tmp_path, tmp_path / "Pictures" / ".." / "Docs"):
+        with pytest.raises(ValueError, match="overlaps"):
+            cfg.with_new_folder(clash)
+    (tmp_path / "link").symlink_to(docs, target_is_directory=True)
+    with pytest.raises(ValueError, match="overlaps"):  # a symlink does not hide the overlap
+        cfg.with_new_folder(tmp_path / "link" / "sub")
+    save_config(paths, cfg)  # what it builds is what the parser accepts
+    assert load_config(paths).folders == cfg.folders
+
+
 def test_broken_toml_and_binary_are_clear_errors(paths: FerryPaths) -> None:
     write(paths, "server_url = 'unterminated")
     with pytest.raises(ConfigError, match="not valid TOML"):
