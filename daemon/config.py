@@ -102,7 +102,8 @@ class Config:
         for f in self.folders:
             if overlaps(root, f.local) or overlaps(root, f.local.resolve()):
                 raise ValueError(f"{root} overlaps the synced folder {f.local}")
-        folder = FolderConfig(id=new_folder_id(), local=root, remote=(root.name if remote is None else remote).strip("/"))
+        remote_path = (root.name if remote is None else remote).strip("/")
+        folder = FolderConfig(id=new_folder_id(), local=root, remote=remote_path)
         return self.with_folder(folder), folder
 
     def without_folder(self, folder_id: str) -> Config:
