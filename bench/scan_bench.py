@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import blake3
+
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.ignore import MARKER_NAME

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import requests
 import tomli_w
+
 from ferrysync.daemon.paths import ferry_paths
 
 T = TypeVar("T")

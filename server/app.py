@@ -8,21 +8,21 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from .blocks.base import BlockStore
-from .blocks.disk import DiskBlockStore
-from .bodylimit import BodyLimitMiddleware
-from .config import ServerConfig
-from .context import AppContext
-from .errors import install_error_handlers
-from .limits import MAX_BATCH_BODY, MAX_BLOCK, MAX_JSON_BODY
-from .metrics import MetricsMiddleware
-from .notifier import LocalNotifier, Notifier
-from .openapi import install_openapi
-from .retention import retention_task
-from .routes import account, blocks, changes, history, metrics, tree
-from .routes.account import VERSION
-from .store.engine import default_url
-from .store.sql import SqlMetaStore
+from ferrysync.server.blocks.base import BlockStore
+from ferrysync.server.blocks.disk import DiskBlockStore
+from ferrysync.server.bodylimit import BodyLimitMiddleware
+from ferrysync.server.config import ServerConfig
+from ferrysync.server.context import AppContext
+from ferrysync.server.errors import install_error_handlers
+from ferrysync.server.limits import MAX_BATCH_BODY, MAX_BLOCK, MAX_JSON_BODY
+from ferrysync.server.metrics import MetricsMiddleware
+from ferrysync.server.notifier import LocalNotifier, Notifier
+from ferrysync.server.openapi import install_openapi
+from ferrysync.server.retention import retention_task
+from ferrysync.server.routes import account, blocks, changes, history, metrics, tree
+from ferrysync.server.routes.account import VERSION
+from ferrysync.server.store.engine import default_url
+from ferrysync.server.store.sql import SqlMetaStore
 
 log = logging.getLogger("ferrysync.server")
 
@@ -42,7 +42,7 @@ def open_blocks(config: ServerConfig) -> BlockStore:
     """The block store the config names: a directory under the data dir, or an S3 bucket (checked now)."""
     if config.blocks_url is None:
         return DiskBlockStore(config.blocks_dir)
-    from .blocks.s3 import S3BlockStore, S3Location
+    from ferrysync.server.blocks.s3 import S3BlockStore, S3Location
 
     store = S3BlockStore(S3Location.parse(config.blocks_url), endpoint_url=config.s3_endpoint_url)
     store.check()
@@ -55,7 +55,7 @@ def build_context(config: ServerConfig) -> AppContext:
     meta = SqlMetaStore.from_url(url)
     notifier: Notifier = LocalNotifier()
     if meta.engine.dialect.name == "postgresql":
-        from .pgnotify import PgNotifier
+        from ferrysync.server.pgnotify import PgNotifier
 
         notifier = PgNotifier(meta.engine.url.render_as_string(hide_password=False))
     return AppContext(config=config, meta=meta, blocks=open_blocks(config), notifier=notifier)

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from .context import AppContext, get_ctx
-from .errors import ApiError
-from .passwords import token_hash
-from .store.base import Device
+from ferrysync.server.context import AppContext, get_ctx
+from ferrysync.server.errors import ApiError
+from ferrysync.server.passwords import token_hash
+from ferrysync.server.store.base import Device
 
 bearer = HTTPBearer(auto_error=False, description="A device token from POST /v1/login")
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import error_body
+from ferrysync.server.errors import error_body
 
 _DRAIN_CAP = 16 * 1024 * 1024
 _DRAIN_SECONDS = 1.0

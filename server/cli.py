@@ -12,11 +12,16 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from .blocks.s3 import StoreUnavailable
-from .config import ServerConfig
-from .limits import DEFAULT_GC_GRACE_HOURS, DEFAULT_GC_INTERVAL_S, DEFAULT_RETENTION_DAYS, MAX_NAME_CHARS
-from .store.engine import default_url
-from .store.sql import SqlMetaStore, UserExists
+from ferrysync.server.blocks.s3 import StoreUnavailable
+from ferrysync.server.config import ServerConfig
+from ferrysync.server.limits import (
+    DEFAULT_GC_GRACE_HOURS,
+    DEFAULT_GC_INTERVAL_S,
+    DEFAULT_RETENTION_DAYS,
+    MAX_NAME_CHARS,
+)
+from ferrysync.server.store.engine import default_url
+from ferrysync.server.store.sql import SqlMetaStore, UserExists
 
 log = logging.getLogger("ferrysync.server")
 
@@ -105,8 +110,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from .app import open_blocks
-    from .gc import collect
+    from ferrysync.server.app import open_blocks
+    from ferrysync.server.gc import collect
 
     config = _config(args)
     store = _open_store(args)
@@ -129,7 +134,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    from .passwords import hash_password
+    from ferrysync.server.passwords import hash_password
 
     store = _open_store(args)
     try:
@@ -162,7 +167,7 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_device(args: argparse.Namespace) -> int:
-    from .routes.common import iso
+    from ferrysync.server.routes.common import iso
 
     store = _open_store(args)
     try:
@@ -186,7 +191,7 @@ def cmd_device(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import build_context, create_app
+    from ferrysync.server.app import build_context, create_app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if bool(args.tls_cert) != bool(args.tls_key):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .limits import DEFAULT_GC_GRACE_HOURS, DEFAULT_GC_INTERVAL_S, DEFAULT_RETENTION_DAYS
+from ferrysync.server.limits import DEFAULT_GC_GRACE_HOURS, DEFAULT_GC_INTERVAL_S, DEFAULT_RETENTION_DAYS
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 from fastapi import Request
 
-from .blocks.base import BlockStore
-from .config import ServerConfig
-from .metrics import Metrics
-from .notifier import Notifier
-from .store.base import MetaStore
+from ferrysync.server.blocks.base import BlockStore
+from ferrysync.server.config import ServerConfig
+from ferrysync.server.metrics import Metrics
+from ferrysync.server.notifier import Notifier
+from ferrysync.server.store.base import MetaStore
 
 
 @dataclass

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from .blocks.base import BlockStore
-from .store.base import MetaStore
-from .store.rows import now_ms
+from ferrysync.server.blocks.base import BlockStore
+from ferrysync.server.store.base import MetaStore
+from ferrysync.server.store.rows import now_ms
 
 log = logging.getLogger("ferrysync.server.gc")
 _BATCH = 500

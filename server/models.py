@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from .limits import (
+from ferrysync.server.limits import (
     MAX_HASHES_PER_MISSING,
     MAX_INT,
     MAX_NAME_CHARS,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from .limits import MAX_PATH_BYTES, MAX_SEGMENT_BYTES
+from ferrysync.server.limits import MAX_PATH_BYTES, MAX_SEGMENT_BYTES
 
 
 class PathError(ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from .notifier import LocalNotifier
+from ferrysync.server.notifier import LocalNotifier
 
 log = logging.getLogger("ferrysync.server.pgnotify")
 

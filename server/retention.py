@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
-from .context import AppContext
-from .gc import GcReport, collect
+from ferrysync.server.context import AppContext
+from ferrysync.server.gc import GcReport, collect
 
 log = logging.getLogger("ferrysync.server.retention")
 

@@ -19,6 +19,9 @@ from typing import Any
 import pytest
 import requests
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from util import ServerProcess
+
 from ferrysync.daemon.local import chunker, names
 from ferrysync.daemon.remote import NotFound, RemoteClient
 from ferrysync.daemon.remote import limits as daemon_limits
@@ -29,8 +32,6 @@ from ferrysync.server import models as server_models
 from ferrysync.server.limits import PUBLISHED
 from ferrysync.server.routes import account, blocks, changes, history, tree
 from ferrysync.server.store import base as store
-from pydantic import BaseModel
-from util import ServerProcess
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 ROUTES: list[APIRoute] = [r for m in (account, blocks, tree, changes, history) for r in m.router.routes

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .base import TARGETS, AutostartError, Backend, TargetStatus, normalise_targets
+from ferrysync.daemon.autostart.base import TARGETS, AutostartError, Backend, TargetStatus, normalise_targets
 
 __all__ = ["TARGETS", "AutostartError", "TargetStatus", "backend", "cli", "disable", "enable", "status"]
 
@@ -30,15 +30,15 @@ def backend(environ: Mapping[str, str] | None = None, platform: str | None = Non
     """The backend for this OS (or `platform`, so other OSes' files can be rendered and checked anywhere)."""
     plat = platform or sys.platform
     if plat == "darwin":
-        from .macos import MacBackend
+        from ferrysync.daemon.autostart.macos import MacBackend
 
         return MacBackend(environ)
     if plat == "win32":
-        from .windows import WindowsBackend
+        from ferrysync.daemon.autostart.windows import WindowsBackend
 
         return WindowsBackend(environ)
     if plat.startswith(("linux", "freebsd", "openbsd", "netbsd")):
-        from .linux import LinuxBackend
+        from ferrysync.daemon.autostart.linux import LinuxBackend
 
         return LinuxBackend(environ)
     raise AutostartError(f"autostart is not supported on {plat}")

@@ -7,8 +7,8 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from ..atomic import atomic_write
-from .base import AutostartError
+from ferrysync.daemon.atomic import atomic_write
+from ferrysync.daemon.autostart.base import AutostartError
 
 Runner = Callable[[Sequence[str], Mapping[str, str]], "subprocess.CompletedProcess[str]"]
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from ferrysync.daemon.autostart.base import AutostartError
 from ferrysync.daemon.paths import ferry_paths
-
-from .base import AutostartError
 
 STOP_TIMEOUT_S = 30.0
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import DAEMON, TRAY, AutostartError
+from ferrysync.daemon.autostart.base import DAEMON, TRAY, AutostartError
 
 # Console script name and its entry point, as declared in pyproject.toml.
 ENTRY_POINTS: dict[str, tuple[str, str, str]] = {

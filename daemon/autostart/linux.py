@@ -11,11 +11,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from .base import DAEMON, TARGETS, TRAY, AutostartError, TargetStatus
-from .fsutil import Runner, checked, remove, run_tool, write_atomic
-from .handover import stop_unmanaged_daemon
-from .launch import resolve
-from .render import render_desktop_entry, render_systemd_unit
+from ferrysync.daemon.autostart.base import DAEMON, TARGETS, TRAY, AutostartError, TargetStatus
+from ferrysync.daemon.autostart.fsutil import Runner, checked, remove, run_tool, write_atomic
+from ferrysync.daemon.autostart.handover import stop_unmanaged_daemon
+from ferrysync.daemon.autostart.launch import resolve
+from ferrysync.daemon.autostart.render import render_desktop_entry, render_systemd_unit
 
 UNIT = "ferryd.service"
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)

@@ -9,13 +9,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from xml.parsers.expat import ExpatError
 
+from ferrysync.daemon.autostart.base import DAEMON, TRAY, AutostartError, TargetStatus
+from ferrysync.daemon.autostart.fsutil import Runner, checked, remove, run_tool, write_atomic
+from ferrysync.daemon.autostart.handover import stop_unmanaged_daemon
+from ferrysync.daemon.autostart.launch import resolve
+from ferrysync.daemon.autostart.render import render_launch_agent
 from ferrysync.daemon.paths import ferry_paths
-
-from .base import DAEMON, TRAY, AutostartError, TargetStatus
-from .fsutil import Runner, checked, remove, run_tool, write_atomic
-from .handover import stop_unmanaged_daemon
-from .launch import resolve
-from .render import render_launch_agent
 
 LABELS = {DAEMON: "com.ferrysync.ferryd", TRAY: "com.ferrysync.tray"}
 LOG_NAMES = {DAEMON: "ferryd.launchd.log", TRAY: "ferry-tray.launchd.log"}

@@ -13,8 +13,8 @@ from importlib import resources
 from string import Template
 from xml.sax.saxutils import escape
 
-from .base import AutostartError
-from .launch import Launch
+from ferrysync.daemon.autostart.base import AutostartError
+from ferrysync.daemon.autostart.launch import Launch
 
 _DESKTOP_RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
 _SYSTEMD_SPECIAL = re.compile(r"[\s\"'\\;$%]")

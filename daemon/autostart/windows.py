@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from .base import DAEMON, TRAY, AutostartError, TargetStatus
-from .fsutil import Runner, run_tool
-from .launch import Launch, resolve
-from .render import render_task_xml, windows_command_line
+from ferrysync.daemon.autostart.base import DAEMON, TRAY, AutostartError, TargetStatus
+from ferrysync.daemon.autostart.fsutil import Runner, run_tool
+from ferrysync.daemon.autostart.launch import Launch, resolve
+from ferrysync.daemon.autostart.render import render_task_xml, windows_command_line
 
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 RUN_VALUES = {DAEMON: "Ferry daemon", TRAY: "Ferry"}

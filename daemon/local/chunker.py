@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import blake3
+from pyfastcdc import FastCDC
+
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.model import Chunk
-from pyfastcdc import FastCDC
 
 MIN_SIZE = 256 * 1024
 AVG_SIZE = 1024 * 1024  # FastCDC's effective average is AVG_SIZE + MIN_SIZE (about 1.25 MiB)

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 import send2trash
+
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.ondisk import disk_path
 

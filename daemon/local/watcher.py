@@ -26,6 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
+
 from ferrysync.daemon import threads
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.hasher import HashPool
@@ -35,9 +39,6 @@ from ferrysync.daemon.local.marker import RootUnavailable, check_marker
 from ferrysync.daemon.local.names import nfc
 from ferrysync.daemon.local.ondisk import twins_in
 from ferrysync.daemon.local.scanner import RulesCache, ScanResult, scan_folder, valid_name
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
-from watchdog.observers import Observer
-from watchdog.observers.api import BaseObserver
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The daemon's side of the Ferry HTTP API: a typed client, its values and its errors."""
 
-from .client import MAX_BATCH_BODY, MAX_BLOCK, RemoteClient, Throttle, encode_batch
-from .errors import (
+from ferrysync.daemon.remote.client import MAX_BATCH_BODY, MAX_BLOCK, RemoteClient, Throttle, encode_batch
+from ferrysync.daemon.remote.errors import (
     BadRequest,
     CertificateError,
     ConflictError,
@@ -15,8 +15,8 @@ from .errors import (
     TooLarge,
     Unauthorized,
 )
-from .tls import fetch_certificate_sha256, normalize_fingerprint
-from .types import (
+from ferrysync.daemon.remote.tls import fetch_certificate_sha256, normalize_fingerprint
+from ferrysync.daemon.remote.types import (
     Account,
     ChangesPage,
     CommitOp,

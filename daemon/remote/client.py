@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 import requests
 
-from .. import __version__
-from ..local.chunker import block_hash
-from .errors import ProtocolError, RemoteError, error_from_exception, error_from_response
-from .limits import (
+from ferrysync.daemon import __version__
+from ferrysync.daemon.local.chunker import block_hash
+from ferrysync.daemon.remote.errors import ProtocolError, RemoteError, error_from_exception, error_from_response
+from ferrysync.daemon.remote.limits import (
     MAX_BATCH_BODY,
     MAX_BLOCK,
     MAX_CHANGES_LIMIT,
@@ -28,8 +28,8 @@ from .limits import (
     MAX_OPS_PER_COMMIT,
     MAX_WAIT_SECONDS,
 )
-from .tls import IDEMPOTENT_METHODS, FerryAdapter, make_retry
-from .types import (
+from ferrysync.daemon.remote.tls import IDEMPOTENT_METHODS, FerryAdapter, make_retry
+from ferrysync.daemon.remote.types import (
     Account,
     ChangesPage,
     CommitOp,

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-from ..model import Kind, RemoteEntry
-from .errors import ProtocolError
+from ferrysync.daemon.model import Kind, RemoteEntry
+from ferrysync.daemon.remote.errors import ProtocolError
 
 
 def _get(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], *, optional: bool = False) -> Any:

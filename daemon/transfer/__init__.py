@@ -1,8 +1,14 @@
 """Moving file content between this disk and the server: uploads, downloads, a shared bandwidth limit."""
 
-from .bandwidth import TokenBucket
-from .download import Downloader, DownloadResult, LocalBlockFinder, ResumeState, remove_stale_temps
-from .errors import (
+from ferrysync.daemon.transfer.bandwidth import TokenBucket
+from ferrysync.daemon.transfer.download import (
+    Downloader,
+    DownloadResult,
+    LocalBlockFinder,
+    ResumeState,
+    remove_stale_temps,
+)
+from ferrysync.daemon.transfer.errors import (
     CorruptDownload,
     DiskFull,
     FileChangedWhileReading,
@@ -10,7 +16,7 @@ from .errors import (
     TransferCancelled,
     TransferError,
 )
-from .upload import Uploader, UploadItem, UploadOutcome, UploadStats
+from ferrysync.daemon.transfer.upload import Uploader, UploadItem, UploadOutcome, UploadStats
 
 __all__ = [
     "CorruptDownload", "DiskFull", "DownloadResult", "Downloader", "FileChangedWhileReading",

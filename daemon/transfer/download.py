@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..local import fsio
-from ..local.chunker import block_hash, content_hash_of
-from ..model import Kind, RemoteEntry
-from ..remote.client import RemoteClient
-from ..remote.errors import ProtocolError
-from .bandwidth import TokenBucket
-from .errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.chunker import block_hash, content_hash_of
+from ferrysync.daemon.model import Kind, RemoteEntry
+from ferrysync.daemon.remote.client import RemoteClient
+from ferrysync.daemon.remote.errors import ProtocolError
+from ferrysync.daemon.transfer.bandwidth import TokenBucket
+from ferrysync.daemon.transfer.errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
 
 TMP_PREFIX = ".ferry-tmp-"
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..local.chunker import FileChangedWhileReading
+from ferrysync.daemon.local.chunker import FileChangedWhileReading
 
 
 class TransferError(Exception):

@@ -16,14 +16,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from ..local import fsio
-from ..local.chunker import FileChangedWhileReading, FileDigest, block_hash, hash_file
-from ..model import Chunk
-from ..remote.client import RemoteClient
-from ..remote.limits import MAX_BATCH_BODY, MAX_BLOCK
-from ..remote.types import PutOp
-from .bandwidth import TokenBucket
-from .errors import TransferCancelled
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest, block_hash, hash_file
+from ferrysync.daemon.model import Chunk
+from ferrysync.daemon.remote.client import RemoteClient
+from ferrysync.daemon.remote.limits import MAX_BATCH_BODY, MAX_BLOCK
+from ferrysync.daemon.remote.types import PutOp
+from ferrysync.daemon.transfer.bandwidth import TokenBucket
+from ferrysync.daemon.transfer.errors import TransferCancelled
 
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_BLOCKS = 256

@@ -1,6 +1,6 @@
 """Block storage behind the BlockStore protocol (local disk today)."""
 
-from .base import BlockStore
-from .disk import DiskBlockStore
+from ferrysync.server.blocks.base import BlockStore
+from ferrysync.server.blocks.disk import DiskBlockStore
 
 __all__ = ["BlockStore", "DiskBlockStore"]

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..hashing import is_block_hash
+from ferrysync.server.hashing import is_block_hash
 
 
 class DiskBlockStore:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..hashing import block_hash, is_block_hash
+from ferrysync.server.hashing import block_hash, is_block_hash
 
 _PARALLEL = 16
 

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
-from ..auth import CallerDep
-from ..context import AppContext, get_ctx
-from ..errors import ApiError
-from ..limits import PUBLISHED
-from ..models import (
+from ferrysync.server.auth import CallerDep
+from ferrysync.server.context import AppContext, get_ctx
+from ferrysync.server.errors import ApiError
+from ferrysync.server.limits import PUBLISHED
+from ferrysync.server.models import (
     AccountResponse,
     DevicesResponse,
     Empty,
@@ -20,8 +20,8 @@ from ..models import (
     LoginRequest,
     LoginResponse,
 )
-from ..passwords import new_token, token_hash, verify_password
-from .common import iso
+from ferrysync.server.passwords import new_token, token_hash, verify_password
+from ferrysync.server.routes.common import iso
 
 router = APIRouter(prefix="/v1")
 Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..auth import CallerDep
-from ..context import AppContext, get_ctx
-from ..errors import ApiError
-from ..hashing import block_hash, is_block_hash
-from ..limits import MAX_BLOCK
-from ..models import BatchStored, BlockStored, MissingRequest, MissingResponse
-from ..store.blockmarks import BlockRaced
+from ferrysync.server.auth import CallerDep
+from ferrysync.server.context import AppContext, get_ctx
+from ferrysync.server.errors import ApiError
+from ferrysync.server.hashing import block_hash, is_block_hash
+from ferrysync.server.limits import MAX_BLOCK
+from ferrysync.server.models import BatchStored, BlockStored, MissingRequest, MissingResponse
+from ferrysync.server.store.blockmarks import BlockRaced
 
 router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]

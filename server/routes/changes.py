@@ -9,12 +9,18 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from ..auth import CallerDep
-from ..context import AppContext, get_ctx
-from ..errors import ApiError
-from ..limits import DEFAULT_CHANGES_LIMIT, DEFAULT_WAIT_SECONDS, MAX_CHANGES_LIMIT, MAX_INT, MAX_WAIT_SECONDS
-from ..models import ChangesResponse, WaitResponse
-from ..store.base import CursorExpired
+from ferrysync.server.auth import CallerDep
+from ferrysync.server.context import AppContext, get_ctx
+from ferrysync.server.errors import ApiError
+from ferrysync.server.limits import (
+    DEFAULT_CHANGES_LIMIT,
+    DEFAULT_WAIT_SECONDS,
+    MAX_CHANGES_LIMIT,
+    MAX_INT,
+    MAX_WAIT_SECONDS,
+)
+from ferrysync.server.models import ChangesResponse, WaitResponse
+from ferrysync.server.store.base import CursorExpired
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import ApiError
-from ..paths import PathError, validate_path
-from ..store.base import OpFail, OpOk, OpResult, Revision
+from ferrysync.server.errors import ApiError
+from ferrysync.server.paths import PathError, validate_path
+from ferrysync.server.store.base import OpFail, OpOk, OpResult, Revision
 
 
 def iso(ms: int | None) -> str | None:

@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from ..auth import CallerDep
-from ..context import AppContext, get_ctx
-from ..errors import ApiError
-from ..models import DeletedResponse, RestoreRequest, RestoreResponse, RevisionsResponse
-from ..store.base import RestoreError
-from ..store.rows import now_ms
-from .common import checked_path, revision_json
+from ferrysync.server.auth import CallerDep
+from ferrysync.server.context import AppContext, get_ctx
+from ferrysync.server.errors import ApiError
+from ferrysync.server.models import DeletedResponse, RestoreRequest, RestoreResponse, RevisionsResponse
+from ferrysync.server.routes.common import checked_path, revision_json
+from ferrysync.server.store.base import RestoreError
+from ferrysync.server.store.rows import now_ms
 
 router = APIRouter(prefix="/v1", tags=["history"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]

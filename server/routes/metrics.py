@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from ..context import get_ctx
+from ferrysync.server.context import get_ctx
 
 router = APIRouter(tags=["meta"])
 

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from ..auth import CallerDep
-from ..context import AppContext, get_ctx
-from ..errors import ApiError
-from ..hashing import is_block_hash
-from ..models import CommitRequest, CommitResponse, DeleteOpIn, MkdirOpIn, MoveOpIn, OpIn, PutOpIn
-from ..store.base import DeleteOp, MkdirOp, MoveOp, Op, OpOk, PutOp
-from .common import checked_path, result_json
+from ferrysync.server.auth import CallerDep
+from ferrysync.server.context import AppContext, get_ctx
+from ferrysync.server.errors import ApiError
+from ferrysync.server.hashing import is_block_hash
+from ferrysync.server.models import CommitRequest, CommitResponse, DeleteOpIn, MkdirOpIn, MoveOpIn, OpIn, PutOpIn
+from ferrysync.server.routes.common import checked_path, result_json
+from ferrysync.server.store.base import DeleteOp, MkdirOp, MoveOp, Op, OpOk, PutOp
 
 router = APIRouter(prefix="/v1", tags=["tree"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .schema import block_marks, user_blocks
+from ferrysync.server.store.schema import block_marks, user_blocks
 
 UPLOAD = "upload"
 DELETE = "delete"

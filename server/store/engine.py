@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 
-from .migrate import upgrade_schema
-from .rows import path_key
+from ferrysync.server.store.migrate import upgrade_schema
+from ferrysync.server.store.rows import path_key
 
 
 def default_url(data_dir: Path) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, and_, delete, exists, func, select, update
 
-from ..paths import is_within
-from .base import ChangePage, CursorExpired, Entry, PruneReport, Revision, Usage
-from .rows import entry_from_row, path_key, revision_from_row
-from .schema import entries, revisions, user_blocks, users
+from ferrysync.server.paths import is_within
+from ferrysync.server.store.base import ChangePage, CursorExpired, Entry, PruneReport, Revision, Usage
+from ferrysync.server.store.rows import entry_from_row, path_key, revision_from_row
+from ferrysync.server.store.schema import entries, revisions, user_blocks, users
 
 
 def current_seq(conn: Connection, user_id: int) -> int:

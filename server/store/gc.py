@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, delete, select, update
 
-from .rows import decode_blocks
-from .schema import entries, revisions, user_blocks, users
+from ferrysync.server.store.rows import decode_blocks
+from ferrysync.server.store.schema import entries, revisions, user_blocks, users
 
 _IN_CHUNK = 500
 

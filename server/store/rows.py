@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from .base import Device, Entry, Revision
+from ferrysync.server.store.base import Device, Entry, Revision
 
 
 def now_ms() -> int:

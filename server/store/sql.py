@@ -9,13 +9,24 @@ from typing import Any
 from sqlalchemy import Engine, Select, and_, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import blockmarks, feed, gc
-from .base import ChangePage, Device, Entry, Op, OpResult, PruneReport, RestoreError, Revision, Usage, User
-from .blockmarks import BlockRaced
-from .engine import WriteGate, make_engine
-from .rows import device_from_row, new_id, now_ms
-from .schema import devices, entries, revisions, user_blocks, users
-from .tree import TreeTxn
+from ferrysync.server.store import blockmarks, feed, gc
+from ferrysync.server.store.base import (
+    ChangePage,
+    Device,
+    Entry,
+    Op,
+    OpResult,
+    PruneReport,
+    RestoreError,
+    Revision,
+    Usage,
+    User,
+)
+from ferrysync.server.store.blockmarks import BlockRaced
+from ferrysync.server.store.engine import WriteGate, make_engine
+from ferrysync.server.store.rows import device_from_row, new_id, now_ms
+from ferrysync.server.store.schema import devices, entries, revisions, user_blocks, users
+from ferrysync.server.store.tree import TreeTxn
 
 _IN_CHUNK = 500
 _TOUCH_EVERY_MS = 60_000

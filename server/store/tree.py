@@ -12,11 +12,23 @@ from dataclasses import replace
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
-from ..hashing import content_hash
-from ..paths import ancestors, is_within, rebase
-from .base import DeleteOp, Entry, MkdirOp, MoveOp, Op, OpFail, OpOk, OpResult, PutOp, RestoreError, Revision
-from .rows import entry_from_row, entry_values, new_id, path_key, revision_values
-from .schema import entries, revisions, user_blocks, users
+from ferrysync.server.hashing import content_hash
+from ferrysync.server.paths import ancestors, is_within, rebase
+from ferrysync.server.store.base import (
+    DeleteOp,
+    Entry,
+    MkdirOp,
+    MoveOp,
+    Op,
+    OpFail,
+    OpOk,
+    OpResult,
+    PutOp,
+    RestoreError,
+    Revision,
+)
+from ferrysync.server.store.rows import entry_from_row, entry_values, new_id, path_key, revision_values
+from ferrysync.server.store.schema import entries, revisions, user_blocks, users
 
 _ABSENT = object()
 _IN_CHUNK = 500

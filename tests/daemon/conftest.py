@@ -12,13 +12,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 
+from util import wait_until
+
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.hasher import HashPool, digest_file
 from ferrysync.daemon.local.marker import init_marker
 from ferrysync.daemon.local.scanner import load_rules, walk
 from ferrysync.daemon.local.watcher import LocalObserver
 from ferrysync.daemon.model import Kind
-from util import wait_until
 
 FID = "f1"
 

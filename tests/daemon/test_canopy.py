@@ -16,12 +16,13 @@ import random
 from datetime import datetime
 
 import pytest
-from ferrysync.daemon.local.names import Profile, find_clashes
-from ferrysync.daemon.model import Kind
-from ferrysync.daemon.planner import NO_THRESHOLD, Defer, KeepOut, PlanContext, merge_base, needs_work, plan_batch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_canopy_world import Disk, Node, Refused, Server, World, parents, under
+
+from ferrysync.daemon.local.names import Profile, find_clashes
+from ferrysync.daemon.model import Kind
+from ferrysync.daemon.planner import NO_THRESHOLD, Defer, KeepOut, PlanContext, merge_base, needs_work, plan_batch
 
 MAX_ROUNDS = 40
 DISK_OPS = ["create", "edit", "delete", "move", "move", "mkdir", "swap", "chmod", "touch", "link"]

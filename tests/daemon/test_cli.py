@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferrysync.daemon.cli import main
-from ferrysync.daemon.lock import is_locked
 from test_ipc_fakedaemon import FakeDaemon
 from util import bin_path, wait_until
+
+from ferrysync.daemon.cli import main
+from ferrysync.daemon.lock import is_locked
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from ferrysync.daemon.config import Config, ConfigError, FolderConfig, Settings, load_config, save_config
 from ferrysync.daemon.paths import FerryPaths, ferry_paths
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+
 from ferrysync.daemon.local.conflicts import clean_host, conflict_name, split_extension
 from ferrysync.daemon.local.names import Profile, check_name
 

@@ -14,6 +14,9 @@ from pathlib import Path
 import keyring
 import keyring.core
 import pytest
+from keyring.backends import chainer, fail
+from keyrings.alt.file import PlaintextKeyring
+
 from ferrysync.daemon.credentials import (
     CredentialsError,
     FileStore,
@@ -23,8 +26,6 @@ from ferrysync.daemon.credentials import (
     open_store,
 )
 from ferrysync.daemon.paths import ferry_paths
-from keyring.backends import chainer, fail
-from keyrings.alt.file import PlaintextKeyring
 
 URL = "https://ferry.example.org/"
 

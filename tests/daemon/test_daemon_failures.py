@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_ipc_fakedaemon import FakeDaemon
+from util import wait_until
+
 from ferrysync.daemon import threads
 from ferrysync.daemon.cli import session
 from ferrysync.daemon.lock import DaemonLock
 from ferrysync.daemon.main import install_crash_hooks
 from ferrysync.daemon.paths import ferry_paths
-from test_ipc_fakedaemon import FakeDaemon
-from util import wait_until
 
 
 class Records(logging.Handler):

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pytest
+from test_remote_support import fresh_user_client, running_server
+
 from ferrysync.daemon.local.chunker import chunk_bytes, content_hash_of
 from ferrysync.daemon.model import Kind, RemoteEntry
 from ferrysync.daemon.remote import RemoteClient, ServerUnavailable
@@ -28,7 +30,6 @@ from ferrysync.daemon.transfer import (
     Uploader,
 )
 from ferrysync.daemon.transfer.download import TMP_PREFIX
-from test_remote_support import fresh_user_client, running_server
 
 MTIME = 1_650_000_000_987_654_321
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import chunk_bytes, content_hash_of

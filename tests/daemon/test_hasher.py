@@ -6,11 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ferrysync.daemon.local import hasher
 from ferrysync.daemon.local.chunker import MIN_SIZE, FileChangedWhileReading, hash_file
 from ferrysync.daemon.local.hasher import HashPool, default_workers, hash_small
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 @settings(max_examples=25, deadline=None)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ferrysync.daemon.local.ignore import BUILTIN_ONLY, IgnoreRules, IgnoreSyntaxError, is_builtin_ignored
-from ferrysync.daemon.local.scanner import RulesCache
 from hypothesis import given
 from hypothesis import strategies as st
+
+from ferrysync.daemon.local.ignore import BUILTIN_ONLY, IgnoreRules, IgnoreSyntaxError, is_builtin_ignored
+from ferrysync.daemon.local.scanner import RulesCache
 
 LITTER = [
     ".DS_Store",

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_ipc_fakedaemon import FakeDaemon
+from util import wait_until
+
 from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, IpcTimeout
 from ferrysync.daemon.ipc.protocol import IpcError
 from ferrysync.daemon.ipc.server import ControlServer
 from ferrysync.daemon.paths import ferry_paths
-from test_ipc_fakedaemon import FakeDaemon
-from util import wait_until
 
 
 @pytest.fixture

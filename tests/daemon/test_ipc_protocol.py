@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ferrysync.daemon.ipc.protocol import (
     ERROR_CODES,
     MAX_LINE,
@@ -22,8 +25,6 @@ from ferrysync.daemon.ipc.protocol import (
     response_result,
     setting_from_text,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def req(obj: object) -> bytes:

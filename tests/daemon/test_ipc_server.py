@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferrysync.daemon.ipc.client import ControlClient
-from ferrysync.daemon.ipc.protocol import MAX_LINE, IpcError
-from ferrysync.daemon.ipc.server import ControlServer, DaemonAlreadyRunning
-from ferrysync.daemon.paths import ferry_paths
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ipc_fakedaemon import FakeDaemon
 from util import wait_until
+
+from ferrysync.daemon.ipc.client import ControlClient
+from ferrysync.daemon.ipc.protocol import MAX_LINE, IpcError
+from ferrysync.daemon.ipc.server import ControlServer, DaemonAlreadyRunning
+from ferrysync.daemon.paths import ferry_paths
 
 
 @pytest.fixture

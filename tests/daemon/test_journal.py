@@ -6,10 +6,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from ferrysync.daemon.journal import DirtyPath, Journal, TransferState
-from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry, SyncedEntry
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from ferrysync.daemon.journal import DirtyPath, Journal, TransferState
+from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry, SyncedEntry
 
 H1, H2, H3 = "11" * 32, "22" * 32, "33" * 32
 hashes = st.text("0123456789abcdef", min_size=64, max_size=64)

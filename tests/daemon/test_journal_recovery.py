@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+
 from ferrysync.daemon.journal import SCHEMA_VERSION, Journal, JournalError
 from ferrysync.daemon.journal import schema as journal_schema
 from ferrysync.daemon.model import Kind, LocalEntry

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from util import stop_process, wait_until
+
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.indexer import LocalIndexer
 from ferrysync.daemon.local.scanner import scan_folder
 from ferrysync.daemon.local.watcher import LocalObserver
-from util import stop_process, wait_until
 
 FID = "f1"  # the folder id the fixtures use
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from ferrysync.daemon.lock import AlreadyRunning, DaemonLock, is_locked, read_pid
 
 HOLDER = """

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ferrysync.daemon.local.marker import (
     RootUnavailable,
     check_marker,

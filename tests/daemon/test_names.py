@@ -5,6 +5,9 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ferrysync.daemon.local.names import (
     Profile,
     check_name,
@@ -16,8 +19,6 @@ from ferrysync.daemon.local.names import (
     normalize_remote_path,
     pick_on_disk,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 WIN, MAC, LINUX = Profile.WINDOWS, Profile.MACOS, Profile.LINUX
 

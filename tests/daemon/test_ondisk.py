@@ -10,6 +10,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from util import wait_until
+
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.ignore import IgnoreRules
@@ -20,7 +22,6 @@ from ferrysync.daemon.local.scanner import scan_folder, stat_entry, walk
 from ferrysync.daemon.local.trash import move_to_trash
 from ferrysync.daemon.local.watcher import LocalObserver
 from ferrysync.daemon.model import Kind
-from util import wait_until
 
 FID = "f1"
 NFC, NFD = "caf\u00e9.txt", "cafe\u0301.txt"

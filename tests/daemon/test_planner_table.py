@@ -6,6 +6,7 @@ import itertools
 from datetime import datetime
 
 import pytest
+
 from ferrysync.daemon.local.names import Profile
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
 from ferrysync.daemon.planner import (

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_remote_support import fresh_user_client, running_server
+
 from ferrysync.daemon.local.chunker import block_hash, content_hash_of
 from ferrysync.daemon.model import Kind
 from ferrysync.daemon.remote import (
@@ -19,7 +21,6 @@ from ferrysync.daemon.remote import (
     RemoteClient,
     Unauthorized,
 )
-from test_remote_support import fresh_user_client, running_server
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+
 from ferrysync.daemon.remote import (
     BadRequest,
     ConflictError,

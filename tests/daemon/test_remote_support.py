@@ -13,8 +13,9 @@ from pathlib import Path
 
 import requests
 import urllib3
-from ferrysync.daemon.remote import RemoteClient
 from util import bin_path, free_port, stop_process, wait_until
+
+from ferrysync.daemon.remote import RemoteClient
 
 _users = itertools.count(1)
 

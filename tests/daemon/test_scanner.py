@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local import indexer as indexer_mod
 from ferrysync.daemon.local.chunker import hash_file

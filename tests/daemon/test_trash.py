@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import send2trash.plat_other as xdg
+
 from ferrysync.daemon.local.trash import (
     list_folder_trash,
     move_to_trash,

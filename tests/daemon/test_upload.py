@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_remote_support import fresh_user_client, running_server
+
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, hash_file
 from ferrysync.daemon.remote import RemoteClient
 from ferrysync.daemon.transfer import TokenBucket, TransferCancelled, Uploader, UploadItem
-from test_remote_support import fresh_user_client, running_server
 
 
 @pytest.fixture(scope="module")

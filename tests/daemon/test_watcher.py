@@ -11,11 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from util import wait_until
+from watchdog.observers.api import BaseObserver
+
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.marker import RootUnavailable, init_marker
 from ferrysync.daemon.local.watcher import LocalObserver
-from util import wait_until
-from watchdog.observers.api import BaseObserver
 
 FID = "f1"  # the folder id the fixtures use
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from ferrysync.daemon.autostart import AutostartError
 from ferrysync.daemon.autostart.handover import stop_unmanaged_daemon
 from ferrysync.daemon.lock import is_locked

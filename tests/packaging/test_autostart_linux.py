@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+from packaging_util import files_under
+
 from ferrysync.daemon import autostart
 from ferrysync.daemon.autostart import AutostartError
 from ferrysync.daemon.autostart.linux import ICON_SIZES, LinuxBackend
-from packaging_util import files_under
 
 
 def verify_unit(unit: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

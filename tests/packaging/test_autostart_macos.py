@@ -6,11 +6,12 @@ import plistlib
 from pathlib import Path
 
 import pytest
+from packaging_util import files_under
+
 from ferrysync.daemon import autostart
 from ferrysync.daemon.autostart.launch import resolve
 from ferrysync.daemon.autostart.macos import LABELS, MacBackend
 from ferrysync.daemon.autostart.render import render_launch_agent
-from packaging_util import files_under
 
 
 def load(path: Path) -> dict[str, object]:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
+
 from ferrysync.daemon import autostart
 from ferrysync.daemon.autostart import AutostartError
 from ferrysync.daemon.autostart.launch import resolve

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import blake3
 import pytest
+
 from ferrysync.server.blocks.disk import DiskBlockStore
 
 

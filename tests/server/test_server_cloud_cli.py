@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from cloud import fresh_database, require_services
+from srvapi import ferry_server
+
 from ferrysync.server.blocks.s3 import S3Location
 from ferrysync.server.pgnotify import libpq_url, parse_payload
-from srvapi import ferry_server
 
 
 def test_s3_locations_and_notification_payloads_parse() -> None:

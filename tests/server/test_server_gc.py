@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import requests
 from cloud import CloudServer, bucket_keys, cloud_args, fresh_database, require_postgres, start_server
+from srvapi import Api
+from util import wait_until
+
 from ferrysync.server.store.blockmarks import BlockRaced
 from ferrysync.server.store.rows import now_ms
 from ferrysync.server.store.sql import SqlMetaStore
-from srvapi import Api
-from util import wait_until
 
 HOUR_MS = 3_600_000
 A, B = "a" * 64, "b" * 64

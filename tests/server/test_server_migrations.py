@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from cloud import fresh_database, require_postgres
+from srvapi import Api, Server, h, put_op
+
 from ferrysync.server.passwords import hash_password
 from ferrysync.server.store.migrate import current_revision, head_revision
 from ferrysync.server.store.rows import path_key
 from ferrysync.server.store.schema import metadata
 from ferrysync.server.store.sql import SqlMetaStore
-from srvapi import Api, Server, h, put_op
 
 # The tables exactly as the first release created them (metadata.create_all, before Alembic).
 PRE_ALEMBIC_DDL = """

@@ -5,6 +5,9 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from ferrysync.server.paths import (
     MAX_PATH_BYTES,
     MAX_SEGMENT_BYTES,
@@ -15,8 +18,6 @@ from ferrysync.server.paths import (
     rebase,
     validate_path,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 GOOD_CHARS = st.characters(min_codepoint=0x20, blacklist_characters="/\\\x7f", blacklist_categories=["Cs"])
 segment = st.text(GOOD_CHARS, min_size=1, max_size=20).map(lambda s: unicodedata.normalize("NFC", s)).filter(

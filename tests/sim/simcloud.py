@@ -16,12 +16,13 @@ from typing import Any
 
 import httpx
 import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
 from ferrysync.daemon.remote import RemoteClient
 from ferrysync.server.app import build_context, create_app
 from ferrysync.server.config import ServerConfig
 from ferrysync.server.passwords import new_token, token_hash
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 URL = "http://sim"
 

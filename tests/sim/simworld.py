@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from simcloud import SimCloud
+
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine.executor import FolderContext
 from ferrysync.daemon.engine.folder import FolderSync
@@ -52,7 +54,6 @@ from ferrysync.daemon.local.ignore import MARKER_NAME as MARKER_DIR
 from ferrysync.daemon.local.scanner import scan_folder
 from ferrysync.daemon.remote import RemoteError
 from ferrysync.daemon.transfer import Downloader, Uploader
-from simcloud import SimCloud
 
 PREFIX = "Shared"  # the folder's place on the server (as normalize_prefix gives it)
 NAMES = ["a.txt", "b", "c.md", "d/e.txt", "d/f", "g/h/i.txt"]

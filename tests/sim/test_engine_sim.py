@@ -12,8 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ferrysync.daemon.local import fsio
 from simworld import Knobs, Simulation, minimise, run_seed
+
+from ferrysync.daemon.local import fsio
 
 SOAK = os.environ.get("FERRY_SOAK") == "1"
 SCHEDULES = 100_000 if SOAK else int(os.environ.get("FERRY_SIM_SCHEDULES", "500"))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ferrysync.daemon.ipc.client import ControlClient, IpcError
 from ferrysync.daemon.paths import FerryPaths, ferry_paths
 from ferrysync.tray.controller import Backoff, Controller

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ferrysync.tray.icons import MAX_SIZE, MIN_SIZE, STATES, app_icon, render_icon
 from PIL import Image, ImageChops, ImageStat
+
+from ferrysync.tray.icons import MAX_SIZE, MIN_SIZE, STATES, app_icon, render_icon
 
 SIZES = (16, 20, 22, 24, 32, 48, 64, 128, 256)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ferrysync.tray import desktop, ui
 from ferrysync.tray.app import default_daemon_command, parse_args
 from ferrysync.tray.view import Command, Item, Snapshot, Submenu, View, build_view

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferrysync.tray.view import Item, Snapshot, Submenu, View, build_view
 from PIL import Image, ImageChops
+
+from ferrysync.tray.view import Item, Snapshot, Submenu, View, build_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_tray_xvfb import icon_centre, keys_to, open_menu, wait_icon

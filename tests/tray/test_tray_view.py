@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from ferrysync.tray.icons import STATES
 from ferrysync.tray.view import (
     LIMIT_CHOICES_KBPS,

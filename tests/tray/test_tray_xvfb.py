@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image, ImageChops, ImageFilter, ImageStat
+
 from ferrysync.tray.icons import STATES, render_icon
 from ferrysync.tray.view import Item, Node, Snapshot, Submenu, View, build_view
-from PIL import Image, ImageChops, ImageFilter, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from trayprocs import FakeDaemonProcess, TrayProcess
