@@ -19,8 +19,8 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail
 
-from .atomic import atomic_write
-from .paths import FerryPaths, ferry_paths
+from ferrysync.daemon.atomic import atomic_write
+from ferrysync.daemon.paths import FerryPaths, ferry_paths
 
 FILE_NAME = "credentials.json"
 
