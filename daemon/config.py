@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 import tomli_w
+
 from ferrysync.daemon.atomic import atomic_write
 from ferrysync.daemon.paths import FerryPaths
+from ferrysync.daemon.settings_schema import BY_NAME
 
 CredentialsStore = Literal["keyring", "file"]
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-NAME_RULES = ("auto", "windows", "macos", "linux")
 
 
 class ConfigError(Exception):
@@ -55,23 +53,37 @@ class FolderConfig:
     paused: bool = False
 
 
+def _default(name: str) -> Any:
+    """The field's default, read from the settings schema: the one place a setting's default is written."""
+    setting = BY_NAME[name]
+    if setting.default_factory is not None:
+        return field(default_factory=setting.default_factory)
+    return field(default=setting.default)
+
+
 @dataclass(frozen=True)
 class Settings:
-    upload_limit_kbps: int = 0  # 0 = unlimited
-    download_limit_kbps: int = 0
-    notifications: bool = True
-    delete_threshold_count: int = 50
-    delete_threshold_ratio: float = 0.5
-    conflict_host_name: str = field(default_factory=socket.gethostname)
-    tls_pin_sha256: str | None = None
-    tls_ca_file: str | None = None  # a PEM file of the CA (or self-signed certificate) to trust for the server
-    embedded: bool = False
-    credentials_store: CredentialsStore = "keyring"
-    quiet_period_s: float = 0.3  # a path must be event-free this long before it is hashed
-    name_rules: str = "auto"  # which names this disk can hold: auto (probe the disk) | windows | macos | linux
-    trash: str = "os"  # where Ferry's local deletions go: the OS trash, or the folder's own .ferry/trash
-    rescan_interval_s: float = 3600.0  # periodic safety-net rescan (jittered)
-    log_level: str = "INFO"
+    """The `[settings]` table of config.toml, typed for the code that reads it.
+
+    Names, types, order, defaults and allowed values are declared in `settings_schema.SCHEMA` (see there for what
+    each does); the fields are spelled out only so that type checkers see them, and a test holds them to the schema.
+    """
+
+    upload_limit_kbps: int = _default("upload_limit_kbps")
+    download_limit_kbps: int = _default("download_limit_kbps")
+    notifications: bool = _default("notifications")
+    delete_threshold_count: int = _default("delete_threshold_count")
+    delete_threshold_ratio: float = _default("delete_threshold_ratio")
+    conflict_host_name: str = _default("conflict_host_name")
+    tls_pin_sha256: str | None = _default("tls_pin_sha256")
+    tls_ca_file: str | None = _default("tls_ca_file")
+    embedded: bool = _default("embedded")
+    credentials_store: CredentialsStore = _default("credentials_store")  # noqa: RUF009 (a dataclasses.field)
+    quiet_period_s: float = _default("quiet_period_s")
+    name_rules: str = _default("name_rules")
+    trash: str = _default("trash")
+    rescan_interval_s: float = _default("rescan_interval_s")
+    log_level: str = _default("log_level")
 
 
 @dataclass(frozen=True)
@@ -139,50 +151,15 @@ def _unknown(file: Path, prefix: str, data: dict[str, Any], known: set[str]) -> 
 def _parse_settings(file: Path, data: Any) -> Settings:
     if not isinstance(data, dict):
         raise ConfigError(file, "settings", "must be a table ([settings])")
-    kinds = {
-        "upload_limit_kbps": "int",
-        "download_limit_kbps": "int",
-        "notifications": "bool",
-        "delete_threshold_count": "int",
-        "delete_threshold_ratio": "float",
-        "conflict_host_name": "str",
-        "tls_pin_sha256": "str",
-        "tls_ca_file": "str",
-        "embedded": "bool",
-        "credentials_store": "str",
-        "quiet_period_s": "float",
-        "name_rules": "str",
-        "trash": "str",
-        "rescan_interval_s": "float",
-        "log_level": "str",
-    }
-    _unknown(file, "settings.", data, set(kinds))
-    values = {k: _check(file, f"settings.{k}", v, kinds[k]) for k, v in data.items()}
-    s = Settings(**values)
-    key = "settings."
-    for name in ("upload_limit_kbps", "download_limit_kbps", "delete_threshold_count"):
-        if getattr(s, name) < 0:
-            raise ConfigError(file, key + name, "must be >= 0")
-    if not 0.0 < s.delete_threshold_ratio <= 1.0:
-        raise ConfigError(file, key + "delete_threshold_ratio", "must be in (0, 1]")
-    if s.quiet_period_s < 0 or s.rescan_interval_s <= 0:
-        bad = "quiet_period_s" if s.quiet_period_s < 0 else "rescan_interval_s"
-        raise ConfigError(file, key + bad, "must be positive")
-    if s.name_rules not in NAME_RULES:
-        raise ConfigError(file, key + "name_rules", f"must be one of {', '.join(NAME_RULES)}")
-    if s.trash not in ("os", "folder"):
-        raise ConfigError(file, key + "trash", "must be 'os' or 'folder'")
-    if s.credentials_store not in ("keyring", "file"):
-        raise ConfigError(file, key + "credentials_store", "must be 'keyring' or 'file'")
-    if s.log_level.upper() not in LOG_LEVELS:
-        raise ConfigError(file, key + "log_level", f"must be one of {', '.join(LOG_LEVELS)}")
-    pin = s.tls_pin_sha256
-    if pin is not None:
-        norm = pin.replace(":", "").lower()
-        if len(norm) != 64 or any(c not in "0123456789abcdef" for c in norm):
-            raise ConfigError(file, key + "tls_pin_sha256", "must be 64 hex digits (colons allowed)")
-        s = replace(s, tls_pin_sha256=norm)
-    return replace(s, log_level=s.log_level.upper())
+    known = {name: setting for name, setting in BY_NAME.items() if setting.in_config}
+    _unknown(file, "settings.", data, set(known))
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        try:
+            values[key] = known[key].check(value)
+        except ValueError as exc:
+            raise ConfigError(file, f"settings.{key}", str(exc)) from None
+    return Settings(**values)
 
 
 def _parse_folder(file: Path, i: int, data: Any) -> FolderConfig:

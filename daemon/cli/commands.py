@@ -15,6 +15,7 @@ from ferrysync.daemon.cli import EXIT_ERROR, EXIT_OK, UsageError
 from ferrysync.daemon.cli.render import human_bytes, human_time, rows_of, setting_lines, setting_text, table
 from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, Subscription
 from ferrysync.daemon.ipc.protocol import SETTINGS, setting_from_text
+from ferrysync.daemon.settings_schema import BY_NAME, not_live
 
 
 def client() -> ControlClient:
@@ -290,9 +291,26 @@ def cmd_trash_restore(args: argparse.Namespace) -> int:
 
 
 def _known_key(key: str) -> str:
-    if key not in SETTINGS:
-        raise UsageError(f"unknown setting {key!r}; known settings: {', '.join(sorted(SETTINGS))}")
-    return key
+    if key in SETTINGS:
+        return key
+    if key in BY_NAME:  # declared, but only config.toml holds it: say where, rather than "unknown"
+        raise UsageError(str(not_live(key)))
+    raise UsageError(f"unknown setting {key!r}; known settings: {', '.join(sorted(SETTINGS))}")
+
+
+def cmd_settings_list(args: argparse.Namespace) -> int:
+    """Every declared setting, answered from the schema itself: it works with no daemon and cannot disagree."""
+    declared = list(BY_NAME.values())
+    if args.json:
+        return emit_json({"settings": [
+            {"name": s.name, "type": s.kind, "allowed": s.type_text(), "default": s.default_value(), "live": s.live,
+             "in_config": s.in_config, "help": s.help}
+            for s in declared
+        ]})
+    return emit(table(
+        ["SETTING", "TYPE", "DEFAULT", "CHANGE", "WHAT IT DOES"],
+        [[s.name, s.type_text(), s.default_text(), "live" if s.live else "config.toml", s.help] for s in declared],
+    ))
 
 
 def cmd_settings_get(args: argparse.Namespace) -> int:

@@ -93,11 +93,27 @@ def _ipc_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("path", help="where the file used to be")
 
     settings = _group(sub, "settings", "read or change settings")
+    _cmd(settings, "list", "commands:cmd_settings_list",
+         "every setting Ferry knows: type, default, whether it can change while Ferry runs", json=True)
     p = _cmd(settings, "get", "commands:cmd_settings_get", "show settings", json=True)
     p.add_argument("key", nargs="?", help="one setting (default: all)")
     p = _cmd(settings, "set", "commands:cmd_settings_set", "change a setting")
-    p.add_argument("key")
+    p.add_argument("key", help="one of the settings below")
     p.add_argument("value")
+    _live_settings_epilog(p)
+
+
+def _live_settings_epilog(p: argparse.ArgumentParser) -> None:
+    """`ferry settings set --help` lists what it accepts, from the same declaration the daemon checks against."""
+    from ferrysync.daemon.settings_schema import LIVE
+
+    width = max(len(name) for name in LIVE)
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = "\n".join([
+        "settings:",
+        *(f"  {s.name:<{width}}  {s.type_text()}: {s.help}" for s in LIVE.values()),
+        "The others are read from config.toml when Ferry starts: see `ferry settings list`.",
+    ])
 
 
 def _session_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

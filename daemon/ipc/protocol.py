@@ -2,7 +2,8 @@
 
 One UTF-8 JSON object per line. Everything here is pure so it can be fuzzed: `parse_request` turns any bytes
 into either a valid `Request` or a `ProtocolError` that the server sends back; it never raises.
-Shared by the server, the client, the CLI and the tray, so it imports the standard library only.
+Shared by the server, the client, the CLI and the tray, so it imports the standard library only (and the
+settings schema, which does too: what `settings_set` accepts is declared there, once, for the config file as well).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from ferrysync.daemon.settings_schema import LIVE, Setting, check_live, live_from_text
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 1024 * 1024  # a request line longer than this is refused with too_large and the connection closed
@@ -111,97 +114,18 @@ METHOD_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "trash_restore": {"path": ("str", True)},
 }
 
-def _bool_text(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on"):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true or false, got {text!r}")
-
-
-def _check_kbps(v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise ValueError("expected a whole number of KB/s, 0 meaning unlimited")
-    return v
-
-
-def _check_count(v: object) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError("expected a whole number of files, at least 1")
-    return v
-
-
-def _check_ratio(v: object) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
-        raise ValueError("expected a fraction between 0 and 1")
-    return float(v)
-
-
-def _check_bool(v: object) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError("expected true or false")
-    return v
-
-
-def _check_str(v: object) -> str:
-    if not isinstance(v, str) or len(v) > 255:
-        raise ValueError("expected a string of at most 255 characters")
-    return v
-
-
-@dataclass(frozen=True)
-class Setting:
-    check: Callable[[object], Any]  # validates a JSON value, raises ValueError with a user-facing reason
-    from_text: Callable[[str], object]  # turns what a user typed into the JSON value
-    help: str
-
-
-def _check_choice(*choices: str) -> Callable[[object], str]:
-    def check(value: object) -> str:
-        if not isinstance(value, str) or value not in choices:
-            raise ValueError(f"must be one of: {', '.join(choices)}")
-        return value
-
-    return check
-
-
-SETTINGS: dict[str, Setting] = {
-    "upload_limit_kbps": Setting(_check_kbps, int, "upload limit in KB/s (0 = unlimited)"),
-    "download_limit_kbps": Setting(_check_kbps, int, "download limit in KB/s (0 = unlimited)"),
-    "notifications": Setting(_check_bool, _bool_text, "desktop notifications on or off"),
-    "delete_threshold_count": Setting(_check_count, int, "ask before a batch deleting more files than this"),
-    "delete_threshold_ratio": Setting(_check_ratio, float, "…or more than this fraction of a folder"),
-    "start_at_login": Setting(_check_bool, _bool_text, "start the daemon when you log in"),
-    "conflict_host_name": Setting(_check_str, str, "the name used in conflicted-copy file names"),
-    "name_rules": Setting(_check_choice("auto", "windows", "macos", "linux"), str,
-                          "which names the disk can hold: auto, or windows (e.g. an exFAT/NTFS disk), macos, linux"),
-    "trash": Setting(_check_choice("os", "folder"), str,
-                     "where Ferry puts files it deletes locally: os (the system trash) or folder (.ferry/trash)"),
-}
+# The settings a client may read and change while the daemon runs: the schema's live ones.
+SETTINGS: Mapping[str, Setting] = LIVE
 
 
 def check_setting(key: str, value: object) -> object:
-    """The validated value for `key`; raises ValueError with a clear reason."""
-    setting = SETTINGS.get(key)
-    if setting is None:
-        raise ValueError(f"unknown setting {key!r} (known: {', '.join(sorted(SETTINGS))})")
-    try:
-        return setting.check(value)
-    except ValueError as exc:
-        raise ValueError(f"{key}: {exc}") from None
+    """The validated value for `key`; raises ValueError with a clear reason that names the key."""
+    return check_live(key, value)
 
 
 def setting_from_text(key: str, text: str) -> object:
     """Parse what a user typed on the command line into the setting's JSON type, validated."""
-    setting = SETTINGS.get(key)
-    if setting is None:
-        raise ValueError(f"unknown setting {key!r} (known: {', '.join(sorted(SETTINGS))})")
-    try:
-        value = setting.from_text(text)
-    except ValueError:
-        raise ValueError(f"{key}: cannot read {text!r} ({setting.help})") from None
-    return check_setting(key, value)
+    return live_from_text(key, text)
 
 
 # --- parsing ------------------------------------------------------------------------------------------------

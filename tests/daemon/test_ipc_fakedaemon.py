@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ferrysync.daemon.ipc.protocol import IpcError, check_setting
+from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
 from ferrysync.daemon.ipc.server import ControlServer
 from ferrysync.daemon.lock import DaemonLock
 from ferrysync.daemon.paths import FerryPaths, ferry_paths
@@ -44,15 +44,9 @@ class FakeDaemon:
         self.paths: FerryPaths = ferry_paths({"FERRY_HOME": str(home)})
         self.daemon_lock = DaemonLock(self.paths.lock_file) if hold_lock else None
         self.status: dict[str, Any] = copy.deepcopy(BASE_STATUS)
-        self.settings: dict[str, Any] = {
-            "upload_limit_kbps": 0,
-            "download_limit_kbps": 0,
-            "notifications": True,
-            "delete_threshold_count": 50,
-            "delete_threshold_ratio": 0.5,
-            "start_at_login": False,
-            "conflict_host_name": "laptop",
-        }
+        # the declared defaults of what the channel carries (none copied here), on a host called "laptop"
+        self.settings: dict[str, Any] = {name: s.default_value() for name, s in SETTINGS.items()}
+        self.settings["conflict_host_name"] = "laptop"
         self.folders = [dict(f) for f in self.status["folders"]]
         self.wait = {"synced": True, "caught_up": True}
         self.calls: list[tuple[str, dict[str, Any]]] = []

@@ -24,18 +24,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ferrysync.daemon.ipc.protocol import SETTINGS, check_setting
 from ferrysync.daemon.paths import ferry_paths
 
 MAX_LINE = 1 << 20
 
+# What settings_get answers and settings_set accepts is declared once (daemon/settings_schema.py): the fake serves
+# the declared defaults and checks with the declaration, so it cannot drift from the real daemon.
 SETTINGS_DEFAULTS: dict[str, Any] = {
-    "upload_limit_kbps": 0, "download_limit_kbps": 0, "notifications": True, "delete_threshold_count": 50,
-    "delete_threshold_ratio": 0.5, "start_at_login": False, "conflict_host_name": "test-host",
-}
-SETTING_TYPES: dict[str, tuple[type, ...]] = {
-    "upload_limit_kbps": (int,), "download_limit_kbps": (int,), "notifications": (bool,),
-    "delete_threshold_count": (int,), "delete_threshold_ratio": (float, int), "start_at_login": (bool,),
-    "conflict_host_name": (str,),
+    **{name: s.default_value() for name, s in SETTINGS.items()}, "conflict_host_name": "test-host",
 }
 
 
@@ -148,14 +145,13 @@ class FakeDaemon:
             return {"settings": dict(self.settings)}
 
     def m_settings_set(self, p: dict[str, Any]) -> dict[str, Any]:
-        key, value = p.get("key"), p.get("value")
-        if key not in SETTING_TYPES:
-            raise Failure("bad_request", f"unknown setting {key!r}")
-        types = SETTING_TYPES[str(key)]
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise Failure("bad_request", f"{key} must be {types[0].__name__}")
+        key = str(p.get("key"))
+        try:
+            value = check_setting(key, p.get("value"))
+        except ValueError as exc:
+            raise Failure("bad_request", str(exc)) from None
         with self.lock:
-            self.settings[str(key)] = value
+            self.settings[key] = value
             return {"settings": dict(self.settings)}
 
     def m_conflicts(self, p: dict[str, Any]) -> dict[str, Any]:
