@@ -55,8 +55,9 @@ class DeletionThreshold:
 
     A batch is held if it would delete more than `max_files` files, or at least `min_files_for_ratio` files
     that are more than `max_ratio` of the folder's files. Folder deletions ride along with the file deletions.
-    `max_files` and `max_ratio` have no defaults here: they are the user's settings (`config.Settings`, the one
-    place their defaults live), so the planner can never apply a limit that disagrees with what the user sees.
+    `max_files` and `max_ratio` have no defaults here: they are the user's settings (declared with their defaults
+    in `settings_schema`, the one place defaults live), so the planner can never apply a limit that disagrees with
+    what the user sees.
     """
 
     max_files: int

@@ -331,7 +331,7 @@ def test_deletions_under_the_threshold_run() -> None:
 
 
 def test_the_planner_applies_the_users_settings_and_nothing_else() -> None:
-    """The user guide promises a hold above 50 files or half a folder: the defaults come from Settings only."""
+    """The user guide promises a hold above 50 files or half a folder: defaults come from the settings schema only."""
     assert (SETTINGS.delete_threshold_count, SETTINGS.delete_threshold_ratio) == (50, 0.5)
     assert _held(50, 1_000_000) == 0
     assert _held(51, 1_000_000) == 51
