@@ -21,7 +21,7 @@ else:
 _WIN_LOCK_OFFSET = 1 << 20
 
 
-class AlreadyRunning(RuntimeError):
+class DaemonAlreadyRunning(RuntimeError):
     """Another live process holds the lock; `pid` is its pid when it could be read."""
 
     def __init__(self, path: Path, pid: int | None) -> None:
@@ -56,7 +56,7 @@ def is_locked(path: Path) -> bool:
 
 
 class DaemonLock:
-    """`with DaemonLock(paths.lock_file): run_daemon()`; raises AlreadyRunning if another process holds it."""
+    """`with DaemonLock(paths.lock_file): run_daemon()`; raises DaemonAlreadyRunning if another process holds it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -75,7 +75,7 @@ class DaemonLock:
             _lock(fd)
         except OSError:
             os.close(fd)
-            raise AlreadyRunning(self.path, read_pid(self.path)) from None
+            raise DaemonAlreadyRunning(self.path, read_pid(self.path)) from None
         # only the holder rewrites the pid, so a refused second daemon never erases the first one's
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(paths: FerryPaths, log_level: str | None) -> int:
     from ferrysync.daemon.config import ConfigError, load_config
     from ferrysync.daemon.credentials import CredentialsError, open_store
-    from ferrysync.daemon.lock import AlreadyRunning, DaemonLock
+    from ferrysync.daemon.lock import DaemonAlreadyRunning, DaemonLock
     from ferrysync.daemon.logs import setup_logging
 
     try:
@@ -116,7 +116,7 @@ def _serve(paths: FerryPaths, log_level: str | None) -> int:
     lock = DaemonLock(paths.lock_file)
     try:
         lock.acquire()
-    except AlreadyRunning as exc:
+    except DaemonAlreadyRunning as exc:
         return _leave(EXIT_ERROR, str(exc))
     try:
         return _run_locked(paths, config, token)

@@ -21,7 +21,7 @@ from ferrysync.tray.view import Command
 log = logging.getLogger("ferrysync.tray")
 
 
-class AlreadyRunning(RuntimeError):
+class TrayAlreadyRunning(RuntimeError):
     pass
 
 
@@ -61,7 +61,7 @@ def single_instance(paths: FerryPaths) -> IO[str] | None:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        raise AlreadyRunning("ferry-tray is already running for this Ferry") from None
+        raise TrayAlreadyRunning("ferry-tray is already running for this Ferry") from None
     handle.write(str(os.getpid()))
     handle.flush()
     return handle
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = ferry_paths()
     try:
         lock = single_instance(paths)
-    except AlreadyRunning as exc:
+    except TrayAlreadyRunning as exc:
         print(f"ferry-tray: {exc}", file=sys.stderr)
         return 1
     try:

@@ -32,7 +32,9 @@ DETAIL_INTERVAL = 1.0  # s between detail refreshes during a burst of status eve
 START_TIMEOUT = 30.0  # s to wait for a daemon we started before saying it did not come up
 
 
-class Subscription(Protocol):
+class EventStream(Protocol):
+    """What the tray needs of `ferrysync.daemon.ipc.client.Subscription`: events, and a way to stop them."""
+
     def __iter__(self) -> Any: ...
     def close(self) -> None: ...
 
@@ -41,7 +43,7 @@ class Client(Protocol):
     """What the tray needs of `ferrysync.daemon.ipc.client.ControlClient`."""
 
     def call(self, method: str, **params: Any) -> dict[str, Any]: ...
-    def subscribe(self, events: Sequence[str] | None = None) -> Subscription: ...
+    def subscribe(self, events: Sequence[str] | None = None) -> EventStream: ...
 
 
 class Presenter(Protocol):
@@ -91,7 +93,7 @@ class Controller:
         self._stopping = threading.Event()
         self._wake = threading.Event()  # cuts a reconnect backoff short
         self._details_due = threading.Event()
-        self._subscription: Subscription | None = None
+        self._subscription: EventStream | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ferry-tray-cmd")
         self._threads = [
             threading.Thread(target=self._follow_events, name="ferry-tray-events", daemon=True),

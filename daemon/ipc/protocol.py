@@ -1,7 +1,7 @@
 """The control channel's wire format: parse, validate and encode, with no I/O (see docs/ipc.md).
 
 One UTF-8 JSON object per line. Everything here is pure so it can be fuzzed: `parse_request` turns any bytes
-into either a valid `Request` or a `ProtocolError` that the server sends back; it never raises.
+into either a valid `Request` or a `RejectedRequest` that the server sends back; it never raises.
 Shared by the server, the client, the CLI and the tray, so it imports the standard library only (and the
 settings schema, which does too: what `settings_set` accepts is declared there, once, for the config file as well).
 """
@@ -51,7 +51,7 @@ class Request:
 
 
 @dataclass(frozen=True)
-class ProtocolError:
+class RejectedRequest:
     """A request that cannot be served; `id` is the request's id when it could be read, else None."""
 
     id: RequestId
@@ -167,38 +167,38 @@ def validate_params(method: str, params: Mapping[str, object]) -> str | None:
     return None
 
 
-def parse_request(line: bytes) -> Request | ProtocolError:
+def parse_request(line: bytes) -> Request | RejectedRequest:
     """Any bytes (one line, no newline) -> a valid Request or the error to answer with. Never raises."""
     if len(line) > MAX_LINE:
-        return ProtocolError(None, "too_large", f"request longer than {MAX_LINE} bytes")
+        return RejectedRequest(None, "too_large", f"request longer than {MAX_LINE} bytes")
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        return ProtocolError(None, "bad_request", "request is not valid UTF-8")
+        return RejectedRequest(None, "bad_request", "request is not valid UTF-8")
     try:
         obj = _loads(text)
     except (ValueError, RecursionError):
-        return ProtocolError(None, "bad_request", "request is not valid JSON")
+        return RejectedRequest(None, "bad_request", "request is not valid JSON")
     if not isinstance(obj, dict):
-        return ProtocolError(None, "bad_request", "request must be a JSON object")
+        return RejectedRequest(None, "bad_request", "request must be a JSON object")
     rid = obj.get("id")
     if not _valid_id(rid):
-        return ProtocolError(None, "bad_request", "'id' must be an integer or a string")
+        return RejectedRequest(None, "bad_request", "'id' must be an integer or a string")
     if "v" not in obj:
-        return ProtocolError(rid, "bad_request", "missing 'v' (protocol version)")
+        return RejectedRequest(rid, "bad_request", "missing 'v' (protocol version)")
     if obj["v"] != PROTOCOL_VERSION or isinstance(obj["v"], bool):
-        return ProtocolError(rid, "unsupported_version", f"this daemon speaks protocol {PROTOCOL_VERSION}")
+        return RejectedRequest(rid, "unsupported_version", f"this daemon speaks protocol {PROTOCOL_VERSION}")
     method = obj.get("method")
     if not isinstance(method, str) or not method:
-        return ProtocolError(rid, "bad_request", "'method' must be a non-empty string")
+        return RejectedRequest(rid, "bad_request", "'method' must be a non-empty string")
     params = obj.get("params", {})
     if params is None:
         params = {}
     if not isinstance(params, dict):
-        return ProtocolError(rid, "bad_request", "'params' must be an object")
+        return RejectedRequest(rid, "bad_request", "'params' must be an object")
     problem = validate_params(method, params)
     if problem is not None:
-        return ProtocolError(rid, "bad_request", problem)
+        return RejectedRequest(rid, "bad_request", problem)
     return Request(rid, method, params)
 
 

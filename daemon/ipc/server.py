@@ -33,7 +33,7 @@ from ferrysync.daemon.ipc.protocol import (
     MAX_LINE,
     PROTOCOL_VERSION,
     IpcError,
-    ProtocolError,
+    RejectedRequest,
     Request,
     RequestId,
     encode_error,
@@ -300,7 +300,7 @@ class ControlServer:
             if not line.strip():
                 continue
             req = parse_request(line)
-            if isinstance(req, ProtocolError):
+            if isinstance(req, RejectedRequest):
                 if req.code == "too_large":
                     self._refuse(conn, encode_error(req.id, req.code, req.message))
                     return

@@ -11,15 +11,15 @@ from ferrysync.daemon.journal.schema import LATEST as SCHEMA_VERSION
 from ferrysync.daemon.journal.schema import SchemaTooNew
 from ferrysync.daemon.journal.state import (
     Activity,
-    Backoff,
     Direction,
     DirtyPath,
     FolderState,
+    PathFailure,
     StateOps,
     TransferState,
 )
 from ferrysync.daemon.journal.store import JournalError
-from ferrysync.daemon.journal.trees import BlockLocation, PathRows, StatKey, TreeOps
+from ferrysync.daemon.journal.trees import BlockLocation, StatKey, TreeOps, TreeRows
 from ferrysync.daemon.paths import FerryPaths
 
 
@@ -35,7 +35,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "TREES",
     "Activity",
-    "Backoff",
     "BlockLocation",
     "Direction",
     "DirtyPath",
@@ -43,10 +42,11 @@ __all__ = [
     "FolderState",
     "Journal",
     "JournalError",
-    "PathRows",
+    "PathFailure",
     "SchemaTooNew",
     "StatKey",
     "TransferState",
     "Tree",
+    "TreeRows",
     "open_journal",
 ]

@@ -25,7 +25,9 @@ class DirtyPath:
 
 
 @dataclass(frozen=True, slots=True)
-class Backoff:
+class PathFailure:
+    """A path whose action failed `attempts` times in a row, and when to try it again (`next_try`)."""
+
     folder_id: str
     path: str
     attempts: int
@@ -121,14 +123,14 @@ class StateOps(JournalBase):
 
     # -- per-path error backoff ------------------------------------------------------------------------------
 
-    def record_failure(self, folder_id: str, path: str, message: str, now: float | None = None) -> Backoff:
+    def record_failure(self, folder_id: str, path: str, message: str, now: float | None = None) -> PathFailure:
         """Count a failure and schedule the next try: exponential (2 s, 4 s, ...), capped at 1 h, jittered."""
         t = time.time() if now is None else now
         with self.transaction():
             row = self._read_one("SELECT attempts FROM backoff WHERE folder_id = ? AND path = ?", (folder_id, path))
             attempts = (row[0] if row else 0) + 1
             delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempts - 1, 30))
-            b = Backoff(folder_id, path, attempts, t + delay * random.uniform(0.8, 1.0), message, t)
+            b = PathFailure(folder_id, path, attempts, t + delay * random.uniform(0.8, 1.0), message, t)
             self._writer.execute(
                 "INSERT OR REPLACE INTO backoff (folder_id, path, attempts, next_try, message, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -139,26 +141,26 @@ class StateOps(JournalBase):
     def clear_failure(self, folder_id: str, path: str) -> None:
         self._write("DELETE FROM backoff WHERE folder_id = ? AND path = ?", (folder_id, path))
 
-    def get_backoff(self, folder_id: str, path: str) -> Backoff | None:
+    def get_backoff(self, folder_id: str, path: str) -> PathFailure | None:
         row = self._read_one(
             "SELECT folder_id, path, attempts, next_try, message, updated_at FROM backoff"
             " WHERE folder_id = ? AND path = ?",
             (folder_id, path),
         )
-        return None if row is None else Backoff(*row)
+        return None if row is None else PathFailure(*row)
 
     def backed_off_paths(self, folder_id: str, now: float) -> set[str]:
         """Paths that must not be retried before their next_try."""
         rows = self._read("SELECT path FROM backoff WHERE folder_id = ? AND next_try > ?", (folder_id, now))
         return {r[0] for r in rows}
 
-    def list_failures(self, folder_id: str | None = None) -> list[Backoff]:
+    def list_failures(self, folder_id: str | None = None) -> list[PathFailure]:
         cols = "folder_id, path, attempts, next_try, message, updated_at"
         if folder_id is None:
             rows = self._read(f"SELECT {cols} FROM backoff ORDER BY updated_at DESC")
         else:
             rows = self._read(f"SELECT {cols} FROM backoff WHERE folder_id = ? ORDER BY updated_at DESC", (folder_id,))
-        return [Backoff(*r) for r in rows]
+        return [PathFailure(*r) for r in rows]
 
     # -- resumable transfers ---------------------------------------------------------------------------------
 

@@ -29,7 +29,9 @@ from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry, SyncedE
 _PAGE = 2000
 
 
-class PathRows(NamedTuple):
+class TreeRows(NamedTuple):
+    """One path's row in each of the three trees (any may be None); the planner's `PathRows` adds the path."""
+
     local: LocalEntry | None
     remote: RemoteEntry | None
     synced: SyncedEntry | None
@@ -83,10 +85,10 @@ class TreeOps(JournalBase):
         row = self._read_one(f"SELECT {SYNCED_COLS} FROM synced WHERE folder_id = ? AND path = ?", (folder_id, path))
         return None if row is None else synced_from_row(row)
 
-    def rows_for_path(self, folder_id: str, path: str) -> PathRows:
+    def rows_for_path(self, folder_id: str, path: str) -> TreeRows:
         """The three rows of one path, read from one consistent snapshot (what the planner takes)."""
         with self._snapshot():
-            return PathRows(
+            return TreeRows(
                 self.get_local(folder_id, path),
                 self.get_remote(folder_id, path),
                 self.get_synced(folder_id, path),
@@ -145,7 +147,7 @@ class TreeOps(JournalBase):
             found = self._get_many(conn, folder_id, "local", list(dict.fromkeys(paths)))
         return {p: e for p, e in found.items() if isinstance(e, LocalEntry)}
 
-    def rows_for_paths(self, folder_id: str, paths: Iterable[str]) -> dict[str, PathRows]:
+    def rows_for_paths(self, folder_id: str, paths: Iterable[str]) -> dict[str, TreeRows]:
         """`rows_for_path` for many paths from one snapshot, in three queries per 500 paths (planning rounds)."""
         wanted = list(dict.fromkeys(paths))
         with self._snapshot() as conn:
@@ -153,7 +155,7 @@ class TreeOps(JournalBase):
         local = {p: e for p, e in trees[0].items() if isinstance(e, LocalEntry)}
         remote = {p: e for p, e in trees[1].items() if isinstance(e, RemoteEntry)}
         synced = {p: e for p, e in trees[2].items() if isinstance(e, SyncedEntry)}
-        return {p: PathRows(local.get(p), remote.get(p), synced.get(p)) for p in wanted}
+        return {p: TreeRows(local.get(p), remote.get(p), synced.get(p)) for p in wanted}
 
     def put_remote(self, folder_id: str, entry: RemoteEntry) -> None:
         self.put_many(folder_id, "remote", [entry])

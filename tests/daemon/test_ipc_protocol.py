@@ -14,7 +14,7 @@ from ferrysync.daemon.ipc.protocol import (
     MAX_LINE,
     METHOD_PARAMS,
     IpcError,
-    ProtocolError,
+    RejectedRequest,
     Request,
     encode_error,
     encode_event,
@@ -31,9 +31,9 @@ def req(obj: object) -> bytes:
     return json.dumps(obj).encode()
 
 
-def error_of(line: bytes) -> ProtocolError:
+def error_of(line: bytes) -> RejectedRequest:
     result = parse_request(line)
-    assert isinstance(result, ProtocolError), result
+    assert isinstance(result, RejectedRequest), result
     return result
 
 
@@ -147,7 +147,7 @@ def test_encoding_refuses_what_json_cannot_carry() -> None:
 
 def _check(line: bytes) -> None:
     result = parse_request(line)
-    if isinstance(result, ProtocolError):
+    if isinstance(result, RejectedRequest):
         assert result.code in ERROR_CODES
         assert isinstance(result.message, str) and result.message
         assert result.id is None or (isinstance(result.id, int | str) and not isinstance(result.id, bool))

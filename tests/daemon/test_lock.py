@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ferrysync.daemon.lock import AlreadyRunning, DaemonLock, is_locked, read_pid
+from ferrysync.daemon.lock import DaemonAlreadyRunning, DaemonLock, is_locked, read_pid
 
 HOLDER = """
 import sys
@@ -25,7 +25,7 @@ def test_lock_records_the_pid_and_refuses_a_second_holder(tmp_path: Path) -> Non
     path = tmp_path / "state" / "ferryd.lock"
     with DaemonLock(path) as lock:
         assert lock.held and read_pid(path) == os.getpid() and is_locked(path)
-        with pytest.raises(AlreadyRunning) as info:
+        with pytest.raises(DaemonAlreadyRunning) as info:
             DaemonLock(path).acquire()
         assert info.value.pid == os.getpid() and str(os.getpid()) in str(info.value)
         assert read_pid(path) == os.getpid()  # the refused attempt did not erase it
@@ -40,7 +40,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
     )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-        with pytest.raises(AlreadyRunning) as info:
+        with pytest.raises(DaemonAlreadyRunning) as info:
             DaemonLock(path).acquire()
         assert info.value.pid == proc.pid
     finally:
