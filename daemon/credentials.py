@@ -58,7 +58,8 @@ def _explicitly_chosen() -> bool:
         return True
     try:
         return keyring.core.load_config() is not None
-    except Exception:  # a broken keyringrc: keyring itself will complain where it matters
+    except Exception:  # noqa: BLE001 - a broken keyringrc may name any backend class, which may raise anything;
+        # keyring itself will complain where it matters
         return False
 
 

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(paths, args.log_level)
     except KeyboardInterrupt:
         return _leave(EXIT_ERROR, "interrupted while starting")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the daemon's outermost frame: any error is logged as a crash
         return _leave(EXIT_ERROR, f"stopped by an unexpected error: {type(exc).__name__}: {exc}", crash=True)
 
 

@@ -107,7 +107,7 @@ class Notifier:
 
             backend = DesktopNotifier(app_name=self.app_name)
             await backend.get_capabilities()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - each backend (D-Bus, macOS, Windows) fails its own way; optional
             self._unavailable = True
             log.info("desktop notifications are unavailable here (%s); continuing without them", exc)
             return False

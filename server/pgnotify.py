@@ -80,7 +80,7 @@ class PgNotifier:
                 with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5) as conn:
                     backoff = 0.1
                     body(conn)
-            except Exception as exc:  # the database restarted or is unreachable: retry
+            except (psycopg.Error, OSError) as exc:  # the database restarted or is unreachable: retry
                 self.listening.clear()
                 if self._stop.is_set():
                     return

@@ -26,7 +26,7 @@ def wait_until(pred: Callable[[], T], timeout: float = 10.0, interval: float = 0
             value = pred()
             if value:
                 return value
-        except Exception as exc:  # the condition may raise while the system settles
+        except Exception as exc:  # noqa: BLE001 - any condition may raise while the system settles; the last error is shown
             last_exc = exc
         if time.monotonic() > deadline:
             msg = f"timed out after {timeout}s waiting for {what or pred!r}"

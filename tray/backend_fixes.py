@@ -18,7 +18,7 @@ def tolerate_missing_notification_service() -> None:
     there are logged and ignored."""
     try:
         from pystray._util import notify_dbus
-    except Exception:  # not a GTK backend
+    except (ImportError, ValueError):  # not a GTK backend (no gi, or no GTK namespace)
         return
     original = notify_dbus.Notifier
     if getattr(original, "_ferry_tolerant", False):
@@ -30,7 +30,7 @@ def tolerate_missing_notification_service() -> None:
         def __init__(self) -> None:
             try:
                 self._inner: Any = original()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - GLib.Error, which needs gi; must not stop the icon
                 log.debug("no notification service: %s", exc)
                 self._inner = None
 
@@ -38,14 +38,14 @@ def tolerate_missing_notification_service() -> None:
             if self._inner is not None:
                 try:
                     self._inner.notify(title, message, icon)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - as above: D-Bus errors are GLib.Error
                     log.debug("notification failed: %s", exc)
 
         def hide(self) -> None:
             if self._inner is not None:
                 try:
                     self._inner.hide()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - as above: D-Bus errors are GLib.Error
                     log.debug("hiding the notification failed: %s", exc)
 
     notify_dbus.Notifier = TolerantNotifier
@@ -77,5 +77,5 @@ def gtk_scale_factor() -> int:
             return 1
         monitor = display.get_primary_monitor() or display.get_monitor(0)
         return max(1, int(monitor.get_scale_factor())) if monitor is not None else 1
-    except Exception:
+    except (ImportError, ValueError):  # no gi, or no Gdk 3.0 namespace
         return 1

@@ -47,14 +47,16 @@ def _has_status_notifier_host() -> bool:
 
         gi.require_version("Gio", "2.0")
         from gi.repository import Gio, GLib
-
+    except (ImportError, ValueError):  # no gi, or no Gio namespace
+        return False
+    try:
         bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
         reply = bus.call_sync("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
                               "NameHasOwner", GLib.Variant("(s)", (SNI_WATCHER,)), None,
                               Gio.DBusCallFlags.NONE, 1000, None)
-        return bool(reply.unpack()[0])
-    except Exception:  # no gi, no session bus: no StatusNotifier host
+    except GLib.Error:  # no session bus: no StatusNotifier host
         return False
+    return bool(reply.unpack()[0])
 
 
 def _gtk_available(appindicator: bool) -> bool:
@@ -129,7 +131,7 @@ class TrayUI:
         if icon is not None:
             try:
                 ui_call(icon.stop)
-            except Exception as exc:  # GTK backends raise here without a notification service
+            except Exception as exc:  # noqa: BLE001 - backends raise their toolkit's errors (GLib, Xlib) here; quit anyway
                 log.debug("stopping the icon raised: %s", exc)
 
     # --- UI thread ---

@@ -33,12 +33,12 @@ def _settings_dict(s: Settings) -> dict[str, Any]:
 
 
 def _autostart_enabled() -> bool:
-    try:
-        from ferrysync.daemon import autostart
+    from ferrysync.daemon import autostart
 
+    try:
         st = autostart.status()
         return bool(st.get("daemon", {}).get("enabled")) if isinstance(st.get("daemon"), dict) else False
-    except Exception:
+    except (autostart.AutostartError, OSError):  # not supported here, or its files unreadable
         return False
 
 

@@ -174,7 +174,8 @@ class Executor:
             raise Offline(str(exc)) from exc
         except (Unauthorized, RootUnavailable):
             raise
-        except Exception as exc:  # disk full, permissions, a file held open elsewhere: back off, retry later
+        except Exception as exc:  # noqa: BLE001 - one action's failure (disk full, permissions, a file held open
+            # elsewhere, or a bug) is recorded against its path and retried later; the batch goes on
             message = _describe(exc)
             log.warning("%s: %s failed: %s", self.fid, action.path, message)
             self.j.record_failure(self.fid, action.path, message)

@@ -66,7 +66,7 @@ def move_to_trash(root: str | os.PathLike[str], relpath: str, *, use_os_trash: b
     if use_os_trash:
         try:
             os_trash(str(src))
-        except Exception:  # any OS-trash failure (no trash here, permissions, headless) → folder trash
+        except OSError:  # any OS-trash failure (no trash here, permissions, headless) → folder trash
             if src.exists() or src.is_symlink():
                 return _to_folder_trash(Path(root), rel, src, is_dir)
         # Gone from its place even if send2trash complained afterwards (e.g. its .trashinfo): it is there.

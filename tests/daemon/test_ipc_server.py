@@ -236,7 +236,7 @@ def test_concurrent_calls_from_threads_share_one_client(daemon: FakeDaemon) -> N
             try:
                 for _ in range(30):
                     assert c.call("activity", limit=n)["activity"][-1]["path"] == f"file{n - 1}.txt"
-            except BaseException as exc:  # collected for the main thread
+            except BaseException as exc:  # noqa: BLE001 - collected for the main thread
                 errors.append(exc)
 
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(1, 9)]

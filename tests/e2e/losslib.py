@@ -131,7 +131,7 @@ def wait_for(pred: Callable[[], T], what: str, *devices: Device, timeout: float 
         for d in devices:
             try:
                 report.append(f"--- {d.name}: status {d.status()}\nerrors {d.json('errors')}")
-            except Exception as status_exc:  # the daemon may be the problem
+            except Exception as status_exc:  # noqa: BLE001 - a report while failing: the daemon may be the problem
                 report.append(f"--- {d.name}: no status ({status_exc})")
             report.append(d.log_tail())
         raise AssertionError("\n".join(report)) from None

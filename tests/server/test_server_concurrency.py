@@ -49,7 +49,7 @@ def test_feed_reader_sees_every_change_made_concurrently(shared_server: Server, 
                 if finished:
                     return
                 alice.get("/v1/changes/wait", params={"cursor": cursor, "timeout": 0.2})
-        except BaseException as exc:  # surfaced by the assertion below
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(exc)
 
     def write(i: int) -> list[int]:

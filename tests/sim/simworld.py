@@ -49,6 +49,7 @@ from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local import fsio
+from ferrysync.daemon.local.chunker import FileChangedWhileReading
 from ferrysync.daemon.local.hasher import HashPool, HashResult, digest_file
 from ferrysync.daemon.local.ignore import MARKER_NAME as MARKER_DIR
 from ferrysync.daemon.local.scanner import scan_folder
@@ -86,7 +87,7 @@ class InlinePool(HashPool):
             f.set_result(HashResult(path, error=exc))
         except OSError as exc:
             f.set_result(HashResult(path, error=exc))
-        except Exception:  # FileChangedWhileReading: what the real pool reports as `changed`
+        except FileChangedWhileReading:  # what the real pool reports as `changed`
             f.set_result(HashResult(path, changed=True))
         return f
 
@@ -300,7 +301,7 @@ class Simulation:
                 with self._nested():
                     try:
                         getattr(device, thread)()
-                    except Exception as exc:  # the real thread logs it and tries again later
+                    except Exception as exc:  # noqa: BLE001 - as the real thread: it logs any error, tries later
                         self.injections.append(f"  ({thread} failed: {exc!r})")
 
     def _record(self, text: str) -> bool:

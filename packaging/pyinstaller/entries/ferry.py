@@ -15,7 +15,7 @@ if os.environ.get("FERRY_BUNDLE_SELFTEST") == "import":
     for name in sys.stdin.read().split():
         try:
             importlib.import_module(name)
-        except Exception as exc:  # report every failure, not just the first
+        except Exception as exc:  # noqa: BLE001 - the self-test reports every failure, not just the first
             print(f"{name}: {exc!r}")
             failed += 1
     sys.exit(1 if failed else 0)
