@@ -146,22 +146,27 @@ def walk(
                         on_twin(Path(de.path).relative_to(root).as_posix(), f"{rel_dir}/{twins[name]}".lstrip("/"))
                     continue
                 rel = f"{rel_dir}/{kept[name]}" if rel_dir else kept[name]
-                try:
-                    is_dir = de.is_dir(follow_symlinks=False)
-                    if rules.matches(rel, is_dir):  # parents were checked on the way down
-                        continue
-                    entry = _from_stat(rel, de.stat(follow_symlinks=False), de.path)
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                except OSError as exc:
-                    if on_error:
-                        on_error(rel, exc)
-                    continue
+                entry = _entry(rel, de, rules, on_error)
                 if entry is None:
                     continue
                 yield entry
                 if entry.kind == Kind.DIR:
                     stack.append((rel, Path(de.path)))
+
+
+def _entry(rel: str, de: os.DirEntry[str], rules: IgnoreRules,
+           on_error: Callable[[str, OSError], None] | None) -> DiskEntry | None:
+    """The entry for one listed name; None when it is ignored, gone, or unreadable (then told to `on_error`)."""
+    try:
+        if rules.matches(rel, de.is_dir(follow_symlinks=False)):  # parents were checked on the way down
+            return None
+        return _from_stat(rel, de.stat(follow_symlinks=False), de.path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if on_error:
+            on_error(rel, exc)
+        return None
 
 
 def load_rules(root: Path, previous: IgnoreRules | None = None) -> IgnoreRules:

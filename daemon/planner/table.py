@@ -160,7 +160,7 @@ def _without_exec_bit(
     return local if local.executable == known else dataclasses.replace(local, executable=known)
 
 
-def plan_path(
+def plan_path(  # noqa: C901 - the module docstring's decision table, one case per branch, read top to bottom
     local: LocalEntry | None, remote: RemoteEntry | None, synced: SyncedEntry | None, ctx: PlanContext,
 ) -> list[Action]:
     """The actions that converge one path's three rows (see the module docstring for the table)."""

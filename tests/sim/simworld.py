@@ -361,7 +361,9 @@ class Simulation:
         t = (1_700_000_000 + self._counter) * 1_000_000_000
         os.utime(path, ns=(t, t))
 
-    def user_action(self, device: Device, r: random.Random, rel: str | None = None) -> None:
+    def user_action(  # noqa: C901 - one branch per kind of user edit the simulation draws
+        self, device: Device, r: random.Random, rel: str | None = None,
+    ) -> None:
         """One thing a user does in the folder; the watcher reports it (queued for the next index turn)."""
         path = rel if rel is not None and r.random() < 0.7 else r.choice(NAMES)
         target = device.root / path
