@@ -143,8 +143,3 @@ def from_row(tree: Tree, r: tuple[Any, ...]) -> Entry:
 def subtree_clause(prefix: str) -> tuple[str, tuple[str, ...]]:
     """SQL selecting `prefix` and its descendants as ONE index range on path (an OR would defeat the index)."""
     return "path >= ? AND path < ? AND (path = ? OR path > ?)", (prefix, prefix + "0", prefix, prefix + "/")
-
-
-def subtree_bounds(prefix: str) -> tuple[str, str]:
-    """(lo, hi) so that `lo < path < hi` selects exactly the descendants of `prefix` ('/' + 1 == '0')."""
-    return prefix + "/", prefix + "0"

@@ -227,13 +227,6 @@ class TreeOps(JournalBase):
         depth = prefix.count("/") + 1 if prefix else 0
         return [e for e in self.descendants(folder_id, tree, prefix) if e.path.count("/") == depth]
 
-    def all_paths(self, folder_id: str) -> set[str]:
-        """Every path that has a row in any tree (what a full re-plan walks)."""
-        with self._snapshot() as conn:
-            return {
-                r[0] for t in TREES for r in conn.execute(f"SELECT path FROM {t} WHERE folder_id = ?", (folder_id,))
-            }
-
     def count(self, folder_id: str, tree: Tree, kind: Kind | None = None) -> int:
         t = _check_tree(tree)
         if kind is None:
@@ -248,34 +241,6 @@ class TreeOps(JournalBase):
             (folder_id, inode),
         )
         return [local_from_row(r) for r in rows]
-
-    def find_synced_by_inode(self, folder_id: str, inode: int) -> list[SyncedEntry]:
-        rows = self._read(
-            f"SELECT {SYNCED_COLS} FROM synced INDEXED BY synced_inode WHERE folder_id = ? AND inode = ?",
-            (folder_id, inode),
-        )
-        return [synced_from_row(r) for r in rows]
-
-    def find_remote_by_file_id(self, folder_id: str, file_id: str) -> list[RemoteEntry]:
-        rows = self._read(
-            f"SELECT {REMOTE_COLS} FROM remote INDEXED BY remote_file_id WHERE folder_id = ? AND file_id = ?",
-            (folder_id, file_id),
-        )
-        return [remote_from_row(r) for r in rows]
-
-    def find_synced_by_file_id(self, folder_id: str, file_id: str) -> list[SyncedEntry]:
-        rows = self._read(
-            f"SELECT {SYNCED_COLS} FROM synced INDEXED BY synced_file_id WHERE folder_id = ? AND file_id = ?",
-            (folder_id, file_id),
-        )
-        return [synced_from_row(r) for r in rows]
-
-    def find_local_by_hash(self, content_hash: str) -> list[tuple[str, LocalEntry]]:
-        """(folder_id, row) of local files with this content, in any folder (a copy source for downloads)."""
-        rows = self._read(
-            f"SELECT folder_id, {LOCAL_COLS} FROM local WHERE content_hash = ?", (hash_to_db(content_hash),)
-        )
-        return [(r[0], local_from_row(r[1:])) for r in rows]
 
     def block_locations(self, block_hash: str, limit: int = 8) -> list[BlockLocation]:
         rows = self._read(

@@ -7,7 +7,7 @@ chunk. Every client must cut with the same parameters, because a file's content 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -62,13 +62,6 @@ def chunk_bytes(data: bytes | bytearray | memoryview) -> list[Chunk]:
     return [Chunk(block_hash(c.data), c.offset, c.length) for c in _cutter().cut_buf(data)]
 
 
-def iter_stream_chunks(stream: BinaryIO) -> Iterator[tuple[Chunk, bytes]]:
-    """Chunks of a stream with their bytes (copied: pyfastcdc reuses its buffer between chunks)."""
-    for c in _cutter().cut_stream(stream):
-        data = bytes(c.data)
-        yield Chunk(block_hash(data), c.offset, c.length), data
-
-
 def _digest_stream(stream: BinaryIO) -> tuple[list[Chunk], int]:
     chunks: list[Chunk] = []
     size = 0
@@ -92,12 +85,3 @@ def hash_file(path: str | os.PathLike[str]) -> FileDigest:
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != after.st_size:
         raise FileChangedWhileReading(str(p))
     return FileDigest(content_hash_of(c.hash for c in chunks), tuple(chunks), size)
-
-
-def read_chunk(path: str | os.PathLike[str], chunk: Chunk) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(chunk.offset)
-        data = f.read(chunk.length)
-    if len(data) != chunk.length or block_hash(data) != chunk.hash:
-        raise FileChangedWhileReading(str(path))
-    return data

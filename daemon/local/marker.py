@@ -80,14 +80,6 @@ def check_marker(root: Path, folder_id: str) -> None:
         raise RootUnavailable(root, f"the marker says folder {found!r}, expected {folder_id!r}")
 
 
-def marker_ok(root: Path, folder_id: str) -> bool:
-    try:
-        check_marker(root, folder_id)
-    except RootUnavailable:
-        return False
-    return True
-
-
 def _hide_on_windows(path: Path) -> None:
     if os.name == "nt":
         import ctypes

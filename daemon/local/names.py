@@ -98,11 +98,6 @@ def is_safe_relative(path: str) -> bool:
     return not _DRIVE_SEGMENT.match(segments[0])
 
 
-def normalize_remote_path(path: str) -> str:
-    """The NFC form of `path`, as the server stores it (it refuses other forms, never merges twins)."""
-    return unicodedata.normalize("NFC", path)
-
-
 SERVER_MAX_SEGMENT_BYTES = 255
 SERVER_MAX_PATH_BYTES = 4096
 

@@ -83,10 +83,6 @@ class FerryAdapter(HTTPAdapter):
         self._pin = normalize_fingerprint(pin_sha256) if pin_sha256 is not None else None
         super().__init__(max_retries=retries, pool_connections=2, pool_maxsize=pool_maxsize)
 
-    @property
-    def pinned(self) -> str | None:
-        return self._pin
-
     def init_poolmanager(
         self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
     ) -> None:

@@ -30,9 +30,6 @@ def test_each_tree_round_trips(journal: Journal) -> None:
     assert journal.rows_for_path("f", "a/b.txt") == (loc, rem, syn)
     assert journal.get_local("f", "a/l") == link
     assert journal.rows_for_path("other-folder", "a/b.txt") == (None, None, None)
-    assert journal.find_remote_by_file_id("f", "fid") == [rem]
-    assert journal.find_synced_by_file_id("f", "fid") == [syn]
-    assert journal.find_synced_by_inode("f", 77) == [syn]
     assert journal.find_local_by_inode("f", 77) == [loc]
 
 
@@ -77,12 +74,11 @@ def test_block_index_follows_the_local_row(journal: Journal) -> None:
     journal.put_local("f", e, [Chunk(H2, 0, 10), Chunk(H3, 10, 20)])
     loc = journal.find_block(H3)
     assert loc is not None and (loc.folder_id, loc.path, loc.offset, loc.length) == ("f", "x.bin", 10, 20)
-    assert journal.find_local_by_hash(H1) == [("f", e)]
     assert journal.local_chunks("f", "x.bin") == [Chunk(H2, 0, 10), Chunk(H3, 10, 20)]
     journal.put_local("f", LocalEntry("x.bin", Kind.FILE, 1, 2, 5, False, H2, (H2,)))  # rewritten: old chunks go
     assert journal.find_block(H3) is None
     journal.delete_local("f", "x.bin")
-    assert journal.find_block(H2) is None and journal.find_local_by_hash(H2) == []
+    assert journal.find_block(H2) is None
 
 
 def test_transaction_is_all_or_nothing(journal: Journal) -> None:

@@ -10,7 +10,6 @@ from ferrysync.daemon.local.marker import (
     RootUnavailable,
     check_marker,
     init_marker,
-    marker_ok,
     read_marker,
     tmp_dir,
     trash_dir,
@@ -23,7 +22,7 @@ def test_first_use_creates_marker_trash_and_tmp(tmp_path: Path) -> None:
     assert read_marker(root) == "f1" and trash_dir(root).is_dir() and tmp_dir(root).is_dir()
     check_marker(root, "f1")
     init_marker(root, "f1")  # idempotent
-    assert marker_ok(root, "f1")
+    check_marker(root, "f1")
 
 
 def test_missing_root_is_refused(tmp_path: Path) -> None:
@@ -43,12 +42,13 @@ def test_missing_marker_or_other_folder_is_refused(tmp_path: Path) -> None:
         check_marker(root, "f1")
     with pytest.raises(RootUnavailable, match="already a Ferry folder"):
         init_marker(root, "f1")
-    assert not marker_ok(root, "f1") and read_marker(root) == "other"
+    assert read_marker(root) == "other"
 
 
 def test_a_file_where_the_root_should_be(tmp_path: Path) -> None:
     (tmp_path / "Sync").write_text("not a dir")
-    assert not marker_ok(tmp_path / "Sync", "f1")
+    with pytest.raises(RootUnavailable, match="missing"):
+        check_marker(tmp_path / "Sync", "f1")
 
 
 def test_an_unreadable_marker_stops_the_folder_instead_of_raising_an_os_error(tmp_path: Path) -> None:
@@ -60,7 +60,6 @@ def test_an_unreadable_marker_stops_the_folder_instead_of_raising_an_os_error(tm
     marker.mkdir()  # reading it fails with IsADirectoryError, as an I/O error on a dying disk would
     with pytest.raises(RootUnavailable, match="cannot be read"):
         check_marker(root, "f1")
-    assert not marker_ok(root, "f1")
     marker.rmdir()
     marker.write_bytes(b"\xff\xfe")  # not UTF-8
     with pytest.raises(RootUnavailable, match="cannot be read"):

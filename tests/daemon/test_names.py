@@ -16,7 +16,6 @@ from ferrysync.daemon.local.names import (
     is_safe_relative,
     map_listing,
     nfc,
-    normalize_remote_path,
     pick_on_disk,
 )
 
@@ -81,12 +80,6 @@ def test_unsafe_relative_paths(path: str) -> None:
 @pytest.mark.parametrize("path", ["a", "a/b/c.txt", ".hidden", "a/..b", "...", "ab:c", "é/ü"])
 def test_safe_relative_paths(path: str) -> None:
     assert is_safe_relative(path)
-
-
-def test_normalize_remote_path_gives_nfc() -> None:
-    nfd = unicodedata.normalize("NFD", "café/résumé.txt")
-    assert nfd != "café/résumé.txt"
-    assert normalize_remote_path(nfd) == "café/résumé.txt"
 
 
 def test_case_clashes_keep_the_first_seen() -> None:
