@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ferrysync.daemon.notify import Notifier
 
 log = logging.getLogger("ferrysync.daemon")
+STOP_TIMEOUT_S = 30.0  # how long the engine's threads get to finish what they are doing at shutdown
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -210,12 +211,17 @@ def _run_engine(paths: FerryPaths, config: Config, journal: Journal, token: str,
     finally:
         engine.stop_requested.set()
         sdnotify.stopping()
-        stopper = threading.Thread(target=engine.stop, name="ferry-stop", daemon=True)
+        joined: list[bool] = []
+        stopper = threading.Thread(target=lambda: joined.append(engine.stop(STOP_TIMEOUT_S)), name="ferry-stop",
+                                   daemon=True)
         stopper.start()
-        stopper.join(30)
-        if stopper.is_alive():
-            log.warning("the engine did not stop within 30 s; exiting anyway (the journal keeps what was done)")
+        stopper.join(STOP_TIMEOUT_S + 5)
         control.stop()
+        if joined != [True]:
+            # The journal closes after the transaction in flight (it holds the writer's lock), and refuses what
+            # comes later: for a thread still running, that is the same as a kill -9, which the trees survive.
+            log.error("some of the engine's threads did not stop within %.0f s; closing the journal under them "
+                      "(what they did not record is found again at the next start)", STOP_TIMEOUT_S)
     return code
 
 

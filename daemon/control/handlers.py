@@ -106,11 +106,12 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
 
     def conflicts(_: Mapping[str, Any]) -> Mapping[str, Any]:
         out = []
-        for a in engine.journal.list_activity(1000):
-            f = engine.folders.get(a.folder_id)
-            if a.action == "conflict" and f is not None and disk_path(f.root, a.path).exists():
-                out.append({"folder_id": a.folder_id, "path": str(disk_path(f.root, a.path)),
-                            "original": str(disk_path(f.root, a.detail)), "time": a.ts})
+        folders = engine.folders
+        for c in engine.journal.list_conflicts():
+            f = folders.get(c.folder_id)
+            if f is not None and disk_path(f.root, c.path).exists():
+                out.append({"folder_id": c.folder_id, "path": str(disk_path(f.root, c.path)),
+                            "original": str(disk_path(f.root, c.original)), "time": c.ts})
         return {"conflicts": out}
 
     def activity(params: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -1,7 +1,11 @@
 """The engine: one server connection, the sync folders, pause/resume, live settings and the status object.
 
-It knows nothing of sockets: the control channel calls `handlers()` (see control.py) and `status()`, and the
-engine pushes status changes through `publish`.
+It knows nothing of sockets: the control channel calls `handlers()` (see daemon/control/) and `status()`, and
+the engine pushes status changes through `publish`.
+
+Threads: each folder's state belongs to its loop thread (see folder.py). What the engine itself holds that other
+threads read — the folder table, the config, the account — is replaced whole, never changed in place, so a
+reader takes one reference and works on a snapshot.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ferrysync.daemon import __version__, threads
@@ -55,12 +60,13 @@ class Engine:
         self.downloader = Downloader(self.client, throttle=self.down_limit)
         self.pool = HashPool()
         self.tracker = TransferTracker(on_change=self.changed)
-        self.folders: dict[str, FolderSync] = {}
+        self.folders: Mapping[str, FolderSync] = MappingProxyType({})  # replaced whole (copy on write)
         self.paused = False
         self.account: dict[str, int] | None = None
         self.publish: Callable[[str, Any], None] = lambda event, data: None
         self.stop_requested = threading.Event()
         self._config_lock = threading.Lock()
+        self._folders_lock = threading.Lock()  # writers of the folder table (add/remove); readers take a reference
         self._stop = threading.Event()
         self._changed = threading.Event()
         self._status_thread: threading.Thread | None = None
@@ -76,24 +82,31 @@ class Engine:
             self._start_folder(folder)
         self._status_thread = threads.start(self._status_loop, "ferry-status")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop and join every engine thread; True when none can touch the journal any more (the caller closes
+        it only then: a thread writing into a closed journal would lose what it was recording)."""
         self._stop.set()
         self._changed.set()
-        for f in list(self.folders.values()):
-            f.stop()
+        deadline = time.monotonic() + timeout
+        joined = True
+        for f in self.folders.values():
+            joined = f.stop(max(1.0, deadline - time.monotonic())) and joined
         if self._status_thread is not None:
-            self._status_thread.join(5)  # it reads the journal: done before the journal closes
+            self._status_thread.join(max(1.0, deadline - time.monotonic()))
+            joined = joined and not self._status_thread.is_alive()
         self.pool.close()
         self.client.close()
+        return joined
 
     def settings(self) -> Settings:
         return self.config.settings
 
     def _find_block(self, block_hash: str) -> tuple[str, int, int] | None:
         loc = self.journal.find_block(block_hash)
-        if loc is None or loc.folder_id not in self.folders:
+        sync = None if loc is None else self.folders.get(loc.folder_id)
+        if loc is None or sync is None:
             return None
-        root = self.folders[loc.folder_id].root
+        root = sync.root
         return str(disk_path(root, loc.path)), loc.offset, loc.length
 
     def _start_folder(self, folder: FolderConfig) -> FolderSync:
@@ -105,7 +118,8 @@ class Engine:
         sync.feed.on_refused = self.credentials_refused
         if self.paused or folder.paused:
             ctx.cancel.set()
-        self.folders[folder.id] = sync
+        with self._folders_lock:
+            self.folders = MappingProxyType({**self.folders, folder.id: sync})
         sync.start()
         return sync
 
@@ -235,10 +249,13 @@ class Engine:
         return self._start_folder(folder)
 
     def remove_folder(self, folder_id: str) -> None:
-        sync = self.folders.pop(folder_id, None)
-        if sync is None:
-            raise KeyError(folder_id)
-        sync.stop()
+        with self._folders_lock:
+            sync = self.folders.get(folder_id)
+            if sync is None:
+                raise KeyError(folder_id)
+            self.folders = MappingProxyType({k: v for k, v in self.folders.items() if k != folder_id})
+        if not sync.stop():
+            raise RuntimeError(f"the folder {sync.root} did not stop in time; try again")
         self.journal.forget_folder(folder_id)
         self.journal.delete_meta(relist_key(folder_id))
         (marker_dir(sync.root) / ID_FILE).unlink(missing_ok=True)  # the files and the folder trash stay
@@ -300,8 +317,9 @@ class Engine:
             return "offline", f"Offline — retrying in {max(0, round(retry - time.time()))} s"
         if not f.idle():
             return "syncing", "Syncing"
-        if f.view.held:
-            return "idle", f"{len(f.view.held)} deletions wait for your approval"
+        held = len(f.view.held)
+        if held:
+            return "idle", f"{held} deletions wait for your approval"
         return "idle", obs.message or "Up to date"
 
     def status(self) -> dict[str, Any]:
@@ -309,15 +327,17 @@ class Engine:
         states = []
         up_n = up_b = down_n = down_b = 0
         retry_in: float | None = None
-        for f in self.folders.values():
+        syncs = list(self.folders.values())
+        views = [f.view for f in syncs]  # one snapshot per folder for the whole answer
+        for f, view in zip(syncs, views, strict=True):
             state, message = self._folder_state(f)
             states.append(state)
             folders.append({"id": f.fid, "local": str(f.root), "remote": f.cfg.remote or "/", "state": state,
                             "message": message})
-            up_n += f.view.pending_up[0]
-            up_b += f.view.pending_up[1]
-            down_n += f.view.pending_down[0]
-            down_b += f.view.pending_down[1]
+            up_n += view.pending_up[0]
+            up_b += view.pending_up[1]
+            down_n += view.pending_down[0]
+            down_b += view.pending_down[1]
             if f.feed.state.retry_at is not None:
                 wait = max(0.0, f.feed.state.retry_at - time.time())
                 retry_in = wait if retry_in is None else min(retry_in, wait)
@@ -328,11 +348,11 @@ class Engine:
         if broken is not None:
             state = "error"
         speed_up, speed_down = self.tracker.speed("up"), self.tracker.speed("down")
-        conflicts = sum(len(f.conflict_copies()) for f in self.folders.values())
-        held = sum(len(f.view.held) for f in self.folders.values())
-        kept = sum(len(f.name_issues()) for f in self.folders.values())
+        conflicts = sum(len(f.conflict_copies()) for f in syncs)
+        held = sum(len(v.held) for v in views)
+        kept = sum(len(f.name_issues()) for f in syncs)
         errors = len(self.journal.list_failures())
-        last = [f.view.last_sync for f in self.folders.values() if f.view.last_sync is not None]
+        last = [v.last_sync for v in views if v.last_sync is not None]
         return {
             "state": state,
             "message": broken or _message(state, folders, up_n + down_n, speed_up + speed_down, retry_in, held),

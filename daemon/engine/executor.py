@@ -69,8 +69,6 @@ from ferrysync.daemon.transfer.upload import UploadItem
 
 log = logging.getLogger(__name__)
 
-COMMIT_BATCH = 1000  # the server's limit of ops per commit request
-
 
 class Offline(Exception):
     """The server stopped answering in the middle of a batch."""
@@ -337,7 +335,7 @@ class Executor:
         with self.j.transaction():
             self._reroot("local", a.path, a.copy_name)
             self.j.delete_synced(self.fid, a.path)
-            self.j.add_activity(self.fid, a.copy_name, "conflict", a.path)
+            self.j.add_conflict(self.fid, a.copy_name, a.path)
             self._recheck(a.path, a.copy_name)
         self.ctx.wake_indexer()
         result.conflicts.append(a.copy_name)
@@ -346,12 +344,6 @@ class Executor:
             self._download(Download(a.path, a.remote, None), result)
 
     # -- server ops ------------------------------------------------------------------------------------------
-
-    def _commit(self, ops: list[CommitOp]) -> list[CommitResult]:
-        results: list[CommitResult] = []
-        for i in range(0, len(ops), COMMIT_BATCH):
-            results += self.ctx.client.commit(ops[i : i + COMMIT_BATCH])
-        return results
 
     def _op(self, a: MkdirRemote | DeleteRemote | MoveRemote) -> CommitOp:
         p = self.ctx.prefix
@@ -363,7 +355,7 @@ class Executor:
 
     def _commit_group(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], result: BatchResult) -> None:
         try:
-            results = self._commit([self._op(a) for a in actions])
+            results = self.ctx.client.commit([self._op(a) for a in actions])  # it splits within the server's limits
         except ServerUnavailable as exc:
             raise Offline(str(exc)) from exc
         for a, r in zip(actions, results, strict=True):
@@ -440,7 +432,7 @@ class Executor:
         if not ready:
             return
         try:
-            results = self._commit([op for _, op in ready])
+            results = self.ctx.client.commit([op for _, op in ready])
         except ServerUnavailable as exc:
             raise Offline(str(exc)) from exc
         with self.j.transaction():  # one transaction for the whole batch: thousands of small files commit at once
@@ -529,7 +521,7 @@ class Executor:
             raise GuardFailed(f"no free conflict name for {path}")
         log.warning("%s: %s was saved while its download landed; kept as %s", self.fid, path, copy)
         with self.j.transaction():
-            self.j.add_activity(self.fid, copy, "conflict", path)
+            self.j.add_conflict(self.fid, copy, path)
             self._recheck(copy)
         result.conflicts.append(copy)
         result.retry.add(copy)

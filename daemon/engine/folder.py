@@ -4,16 +4,23 @@ Observers report changed paths; the loop plans those paths (with their subtrees 
 moved) and hands the actions to the executor. Successful actions are planned once more to confirm convergence;
 actions whose guard failed wait a moment for the observers to catch up. At start every path of the three trees is
 planned once, so whatever was left undone when the daemon stopped is picked up.
+
+Threads with owners: the loop thread owns every piece of this folder's mutable state. Other threads talk to it
+only by message — observers and the feed through `mark` (a locked set the loop drains), the control channel
+through `_post` (commands the loop runs at the top of its next turn) — and read it only through `view`, an
+immutable snapshot the loop replaces whole.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ferrysync.daemon import threads
@@ -33,11 +40,13 @@ from ferrysync.daemon.planner import (
     DeleteLocal,
     DeleteRemote,
     DeletionThreshold,
+    Download,
     KeepOut,
     PathRows,
     PlanContext,
     Skip,
     State,
+    Upload,
     deletes_file,
     local_state,
     plan_batch,
@@ -51,24 +60,27 @@ from ferrysync.daemon.transfer import remove_stale_temps
 log = logging.getLogger(__name__)
 
 GUARD_RETRY_S = 0.5  # a failed guard waits this long for the observers before the path is planned again
-IDLE_TICK_S = 5.0
+IDLE_TICK_S = 5.0  # how often an idle loop looks at the journal anyway
+STALL_RETRY_S = 5.0  # a round that failed unexpectedly, or paths that do not converge, are planned again after this
 VERIFY_POLL_S = 0.05  # how soon the journal check is tried again while the local observer is still indexing
 DELETION_WINDOW_S = 120.0  # deletions this recent count together against the mass-deletion hold
 VANISHED_WAIT_S = 10.0  # longest a vanished path waits for the local observer to catch up (see _hold_vanished)
 
 
-@dataclass
-class FolderView:
-    """What the status shows of one folder (plain data, read without locks)."""
+def _frozen(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(d or {}))
 
-    state: str = "idle"  # idle | syncing | paused | offline | error
-    message: str = "Up to date"
+
+@dataclass(frozen=True)
+class FolderView:
+    """What the status shows of one folder: an immutable snapshot the loop thread replaces whole, so a reader
+    on another thread never sees it half-updated (nor a dict changing size under its iteration)."""
+
     pending_up: tuple[int, int] = (0, 0)  # count, bytes
     pending_down: tuple[int, int] = (0, 0)
     last_sync: float | None = None
-    kept_out: dict[str, str] = field(default_factory=dict)
-    held: dict[str, Action] = field(default_factory=dict)  # deletions waiting for the user's confirmation
-    conflicts: list[tuple[float, str]] = field(default_factory=list)
+    kept_out: Mapping[str, str] = field(default_factory=_frozen)
+    held: Mapping[str, Action] = field(default_factory=_frozen)  # deletions waiting for the user's confirmation
 
 
 class FolderSync:
@@ -83,10 +95,10 @@ class FolderSync:
         self.settings = settings
         self._on_state = on_state
         self._notify = notify
-        self.view = FolderView()
-        history = self.journal.list_activity(1000, folder_id=cfg.id)  # survives restarts: it is in the journal
-        self.view.last_sync = history[0].ts if history else None
-        self.view.conflicts = [(a.ts, a.path) for a in reversed(history) if a.action == "conflict"]
+        history = self.journal.list_activity(1, folder_id=cfg.id)  # survives restarts: it is in the journal
+        self.view = FolderView(last_sync=history[0].ts if history else None)
+        self._held: dict[str, Action] = {}  # owned by the loop thread; published through `view`
+        self._kept_out: dict[str, str] = {}
         self.profile = Profile.current()
         self.error: str | None = None
         self.executor = Executor(ctx)
@@ -98,6 +110,7 @@ class FolderSync:
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
                                on_changes=self.mark, on_state=self._feed_state)
         self._lock = threading.Lock()
+        self._inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()  # commands for the loop thread
         self._pending: set[str] = set()
         self._retry: dict[str, float] = {}
         self._full = True  # plan every known path once at start
@@ -138,14 +151,20 @@ class FolderSync:
         if self.error is None:
             remove_stale_temps(tmp_dir(self.root), keep=frozenset(resumable_temps(self.journal, self.fid)))
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop and join this folder's threads; True when none of them can touch the journal any more."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self.ctx.cancel.set()
         self._wake.set()
-        self.feed.stop()
-        self.observer.stop()
+        stopped = self.feed.stop(timeout)
+        self.observer.stop()  # joins the watcher and the indexer
         if self._thread is not None:
-            self._thread.join(30)
+            self._thread.join(max(0.1, deadline - time.monotonic()))
+            if self._thread.is_alive():
+                log.error("%s: the sync loop did not stop within %.0f s", self.fid, timeout)
+                return False
+        return stopped
 
     def _profile(self) -> Profile:
         rules = self.settings().name_rules
@@ -155,19 +174,37 @@ class FolderSync:
 
     def conflict_copies(self) -> list[str]:
         """Conflicted copies still on disk: the user resolves a conflict by deleting or renaming its copy."""
-        self.view.conflicts = [(t, p) for t, p in self.view.conflicts if disk_path(self.root, p).exists()]
-        return [p for _, p in self.view.conflicts]
+        return [c.path for c in self.journal.list_conflicts(self.fid) if disk_path(self.root, c.path).exists()]
+
+    def _forget_resolved_conflicts(self) -> None:
+        gone = [c.path for c in self.journal.list_conflicts(self.fid) if not disk_path(self.root, c.path).exists()]
+        if gone:
+            self.journal.forget_conflicts(self.fid, gone)
 
     def name_issues(self) -> dict[str, str]:
         """Paths left out of the sync and why: names this disk cannot hold, and NFC/NFD twins found on it."""
         return dict(self.view.kept_out) | dict.fromkeys(self.observer.twins, TWIN_REASON)
 
+    def _post(self, command: Callable[[], None]) -> None:
+        """Run `command` on the loop thread at the top of its next turn (the only writer of the folder's state)."""
+        self._inbox.put(command)
+        self._wake.set()
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                command = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            command()
+
     def refresh_profile(self) -> None:
         """The name rules changed: plan every path again under the new ones."""
-        self.profile = self._profile()
-        with self._lock:
-            self._full = True
-        self._wake.set()
+        def run() -> None:
+            self.profile = self._profile()
+            with self._lock:
+                self._full = True
+        self._post(run)
 
     def mark(self, paths: list[str]) -> None:
         with self._lock:
@@ -177,10 +214,14 @@ class FolderSync:
 
     def set_paused(self, paused: bool) -> None:
         if paused:
-            self.ctx.cancel.set()
+            self.ctx.cancel.set()  # at once: transfers in flight check it between blocks
         else:
             self.ctx.cancel.clear()
-            self._full = True
+
+            def resume() -> None:
+                with self._lock:
+                    self._full = True
+            self._post(resume)
             self.feed.kick()
         self._wake.set()
         self._on_state()
@@ -191,23 +232,32 @@ class FolderSync:
         self._wake.set()
 
     def approve_deletions(self) -> None:
-        self._approve = True
-        with self._lock:
-            self._pending.update(self.view.held)
-        self._wake.set()
+        def run() -> None:
+            self._approve = True
+            with self._lock:
+                self._pending.update(self._held)
+        self._post(run)
 
     def reject_deletions(self) -> None:
         """Keep the files: forget the merge base, so the planner sees them as new on the side that has them."""
-        held, self.view.held = self.view.held, {}
-        with self.journal.transaction():
-            for path in held:
-                self.journal.delete_synced(self.fid, path)
-        self.mark(list(held))
+        def run() -> None:
+            held, self._held = self._held, {}
+            self._publish(held={})
+            with self.journal.transaction():
+                for path in held:
+                    self.journal.delete_synced(self.fid, path)
+            self.mark(list(held))
+        self._post(run)
+
+    def _publish(self, **changes: Any) -> None:
+        """Replace the snapshot other threads read (loop thread only)."""
+        self.view = replace(self.view, **changes)
 
     def idle(self) -> bool:
         """Nothing left to plan, run or observe, and the feed has caught up with the server."""
         with self._lock:
             pending = bool(self._pending or self._retry or self._full or not self._verified)
+        pending = pending or not self._inbox.empty()
         return (not pending and not self._busy and self.observer.idle() and self.feed.state.caught_up
                 and self.error is None and self.observer.error is None and self.failure() is None)
 
@@ -281,7 +331,7 @@ class FolderSync:
                 return
             waiting = set(self._retry)
         rules = self.observer.rules.get()
-        skip = set(self.view.kept_out) | set(self.view.held) | waiting
+        skip = set(self._kept_out) | set(self._held) | waiting
         skip |= {f.path for f in self.journal.list_failures(self.fid)}
         lost = {p for p in self._unsettled_paths() if p not in skip and not rules.is_ignored(p)}
         if lost:
@@ -290,12 +340,13 @@ class FolderSync:
             log.debug("%s: %d unsettled paths taken up again: %s", self.fid, len(lost), sorted(lost)[:20])
             if again:
                 log.warning("%s: %d paths do not converge (e.g. %s); retrying in %.0f s", self.fid, len(again),
-                            sorted(again)[0], IDLE_TICK_S)
+                            sorted(again)[0], STALL_RETRY_S)
                 with self._lock:
-                    self._retry.update({p: self.clock() + IDLE_TICK_S for p in again})
+                    self._retry.update({p: self.clock() + STALL_RETRY_S for p in again})
             self.mark(sorted(lost - again))  # planned with whatever else was reported meanwhile
             return
         self._lost_before = set()
+        self._forget_resolved_conflicts()
         with self._lock:
             if not self._pending and not self._full:
                 self._verified = True
@@ -320,6 +371,7 @@ class FolderSync:
 
         The loop thread calls it on each wake-up; the race-and-crash simulation calls it directly, one turn at a
         time, so that the real planning and execution code runs under its control."""
+        self._run_commands()
         if self.ctx.cancel.is_set() or self.observer.error is not None or not self.feed.state.online:
             self._on_state()
             return
@@ -357,7 +409,7 @@ class FolderSync:
             log.exception("%s: sync round failed", self.fid)
             with self._lock:
                 now = self.clock()
-                self._retry.update({p: now + IDLE_TICK_S for p in paths})
+                self._retry.update({p: now + STALL_RETRY_S for p in paths})
         finally:
             self._busy = False
             self._on_state()
@@ -388,7 +440,7 @@ class FolderSync:
             with self._lock:
                 for p in backed & paths:
                     b = self.journal.get_backoff(self.fid, p)
-                    self._retry[p] = self.clock() + max(0.5, (b.next_try - now) if b else IDLE_TICK_S)
+                    self._retry[p] = self.clock() + max(0.5, (b.next_try - now) if b else STALL_RETRY_S)
             paths = paths - backed
         rows = self._expand(paths)
         self._hold_vanished(rows)
@@ -399,7 +451,7 @@ class FolderSync:
         self._deleted = [(t, n) for t, n in self._deleted if now_m - t < DELETION_WINDOW_S]
         # Deletions made lately and those already waiting for approval count with this batch's (one wipe that
         # reaches the journal in pieces is still one wipe); what the user approved does not.
-        waiting = sum(1 for a in self.view.held.values() if deletes_file(a) and a.path not in rows)
+        waiting = sum(1 for a in self._held.values() if deletes_file(a) and a.path not in rows)
         threshold = DeletionThreshold(max_files=s.delete_threshold_count, max_ratio=s.delete_threshold_ratio,
                                       recently_deleted=sum(n for _, n in self._deleted), waiting=waiting)
         approved = self._approve
@@ -417,17 +469,17 @@ class FolderSync:
                 log.debug("%s: plan %r: %s | local=%s remote=%s synced=%s", self.fid, a.path, type(a).__name__,
                           r and r.local, r and r.remote, r and r.synced)
         kept = {a.path: a.reason for a in plan.actions if isinstance(a, KeepOut | Skip)}
-        self.view.kept_out = {p: r for p, r in self.view.kept_out.items() if p not in rows} | kept
+        self._kept_out = {p: r for p, r in self._kept_out.items() if p not in rows} | kept
         if plan.held_deletions:
-            newly = {a.path: a for a in plan.held_deletions if a.path not in self.view.held}
-            self.view.held.update({a.path: a for a in plan.held_deletions})
+            newly = {a.path: a for a in plan.held_deletions if a.path not in self._held}
+            self._held.update({a.path: a for a in plan.held_deletions})
             if newly:
-                self._notify("Deletions waiting", f"{len(self.view.held)} deletions in {self.root} wait for your "
+                self._notify("Deletions waiting", f"{len(self._held)} deletions in {self.root} wait for your "
                              "approval: run `ferry deletions approve` or `ferry deletions reject`", "deletions")
         else:
             for path in rows:
-                self.view.held.pop(path, None)
-        self._account(plan.actions)
+                self._held.pop(path, None)
+        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **_pending_transfers(plan.actions))
         result = self.executor.run(plan.actions)
         if not approved:  # what the user approved does not count against what comes next
             done = sum(1 for a in plan.actions if deletes_file(a) and a.path in result.replan)
@@ -463,19 +515,10 @@ class FolderSync:
     def _exists(self, path: str) -> bool:
         return stat_entry(self.root, path) is not None or self.journal.get_remote(self.fid, path) is not None
 
-    def _account(self, actions: list[Action]) -> None:
-        from ferrysync.daemon.planner import Download, Upload
-
-        ups = [a for a in actions if isinstance(a, Upload)]
-        downs = [a for a in actions if isinstance(a, Download)]
-        self.view.pending_up = (len(ups), sum(a.local.size for a in ups))
-        self.view.pending_down = (len(downs), sum(a.remote.size for a in downs))
-
     def _absorb(self, result: BatchResult) -> None:
-        self.view.pending_up = self.view.pending_down = (0, 0)
+        self._publish(pending_up=(0, 0), pending_down=(0, 0))
         now = self.clock()
         for copy in result.conflicts:
-            self.view.conflicts.append((time.time(), copy))
             self._notify("Conflicting edits", f"Both copies kept: {copy}", "conflict")
         for path, message in result.failed.items():
             self._notify("Ferry could not sync a file", f"{path}: {message}", "error")
@@ -485,11 +528,19 @@ class FolderSync:
                 self._retry.setdefault(path, now + GUARD_RETRY_S)
             for path in result.failed:  # retried by itself once its backoff has passed
                 b = self.journal.get_backoff(self.fid, path)
-                self._retry[path] = now + max(GUARD_RETRY_S, (b.next_try - wall) if b else IDLE_TICK_S)
+                self._retry[path] = now + max(GUARD_RETRY_S, (b.next_try - wall) if b else STALL_RETRY_S)
             self._pending.update(result.replan - result.retry - set(result.failed))
         if result.done:
-            self.view.last_sync = time.time()
+            self._publish(last_sync=time.time())
         self._wake.set()
+
+
+def _pending_transfers(actions: list[Action]) -> dict[str, tuple[int, int]]:
+    """Transfers a round is about to run, as the status counts them: (files, bytes) each way."""
+    ups = [a for a in actions if isinstance(a, Upload)]
+    downs = [a for a in actions if isinstance(a, Download)]
+    return {"pending_up": (len(ups), sum(a.local.size for a in ups)),
+            "pending_down": (len(downs), sum(a.remote.size for a in downs))}
 
 
 def held_side(action: Action) -> str:

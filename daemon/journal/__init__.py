@@ -11,6 +11,7 @@ from ferrysync.daemon.journal.schema import LATEST as SCHEMA_VERSION
 from ferrysync.daemon.journal.schema import SchemaTooNew
 from ferrysync.daemon.journal.state import (
     Activity,
+    Conflict,
     Direction,
     DirtyPath,
     FolderState,
@@ -36,6 +37,7 @@ __all__ = [
     "TREES",
     "Activity",
     "BlockLocation",
+    "Conflict",
     "Direction",
     "DirtyPath",
     "Entry",

@@ -87,7 +87,23 @@ def _m3_folder_scan(c: sqlite3.Connection) -> None:
     c.execute("ALTER TABLE folder_state ADD COLUMN last_scan REAL")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m1_trees, _m2_transfers, _m3_folder_scan)
+def _m4_conflicts(c: sqlite3.Connection) -> None:
+    """Conflicted copies in a table of their own: the activity history is pruned, a copy the user has not
+    resolved must stay listed (it was rebuilt from the last 1,000 activity rows before)."""
+    _run(
+        c,
+        """
+        CREATE TABLE conflict (
+            folder_id TEXT NOT NULL, path TEXT NOT NULL, original TEXT NOT NULL, ts REAL NOT NULL,
+            PRIMARY KEY (folder_id, path)) WITHOUT ROWID;
+        INSERT OR REPLACE INTO conflict (folder_id, path, original, ts)
+            SELECT folder_id, path, detail, ts FROM activity WHERE action = 'conflict' ORDER BY id;
+        """,
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_m1_trees, _m2_transfers, _m3_folder_scan,
+                                                                  _m4_conflicts)
 LATEST = len(MIGRATIONS)
 
 

@@ -47,6 +47,16 @@ class Activity:
 
 
 @dataclass(frozen=True, slots=True)
+class Conflict:
+    """A conflicted copy the user has not resolved yet: `path` is the copy, `original` the path it was made for."""
+
+    folder_id: str
+    path: str
+    original: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class TransferState:
     """What a resumable transfer already achieved for one version (`content_hash`) of one path."""
 
@@ -228,6 +238,32 @@ class StateOps(JournalBase):
             )
         return [Activity(*r) for r in rows]
 
+    # -- conflicted copies ----------------------------------------------------------------------------------
+
+    def add_conflict(self, folder_id: str, copy: str, original: str, ts: float | None = None) -> None:
+        """A conflicted copy was made (in the caller's transaction, with the rows that moved): it is listed
+        until the user resolves it by deleting or renaming the copy (see `forget_conflicts`)."""
+        when = time.time() if ts is None else ts
+        with self.transaction():
+            self._writer.execute("INSERT OR REPLACE INTO conflict (folder_id, path, original, ts) VALUES (?, ?, ?, ?)",
+                                 (folder_id, copy, original, when))
+            self.add_activity(folder_id, copy, "conflict", original, ts=when)
+
+    def list_conflicts(self, folder_id: str | None = None) -> list[Conflict]:
+        """Conflicted copies not yet resolved, oldest first."""
+        cols = "folder_id, path, original, ts"
+        if folder_id is None:
+            rows = self._read(f"SELECT {cols} FROM conflict ORDER BY ts")
+        else:
+            rows = self._read(f"SELECT {cols} FROM conflict WHERE folder_id = ? ORDER BY ts", (folder_id,))
+        return [Conflict(*r) for r in rows]
+
+    def forget_conflicts(self, folder_id: str, copies: Iterable[str]) -> None:
+        """The user resolved these (the copy is gone from its path)."""
+        with self.transaction():
+            self._writer.executemany("DELETE FROM conflict WHERE folder_id = ? AND path = ?",
+                                     [(folder_id, c) for c in copies])
+
     # -- per-folder state ------------------------------------------------------------------------------------
 
     def folder_state(self, folder_id: str) -> FolderState:
@@ -271,6 +307,7 @@ class StateOps(JournalBase):
                 "transfer",
                 "backoff",
                 "activity",
+                "conflict",
                 "folder_state",
             ):
                 self._writer.execute(f"DELETE FROM {table} WHERE folder_id = ?", (folder_id,))

@@ -82,6 +82,7 @@ class FeedReader:
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
+        self._gate = threading.Lock()  # held by the feed thread whenever it reads or writes the journal
         # At start and after every time the server was out of reach: before following the feed again, check that
         # the server still holds the newest change this folder applied (see `_history_holds`).
         self._check_history = True
@@ -92,10 +93,20 @@ class FeedReader:
     def start(self) -> None:
         self._thread = threads.start(self._run, f"ferry-feed-{self.folder_id}")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop; True once the feed thread can no longer touch the journal.
+
+        The thread may sit in a long-poll for up to a minute, which nothing can cut short: it is a daemon
+        thread and ends with the answer. Everything it does with the journal happens under `_gate`, after a
+        look at `_stop`; so once stop holds the gate, whatever the thread was recording is committed and it
+        will record nothing more."""
         self._stop.set()
         self._kick.set()
-        # The thread may sit in a long-poll: it is a daemon thread and ends with the next answer.
+        if not self._gate.acquire(timeout=timeout):
+            log.error("%s: the change-feed reader did not stop within %.0f s", self.folder_id, timeout)
+            return False
+        self._gate.release()
+        return True
 
     def failure(self) -> str | None:
         """Why the feed stopped following the server although nobody stopped it, or None."""
@@ -126,13 +137,19 @@ class FeedReader:
         backoff = BACKOFF_MIN_S
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                with self._gate:
+                    if self._stop.is_set():
+                        break
+                    self.poll_once()
+                    cursor = self.journal.get_cursor(self.folder_id)
                 backoff = BACKOFF_MIN_S
-                cursor = self.journal.get_cursor(self.folder_id)
-                result = self.client.wait_changes(cursor, timeout=WAIT_S)
-                if result.cursor < cursor:
-                    self._rewound(cursor, result.cursor)
-                    continue
+                result = self.client.wait_changes(cursor, timeout=WAIT_S)  # outside the gate: stop need not wait
+                with self._gate:
+                    if self._stop.is_set():
+                        break
+                    if result.cursor < cursor:
+                        self._rewound(cursor, result.cursor)
+                        continue
                 self.state.server_seq = result.cursor
                 if result.changes:
                     self.state.caught_up = False

@@ -1,0 +1,79 @@
+"""Threads with owners: a folder's state is written by its loop thread only; others post commands or read snapshots.
+
+The control channel's threads (`ferry deletions approve|reject`, pause, new name rules) must never change what the
+loop is in the middle of using; they post a command that the loop runs at the top of its next turn, and the folder
+is not idle while one waits (else `ferry wait` could return between the user's approval and the deletions). Status
+readers take `FolderView` snapshots that nobody changes under them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from simworld import Knobs, Simulation
+
+CALM = Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[Simulation]:
+    s = Simulation(7, tmp_path, knobs=CALM, devices=2)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+def test_a_command_from_another_thread_waits_for_the_loop_and_keeps_it_busy(sim: Simulation) -> None:
+    amy, ben = sim.devices
+    for i in range(8):
+        (amy.root / f"f{i}.txt").write_bytes(b"x" * i)
+        amy.events.append(f"f{i}.txt")
+    sim.settle()
+    for i in range(8):  # a mass deletion on ben: held for approval on ben's side
+        (ben.root / f"f{i}.txt").unlink()
+        ben.events.append(f"f{i}.txt")
+    for _ in range(5):
+        ben.turn()
+    before = ben.folder.view
+    assert len(before.held) == 8
+    assert ben.idle()
+
+    t = threading.Thread(target=ben.folder.approve_deletions)
+    t.start()
+    t.join()
+    assert ben.folder.view is before, "the control thread changed nothing itself"
+    assert not ben.idle(), "an approval waiting for the loop is work: not idle, not 'Up to date'"
+    with pytest.raises(TypeError):
+        before.held["f0.txt"] = before.held["f1.txt"]  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        before.last_sync = 0.0  # type: ignore[misc]
+
+    sim.settle()
+    assert not ben.folder.view.held
+    assert len(before.held) == 8, "a new snapshot; the old one is unchanged"
+    assert not any((amy.root / f"f{i}.txt").exists() for i in range(8)), "the approved deletions propagated"
+
+
+def test_rejected_deletions_come_back_through_the_loop(sim: Simulation) -> None:
+    amy, ben = sim.devices
+    for i in range(8):
+        (amy.root / f"f{i}.txt").write_bytes(b"y" * i)
+        amy.events.append(f"f{i}.txt")
+    sim.settle()
+    for i in range(8):
+        (ben.root / f"f{i}.txt").unlink()
+        ben.events.append(f"f{i}.txt")
+    for _ in range(5):
+        ben.turn()
+    assert len(ben.folder.view.held) == 8
+    t = threading.Thread(target=ben.folder.reject_deletions)
+    t.start()
+    t.join()
+    sim.settle()
+    assert all((ben.root / f"f{i}.txt").read_bytes() == b"y" * i for i in range(8)), "kept: downloaded again"
+    assert all((amy.root / f"f{i}.txt").exists() for i in range(8))
