@@ -92,7 +92,8 @@ def test_commit_op_kinds_and_fields_match_the_servers_models() -> None:
     for op in SAMPLE_OPS:
         model = server_ops[op.OP]
         parsed = server_models.CommitRequest.model_validate_json(json.dumps({"ops": [op.to_json()]})).ops[0]
-        assert isinstance(parsed, model) and parsed.model_dump() == op.to_json()
+        assert isinstance(parsed, model)
+        assert parsed.model_dump() == op.to_json()
 
 
 def test_the_servers_store_ops_mirror_its_wire_models() -> None:
@@ -115,7 +116,8 @@ def test_commit_bodies_stay_within_the_servers_limits() -> None:
     # puts of big files: each op ~ 800 block hashes (a 1 GiB file), so the JSON size decides, not the op count
     big = [PutOp(f"f{i}", (ABC,) * 800, 3 * 800, 0, False, None) for i in range(300)]
     bodies = list(commit_bodies(big))
-    assert len(bodies) > 1 and sum(n for n, _ in bodies) == len(big)
+    assert len(bodies) > 1
+    assert sum(n for n, _ in bodies) == len(big)
     sent: list[str] = []
     for n, body in bodies:
         assert len(body) <= daemon_limits.MAX_JSON_BODY
@@ -170,7 +172,8 @@ def _request_model(route: APIRoute) -> type[BaseModel] | None:
     if not params:
         return None
     model = params[0].field_info.annotation
-    assert isinstance(model, type) and issubclass(model, BaseModel)
+    assert isinstance(model, type)
+    assert issubclass(model, BaseModel)
     return model
 
 
@@ -183,7 +186,8 @@ def check_exchange(ex: Exchange) -> APIRoute:
         model.model_validate_json(ex.body)  # strict models: a "1" for 1 or 1 for true fails here
     if ex.status >= 400:
         err = json.loads(ex.answer)["error"]
-        assert isinstance(err["code"], str) and isinstance(err["message"], str)
+        assert isinstance(err["code"], str)
+        assert isinstance(err["message"], str)
     elif ex.content_type.startswith("application/json"):
         assert route.response_model is not None, f"{route.path} has no documented answer"
         route.response_model.model_validate_json(ex.answer, strict=True)
@@ -233,19 +237,23 @@ def test_every_call_of_the_client_round_trips_through_the_servers_models(
                                            None)])
     assert all(r.ok for r in put)
     entry = put[1].entry
-    assert entry is not None and entry.entry.content_hash == chunker.content_hash_of([digest])
+    assert entry is not None
+    assert entry.entry.content_hash == chunker.content_hash_of([digest])
     failed = c.commit([PutOp("docs/a.txt", (digest,), len(data), 0, False, None),  # conflict: it exists
                        PutOp("docs/b.txt", (chunker.block_hash(b"absent"),), 6, 0, False, None),  # missing_blocks
                        DeleteOp("docs", 10**9)])  # a conflict with `current`
     assert [r.code for r in failed] == ["conflict", "missing_blocks", "conflict"]
-    assert failed[0].current is not None and failed[1].missing
+    assert failed[0].current is not None
+    assert failed[1].missing
     moved = c.commit([MoveOp("docs/a.txt", "docs/c.txt", entry.entry.rev)])
-    assert moved[0].ok and moved[0].entry is not None
+    assert moved[0].ok
+    assert moved[0].entry is not None
     assert c.commit([DeleteOp("docs/c.txt", moved[0].entry.entry.rev), DeleteOp("docs", put[0].entry.entry.rev
                                                                                    if put[0].entry else 0)])
 
     pages = list(c.iter_changes(0, limit=1))
-    assert len(pages) >= 1 and pages[-1].has_more is False
+    assert len(pages) >= 1
+    assert pages[-1].has_more is False
     assert c.changes(0).cursor == pages[-1].cursor
     assert c.wait_changes(pages[-1].cursor, timeout=1).changes is False
     revs = c.revisions("docs/a.txt")

@@ -81,7 +81,8 @@ def seed_world(rng: random.Random, report_inodes: bool = True, profile: Profile 
             w.server.put(path, content, False, 0, None)
     for path in base:
         loc, rem = w.disk.row(path), w.server.row(path)
-        assert loc is not None and rem is not None
+        assert loc is not None
+        assert rem is not None
         w.synced[path] = merge_base(loc, rem)
     return w
 

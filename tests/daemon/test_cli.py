@@ -97,7 +97,8 @@ def test_daemon_not_running_exits_3_with_a_clear_message(
     ):
         code, out, err = run(capsys, *argv)
         assert code == 3, argv
-        assert "not running" in err and out == ""
+        assert "not running" in err
+        assert out == ""
     code, _, err = run(capsys, "stop")
     assert code == 0  # stopping what is not running is not an error
 
@@ -118,7 +119,8 @@ def test_folder_commands(
     (tmp_path / "Photos").mkdir()
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "folder", "add", "Photos")
-    assert code == 0 and f"Syncing {tmp_path / 'Photos'} with /Photos (folder id f2)" in out
+    assert code == 0
+    assert f"Syncing {tmp_path / 'Photos'} with /Photos (folder id f2)" in out
     assert daemon.calls[-1] == (
         "folder_add",
         {"local": str(tmp_path / "Photos")},
@@ -126,31 +128,43 @@ def test_folder_commands(
     run(capsys, "folder", "add", "Photos", "--remote", "/Pics")
     assert daemon.calls[-1][1]["remote"] == "/Pics"
     code, _, err = run(capsys, "folder", "add", "missing")
-    assert code == 2 and "is not a folder" in err
+    assert code == 2
+    assert "is not a folder" in err
     assert [f["id"] for f in run_json(capsys, "folder", "list")["folders"]] == ["f1", "f2", "f3"]
     assert run(capsys, "folder", "remove", "f2")[0] == 0
     code, out, _ = run(capsys, "folder", "list")
-    assert "f2" not in out and "/home/u/Docs" in out
+    assert "f2" not in out
+    assert "/home/u/Docs" in out
     code, _, err = run(capsys, "folder", "remove", "f404")
-    assert code == 1 and "no folder with id f404" in err
+    assert code == 1
+    assert "no folder with id f404" in err
 
 
 def test_reports_in_text_and_json(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "conflicts")
-    assert code == 0 and "conflicted copy from pc" in out and "2 minutes ago" in out
+    assert code == 0
+    assert "conflicted copy from pc" in out
+    assert "2 minutes ago" in out
     assert run_json(capsys, "conflicts")["conflicts"][0]["original"] == "a.txt"
     code, out, _ = run(capsys, "activity", "-n", "3")
-    assert code == 0 and len(out.splitlines()) == 4 and "file2.txt" in out and "2.0 kB" in out
+    assert code == 0
+    assert len(out.splitlines()) == 4
+    assert "file2.txt" in out
+    assert "2.0 kB" in out
     assert len(run_json(capsys, "activity", "--limit", "7")["activity"]) == 7
     assert run(capsys, "activity", "--limit", "0")[0] == 2
     code, out, _ = run(capsys, "errors")
-    assert "Permission denied" in out and "CON.txt" in out and "reserved name" in out
+    assert "Permission denied" in out
+    assert "CON.txt" in out
+    assert "reserved name" in out
     assert set(run_json(capsys, "errors")) == {"errors", "name_issues"}
 
 
 def test_deletions(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "deletions", "list")
-    assert code == 0 and "old/x.txt" in out and "remote" in out
+    assert code == 0
+    assert "old/x.txt" in out
+    assert "remote" in out
     assert run_json(capsys, "deletions", "list")["pending"][0]["side"] == "remote"
     assert run(capsys, "deletions", "approve")[0] == 0
     assert run(capsys, "deletions", "reject", "--folder", "f1")[0] == 0
@@ -162,15 +176,19 @@ def test_versions_restore_and_trash(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "versions", "report.txt")
-    assert code == 0 and "laptop" in out and "2.0 kB" in out
+    assert code == 0
+    assert "laptop" in out
+    assert "2.0 kB" in out
     assert daemon.calls[-1] == ("versions", {"path": str(tmp_path / "report.txt")})
     assert [r["rev"] for r in run_json(capsys, "versions", "report.txt")["revisions"]] == [7, 5]
     code, _, err = run(capsys, "versions", "other.txt")
-    assert code == 1 and "not in a synced folder" in err
+    assert code == 1
+    assert "not in a synced folder" in err
     assert run(capsys, "restore", "report.txt", "--rev", "5")[0] == 0
     assert daemon.calls[-1] == ("restore", {"path": str(tmp_path / "report.txt"), "rev": 5})
     code, out, _ = run(capsys, "trash")
-    assert code == 0 and "gone.txt" in out
+    assert code == 0
+    assert "gone.txt" in out
     assert run_json(capsys, "trash", "list")["entries"][0]["where"] == "server"
     assert run(capsys, "trash", "restore", "gone.txt")[0] == 0
     assert daemon.calls[-1] == ("trash_restore", {"path": str(tmp_path / "gone.txt")})
@@ -178,7 +196,9 @@ def test_versions_restore_and_trash(
 
 def test_settings_are_parsed_by_key(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "settings", "get")
-    assert code == 0 and "notifications = true" in out and "upload_limit_kbps = 0" in out
+    assert code == 0
+    assert "notifications = true" in out
+    assert "upload_limit_kbps = 0" in out
     assert run_json(capsys, "settings", "get")["settings"] == daemon.settings
     assert run(capsys, "settings", "get", "conflict_host_name")[1] == "laptop\n"
     assert run_json(capsys, "settings", "get", "delete_threshold_ratio") == {
@@ -186,7 +206,8 @@ def test_settings_are_parsed_by_key(daemon: FakeDaemon, capsys: pytest.CaptureFi
     }
     assert run(capsys, "settings", "set", "upload_limit_kbps", "250")[:2] == (0, "upload_limit_kbps = 250\n")
     assert run(capsys, "settings", "set", "notifications", "off")[1] == "notifications = false\n"
-    assert daemon.settings["upload_limit_kbps"] == 250 and daemon.settings["notifications"] is False
+    assert daemon.settings["upload_limit_kbps"] == 250
+    assert daemon.settings["notifications"] is False
     calls = len(daemon.calls)
     for bad in (
         ["upload_limit_kbps", "fast"],
@@ -195,7 +216,8 @@ def test_settings_are_parsed_by_key(daemon: FakeDaemon, capsys: pytest.CaptureFi
         ["delete_threshold_ratio", "3"],
     ):
         code, _, err = run(capsys, "settings", "set", *bad)
-        assert code == 2 and bad[0] in err
+        assert code == 2
+        assert bad[0] in err
     assert run(capsys, "settings", "get", "colour")[0] == 2
     assert len(daemon.calls) == calls  # bad input never reaches the daemon
 
@@ -215,7 +237,8 @@ def test_wait_ends_when_synced(daemon: FakeDaemon, capsys: pytest.CaptureFixture
 def test_wait_times_out_with_4(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str]) -> None:
     daemon.wait.update(caught_up=False)
     code, _, err = run(capsys, "wait", "--timeout", "0.5")
-    assert code == 4 and "not synced after 0.5 s" in err
+    assert code == 4
+    assert "not synced after 0.5 s" in err
 
 
 @pytest.mark.parametrize(
@@ -232,7 +255,8 @@ def test_wait_needing_the_user_exits_5(
     daemon.wait.update(synced=False)
     daemon.set_status(**change)
     code, _, err = run(capsys, "wait", "--timeout", "20")
-    assert code == 5 and words in err
+    assert code == 5
+    assert words in err
 
 
 def test_status_watch_follows_changes_until_the_daemon_stops(
@@ -261,7 +285,8 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys)[0] == 2
     assert run(capsys, "folder")[0] == 2
     code, out, _ = run(capsys, "--version")
-    assert code == 0 and out.startswith("ferry 0.1.0")
+    assert code == 0
+    assert out.startswith("ferry 0.1.0")
 
 
 def test_session_commands_dispatch_to_the_engine(
@@ -281,8 +306,11 @@ def test_session_commands_dispatch_to_the_engine(
         "alice",
         True,
     )
-    assert main(["logout"]) == 0 and main(["up", "Docs"]) == 0 and main(["start", "-f"]) == 0
-    assert seen["start"].foreground is True and seen["up"].folder == "Docs"
+    assert main(["logout"]) == 0
+    assert main(["up", "Docs"]) == 0
+    assert main(["start", "-f"]) == 0
+    assert seen["start"].foreground is True
+    assert seen["up"].folder == "Docs"
     assert main(["autostart", "enable", "--tray"]) == 7
     a = seen["autostart"]
     assert (a.action, a.target, a.json) == ("enable", "tray", False)
@@ -304,7 +332,8 @@ def test_up_refuses_a_folder_that_overlaps_a_synced_one(
     monkeypatch.setattr(session, "start", lambda args: pytest.fail("started the daemon"))
     for clash in (tmp_path / "Sync" / "inner", tmp_path):
         code, _, err = run(capsys, "up", str(clash))
-        assert code == 2 and "overlaps" in err
+        assert code == 2
+        assert "overlaps" in err
         assert load_config(paths).folders == cfg.folders
     assert not (tmp_path / "Sync" / "inner").exists()
 
@@ -335,16 +364,19 @@ def test_version_and_status_import_nothing_heavy(tmp_path: Path) -> None:
 def test_the_installed_console_script(tmp_path: Path) -> None:
     env = {"FERRY_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([bin_path("ferry"), "--version"], capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 0 and proc.stdout.strip() == "ferry 0.1.0"
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == "ferry 0.1.0"
     proc = subprocess.run([bin_path("ferry"), "status"], capture_output=True, text=True, env=env, timeout=60)
-    assert proc.returncode == 3 and "not running" in proc.stderr
+    assert proc.returncode == 3
+    assert "not running" in proc.stderr
 
 
 def test_human_units_and_the_wait_progress_bar() -> None:
     from ferrysync.daemon.cli.render import human_bytes, human_time, progress_line
 
     assert [human_bytes(n) for n in (0, 999, 1000, 3_400_000, 2.5e12)] == ["0 B", "999 B", "1.0 kB", "3.4 MB", "2.5 TB"]
-    assert human_time(None) == "never" and human_time(1000.0, now=1030.0).startswith("just now")
+    assert human_time(None) == "never"
+    assert human_time(1000.0, now=1030.0).startswith("just now")
     assert human_time(1000.0, now=1000.0 + 7200).startswith("2 hours ago")
     line = progress_line({"pending_up": {"count": 5, "bytes": 5000}, "message": "Syncing"}, baseline=20, width=20)
     assert line.startswith("[###############-----] 5 files (5.0 kB) left")
@@ -371,4 +403,5 @@ def test_wait_draws_a_progress_bar_on_a_terminal(daemon: FakeDaemon, tmp_path: P
         proc.wait(30)
         os.close(leader)
     assert proc.returncode == 4
-    assert b"3 files (3.0 MB) left  Syncing 3 files" in seen and b"[---" in seen
+    assert b"3 files (3.0 MB) left  Syncing 3 files" in seen
+    assert b"[---" in seen

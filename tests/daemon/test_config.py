@@ -23,8 +23,10 @@ def write(paths: FerryPaths, text: str) -> None:
 
 def test_missing_file_is_an_empty_default_config(paths: FerryPaths) -> None:
     cfg = load_config(paths)
-    assert cfg.folders == () and cfg.server_url == ""
-    assert cfg.settings.delete_threshold_count == 50 and cfg.settings.delete_threshold_ratio == 0.5
+    assert cfg.folders == ()
+    assert cfg.server_url == ""
+    assert cfg.settings.delete_threshold_count == 50
+    assert cfg.settings.delete_threshold_ratio == 0.5
 
 
 def test_round_trip_and_file_is_private_and_atomic(paths: FerryPaths, tmp_path: Path) -> None:
@@ -43,13 +45,15 @@ def test_round_trip_and_file_is_private_and_atomic(paths: FerryPaths, tmp_path: 
     save_config(paths, cfg)
     loaded = load_config(paths)
     assert loaded.folders == cfg.folders
-    assert loaded.settings.upload_limit_kbps == 512 and loaded.settings.notifications is False
+    assert loaded.settings.upload_limit_kbps == 512
+    assert loaded.settings.notifications is False
     assert loaded.settings.tls_pin_sha256 == "ab" * 32  # normalised
     assert stat.S_IMODE(paths.config_file.stat().st_mode) == 0o600
     assert [p.name for p in paths.config_dir.iterdir()] == ["config.toml"]  # no temp file left behind
     # a human edit survives: the file is plain TOML with the documented keys
     text = paths.config_file.read_text()
-    assert 'server_url = "https://ferry.example.org"' in text and "[[folders]]" in text
+    assert 'server_url = "https://ferry.example.org"' in text
+    assert "[[folders]]" in text
 
 
 def test_ferry_home_puts_config_under_it(tmp_path: Path) -> None:
@@ -62,7 +66,9 @@ def test_ferry_home_puts_config_under_it(tmp_path: Path) -> None:
 def test_folder_helpers(tmp_path: Path) -> None:
     cfg = Config().with_folder(FolderConfig("a", tmp_path / "A"))
     cfg = cfg.with_folder(FolderConfig("a", tmp_path / "A", paused=True))
-    assert len(cfg.folders) == 1 and cfg.folder("a") is not None and cfg.folder("a").paused  # type: ignore[union-attr]
+    assert len(cfg.folders) == 1
+    assert cfg.folder("a") is not None
+    assert cfg.folder("a").paused
     assert cfg.without_folder("a").folders == ()
 
 
@@ -95,16 +101,21 @@ def test_invalid_config_names_file_key_and_problem(paths: FerryPaths, text: str,
         load_config(paths)
     assert err.value.key == key
     assert words in err.value.problem
-    assert str(paths.config_file) in str(err.value) and key in str(err.value)
+    assert str(paths.config_file) in str(err.value)
+    assert key in str(err.value)
 
 
 def test_a_new_folder_gets_an_id_and_may_not_overlap_another(paths: FerryPaths, tmp_path: Path) -> None:
     docs = tmp_path / "Docs"
     cfg, folder = Config().with_new_folder(docs)
-    assert cfg.folders == (folder,) and folder.local == docs.resolve() and folder.remote == "Docs"
-    assert len(folder.id) == 12 and folder.id != Config().with_new_folder(docs)[1].id
+    assert cfg.folders == (folder,)
+    assert folder.local == docs.resolve()
+    assert folder.remote == "Docs"
+    assert len(folder.id) == 12
+    assert folder.id != Config().with_new_folder(docs)[1].id
     cfg, other = cfg.with_new_folder(tmp_path / "Pictures", "/photos/2026/")
-    assert other.remote == "photos/2026" and len(cfg.folders) == 2
+    assert other.remote == "photos/2026"
+    assert len(cfg.folders) == 2
     for clash in (docs, docs / "sub", tmp_path, tmp_path / "Pictures" / ".." / "Docs"):
         with pytest.raises(ValueError, match="overlaps"):
             cfg.with_new_folder(clash)
@@ -150,7 +161,9 @@ def test_logs_rotate_under_ferry_home_and_setup_is_idempotent(paths: FerryPaths)
     logger = setup_logging(paths, "debug", stderr=False)
     setup_logging(paths, "INFO", stderr=False)  # a second call replaces, never stacks
     handlers = [h for h in logger.handlers if isinstance(h, logging.handlers.RotatingFileHandler)]
-    assert len(handlers) == 1 and handlers[0].maxBytes > 0 and handlers[0].backupCount > 0
+    assert len(handlers) == 1
+    assert handlers[0].maxBytes > 0
+    assert handlers[0].backupCount > 0
     logging.getLogger("ferrysync.daemon.test").info("hello from the test")
     handlers[0].flush()
     assert "hello from the test" in paths.log_file.read_text()

@@ -45,7 +45,8 @@ def test_host_name_is_made_safe_for_file_names() -> None:
     assert clean_host("  \t ") == "unknown host"
     assert clean_host("Bob's MacBook (2)") == "Bob's MacBook 2"
     name = conflict_name("x.txt", "a/b\x00c", WHEN, never)
-    assert "/" not in name and "\x00" not in name
+    assert "/" not in name
+    assert "\x00" not in name
 
 
 def test_long_names_stay_within_255_bytes_and_keep_marker_and_extension() -> None:

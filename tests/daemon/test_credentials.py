@@ -54,7 +54,8 @@ def test_two_ferry_homes_keep_separate_tokens(test_keyring: Path, tmp_path: Path
     assert (a.get_token("alice", URL), b.get_token("alice", URL)) == ("token-a", "token-b")
     a.delete_token("alice", URL)
     a.delete_token("alice", URL)  # deleting twice is fine
-    assert a.get_token("alice", URL) is None and b.get_token("alice", URL) == "token-b"
+    assert a.get_token("alice", URL) is None
+    assert b.get_token("alice", URL) == "token-b"
     assert any(test_keyring.rglob("*.cfg")), "the token went to the test's own keyring file"
 
 
@@ -62,7 +63,9 @@ def test_no_keyring_backend_is_a_clear_error() -> None:
     with pytest.raises(KeyringUnavailable) as info:
         KeyringStore("ferry", backend=fail.Keyring())
     msg = str(info.value)
-    assert "Secret Service" in msg and "gnome-keyring" in msg and "--plaintext-credentials" in msg
+    assert "Secret Service" in msg
+    assert "gnome-keyring" in msg
+    assert "--plaintext-credentials" in msg
     assert 'credentials_store = "file"' in msg
 
 
@@ -87,13 +90,15 @@ def test_headless_machine_without_keyring_in_a_real_process(tmp_path: Path) -> N
     code = ("from ferrysync.daemon.credentials import open_store\n"
             "try:\n    open_store('keyring')\nexcept Exception as e:\n    print(type(e).__name__, e)\n")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    assert out.stdout.startswith("KeyringUnavailable") and "--plaintext-credentials" in out.stdout
+    assert out.stdout.startswith("KeyringUnavailable")
+    assert "--plaintext-credentials" in out.stdout
 
 
 def test_opt_in_file_store_is_private(tmp_path: Path) -> None:
     p = ferry_paths({"FERRY_HOME": str(tmp_path / "home")})
     store = open_store("file", p)
-    assert isinstance(store, FileStore) and store.path.parent == p.config_dir
+    assert isinstance(store, FileStore)
+    assert store.path.parent == p.config_dir
     store.set_token("alice", URL, "t1")
     store.set_token("bob", URL, "t2")
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
@@ -103,7 +108,8 @@ def test_opt_in_file_store_is_private(tmp_path: Path) -> None:
     assert store.get_token("bob", URL) == "t2"
     assert stat.S_IMODE(store.path.stat().st_mode) == 0o600  # narrowed back
     store.delete_token("bob", URL)
-    assert store.get_token("bob", URL) is None and store.get_token("alice", URL) == "t1"
+    assert store.get_token("bob", URL) is None
+    assert store.get_token("alice", URL) == "t1"
     assert [f.name for f in store.path.parent.iterdir()] == [store.path.name]  # no temp left behind
 
 

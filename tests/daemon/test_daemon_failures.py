@@ -74,15 +74,18 @@ def test_uncaught_exceptions_reach_the_log_with_their_traceback(daemon_log: Reco
     t = threads.start(work, "ferry-sync-f1")
     t.join(10)
     crit = [r for r in daemon_log.records if r.levelno == logging.CRITICAL]
-    assert len(crit) == 1 and "ferry-sync-f1" in crit[0].getMessage()
-    assert crit[0].exc_info is not None and crit[0].exc_info[0] is RuntimeError
+    assert len(crit) == 1
+    assert "ferry-sync-f1" in crit[0].getMessage()
+    assert crit[0].exc_info is not None
+    assert crit[0].exc_info[0] is RuntimeError
     assert crit[0].exc_info[2] is not None  # the traceback travels with it
 
     try:
         raise KeyError("main thread")
     except KeyError:
         exc_type, exc, tb = sys.exc_info()
-    assert exc_type is not None and exc is not None
+    assert exc_type is not None
+    assert exc is not None
     sys.excepthook(exc_type, exc, tb)
     assert any(r.levelno == logging.CRITICAL and "main thread" in r.getMessage() and r.exc_info
                for r in daemon_log.records)
@@ -133,7 +136,8 @@ def test_start_waits_for_a_stopping_daemon_then_starts_a_new_one(
         assert result == [session.EXIT_OK]
         assert len(spawned) == 1
         out = capsys.readouterr().out
-        assert "is stopping: waiting for it" in out and "Ferry is running" in out
+        assert "is stopping: waiting for it" in out
+        assert "Ferry is running" in out
         assert "already running" not in out
     finally:
         for s in spawned:
@@ -157,10 +161,12 @@ def test_start_waits_while_the_lock_is_held_by_a_daemon_that_does_not_answer(
     starter.start()
     try:
         wait_until(lambda: "waiting for it" in capsys.readouterr().out, timeout=10, what="start to wait")
-        assert not spawned and starter.is_alive()
+        assert not spawned
+        assert starter.is_alive()
         lock.release()
         starter.join(30)
-        assert result == [session.EXIT_OK] and len(spawned) == 1
+        assert result == [session.EXIT_OK]
+        assert len(spawned) == 1
     finally:
         lock.release()
         for s in spawned:

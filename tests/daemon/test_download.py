@@ -83,8 +83,10 @@ def test_new_file_is_written_whole_with_metadata(mem: MemoryBlocks, tmp_path: Pa
     target = tmp_path / "f.bin"
     assert target.read_bytes() == data
     st = target.stat()
-    assert st.st_mtime_ns == MTIME and st.st_mode & stat.S_IXUSR
-    assert res.bytes_fetched == len(data) and res.bytes_reused == 0
+    assert st.st_mtime_ns == MTIME
+    assert st.st_mode & stat.S_IXUSR
+    assert res.bytes_fetched == len(data)
+    assert res.bytes_reused == 0
     assert temps(tmp_path) == []
 
 
@@ -106,7 +108,8 @@ def test_blocks_already_on_disk_are_copied_not_fetched(mem: MemoryBlocks, tmp_pa
     res = downloader(mem).download(entry, tmp_path / "f.bin", still_matches=lambda: True,
                                    find_local_block=index.get)
     assert (tmp_path / "f.bin").read_bytes() == data
-    assert mem.fetched == [] and res.bytes_reused == len(data)
+    assert mem.fetched == []
+    assert res.bytes_reused == len(data)
 
 
 def test_a_stale_local_block_falls_back_to_the_network(mem: MemoryBlocks, tmp_path: Path) -> None:
@@ -176,7 +179,8 @@ def test_cancelled_download_resumes_from_its_verified_prefix(mem: MemoryBlocks, 
                                              on_state=on_state, cancel=cancel, tmp_dir=tmp_dir)
     assert not (tmp_path / "f.bin").exists()
     state = ResumeState.from_json(states[-1].to_json())  # as the journal would store it
-    assert Path(state.temp_path).exists() and len(state.block_lengths) == 3
+    assert Path(state.temp_path).exists()
+    assert len(state.block_lengths) == 3
     mem.fetched.clear()
     res = downloader(mem).download(entry, tmp_path / "f.bin", still_matches=lambda: True, resume=state,
                                    tmp_dir=tmp_dir)
@@ -204,7 +208,8 @@ def test_network_failure_keeps_progress_and_a_damaged_prefix_is_refetched(
     mem.fetched.clear()
     downloader(mem).download(entry, tmp_path / "f.bin", still_matches=lambda: True, resume=state)
     assert (tmp_path / "f.bin").read_bytes() == data
-    assert entry.blocks[0] not in mem.fetched and entry.blocks[1] in mem.fetched
+    assert entry.blocks[0] not in mem.fetched
+    assert entry.blocks[1] in mem.fetched
     assert temps(tmp_path) == []
 
 
@@ -230,7 +235,9 @@ def test_inconsistent_entries_are_refused(mem: MemoryBlocks, tmp_path: Path) -> 
         downloader(mem).download(bad_size, tmp_path / "b", still_matches=lambda: True)
     with pytest.raises(ValueError, match="only files"):
         downloader(mem).download(RemoteEntry("d", Kind.DIR, "x", 1), tmp_path / "d", still_matches=lambda: True)
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists() and temps(tmp_path) == []
+    assert not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
+    assert temps(tmp_path) == []
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +255,8 @@ def test_round_trip_through_a_real_server(server: Any, tmp_path: Path) -> None:
     os.utime(src / "movie.bin", ns=(MTIME, MTIME))
     with fresh_user_client(server, "desk") as desk:
         [res] = desk.commit([Uploader(desk).upload_file(src / "movie.bin", "movie.bin", base_rev=None)])
-        assert res.ok and res.entry is not None
+        assert res.ok
+        assert res.entry is not None
         entry = next(e.entry for e in desk.changes(0).entries if e.path == "movie.bin")
         got: list[int] = []
         start = time.monotonic()

@@ -63,10 +63,12 @@ def test_a_server_that_knows_none_of_our_files_is_a_replaced_one(journal: Journa
     assert journal.get_meta(relist_key(FID)) is None  # done, not asked again
     assert journal.get_cursor(FID) == 50
     # b and c lost their merge base: local-only now, so they are uploaded, never deleted here
-    assert journal.get_synced(FID, "b.txt") is None and journal.get_synced(FID, "c.txt") is None
+    assert journal.get_synced(FID, "b.txt") is None
+    assert journal.get_synced(FID, "c.txt") is None
     assert journal.get_remote(FID, "b.txt") is None
     rebased = journal.get_synced(FID, "a.txt")
-    assert rebased is not None and rebased.file_id == "new-a"
+    assert rebased is not None
+    assert rebased.file_id == "new-a"
     assert {"a.txt", "b.txt", "c.txt"} <= set(marked)
 
 
@@ -80,10 +82,13 @@ def test_the_same_server_keeps_the_merge_base(journal: Journal) -> None:
     feed, _ = reader(journal, same)
     feed.pull()
     base = journal.get_synced(FID, "a.txt")
-    assert base is not None and base.rev == 3, "the merge base stays: the newer remote edit is downloaded"
+    assert base is not None, "the merge base stays: the newer remote edit is downloaded"
+    assert base.rev == 3, "the merge base stays: the newer remote edit is downloaded"
     remote = journal.get_remote(FID, "a.txt")
-    assert remote is not None and remote.content_hash == digest("newer")
-    assert journal.get_synced(FID, "b.txt") is not None and journal.get_remote(FID, "b.txt") is None
+    assert remote is not None
+    assert remote.content_hash == digest("newer")
+    assert journal.get_synced(FID, "b.txt") is not None
+    assert journal.get_remote(FID, "b.txt") is None
 
 
 def test_another_url_or_account_is_always_a_replaced_server(journal: Journal) -> None:
@@ -94,7 +99,8 @@ def test_another_url_or_account_is_always_a_replaced_server(journal: Journal) ->
     feed, _ = reader(journal, Server([entry("a.txt", "id-a", 9)]))
     feed.pull()
     base = journal.get_synced(FID, "a.txt")
-    assert base is not None and base.rev == 9
+    assert base is not None
+    assert base.rev == 9
 
 
 def test_the_request_survives_a_listing_cut_short(journal: Journal) -> None:
@@ -110,4 +116,5 @@ def test_the_request_survives_a_listing_cut_short(journal: Journal) -> None:
     with contextlib.suppress(OSError):
         feed.pull()
     assert journal.get_meta(relist_key(FID)) == "check"
-    assert journal.get_synced(FID, "a.txt") is not None and journal.get_cursor(FID) == 3
+    assert journal.get_synced(FID, "a.txt") is not None
+    assert journal.get_cursor(FID) == 3

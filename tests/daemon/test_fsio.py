@@ -37,7 +37,8 @@ def test_exchange_swaps_two_names_atomically(tmp_path: Path) -> None:
     (tmp_path / "b").write_bytes(b"B")
     if not fsio.exchange(tmp_path / "a", tmp_path / "b"):
         pytest.skip("this file system has no atomic exchange")
-    assert (tmp_path / "a").read_bytes() == b"B" and (tmp_path / "b").read_bytes() == b"A"
+    assert (tmp_path / "a").read_bytes() == b"B"
+    assert (tmp_path / "b").read_bytes() == b"A"
 
 
 def test_rename_noreplace_never_overwrites(tmp_path: Path) -> None:
@@ -45,7 +46,8 @@ def test_rename_noreplace_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "dst").write_bytes(b"user")
     with pytest.raises(FileExistsError):
         fsio.rename_noreplace(tmp_path / "src", tmp_path / "dst")
-    assert (tmp_path / "dst").read_bytes() == b"user" and (tmp_path / "src").exists()
+    assert (tmp_path / "dst").read_bytes() == b"user"
+    assert (tmp_path / "src").exists()
     fsio.rename_noreplace(tmp_path / "src", tmp_path / "free")
     assert (tmp_path / "free").read_bytes() == b"engine"
 
@@ -124,5 +126,6 @@ def test_a_file_hashed_in_its_mtime_tick_is_read_again(tmp_path: Path) -> None:
         now[0] += 1.0  # the tick is long over by the next look
         ix.drain()
         second = journal.get_local("f1", "notes.txt")
-        assert second is not None and second.content_hash != first.content_hash
+        assert second is not None
+        assert second.content_hash != first.content_hash
     journal.close()

@@ -31,7 +31,9 @@ def test_pool_hashes_small_and_large_files(tmp_path: Path) -> None:
         results = {r.path: r for r in pool.hash_many(files)}
     assert results.keys() == files.keys()
     for p, r in results.items():
-        assert r.digest == hash_file(p) and not r.changed and r.error is None
+        assert r.digest == hash_file(p)
+        assert not r.changed
+        assert r.error is None
     assert default_workers() >= 2
 
 
@@ -44,5 +46,7 @@ def test_changed_and_vanished_files_are_reported_not_raised(tmp_path: Path, monk
         gone = pool.submit(tmp_path / "gone").result()
         monkeypatch.setattr(hasher, "hash_small", changing)
         busy = pool.submit(tmp_path / "busy").result()
-    assert busy.changed and busy.digest is None
-    assert isinstance(gone.error, FileNotFoundError) and not gone.changed
+    assert busy.changed
+    assert busy.digest is None
+    assert isinstance(gone.error, FileNotFoundError)
+    assert not gone.changed

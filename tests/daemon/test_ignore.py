@@ -55,7 +55,8 @@ def test_builtin_litter_is_ignored_anywhere(name: str) -> None:
 
 @pytest.mark.parametrize("name", KEEP)
 def test_ordinary_names_are_kept(name: str) -> None:
-    assert not BUILTIN_ONLY.is_ignored(name) and not BUILTIN_ONLY.is_ignored(f"dir/{name}")
+    assert not BUILTIN_ONLY.is_ignored(name)
+    assert not BUILTIN_ONLY.is_ignored(f"dir/{name}")
 
 
 def test_marker_trash_and_temp_dirs_are_ignored() -> None:
@@ -68,9 +69,12 @@ def test_gitignore_syntax() -> None:
     assert rules.is_ignored("build", is_dir=True)
     assert rules.is_ignored("src/build/out.o")
     assert not rules.is_ignored("build", is_dir=False)  # `build/` matches directories only
-    assert rules.is_ignored("x/debug.log") and not rules.is_ignored("keep.log")
-    assert rules.is_ignored("top-only.txt") and not rules.is_ignored("sub/top-only.txt")
-    assert rules.is_ignored("docs/a/b/draft-1.md") and not rules.is_ignored("docs/final.md")
+    assert rules.is_ignored("x/debug.log")
+    assert not rules.is_ignored("keep.log")
+    assert rules.is_ignored("top-only.txt")
+    assert not rules.is_ignored("sub/top-only.txt")
+    assert rules.is_ignored("docs/a/b/draft-1.md")
+    assert not rules.is_ignored("docs/final.md")
     assert rules.is_ignored(".DS_Store")  # built-ins still apply
 
 
@@ -95,7 +99,8 @@ def test_rules_cache_reloads_when_the_file_changes(tmp_path: Path) -> None:
     (tmp_path / ".ferryignore").write_text("*.log\n")
     assert cache.get().is_ignored("a.log")
     (tmp_path / ".ferryignore").write_text("*.tmp\n# longer now\n")
-    assert not cache.get().is_ignored("a.log") and cache.get().is_ignored("a.tmp")
+    assert not cache.get().is_ignored("a.log")
+    assert cache.get().is_ignored("a.tmp")
     (tmp_path / ".ferryignore").write_text("!\n")  # broken: keep the last good rules
     assert cache.get().is_ignored("a.tmp")
     (tmp_path / ".ferryignore").unlink()

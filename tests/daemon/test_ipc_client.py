@@ -37,7 +37,9 @@ def daemon(tmp_path: Path) -> Iterator[FakeDaemon]:
 def test_subscription_starts_with_the_current_status_and_coalesces_bursts(daemon: FakeDaemon) -> None:
     with ControlClient(daemon.paths) as c, c.subscribe(["status"]) as sub:
         first = sub.next_event(5)
-        assert first is not None and first["event"] == "status" and first["data"]["state"] == "idle"
+        assert first is not None
+        assert first["event"] == "status"
+        assert first["data"]["state"] == "idle"
         started = time.monotonic()
         for n in range(500):
             daemon.set_status(message=f"Syncing {n} files")
@@ -157,7 +159,8 @@ def test_a_slow_answer_times_out_and_the_next_call_works(tmp_path: Path) -> None
 def test_daemon_errors_are_typed(daemon: FakeDaemon) -> None:
     with ControlClient(daemon.paths) as c, pytest.raises(IpcError) as info:
         c.call("folder_remove", id="f404")
-    assert info.value.code == "not_found" and "f404" in info.value.message
+    assert info.value.code == "not_found"
+    assert "f404" in info.value.message
 
 
 RAW_CLIENT = """

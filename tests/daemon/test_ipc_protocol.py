@@ -39,7 +39,8 @@ def error_of(line: bytes) -> RejectedRequest:
 
 def test_valid_request_round_trips() -> None:
     line = encode_request(7, "folder_add", {"local": "/home/u/Docs", "remote": "/Docs"})
-    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
     assert parse_request(line[:-1]) == Request(7, "folder_add", {"local": "/home/u/Docs", "remote": "/Docs"})
 
 
@@ -135,7 +136,7 @@ def test_responses_decode_to_results_or_typed_errors() -> None:
 
 
 def test_encoding_refuses_what_json_cannot_carry() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not JSON compliant"):
         encode_event("status", {"speed": float("nan")})
     with pytest.raises(TypeError):
         encode_result(1, {"when": object()})
@@ -149,14 +150,16 @@ def _check(line: bytes) -> None:
     result = parse_request(line)
     if isinstance(result, RejectedRequest):
         assert result.code in ERROR_CODES
-        assert isinstance(result.message, str) and result.message
+        assert isinstance(result.message, str)
+        assert result.message
         assert result.id is None or (isinstance(result.id, int | str) and not isinstance(result.id, bool))
         # the error itself must encode to one valid line
         encoded = encode_error(result.id, result.code, result.message)
         assert encoded.count(b"\n") == 1
     else:
         assert isinstance(result, Request)
-        assert isinstance(result.method, str) and result.method
+        assert isinstance(result.method, str)
+        assert result.method
         assert isinstance(result.params, dict)
         encode_result(result.id, {})
 

@@ -103,7 +103,8 @@ def test_handler_errors_are_answers_and_the_daemon_carries_on(tmp_path: Path) ->
         ]:
             with pytest.raises(IpcError) as info:
                 c.call(method)
-            assert info.value.code == code and words in info.value.message
+            assert info.value.code == code
+            assert words in info.value.message
         assert c.call("status") == {"state": "idle"}
 
 
@@ -120,10 +121,13 @@ def test_garbage_gets_errors_and_the_connection_stays_usable(daemon: FakeDaemon)
             (b'{"v": 1, "id": 3, "method": "nope"}\n', "unknown_method"),
         ]:
             answer = raw.ask(junk)
-            assert answer["ok"] is False and answer["error"]["code"] == code, (junk, answer)
+            assert answer["ok"] is False, (junk, answer)
+            assert answer["error"]["code"] == code, (junk, answer)
         raw.send(b"\n\n")  # blank lines are ignored
         answer = raw.ask(status_request(5))
-        assert answer["ok"] is True and answer["id"] == 5 and answer["result"]["state"] == "idle"
+        assert answer["ok"] is True
+        assert answer["id"] == 5
+        assert answer["result"]["state"] == "idle"
     finally:
         raw.close()
 
@@ -153,7 +157,8 @@ def test_fuzz_live_server_answers_every_line(daemon: FakeDaemon, junk: list[byte
         raw.send(b"".join(j + b"\n" for j in junk))
         for _ in junk:
             answer = raw.line()
-            assert answer["v"] == 1 and isinstance(answer["ok"], bool)
+            assert answer["v"] == 1
+            assert isinstance(answer["ok"], bool)
         assert raw.ask(status_request())["ok"] is True
     finally:
         raw.close()
@@ -224,7 +229,8 @@ def test_stop_answers_first_then_goes_away(daemon: FakeDaemon) -> None:
         assert c.call("stop") == {}
         wait_until(lambda: not daemon.paths.socket_path.exists(), what="the socket to be removed")
         events = list(sub)  # the stream ends when the daemon goes away
-        assert events and {e["event"] for e in events} == {"status"}
+        assert events
+        assert {e["event"] for e in events} == {"status"}
     assert daemon.server.connections == 0
 
 

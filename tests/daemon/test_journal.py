@@ -66,14 +66,16 @@ def test_subtree_queries_do_not_confuse_siblings(journal: Journal) -> None:
 def test_iter_tree_pages_through_large_trees(journal: Journal) -> None:
     journal.put_many("f", "local", [LocalEntry(f"d/{i:05}", Kind.FILE) for i in range(4500)])
     paths = [e.path for e in journal.iter_tree("f", "local")]
-    assert paths == sorted(paths) and len(paths) == 4500
+    assert paths == sorted(paths)
+    assert len(paths) == 4500
 
 
 def test_block_index_follows_the_local_row(journal: Journal) -> None:
     e = LocalEntry("x.bin", Kind.FILE, 30, 1, 5, False, H1, (H2, H3))
     journal.put_local("f", e, [Chunk(H2, 0, 10), Chunk(H3, 10, 20)])
     loc = journal.find_block(H3)
-    assert loc is not None and (loc.folder_id, loc.path, loc.offset, loc.length) == ("f", "x.bin", 10, 20)
+    assert loc is not None
+    assert (loc.folder_id, loc.path, loc.offset, loc.length) == ("f", "x.bin", 10, 20)
     assert journal.local_chunks("f", "x.bin") == [Chunk(H2, 0, 10), Chunk(H3, 10, 20)]
     journal.put_local("f", LocalEntry("x.bin", Kind.FILE, 1, 2, 5, False, H2, (H2,)))  # rewritten: old chunks go
     assert journal.find_block(H3) is None
@@ -83,22 +85,32 @@ def test_block_index_follows_the_local_row(journal: Journal) -> None:
 
 def test_transaction_is_all_or_nothing(journal: Journal) -> None:
     journal.put_synced("f", SyncedEntry("keep", Kind.FILE, "k", 1))
-    with pytest.raises(RuntimeError), journal.transaction():
-        journal.put_remote("f", RemoteEntry("p", Kind.FILE, "id", 1))
-        journal.put_synced("f", SyncedEntry("p", Kind.FILE, "id", 1))
-        journal.delete_synced("f", "keep")
-        raise RuntimeError("executor failed half-way")
+
+    def fail_half_way() -> None:
+        with journal.transaction():
+            journal.put_remote("f", RemoteEntry("p", Kind.FILE, "id", 1))
+            journal.put_synced("f", SyncedEntry("p", Kind.FILE, "id", 1))
+            journal.delete_synced("f", "keep")
+            raise RuntimeError("executor failed half-way")
+
+    with pytest.raises(RuntimeError, match="half-way"):
+        fail_half_way()
     assert journal.rows_for_path("f", "p") == (None, None, None)
     assert journal.get_synced("f", "keep") is not None
 
 
 def test_nested_transaction_failure_rolls_back_only_the_inner_part(journal: Journal) -> None:
+    def fail_inside() -> None:
+        with journal.transaction():
+            journal.put_local("f", LocalEntry("inner", Kind.DIR))
+            raise ValueError("the inner part failed")
+
     with journal.transaction():
         journal.put_local("f", LocalEntry("outer", Kind.DIR))
-        with pytest.raises(ValueError), journal.transaction():
-            journal.put_local("f", LocalEntry("inner", Kind.DIR))
-            raise ValueError
-    assert journal.get_local("f", "outer") is not None and journal.get_local("f", "inner") is None
+        with pytest.raises(ValueError, match="inner part"):
+            fail_inside()
+    assert journal.get_local("f", "outer") is not None
+    assert journal.get_local("f", "inner") is None
 
 
 def test_reads_on_other_threads_see_only_committed_state(journal: Journal) -> None:
@@ -140,8 +152,10 @@ def test_many_writer_and_reader_threads_do_not_deadlock(journal: Journal) -> Non
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads) and errors == []
-    assert journal.count("f", "local") == 1200 and journal.dirty_count("f") == 1200
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    assert journal.count("f", "local") == 1200
+    assert journal.dirty_count("f") == 1200
 
 
 def test_dirty_queue_coalesces_rearms_and_never_drops_a_new_event(journal: Journal) -> None:
@@ -157,13 +171,16 @@ def test_dirty_queue_coalesces_rearms_and_never_drops_a_new_event(journal: Journ
     journal.mark_dirty("f", ["a"], ready_at=30.0)  # changed again while being indexed
     journal.ack_dirty(claimed)
     assert journal.ready_dirty(now=100.0) == [DirtyPath("f", "a", 30.0)]
-    assert journal.next_dirty_at("f") == 30.0 and journal.next_dirty_at("other") is None
+    assert journal.next_dirty_at("f") == 30.0
+    assert journal.next_dirty_at("other") is None
 
 
 def test_backoff_grows_and_clears(journal: Journal) -> None:
     first = journal.record_failure("f", "p", "permission denied", now=1000.0)
     second = journal.record_failure("f", "p", "permission denied", now=1000.0)
-    assert first.attempts == 1 and second.attempts == 2 and second.next_try > first.next_try > 1000.0
+    assert first.attempts == 1
+    assert second.attempts == 2
+    assert second.next_try > first.next_try > 1000.0
     assert journal.backed_off_paths("f", now=1000.5) == {"p"}
     assert [b.path for b in journal.list_failures()] == ["p"]
     journal.clear_failure("f", "p")
@@ -197,7 +214,8 @@ def test_transfer_and_folder_state_round_trip(journal: Journal) -> None:
     st_ = journal.folder_state("f")
     assert (st_.cursor, st_.marker_id, st_.last_scan) == (42, "f", 7.0)
     journal.forget_folder("f")
-    assert journal.get_cursor("f") == 0 and journal.list_transfers() == []
+    assert journal.get_cursor("f") == 0
+    assert journal.list_transfers() == []
 
 
 def test_state_survives_reopen(tmp_path: Path) -> None:
@@ -206,7 +224,9 @@ def test_state_survives_reopen(tmp_path: Path) -> None:
         j.mark_dirty("f", ["a"], 1.0)
         j.set_meta("k", "v")
     with Journal(tmp_path / "j.db") as j:
-        assert j.get_local("f", "a") is not None and j.dirty_count() == 1 and j.get_meta("k") == "v"
+        assert j.get_local("f", "a") is not None
+        assert j.dirty_count() == 1
+        assert j.get_meta("k") == "v"
         assert j.needs_rebuild is None
 
 

@@ -23,7 +23,8 @@ def test_journal_from_migration_1_migrates_up_and_keeps_its_rows(tmp_path: Path)
     with Journal(db) as j:
         assert j.schema_version == SCHEMA_VERSION > 1
         assert j.get_local("f", "old.txt") == LocalEntry("old.txt", Kind.FILE, 3, 4, 5, False, "00" * 32, ("00" * 32,))
-        assert j.dirty_count() == 1 and j.get_cursor("f") == 17
+        assert j.dirty_count() == 1
+        assert j.get_cursor("f") == 17
         j.add_activity("f", "old.txt", "uploaded")  # tables of later migrations exist
         j.set_last_scan("f", 1.0)
         assert j.needs_rebuild is None
@@ -52,18 +53,23 @@ def test_journal_from_a_newer_ferry_is_refused_untouched(tmp_path: Path) -> None
     conn.close()
     with pytest.raises(JournalError, match="newer"):
         Journal(db)
-    assert db.exists() and not list(tmp_path.glob("*.corrupt-*"))
+    assert db.exists()
+    assert not list(tmp_path.glob("*.corrupt-*"))
 
 
 def _assert_recovered(tmp_path: Path, db: Path, original: bytes) -> None:
     with Journal(db) as j:
-        assert j.needs_rebuild is not None and "corrupt" in j.needs_rebuild
-        assert j.recovered_from is not None and j.recovered_from.read_bytes() == original  # kept, not deleted
-        assert j.iter_tree("f", "local") is not None and list(j.iter_tree("f", "local")) == []
+        assert j.needs_rebuild is not None
+        assert "corrupt" in j.needs_rebuild
+        assert j.recovered_from is not None
+        assert j.recovered_from.read_bytes() == original
+        assert j.iter_tree("f", "local") is not None
+        assert list(j.iter_tree("f", "local")) == []
         j.put_local("f", LocalEntry("fresh", Kind.DIR))
         j.clear_rebuild()
     with Journal(db) as j:  # the fresh journal is healthy and the flag stays cleared
-        assert j.needs_rebuild is None and j.get_local("f", "fresh") is not None
+        assert j.needs_rebuild is None
+        assert j.get_local("f", "fresh") is not None
     assert len(list(tmp_path.glob("j.db.corrupt-*"))) == 1
 
 

@@ -24,12 +24,16 @@ sys.stdin.read()  # hold until killed
 def test_lock_records_the_pid_and_refuses_a_second_holder(tmp_path: Path) -> None:
     path = tmp_path / "state" / "ferryd.lock"
     with DaemonLock(path) as lock:
-        assert lock.held and read_pid(path) == os.getpid() and is_locked(path)
+        assert lock.held
+        assert read_pid(path) == os.getpid()
+        assert is_locked(path)
         with pytest.raises(DaemonAlreadyRunning) as info:
             DaemonLock(path).acquire()
-        assert info.value.pid == os.getpid() and str(os.getpid()) in str(info.value)
+        assert info.value.pid == os.getpid()
+        assert str(os.getpid()) in str(info.value)
         assert read_pid(path) == os.getpid()  # the refused attempt did not erase it
-    assert not is_locked(path) and read_pid(path) is None
+    assert not is_locked(path)
+    assert read_pid(path) is None
     DaemonLock(path).acquire().release()  # free again
 
 
@@ -39,7 +43,8 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
         [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "locked"
         with pytest.raises(DaemonAlreadyRunning) as info:
             DaemonLock(path).acquire()
         assert info.value.pid == proc.pid

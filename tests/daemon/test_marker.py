@@ -19,7 +19,9 @@ from ferrysync.daemon.local.marker import (
 def test_first_use_creates_marker_trash_and_tmp(tmp_path: Path) -> None:
     root = tmp_path / "Sync"
     init_marker(root, "f1", create_root=True)
-    assert read_marker(root) == "f1" and trash_dir(root).is_dir() and tmp_dir(root).is_dir()
+    assert read_marker(root) == "f1"
+    assert trash_dir(root).is_dir()
+    assert tmp_dir(root).is_dir()
     check_marker(root, "f1")
     init_marker(root, "f1")  # idempotent
     check_marker(root, "f1")

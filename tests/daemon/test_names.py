@@ -27,7 +27,8 @@ WIN, MAC, LINUX = Profile.WINDOWS, Profile.MACOS, Profile.LINUX
                                   "PRN", "nul .txt", "COM¹"])
 def test_windows_reserved_names_with_any_extension(name: str) -> None:
     reason = check_name(f"dir/{name}", WIN)
-    assert reason is not None and "reserved" in reason
+    assert reason is not None
+    assert "reserved" in reason
     assert check_name(f"dir/{name}", LINUX) is None
     assert check_name(f"dir/{name}", MAC) is None
 
@@ -63,7 +64,8 @@ def test_windows_max_path_includes_the_sync_root() -> None:
     assert check_name(path, WIN) is None
     assert check_name(path, WIN, root_length=len("C:\\Users\\someone\\Documents\\Ferry")) is None
     reason = check_name(path, WIN, root_length=60)
-    assert reason is not None and "259" in reason
+    assert reason is not None
+    assert "259" in reason
     long_path = "/".join(["d" * 200] * 25)
     assert check_name(long_path, LINUX) is not None
     custom = Profile(name="windows-long-paths", case_insensitive=True, max_path=None)
@@ -124,7 +126,8 @@ CAFE_NFD = "cafe\u0301.txt"
 
 
 def test_nfc_maps_an_nfd_name_and_leaves_ascii_alone() -> None:
-    assert nfc(CAFE_NFD) == CAFE_NFC and nfc(CAFE_NFC) == CAFE_NFC
+    assert nfc(CAFE_NFD) == CAFE_NFC
+    assert nfc(CAFE_NFC) == CAFE_NFC
     assert nfc("plain/ascii.txt") == "plain/ascii.txt"
     assert nfc("e\u0301te\u0301/" + CAFE_NFD) == "\u00e9t\u00e9/" + CAFE_NFC  # every segment of a path
     assert nfc("d\u0301") == "d\u0301"  # no precomposed form: NFC already
@@ -140,16 +143,19 @@ def test_of_two_twins_the_nfc_spelling_keeps_the_path_and_the_other_is_reported(
     for listing in ([CAFE_NFC, CAFE_NFD], [CAFE_NFD, CAFE_NFC]):
         assert pick_on_disk(CAFE_NFC, listing) == CAFE_NFC
         kept, twins = map_listing(listing)
-        assert kept == {CAFE_NFC: CAFE_NFC} and twins == {CAFE_NFD: CAFE_NFC}
+        assert kept == {CAFE_NFC: CAFE_NFC}
+        assert twins == {CAFE_NFD: CAFE_NFC}
 
 
 def test_two_spellings_that_are_both_not_nfc_are_decided_by_code_point_order() -> None:
     # "\u1e69" (s with dot below and above) has several non-NFC spellings
     a, b = "s\u0323\u0307.txt", "s\u0307\u0323.txt"
-    assert nfc(a) == nfc(b) == "\u1e69.txt" and a != b
+    assert nfc(a) == nfc(b) == "\u1e69.txt"
+    assert a != b
     assert pick_on_disk("\u1e69.txt", [b, a]) == min(a, b)
     kept, twins = map_listing([b, a])
-    assert kept == {min(a, b): "\u1e69.txt"} and twins == {max(a, b): "\u1e69.txt"}
+    assert kept == {min(a, b): "\u1e69.txt"}
+    assert twins == {max(a, b): "\u1e69.txt"}
 
 
 _NAMES = st.lists(st.sampled_from([CAFE_NFC, CAFE_NFD, "a.txt", "s\u0323\u0307", "s\u0307\u0323", "\u1e69",
@@ -161,7 +167,8 @@ def test_the_listing_and_the_lookup_always_agree(names: list[str]) -> None:
     """The scanner (a listing) and the resolver (one path) must pick the same entry, or a write could land on the
     twin the journal does not describe."""
     kept, twins = map_listing(names)
-    assert set(kept) | set(twins) == set(names) and not set(kept) & set(twins)
+    assert set(kept) | set(twins) == set(names)
+    assert not set(kept) & set(twins)
     assert sorted(kept.values()) == sorted({nfc(n) for n in names})  # one entry per NFC path
     for disk_name, key in kept.items():
         assert pick_on_disk(key, names) == disk_name

@@ -23,7 +23,8 @@ def test_without_a_session_bus_it_logs_once_and_never_raises(
     n = Notifier()
     try:
         first = n.notify("Conflict", "report.txt was edited on two devices", "conflict")
-        assert first is not None and first.result(timeout=10) is False
+        assert first is not None
+        assert first.result(timeout=10) is False
         assert not n.available
         assert n.notify("Error", "disk full", "error") is None  # no more attempts, no more noise
         assert n.notify("Info", "done") is None

@@ -36,7 +36,9 @@ def test_disk_path_finds_the_spelling_the_disk_has(root: Path) -> None:
     assert disk_path(root, "plain/ascii.txt") == root / "plain" / "ascii.txt"
     assert disk_path(root, f"missing-\u00e9/{NFC}") == root / "missing-\u00e9" / NFC
     entry = stat_entry(root, f"{DIR_NFC}/{NFC}")
-    assert entry is not None and entry.path == f"{DIR_NFC}/{NFC}" and entry.kind is Kind.FILE
+    assert entry is not None
+    assert entry.path == f"{DIR_NFC}/{NFC}"
+    assert entry.kind is Kind.FILE
 
 
 def test_walk_gives_nfc_paths_and_reports_the_twin(root: Path) -> None:
@@ -50,8 +52,10 @@ def test_walk_gives_nfc_paths_and_reports_the_twin(root: Path) -> None:
 
     (root / NFC).write_text("the NFC twin")  # both spellings in one folder: only Linux allows this
     paths = {e.path for e in walk(root, on_twin=twins.__setitem__)}
-    assert NFC in paths and twins == {NFD: NFC}
-    assert stat_entry(root, NFC) is not None and disk_path(root, NFC) == root / NFC  # the NFC spelling keeps it
+    assert NFC in paths
+    assert twins == {NFD: NFC}
+    assert stat_entry(root, NFC) is not None
+    assert disk_path(root, NFC) == root / NFC
     assert twins_in(root) == {NFD: NFC}
     assert (root / NFD).read_text() == "written by a mac app", "the twin is left alone"
 
@@ -64,7 +68,9 @@ def test_an_nfd_file_is_indexed_under_its_nfc_path_with_its_content(journal: Jou
     scan_folder(journal, FID, root, IgnoreRules())
     LocalIndexer(journal, FID, root, pool).drain()
     row = journal.get_local(FID, f"{DIR_NFC}/{NFC}")
-    assert row is not None and row.kind is Kind.FILE and row.size == len(b"bytes of an nfd file")
+    assert row is not None
+    assert row.kind is Kind.FILE
+    assert row.size == len(b"bytes of an nfd file")
     assert row.content_hash is not None
     assert {e.path for e in journal.iter_tree(FID, "local")} == {DIR_NFC, f"{DIR_NFC}/{NFC}"}
     assert scan_folder(journal, FID, root, IgnoreRules()).queued == [], "a rescan sees nothing new"
@@ -81,7 +87,8 @@ def test_trash_takes_the_file_under_its_disk_spelling(root: Path) -> None:
     (root / NFD).write_text("to be deleted")
     item = move_to_trash(root, NFC, use_os_trash=False)
     assert not (root / NFD).exists()
-    assert item.stored_at is not None and item.stored_at.read_text() == "to be deleted"
+    assert item.stored_at is not None
+    assert item.stored_at.read_text() == "to be deleted"
 
 
 def test_the_watcher_reports_a_twin_made_while_it_runs(start_observer: Any, root: Path) -> None:
@@ -93,4 +100,5 @@ def test_the_watcher_reports_a_twin_made_while_it_runs(start_observer: Any, root
     wait_until(lambda: obs.twins == {NFD: NFC}, 10, what="the twin to be reported")
     (root / NFD).unlink()
     wait_until(lambda: obs.twins == {}, 10, what="the report to go with the twin")
-    assert unicodedata.is_normalized("NFC", NFC) and TWIN_REASON
+    assert unicodedata.is_normalized("NFC", NFC)
+    assert TWIN_REASON

@@ -113,7 +113,8 @@ def test_local_rename_is_one_remote_move() -> None:
     [move] = t.plan()
     assert isinstance(move, MoveRemote)
     assert (move.src, move.dst, move.base_rev) == ("docs/a.txt", "docs/b.txt", 2)
-    assert move.local is not None and move.local.path == "docs/b.txt"
+    assert move.local is not None
+    assert move.local.path == "docs/b.txt"
 
 
 def test_local_folder_move_is_one_action_not_one_per_file() -> None:
@@ -152,7 +153,8 @@ def test_remote_rename_is_one_local_move() -> None:
     [move] = t.plan()
     assert isinstance(move, MoveLocal)
     assert (move.src, move.dst) == ("notes.md", "Notes/notes.md")
-    assert move.expect_local == t.rows["notes.md"].local and move.remote.file_id == "id1"
+    assert move.expect_local == t.rows["notes.md"].local
+    assert move.remote.file_id == "id1"
 
 
 def test_remote_folder_move_is_one_action() -> None:
@@ -166,10 +168,12 @@ def test_remote_folder_move_is_one_action() -> None:
 def test_case_only_renames_are_moves_both_ways() -> None:
     t = Tree().synced_file("readme.md").move_local("readme.md", "README.md")
     [up] = t.plan(PlanContext(host="h", when=WHEN, profile=Profile.WINDOWS))
-    assert isinstance(up, MoveRemote) and (up.src, up.dst) == ("readme.md", "README.md")
+    assert isinstance(up, MoveRemote)
+    assert (up.src, up.dst) == ("readme.md", "README.md")
     t = Tree().synced_file("readme.md").move_remote("readme.md", "README.md")
     [down] = t.plan(PlanContext(host="h", when=WHEN, profile=Profile.MACOS))
-    assert isinstance(down, MoveLocal) and (down.src, down.dst) == ("readme.md", "README.md")
+    assert isinstance(down, MoveLocal)
+    assert (down.src, down.dst) == ("readme.md", "README.md")
 
 
 def test_new_file_inside_a_moving_folder_waits_for_the_move() -> None:
@@ -187,7 +191,8 @@ def test_move_and_edit_upload_after_the_move() -> None:
     assert loc is not None
     t.set("b.txt", LocalEntry("b.txt", Kind.FILE, 2, 20, loc.inode, content_hash="v2"))
     [move] = t.plan()
-    assert isinstance(move, MoveRemote) and move.dst == "b.txt"
+    assert isinstance(move, MoveRemote)
+    assert move.dst == "b.txt"
 
 
 def test_safe_order_mkdirs_first_moves_before_uploads_deletes_children_first() -> None:
@@ -273,7 +278,8 @@ def test_case_twins_from_the_server_are_kept_out_on_case_insensitive_disks() -> 
     assert KeepOut("report.txt", CLASH_REASON) in actions
     downloads = sorted(a.path for a in actions if isinstance(a, Download))
     kept = sorted(a.path for a in actions if isinstance(a, KeepOut))
-    assert len(downloads) == 1 and len(kept) == 2  # one of Docs/a, docs/b comes down
+    assert len(downloads) == 1
+    assert len(kept) == 2
     assert not [a for a in t.plan() if isinstance(a, KeepOut)]  # Linux holds them all
 
 
@@ -323,7 +329,8 @@ def test_mass_deletion_is_held_for_confirmation() -> None:
 def test_deletions_under_the_threshold_run() -> None:
     t = _deletions(30)
     result = plan_batch(t.rows.values(), CTX, file_count=1000, threshold=USER)
-    assert result.held_deletions == [] and len(result.actions) == 31
+    assert result.held_deletions == []
+    assert len(result.actions) == 31
     many = _deletions(12)
     held = plan_batch(many.rows.values(), CTX, file_count=10_000, threshold=DeletionThreshold(max_files=10,
                                                                                                max_ratio=0.5))
@@ -356,7 +363,8 @@ def test_tidying_a_tiny_folder_is_not_held() -> None:
 
 def test_the_ratio_follows_the_setting() -> None:
     strict = DeletionThreshold(max_files=50, max_ratio=0.25)
-    assert _held(6, 20, strict) == 6 and _held(5, 20, strict) == 0
+    assert _held(6, 20, strict) == 6
+    assert _held(5, 20, strict) == 0
     loose = DeletionThreshold(max_files=50, max_ratio=1.0)  # never more than all of a folder: count only
     assert _held(20, 20, loose) == 0
 
@@ -365,7 +373,8 @@ def test_folder_deletions_ride_along_but_do_not_count() -> None:
     t = Tree().synced_dir("d")
     t.set("d", None, t.rows["d"].remote, t.rows["d"].synced)
     result = plan_batch(t.rows.values(), CTX, file_count=0, threshold=DeletionThreshold(max_files=0, max_ratio=0.5))
-    assert result.held_deletions == [] and [type(a) for a in result.actions] == [DeleteRemote]
+    assert result.held_deletions == []
+    assert [type(a) for a in result.actions] == [DeleteRemote]
 
 
 def test_conflict_copies_in_one_batch_get_distinct_names() -> None:

@@ -134,26 +134,35 @@ def test_no_action_destroys_unsynced_content(l_spec: str, r_spec: str, s_spec: s
     for a in plan_path(loc, rem, syn, CTX):
         if isinstance(a, DeleteLocal) or (isinstance(a, Download) and a.expect_local is not None):
             target = a.expect_local
-            assert target is not None and syn is not None and target.kind is syn.kind
+            assert target is not None
+            assert syn is not None
+            assert target.kind is syn.kind
             if target.kind is Kind.FILE:
                 assert target.content_hash == syn.content_hash
         if isinstance(a, DeleteRemote):
-            assert rem is not None and syn is not None and rem.kind is syn.kind
+            assert rem is not None
+            assert syn is not None
+            assert rem.kind is syn.kind
             assert rem.content_hash == syn.content_hash
             assert a.base_rev == rem.rev
         if isinstance(a, Upload):
             assert a.base_rev == (rem.rev if rem is not None else None)
         if isinstance(a, ConflictCopy):
-            assert a.copy_name == COPY and a.expect_local == loc
+            assert a.copy_name == COPY
+            assert a.expect_local == loc
         if isinstance(a, MoveRemote):
-            assert a.local is None and rem is not None and a.base_rev == rem.rev
+            assert a.local is None
+            assert rem is not None
+            assert a.base_rev == rem.rev
 
 
 def test_conflict_copy_keeps_local_and_brings_remote() -> None:
     [a] = plan_path(local("B"), remote("C", "A"), synced("A"), CTX)
     assert isinstance(a, ConflictCopy)
-    assert a.path == P and a.copy_name == COPY
-    assert a.expect_local == local("B") and a.remote == remote("C", "A")
+    assert a.path == P
+    assert a.copy_name == COPY
+    assert a.expect_local == local("B")
+    assert a.remote == remote("C", "A")
 
 
 def test_conflict_name_avoids_taken_names() -> None:
@@ -175,16 +184,21 @@ def test_mtime_only_remote_change_records_no_download() -> None:
                       blocks=("A" * 64,))
     [a] = plan_path(local("A"), rem, synced("A"), CTX)
     assert isinstance(a, RecordSynced)
-    assert a.row.rev == 30 and a.row.mtime_ns == 100  # the disk's stat stays the base for change detection
+    assert a.row.rev == 30
+    assert a.row.mtime_ns == 100
 
 
 def test_executable_bit_change_travels_both_ways() -> None:
     loc = LocalEntry(P, Kind.FILE, size=1, mtime_ns=100, inode=11, executable=True, content_hash="A" * 64)
     [up] = plan_path(loc, remote("A", "A"), synced("A"), CTX)
-    assert isinstance(up, Upload) and up.local.executable and up.base_rev == SYNCED_REV
+    assert isinstance(up, Upload)
+    assert up.local.executable
+    assert up.base_rev == SYNCED_REV
     rem = RemoteEntry(P, Kind.FILE, "fid", 30, size=1, executable=True, content_hash="A" * 64)
     [down] = plan_path(local("A"), rem, synced("A"), CTX)
-    assert isinstance(down, Download) and down.remote.executable and down.expect_local == local("A")
+    assert isinstance(down, Download)
+    assert down.remote.executable
+    assert down.expect_local == local("A")
 
 
 def test_disk_without_executable_bit_neither_clears_nor_conflicts() -> None:
@@ -196,7 +210,8 @@ def test_disk_without_executable_bit_neither_clears_nor_conflicts() -> None:
     assert kinds(plan_path(local("A"), rem, syn, win)) == ["Noop"]
     edited = LocalEntry(P, Kind.FILE, size=2, mtime_ns=200, inode=11, content_hash="B" * 64)
     [up] = plan_path(edited, rem, syn, win)
-    assert isinstance(up, Upload) and up.local.executable  # the edit keeps the server's bit
+    assert isinstance(up, Upload)
+    assert up.local.executable
 
 
 def test_unhashed_local_file_waits() -> None:
@@ -219,7 +234,8 @@ def test_remote_name_the_disk_cannot_hold_is_kept_out() -> None:
     rem = RemoteEntry("docs/aux.txt", Kind.FILE, "fid", 3, content_hash="A" * 64)
     win = PlanContext(host="pc", when=WHEN, profile=Profile.WINDOWS)
     [a] = plan_path(None, rem, None, win)
-    assert isinstance(a, KeepOut) and "AUX" in a.reason
+    assert isinstance(a, KeepOut)
+    assert "AUX" in a.reason
     # The same name is fine on Linux, and a kept-out name is never deleted on the server.
     assert kinds(plan_path(None, rem, None, CTX)) == ["Download"]
     syn = SyncedEntry("docs/aux.txt", Kind.FILE, "fid", 3, content_hash="A" * 64)
@@ -228,9 +244,11 @@ def test_remote_name_the_disk_cannot_hold_is_kept_out() -> None:
 
 def test_download_replaces_only_the_row_it_was_planned_against() -> None:
     [a] = plan_path(local("A"), remote("B", "A"), synced("A"), CTX)
-    assert isinstance(a, Download) and a.expect_local == local("A")
+    assert isinstance(a, Download)
+    assert a.expect_local == local("A")
     [b] = plan_path(None, remote("B", "-"), None, CTX)
-    assert isinstance(b, Download) and b.expect_local is None
+    assert isinstance(b, Download)
+    assert b.expect_local is None
 
 
 def test_empty_row_triple_plans_nothing() -> None:

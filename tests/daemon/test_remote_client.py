@@ -49,7 +49,9 @@ def test_login_wrong_password_and_logout(server: Any) -> None:
         with pytest.raises(Unauthorized):
             c.login("bob", "nope", "x")
         res = c.login("bob", "bob-pw", "desk")
-        assert res.user == "bob" and res.token and c.token == res.token
+        assert res.user == "bob"
+        assert res.token
+        assert c.token == res.token
         assert any(d.device_id == res.device_id and d.name == "desk" for d in c.devices())
         token = res.token
         c.logout()
@@ -96,24 +98,30 @@ def test_blocks_are_per_user(server: Any, alice: RemoteClient) -> None:
 def test_commit_ops_and_their_results(alice: RemoteClient) -> None:
     op = put_bytes(alice, "docs/a.txt", b"hello")
     [res] = alice.commit([op])
-    assert res.ok and res.entry is not None
+    assert res.ok
+    assert res.entry is not None
     e = res.entry.entry
     assert (e.path, e.kind, e.size) == ("docs/a.txt", Kind.FILE, 5)
     assert e.content_hash == content_hash_of(op.blocks)
-    assert e.blocks == op.blocks and res.entry.modified_by == "laptop"
+    assert e.blocks == op.blocks
+    assert res.entry.modified_by == "laptop"
 
     stale = put_bytes(alice, "docs/a.txt", b"other", base_rev=e.rev - 1)
     missing = PutOp("docs/b.txt", (block_hash(b"not sent"),), 8, 1, False, None)
     results = alice.commit([stale, missing, MkdirOp("docs"), DeleteOp("docs", alice.changes(0).cursor)])
     assert [r.ok for r in results] == [False, False, True, False]
-    assert results[0].code == "conflict" and results[0].current is not None
+    assert results[0].code == "conflict"
+    assert results[0].current is not None
     assert results[0].current.entry.rev == e.rev
-    assert results[1].code == "missing_blocks" and results[1].missing == (block_hash(b"not sent"),)
+    assert results[1].code == "missing_blocks"
+    assert results[1].missing == (block_hash(b"not sent"),)
     assert results[3].code in ("not_empty", "conflict")
 
     [moved] = alice.commit([MoveOp("docs/a.txt", "docs/A.txt", e.rev)])
-    assert moved.ok and moved.entry is not None
-    assert moved.entry.path == "docs/A.txt" and moved.entry.entry.file_id == e.file_id
+    assert moved.ok
+    assert moved.entry is not None
+    assert moved.entry.path == "docs/A.txt"
+    assert moved.entry.entry.file_id == e.file_id
 
 
 def test_malformed_op_fails_the_whole_request(alice: RemoteClient) -> None:
@@ -127,7 +135,8 @@ def test_changes_snapshot_then_incremental_with_tombstones(alice: RemoteClient) 
     ops = [put_bytes(alice, f"f{i}.txt", f"content {i}".encode()) for i in range(5)]
     alice.commit(ops)
     pages = list(alice.iter_changes(0, limit=2))
-    assert len(pages) >= 3 and not pages[-1].has_more
+    assert len(pages) >= 3
+    assert not pages[-1].has_more
     assert sorted(e.path for p in pages for e in p.entries) == [f"f{i}.txt" for i in range(5)]
     cursor = pages[-1].cursor
     rev = next(e.entry.rev for p in pages for e in p.entries if e.path == "f0.txt")
@@ -148,7 +157,8 @@ def test_wait_changes_returns_early_on_a_commit(alice: RemoteClient) -> None:
     alice.commit([MkdirOp("new-dir")])
     waiter.join(30)
     assert not waiter.is_alive(), "long-poll did not return on a change"
-    assert result[0].changes is True and result[0].cursor > cursor
+    assert result[0].changes is True
+    assert result[0].cursor > cursor
 
 
 def test_revisions_and_restore(alice: RemoteClient) -> None:
@@ -166,4 +176,5 @@ def test_revisions_and_restore(alice: RemoteClient) -> None:
 def test_account_counts_live_files(alice: RemoteClient) -> None:
     alice.commit([put_bytes(alice, "x.bin", b"12345"), put_bytes(alice, "y.bin", b"")])
     acct = alice.account()
-    assert (acct.files, acct.bytes) == (2, 5) and acct.user.startswith("user")
+    assert (acct.files, acct.bytes) == (2, 5)
+    assert acct.user.startswith("user")

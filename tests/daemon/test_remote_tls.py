@@ -143,5 +143,5 @@ def test_fetch_fingerprint_for_trust_on_first_use(tls_server: TlsServer) -> None
 def test_malformed_pins_are_refused_early(bad: str) -> None:
     with pytest.raises(ValueError, match="SHA-256"):
         normalize_fingerprint(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="SHA-256"):
         RemoteClient("https://example.invalid", pin_sha256=bad)

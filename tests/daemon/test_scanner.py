@@ -51,13 +51,17 @@ def test_first_scan_indexes_everything_and_a_rescan_of_unchanged_files_queues_no
     assert lfs.mismatch(journal, root) is None
     assert sum(counting_pool.reads.values()) == 30
     link = journal.get_local(FID, "outside")
-    assert link is not None and link.kind == Kind.SYMLINK and link.link_target == "/etc"
+    assert link is not None
+    assert link.kind == Kind.SYMLINK
+    assert link.link_target == "/etc"
     assert not any(e.path.startswith("outside/") for e in journal.iter_tree(FID, "local"))
     f0 = journal.get_local(FID, "d0/sub0/f0.txt")
-    assert f0 is not None and f0.content_hash == hash_file(root / "d0/sub0/f0.txt").content_hash
+    assert f0 is not None
+    assert f0.content_hash == hash_file(root / "d0/sub0/f0.txt").content_hash
 
     again = scan_folder(journal, FID, root)
-    assert again.queued == [] and again.scanned == 30 + 9 + 2
+    assert again.queued == []
+    assert again.scanned == 30 + 9 + 2
     assert journal.folder_state(FID).last_scan is not None
 
 
@@ -96,10 +100,12 @@ def test_moves_keep_identity_and_are_not_rehashed(journal: Journal, root: Path, 
     assert lfs.mismatch(journal, root) is None
     assert counting_pool.reads == {}  # every moved file kept its digest without being read
     moved = journal.get_local(FID, "deep/er/still/d1/sub1/f1.txt")
-    assert moved is not None and moved.inode == before["d1/sub1/f1.txt"].inode
+    assert moved is not None
+    assert moved.inode == before["d1/sub1/f1.txt"].inode
     assert moved.content_hash == before["d1/sub1/f1.txt"].content_hash
     loc = journal.find_block(moved.blocks[0])
-    assert loc is not None and loc.path == "deep/er/still/d1/sub1/f1.txt"
+    assert loc is not None
+    assert loc.path == "deep/er/still/d1/sub1/f1.txt"
 
 
 def test_type_changes(journal: Journal, root: Path, pool: HashPool, lfs: Any) -> None:
@@ -145,7 +151,8 @@ def test_removed_root_or_marker_records_no_deletion(
     journal.mark_dirty(FID, ["d0/sub0/f0.txt", "d1"], 0.0)
     with pytest.raises(RootUnavailable):
         ix.drain()
-    assert journal.count(FID, "local") == rows and journal.dirty_count(FID) == 2  # nothing lost either
+    assert journal.count(FID, "local") == rows
+    assert journal.dirty_count(FID) == 2
     shutil.rmtree(root)
     with pytest.raises(RootUnavailable):
         scan_folder(journal, FID, root)
@@ -169,9 +176,11 @@ def test_file_changing_while_read_is_requeued_then_indexed(
     monkeypatch.setattr(pool, "hash_many", flaky)
     journal.mark_dirty(FID, ["busy.bin"], 0.0)
     first = ix.run_once()
-    assert first.requeued == ["busy.bin"] and journal.get_local(FID, "busy.bin") is None
+    assert first.requeued == ["busy.bin"]
+    assert journal.get_local(FID, "busy.bin") is None
     ix.drain()
-    assert lfs.mismatch(journal, root) is None and calls["n"] == 2
+    assert lfs.mismatch(journal, root) is None
+    assert calls["n"] == 2
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")

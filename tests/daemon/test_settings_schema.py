@@ -84,10 +84,12 @@ def test_a_forbidden_value_is_refused_by_the_file_and_the_channel_alike(
         with pytest.raises(ConfigError) as err:
             load_config(paths)
         assert err.value.key == f"settings.{setting.name}"
-        assert str(paths.config_file) in str(err.value) and setting.name in str(err.value)
+        assert str(paths.config_file) in str(err.value)
+        assert setting.name in str(err.value)
     if setting.live:
         bad = parse_request(encode_request(1, "settings_set", {"key": setting.name, "value": value}).rstrip())
-        assert getattr(bad, "code", None) == "bad_request" and setting.name in bad.message  # type: ignore[union-attr]
+        assert getattr(bad, "code", None) == "bad_request"
+        assert setting.name in bad.message
         if setting.type is str and not isinstance(value, str):
             return  # typed on a command line, 12 is a fine host name
         with pytest.raises(ValueError, match=setting.name):
@@ -140,7 +142,9 @@ def test_ferry_settings_lists_every_declared_setting_without_a_daemon(
     lines = capsys.readouterr().out.splitlines()
     for s in SCHEMA:
         row = next(line for line in lines if line.startswith(s.name + " "))
-        assert s.type_text() in row and s.default_text() in row and s.help in row
+        assert s.type_text() in row
+        assert s.default_text() in row
+        assert s.help in row
     assert ferry(["settings", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["settings"]
     assert [d["name"] for d in listed] == [s.name for s in SCHEMA]
@@ -163,7 +167,8 @@ def test_the_user_guide_table_is_the_declaration() -> None:
     """Edit daemon/settings_schema.py, then paste `settings_schema.markdown_table()` into the guide."""
     text = (DOCS / "user-guide.md").read_text(encoding="utf-8")
     start, end = "<!-- settings table: generated", "<!-- end of settings table -->"
-    assert start in text and end in text
+    assert start in text
+    assert end in text
     block = text[text.index(start) : text.index(end)].splitlines()[1:]
     table = [line for line in block if line.startswith("|")]
     assert table == schema.markdown_table(), "\n".join(["docs/user-guide.md should read:", *schema.markdown_table()])

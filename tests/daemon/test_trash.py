@@ -43,7 +43,8 @@ def no_os_trash(path: str) -> None:
 @pytest.mark.skipif(os.name != "posix" or os.uname().sysname == "Darwin", reason="freedesktop trash layout")
 def test_os_trash_is_used_when_it_works(root: Path, xdg_trash: Path) -> None:
     item = move_to_trash(root, "docs/a.txt", os_trash=xdg.send2trash)
-    assert item.location == "os" and not (root / "docs" / "a.txt").exists()
+    assert item.location == "os"
+    assert not (root / "docs" / "a.txt").exists()
     assert (xdg_trash / "files" / "a.txt").read_text() == "alpha"
     assert (xdg_trash / "info" / "a.txt.trashinfo").exists()
     assert not (root / ".ferry").exists()
@@ -51,7 +52,8 @@ def test_os_trash_is_used_when_it_works(root: Path, xdg_trash: Path) -> None:
 
 def test_folder_trash_when_the_os_trash_fails(root: Path) -> None:
     item = move_to_trash(root, "docs/a.txt", os_trash=no_os_trash)
-    assert item.location == "folder" and item.stored_at is not None
+    assert item.location == "folder"
+    assert item.stored_at is not None
     assert not (root / "docs" / "a.txt").exists()
     assert item.stored_at.read_text() == "alpha"
     assert item.stored_at.relative_to(root).parts[:2] == (".ferry", "trash")
@@ -64,7 +66,8 @@ def test_list_and_restore_a_file_and_a_folder(root: Path) -> None:
     items = list_folder_trash(root)
     assert [(i.relpath, i.is_dir) for i in items] == [("docs/deep", True), ("docs/a.txt", False)]  # newest first
     restored = restore_from_folder_trash(root, items[0])
-    assert restored == root / "docs" / "deep" and (restored / "b.txt").read_text() == "beta"
+    assert restored == root / "docs" / "deep"
+    assert (restored / "b.txt").read_text() == "beta"
     assert [i.relpath for i in list_folder_trash(root)] == ["docs/a.txt"]
 
 
@@ -88,7 +91,7 @@ def test_same_path_trashed_twice_keeps_both(root: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["", "/etc/passwd", "../outside", "docs/../../x", ".ferry/trash", "a//b"])
 def test_paths_outside_the_root_or_ferrys_own_are_refused(root: Path, bad: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"not a relative path inside the sync folder|Ferry's own folder"):
         move_to_trash(root, bad, use_os_trash=False)
 
 

@@ -48,7 +48,8 @@ def test_same_content_again_and_renamed_sends_nothing(client: RemoteClient, tmp_
     op = up.upload_file(f, "photo.raw", base_rev=None)
     commit_ok(client, [op])
     first = up.stats.bytes_sent
-    assert first == f.stat().st_size and op.size == first
+    assert first == f.stat().st_size
+    assert op.size == first
 
     up2 = Uploader(client)
     again = up2.upload_file(f, "photo.raw", base_rev=None)
@@ -57,7 +58,8 @@ def test_same_content_again_and_renamed_sends_nothing(client: RemoteClient, tmp_
     f.rename(renamed)
     moved = up2.upload_file(renamed, "elsewhere/renamed.raw", base_rev=None)
     commit_ok(client, [moved])
-    assert up2.stats.blocks_sent == 0 and up2.stats.bytes_sent == 0
+    assert up2.stats.blocks_sent == 0
+    assert up2.stats.bytes_sent == 0
     assert up2.stats.blocks_skipped == 2 * len(op.blocks)
 
 
@@ -67,7 +69,8 @@ def test_one_byte_edit_in_a_20_mib_file_sends_about_one_block(client: RemoteClie
     f.write_bytes(data)
     up = Uploader(client)
     [res] = client.commit([up.upload_file(f, "big.bin", base_rev=None)])
-    assert res.ok and res.entry is not None
+    assert res.ok
+    assert res.entry is not None
     data[10 * 1024 * 1024] ^= 0xFF
     f.write_bytes(data)
     up2 = Uploader(client)
@@ -102,7 +105,8 @@ def test_file_changed_while_uploading_fails_alone(client: RemoteClient, tmp_path
     outcomes = Uploader(client).upload_many([UploadItem(stable, "stable.txt", None),
                                              UploadItem(moving, "moving.txt", None, digest=digest)])
     assert outcomes[0].ok
-    assert not outcomes[1].ok and isinstance(outcomes[1].error, FileChangedWhileReading)
+    assert not outcomes[1].ok
+    assert isinstance(outcomes[1].error, FileChangedWhileReading)
     assert client.missing(digest.block_hashes) == list(digest.block_hashes)  # nothing of it was kept
 
 
@@ -157,14 +161,16 @@ def test_executable_bit_and_mtime_travel(client: RemoteClient, tmp_path: Path) -
     op = Uploader(client).upload_file(f, "run.sh", base_rev=None)
     [res] = client.commit([op])
     assert res.entry is not None
-    assert res.entry.entry.executable is True and res.entry.entry.mtime_ns == 1_600_000_000_123_456_789
+    assert res.entry.entry.executable is True
+    assert res.entry.entry.mtime_ns == 1_600_000_000_123_456_789
 
 
 def test_empty_file(client: RemoteClient, tmp_path: Path) -> None:
     f = tmp_path / "empty"
     f.write_bytes(b"")
     op = Uploader(client).upload_file(f, "empty", base_rev=None)
-    assert op.blocks == () and op.size == 0
+    assert op.blocks == ()
+    assert op.size == 0
     commit_ok(client, [op])
 
 

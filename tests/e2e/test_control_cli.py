@@ -22,7 +22,8 @@ def test_status_pause_resume_and_wait(make_device: Callable[..., Device]) -> Non
     assert str(a.folder) in human
 
     b.ferry("pause")
-    assert b.status()["state"] == "paused" and b.status()["paused"] is True
+    assert b.status()["state"] == "paused"
+    assert b.status()["paused"] is True
     (a.folder / "while-paused.txt").write_text("hello")
     a.wait_synced()
     # paused: nothing arrives, and `ferry wait` does not claim to be done
@@ -60,7 +61,8 @@ def test_folders_settings_activity_and_errors(make_device: Callable[..., Device]
     assert a.json("settings", "get")["settings"]["upload_limit_kbps"] == 512
     assert "upload_limit_kbps = 512" in (a.home / "config" / "config.toml").read_text()
     bad = a.ferry("settings", "set", "upload_limit_kbps", "lots", check=False)
-    assert bad.returncode != 0 and "upload_limit_kbps" in (bad.stderr + bad.stdout)
+    assert bad.returncode != 0
+    assert "upload_limit_kbps" in (bad.stderr + bad.stdout)
     assert a.json("errors")["errors"] == []
 
     photos_id = next(f["id"] for f in folders if f["local"] == str(second))
@@ -127,10 +129,12 @@ def test_daemon_not_running_and_bad_input(tmp_path: Path, make_device: Callable[
     a = make_device("laptop")
     a.stop()
     r = a.ferry("status", check=False)
-    assert r.returncode == 3 and "not running" in (r.stderr + r.stdout)
+    assert r.returncode == 3
+    assert "not running" in (r.stderr + r.stdout)
     a.start()
     r = a.ferry("versions", "/etc/passwd", check=False)
-    assert r.returncode == 1 and "not inside a synced folder" in (r.stderr + r.stdout)
+    assert r.returncode == 1
+    assert "not inside a synced folder" in (r.stderr + r.stdout)
     r = a.ferry("folder", "add", str(a.folder / "nested"), check=False)
     assert r.returncode != 0
     assert a.status()["state"] in ("idle", "syncing"), "bad requests leave the daemon running"
@@ -140,7 +144,8 @@ def test_stop_is_graceful_and_a_second_daemon_is_refused(make_device: Callable[.
     a = make_device("laptop")
     assert a.proc is not None
     second = a.ferry("start", check=False)
-    assert second.returncode == 0 and "already running" in second.stdout
+    assert second.returncode == 0
+    assert "already running" in second.stdout
     a.ferry("stop")
     a.proc.wait(30)
     assert a.proc.returncode == 0
@@ -161,9 +166,11 @@ def test_ferry_up_on_an_empty_home_syncs_into_the_local_cloud(tmp_path: Path) ->
         (d.folder / "hello.txt").write_text("into the local cloud")
         d.wait_synced()
         revs = d.json("versions", str(d.folder / "hello.txt"))["revisions"]
-        assert revs and revs[0]["size"] == len("into the local cloud")
+        assert revs
+        assert revs[0]["size"] == len("into the local cloud")
         config = (d.home / "config" / "config.toml").read_text()
-        assert "embedded = true" in config and "127.0.0.1" in config
+        assert "embedded = true" in config
+        assert "127.0.0.1" in config
         again = d.ferry("up", str(d.folder), timeout=120).stdout
         assert "already running" in again.lower()
         assert (d.home / "config" / "config.toml").read_text().count("[[folders]]") == 1

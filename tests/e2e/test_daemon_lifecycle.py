@@ -91,7 +91,8 @@ def test_start_while_the_old_daemon_is_stopping_waits_and_leaves_one_running(
         assert "Ferry is running" in out
         assert not alive(old)
         new = daemon_pid(a)
-        assert new != old and alive(new)
+        assert new != old
+        assert alive(new)
         status = a.ferry("status", "--json", check=False)
         assert status.returncode == 0, status.stderr  # not exit 3: a daemon runs
         wait_until(lambda: "report.txt" in {e["path"].rsplit("/", 1)[-1] for e in a.json("activity")["activity"]}
@@ -117,7 +118,8 @@ def test_kill9_then_an_immediate_restart_over_the_stale_socket_and_lock(make_dev
         a.start()
         assert daemon_pid(a) != old
     a.wait_synced()
-    assert a.proc is not None and a.proc.poll() is None
+    assert a.proc is not None
+    assert a.proc.poll() is None
     b = make_device("desktop")
     converge(a, b)
     assert {"during-0.txt", "during-1.txt", "during-2.txt"} <= set(tree(b.folder))
@@ -138,13 +140,17 @@ def test_a_sync_loop_that_dies_is_an_error_in_the_status_and_the_log(make_device
     status = a.status()
     folder = status["folders"][0]
     assert folder["state"] == "error"
-    assert "sync loop stopped" in folder["message"] and "injected fault" in folder["message"]
+    assert "sync loop stopped" in folder["message"]
+    assert "injected fault" in folder["message"]
     assert status["message"] == folder["message"]
     assert a.ferry("wait", "--timeout", "2", check=False).returncode != 0, "a dead folder is never 'synced'"
     log = log_text(a)
-    assert "CRITICAL" in log and "thread ferry-sync-" in log
-    assert "Traceback (most recent call last)" in log and "RuntimeError: injected fault" in log
-    assert a.proc is not None and a.proc.poll() is None, "the daemon itself keeps answering"
+    assert "CRITICAL" in log
+    assert "thread ferry-sync-" in log
+    assert "Traceback (most recent call last)" in log
+    assert "RuntimeError: injected fault" in log
+    assert a.proc is not None, "the daemon itself keeps answering"
+    assert a.proc.poll() is None, "the daemon itself keeps answering"
 
 
 def test_a_daemon_that_cannot_start_says_why_and_exits_non_zero(make_device: Callable[..., Device]) -> None:
@@ -155,11 +161,14 @@ def test_a_daemon_that_cannot_start_says_why_and_exits_non_zero(make_device: Cal
     assert result.returncode != 0
     assert "ferryd: stopped by an unexpected error: RuntimeError: injected fault" in result.stderr
     log = log_text(a)
-    assert "CRITICAL" in log and "ferryd exits with code 1" in log
-    assert "Traceback (most recent call last)" in log and "injected fault: the engine could not start" in log
+    assert "CRITICAL" in log
+    assert "ferryd exits with code 1" in log
+    assert "Traceback (most recent call last)" in log
+    assert "injected fault: the engine could not start" in log
     assert a.ferry("status", check=False).returncode == 3  # nothing answers: the socket went with it
     started = a.ferry("start", check=False)  # as a user starts it: told why, not "Ferry is running"
-    assert started.returncode != 0 and "injected fault: the engine could not start" in started.stderr
+    assert started.returncode != 0
+    assert "injected fault: the engine could not start" in started.stderr
     assert "Ferry is running" not in started.stdout
 
 

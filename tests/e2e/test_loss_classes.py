@@ -124,7 +124,8 @@ def test_sync_root_vanishing_writes_nothing_there_and_deletes_nothing(
     del expected["docs/old.txt"]
     assert files_of(a) == files_of(b) == expected
     assert view.files() == expected
-    assert not conflict_copies(a) and not conflict_copies(b)
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)
     # The only deletion anywhere is the one the user made on the laptop, applied once on the desktop.
     assert remote_deletions(b) == []
     assert [Path(p).name for p in local_deletions(b)] == ["old.txt"]
@@ -168,8 +169,11 @@ def test_folder_recreated_empty_under_a_stale_journal_deletes_nothing(
     settle(a, b)
     assert files_of(b) == expected
     assert view.files() == expected
-    assert not conflict_copies(a) and not conflict_copies(b)
-    assert local_deletions(a) == [] and remote_deletions(a) == [] and remote_deletions(b) == []
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)
+    assert local_deletions(a) == []
+    assert remote_deletions(a) == []
+    assert remote_deletions(b) == []
 
 
 def test_journal_deleted_deletes_nothing_and_duplicates_nothing(
@@ -197,7 +201,8 @@ def test_journal_deleted_deletes_nothing_and_duplicates_nothing(
                 "made-meanwhile.txt": b"the laptop's new file"}
     assert files_of(a) == files_of(b) == expected
     assert view.files() == expected
-    assert not conflict_copies(a) and not conflict_copies(b)
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)
     assert view.revision_counts(list(SEED)) == before, "identical content was uploaded again"
     assert local_deletions(a) == local_deletions(b) == remote_deletions(b) == []
 
@@ -227,7 +232,8 @@ def test_non_empty_folder_joined_to_non_empty_remote_keeps_the_union(
     files = files_of(a)
     assert files == files_of(b) == view.files()
     copies = conflict_copies(a)
-    assert len(copies) == 1 and copies[0].startswith("differs (conflicted copy from "), copies
+    assert len(copies) == 1, copies
+    assert copies[0].startswith("differs (conflicted copy from "), copies
     assert {files["differs.txt"], files[copies[0]]} == {b"the laptop's version", b"the desktop's version"}
     assert {p: c for p, c in files.items() if p != copies[0] and p != "differs.txt"} == {
         "shared/same.txt": b"identical", "shared/same-other-mtime.txt": b"identical too",
@@ -261,7 +267,8 @@ def test_remote_delete_racing_an_offline_edit_keeps_the_edit(pair: tuple[Device,
                 "project/src/main.py": b"print(2)  # edited offline\n"}
     assert files_of(a) == files_of(b) == expected
     assert view.files() == expected
-    assert not conflict_copies(a) and not conflict_copies(b)
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)
     # What nobody edited stays deleted; the edited files were never deleted on the desktop.
     assert sorted(Path(p).name for p in local_deletions(b)) == ["README", "util.py"]
 
@@ -293,7 +300,8 @@ def test_folder_removed_moved_and_added_again_loses_nothing(
                 "desktop-new.txt": b"the desktop wrote this while its folder was not synced"}
     assert files_of(a) == files_of(b) == expected
     assert view.files() == expected
-    assert not conflict_copies(a) and not conflict_copies(b)
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)
     assert view.revision_counts(list(SEED)) == before, "identical content was uploaded again"
     assert local_deletions(a) == local_deletions(b) == remote_deletions(a) == remote_deletions(b) == []
 
@@ -380,9 +388,11 @@ def test_file_still_being_written_never_reaches_the_server_torn(pair: tuple[Devi
     revs = [r for r in view.revisions("capture.log") if not r["deleted"]]
     for r in revs:
         data = view.block_bytes(r["blocks"])
-        assert len(data) == r["size"] and r["size"] % RECORD == 0, f"rev {r['rev']}: a torn size {r['size']}"
+        assert len(data) == r["size"], f"rev {r['rev']}: a torn size {r['size']}"
+        assert r["size"] % RECORD == 0, f"rev {r['rev']}: a torn size {r['size']}"
         assert data == final[: r["size"]], f"rev {r['rev']}: content the file never had"
-    assert not conflict_copies(a) and not conflict_copies(b)
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)
 
 
 MTIMES = {
@@ -422,7 +432,8 @@ def test_mtimes_of_1970_2100_and_negative_sync_once_and_stay_put(
     settle(a, b)
     assert view.revision_counts(list(MTIMES)) == before, "a file was uploaded again after a rescan"
     for d in (a, b):
-        assert d.status()["state"] == "idle" and d.status()["errors"] == 0, d.status()
+        assert d.status()["state"] == "idle", d.status()
+        assert d.status()["errors"] == 0, d.status()
         for name, ns in MTIMES.items():
             assert (d.folder / name).stat().st_mtime_ns == ns, (d.name, name)
 
@@ -473,5 +484,7 @@ def test_nfd_names_are_synced_under_their_nfc_name_and_twins_never_overwrite(
     assert sorted(os.listdir(a.folder)) == names, "the edit came down under another name"
     assert {n: (a.folder / n).read_bytes() for n in twins} == twins
     assert view.files() == files_of(b) == {**on_server, NFC_NAME: b"edited on the desktop"}
-    assert not conflict_copies(a) and not conflict_copies(b)
-    assert folder_state(a)[0] == "idle" and folder_state(b)[0] == "idle"
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)
+    assert folder_state(a)[0] == "idle"
+    assert folder_state(b)[0] == "idle"

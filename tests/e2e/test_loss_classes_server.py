@@ -65,9 +65,11 @@ def test_server_restored_from_an_older_backup_gets_the_newer_files_again(
     # the backup (a deletion the server forgot comes back; never the reverse).
     assert newest.items() <= on_server.items()
     assert set(on_server) - set(newest) <= {"deleted-later.txt"}
-    assert not conflict_copies(a) and not conflict_copies(b)
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)
     assert local_deletions(b) == [p for p in local_deletions(b) if p.endswith("deleted-later.txt")]
-    assert remote_deletions(b) == [] and [Path(p).name for p in remote_deletions(a)] == ["deleted-later.txt"]
+    assert remote_deletions(b) == []
+    assert [Path(p).name for p in remote_deletions(a)] == ["deleted-later.txt"]
 
 
 def test_server_replaced_by_an_empty_one_and_devices_logging_in_again_delete_nothing(
@@ -105,7 +107,8 @@ def test_server_replaced_by_an_empty_one_and_devices_logging_in_again_delete_not
     assert files_of(a) == files_of(b) == files == view.files()
     for d in (a, b):
         assert d.json("trash", "list")["entries"] == [], d.name
-        assert local_deletions(d) == [] and remote_deletions(d) == []
+        assert local_deletions(d) == []
+        assert remote_deletions(d) == []
         assert d.status()["deletions_pending"] == 0
         assert not conflict_copies(d)
 
@@ -147,4 +150,5 @@ def test_server_restored_then_overtaken_by_another_device_loses_nothing(
     wait_for(lambda: view.files() == expected, "every file on the restored server", a, b, timeout=45)
     settle(a, b)
     assert files_of(a) == files_of(b) == expected
-    assert not conflict_copies(a) and not conflict_copies(b)
+    assert not conflict_copies(a)
+    assert not conflict_copies(b)

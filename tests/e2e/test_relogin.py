@@ -97,7 +97,8 @@ def test_login_while_running_uploads_everything_to_a_replaced_empty_server(
                what="every local file on the new server\n" + a.log_tail())
     a.wait_synced()
     status = a.status()
-    assert status["state"] == "idle" and "refused" not in folder_message(a), status
+    assert status["state"] == "idle", status
+    assert "refused" not in folder_message(a), status
     assert status["server"] == new.url
     assert local_files(a) == FILES, "nothing changed on this disk"
     assert a.json("trash", "list")["entries"] == []

@@ -105,7 +105,8 @@ def test_same_content_on_both_sides_is_no_conflict(make_device: object, tmp_path
     assert {"only-a.txt", "only-b.txt", "shared/same.txt", "differs.txt"} <= names
     assert not any("conflicted copy" in n and "same" in n for n in names)
     copies = [n for n in names if "conflicted copy" in n]
-    assert len(copies) == 1 and copies[0].startswith("differs (conflicted copy from ")
+    assert len(copies) == 1
+    assert copies[0].startswith("differs (conflicted copy from ")
     contents = {tree(a.folder)[n] for n in ("differs.txt", copies[0])}
     assert contents == {b"A's", b"B's"}
 
@@ -131,7 +132,8 @@ def test_names_this_disk_cannot_hold_are_kept_out_not_renamed(pair: tuple[Device
     wanted = {"aux.txt", "notes:v2.txt", "trailing."}
     wait_until(lambda: wanted <= {Path(e["path"]).name for e in b.json("errors")["name_issues"]}, timeout=30,
                what="the names Windows cannot hold to be listed with a reason")
-    assert not (b.folder / "aux.txt").exists() and not (b.folder / "notes:v2.txt").exists()
+    assert not (b.folder / "aux.txt").exists()
+    assert not (b.folder / "notes:v2.txt").exists()
     assert len([n for n in os.listdir(b.folder) if n.lower() == "readme.md"]) == 1
     assert b.status()["name_issues"] >= 4
     # nothing was renamed or deleted on the server: A still has every name

@@ -32,7 +32,8 @@ def test_an_nfd_name_reaches_the_other_device_under_nfc(pair: tuple[Device, Devi
     assert names(b) == sorted([NFC, DIR_NFC]), "the other device gets the NFC names the server holds"
     assert names(a) == sorted([NFD, DIR_NFD]), "the user's own files keep their names"
     a.wait_synced()
-    assert a.status()["name_issues"] == 0 and a.json("errors")["errors"] == []
+    assert a.status()["name_issues"] == 0
+    assert a.json("errors")["errors"] == []
 
     # an edit on the other device comes back into the NFD file, not into a new NFC twin beside it
     (b.folder / DIR_NFC / NFC).write_bytes(b"edited on the desktop")
@@ -55,13 +56,16 @@ def test_nfc_and_nfd_twins_on_one_disk_are_reported_and_never_overwrite_each_oth
     (a.folder / NFD).write_text("the NFD twin")  # Linux allows both spellings in one folder
     wait_until(lambda: a.status()["name_issues"] == 1, timeout=30, what="the twin to be reported")
     issues = a.json("errors")["name_issues"]
-    assert [i["path"] for i in issues] == [str(a.folder / NFD)] and "Unicode form" in issues[0]["reason"]
+    assert [i["path"] for i in issues] == [str(a.folder / NFD)]
+    assert "Unicode form" in issues[0]["reason"]
     b = make_device("desktop")
     wait_until(lambda: (b.folder / NFC).exists(), timeout=45, what="the file on the other device")
     b.wait_synced()
     a.wait_synced()
-    assert (a.folder / NFC).read_text() == "the NFC one" and (a.folder / NFD).read_text() == "the NFD twin"
-    assert (b.folder / NFC).read_text() == "the NFC one" and names(b) == [NFC]
+    assert (a.folder / NFC).read_text() == "the NFC one"
+    assert (a.folder / NFD).read_text() == "the NFD twin"
+    assert (b.folder / NFC).read_text() == "the NFC one"
+    assert names(b) == [NFC]
     # an edit from the other device goes to the entry that holds the path, the twin is left alone
     (b.folder / NFC).write_text("edited on the desktop")
     wait_until(lambda: (a.folder / NFC).read_text() == "edited on the desktop", timeout=45,

@@ -49,7 +49,8 @@ def start(env: dict[str, str], started: list[subprocess.Popen[str]], mode: str =
         [sys.executable, "-c", FAKE_DAEMON, mode], env={**os.environ, **env}, stdout=subprocess.PIPE, text=True
     )
     started.append(proc)
-    assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
     return proc
 
 

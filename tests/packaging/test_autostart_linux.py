@@ -46,7 +46,8 @@ def test_unit_passes_systemd_analyze_verify(home_env: dict[str, str], tmp_path: 
     for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=60s", "WantedBy=default.target"):
         assert line in text.splitlines()
     result = verify_unit(backend.unit_file, env)
-    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "", result.stderr
     if ferry_home:  # quoted, with the specifier escaped; `$` needs no escape in Environment=
         assert f'Environment="FERRY_HOME={tmp_path}/ferry home 100%% $HOME \\"q\\""' in text.splitlines()
 
@@ -65,16 +66,20 @@ def test_systemd_round_trip_leaves_nothing(home_env: dict[str, str]) -> None:
     backend = LinuxBackend(home_env, systemd="offline")
     report = autostart.enable(["daemon", "tray"], using=backend)
 
-    assert report["daemon"]["enabled"] and report["daemon"]["mechanism"] == "systemd"
-    assert report["tray"]["enabled"] and report["tray"]["mechanism"] == "xdg-autostart"
-    assert backend.wants_link.is_symlink() and backend.wants_link.resolve() == backend.unit_file.resolve()
+    assert report["daemon"]["enabled"]
+    assert report["daemon"]["mechanism"] == "systemd"
+    assert report["tray"]["enabled"]
+    assert report["tray"]["mechanism"] == "xdg-autostart"
+    assert backend.wants_link.is_symlink()
+    assert backend.wants_link.resolve() == backend.unit_file.resolve()
     assert report["daemon"]["command"].endswith("ferryd")
     assert backend.app_entry.exists()
     assert "Icon=ferry" in backend.app_entry.read_text()
     assert all(backend.icon_file(size).exists() for size in ICON_SIZES)
 
     report = autostart.disable("all", using=backend)
-    assert not report["daemon"]["enabled"] and not report["tray"]["enabled"]
+    assert not report["daemon"]["enabled"]
+    assert not report["tray"]["enabled"]
     assert files_under(home) == []
 
 
@@ -86,7 +91,8 @@ def test_xdg_fallback_round_trip_leaves_nothing(home_env: dict[str, str]) -> Non
     assert not report["tray"]["enabled"]
     assert not backend.unit_file.exists()
     entry = backend.autostart["daemon"].read_text()
-    assert "NoDisplay=true" in entry and "X-GNOME-Autostart-enabled=true" in entry
+    assert "NoDisplay=true" in entry
+    assert "X-GNOME-Autostart-enabled=true" in entry
     assert backend.app_entry.exists(), "the menu entry comes with any enabled target"
 
     autostart.disable("daemon", using=backend)
@@ -108,7 +114,8 @@ def test_switching_mechanism_removes_the_stale_entry(home_env: dict[str, str]) -
     systemd.enable("daemon")
     assert not systemd.autostart["daemon"].exists()
     LinuxBackend(home_env, systemd="none").enable("daemon")
-    assert not systemd.unit_file.exists() and not systemd.wants_link.is_symlink()
+    assert not systemd.unit_file.exists()
+    assert not systemd.wants_link.is_symlink()
 
 
 def test_enable_is_idempotent_and_carries_ferry_home(home_env: dict[str, str], tmp_path: Path) -> None:
@@ -136,7 +143,8 @@ def test_desktop_entries_validate(home_env: dict[str, str], tmp_path: Path) -> N
     autostart.enable("all", using=backend)
     for entry in (*backend.autostart.values(), backend.app_entry):
         result = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True, check=False)
-        assert result.returncode == 0 and result.stdout == "", result.stdout
+        assert result.returncode == 0, result.stdout
+        assert result.stdout == "", result.stdout
 
 
 class FakeSystemctl:
@@ -174,7 +182,8 @@ def test_online_mode_drives_systemctl(home_env: dict[str, str]) -> None:
     report = autostart.enable("daemon", using=backend)
     assert ["systemctl", "--user", "daemon-reload"] in fake.calls
     enable_at = fake.calls.index(["systemctl", "--user", "enable", "--now", "ferryd.service"])
-    assert stopped and stopped[0] <= enable_at, "a hand-started ferryd is stopped before systemd starts its own"
+    assert stopped, "a hand-started ferryd is stopped before systemd starts its own"
+    assert stopped[0] <= enable_at, "a hand-started ferryd is stopped before systemd starts its own"
     assert report["daemon"] == {**report["daemon"], "enabled": True, "running": True, "mechanism": "systemd"}
 
     autostart.enable("daemon", using=backend)
@@ -209,7 +218,8 @@ def test_cli_round_trip(home_env: dict[str, str], capsys: pytest.CaptureFixture[
     assert "tray: enabled (XDG autostart entry)" in capsys.readouterr().out
     assert run("status", as_json=True) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["tray"]["enabled"] and not report["daemon"]["enabled"]
+    assert report["tray"]["enabled"]
+    assert not report["daemon"]["enabled"]
     assert run("disable") == 0
     assert capsys.readouterr().out.splitlines() == ["daemon: disabled", "tray: disabled"]
     assert files_under(Path(home_env["HOME"])) == []

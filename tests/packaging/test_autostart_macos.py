@@ -33,8 +33,10 @@ def test_launch_agents_hold_the_keys(home_env: dict[str, str], tmp_path: Path) -
     assert daemon["ProcessType"] == "Standard"
     assert daemon["EnvironmentVariables"] == {"FERRY_HOME": env["FERRY_HOME"]}
     args = daemon["ProgramArguments"]
-    assert isinstance(args, list) and args[0].endswith("ferryd")
-    assert "--daemon" not in args and "-d" not in args, "ferryd must stay in the foreground under launchd"
+    assert isinstance(args, list)
+    assert args[0].endswith("ferryd")
+    assert "--daemon" not in args, "ferryd must stay in the foreground under launchd"
+    assert "-d" not in args, "ferryd must stay in the foreground under launchd"
     assert str(daemon["StandardErrorPath"]).startswith(env["FERRY_HOME"])
     assert Path(str(daemon["StandardErrorPath"])).parent.is_dir()
     assert "AssociatedBundleIdentifiers" not in daemon
@@ -50,7 +52,8 @@ def test_round_trip_leaves_nothing(home_env: dict[str, str]) -> None:
     home = Path(home_env["HOME"])
     backend = MacBackend(home_env)
     report = autostart.enable("daemon", using=backend)
-    assert report["daemon"]["enabled"] and report["daemon"]["mechanism"] == "launchd"
+    assert report["daemon"]["enabled"]
+    assert report["daemon"]["mechanism"] == "launchd"
     assert report["daemon"]["files"] == [str(home / "Library" / "LaunchAgents" / "com.ferrysync.ferryd.plist")]
     assert not report["tray"]["enabled"]
     autostart.disable("all", using=backend)
@@ -65,7 +68,8 @@ def test_bundled_app_is_associated(tmp_path: Path) -> None:
         (macos / name).write_bytes(b"")
     (macos.parent / "Info.plist").write_bytes(plistlib.dumps({"CFBundleIdentifier": "com.ferrysync.Ferry"}))
     launch = resolve("daemon", environ={}, executable=str(macos / "ferry-tray"), frozen=True, platform="darwin")
-    assert launch.argv == (str(macos / "ferryd"),) and launch.bundle_id == "com.ferrysync.Ferry"
+    assert launch.argv == (str(macos / "ferryd"),)
+    assert launch.bundle_id == "com.ferrysync.Ferry"
     data = plistlib.loads(render_launch_agent("com.ferrysync.ferryd", launch, gui=False, log_file="/l").encode())
     assert data["AssociatedBundleIdentifiers"] == ["com.ferrysync.Ferry"]
 

@@ -92,7 +92,8 @@ def test_task_xml_has_no_battery_or_time_limits(win_python: Path) -> None:
     command = root.findtext("t:Actions/t:Exec/t:Command", namespaces=NS)
     arguments = root.findtext("t:Actions/t:Exec/t:Arguments", namespaces=NS) or ""
     assert command == str(win_python.with_name("pythonw.exe")), "pythonw: no console window at log-on"
-    assert arguments.startswith('-c "') and "from ferrysync.daemon.main import main" in arguments
+    assert arguments.startswith('-c "')
+    assert "from ferrysync.daemon.main import main" in arguments
     assert r"C:\\Users\\Ada\\Ferry & Co" in arguments, "FERRY_HOME travels inside the -c code"
 
 
@@ -117,7 +118,8 @@ def test_daemon_task_round_trip(win_python: Path) -> None:
     assert tray_command.startswith(str(win_python.with_name("pythonw.exe")) + " -c ")
 
     autostart.disable("all", using=backend)
-    assert schtasks.tasks == {} and run_key.values == {}
+    assert schtasks.tasks == {}
+    assert run_key.values == {}
     assert not any(autostart.status(using=backend)[t]["enabled"] for t in ("daemon", "tray"))
 
 

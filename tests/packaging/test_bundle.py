@@ -26,7 +26,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "packaging" / "build_bundle.py"
 def load_builder() -> ModuleType:
     """packaging/ is no importable package (and would shadow PyPI's `packaging`): load the script by path."""
     spec = importlib.util.spec_from_file_location("ferry_build_bundle", SCRIPT)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -32,7 +32,9 @@ def icons(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("size", [16, 24, 32, 48, 64, 128, 256, 512])
 def test_png_sizes(icons: Path, size: int) -> None:
     with Image.open(icons / f"ferry-{size}.png") as im:
-        assert im.format == "PNG" and im.size == (size, size) and im.mode == "RGBA"
+        assert im.format == "PNG"
+        assert im.size == (size, size)
+        assert im.mode == "RGBA"
         assert im.getchannel("A").getpixel((0, 0)) == 0, "corners are transparent"
 
 
@@ -50,7 +52,8 @@ def test_ico_holds_every_windows_size(icons: Path) -> None:
 def test_icns_opens_with_retina_sizes(icons: Path) -> None:
     with Image.open(icons / "ferry.icns") as im:
         assert im.format == "ICNS"
-        assert (512, 512, 2) in im.info["sizes"] and (16, 16, 2) in im.info["sizes"]
+        assert (512, 512, 2) in im.info["sizes"]
+        assert (16, 16, 2) in im.info["sizes"]
 
 
 def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
@@ -62,7 +65,8 @@ def test_unwritable_output_is_a_clear_error(tmp_path: Path) -> None:
         text=True,
         check=False,
     )
-    assert result.returncode == 1 and "cannot write icons" in result.stderr
+    assert result.returncode == 1
+    assert "cannot write icons" in result.stderr
 
 
 @pytest.mark.parametrize("size", [16, 24, 32, 48, 64, 128, 256, 512])

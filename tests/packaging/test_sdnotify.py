@@ -58,7 +58,7 @@ def test_a_vanished_socket_is_logged_not_raised(tmp_path: Path, caplog: pytest.L
 
 def test_malformed_field_is_a_programming_error(listener: tuple[socket.socket, dict[str, str]]) -> None:
     for bad in ("READY", "=1", "STATUS=two\nlines"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a one-line KEY=value"):
             sdnotify.notify(bad, environ=listener[1])
 
 

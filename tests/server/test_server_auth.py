@@ -13,7 +13,9 @@ def test_login_gives_a_working_token_and_wrong_credentials_are_401(shared_server
     r = requests.post(f"{url}/v1/login", json={"user": name, "password": "s3cret", "device_name": "laptop"})
     assert r.status_code == 200
     body = r.json()
-    assert body["user"] == name and body["token"] and body["device_id"]
+    assert body["user"] == name
+    assert body["token"]
+    assert body["device_id"]
     api = Api(url, body["token"])
     assert api.ok(api.get("/v1/account"))["user"] == name
     for user, password in [(name, "wrong"), ("nobody-" + name, "s3cret"), (name, "")]:
@@ -30,7 +32,8 @@ def test_missing_bad_and_revoked_tokens_are_401(alice: Api) -> None:
         assert r.json()["error"]["code"] == "unauthorized"
     assert alice.ok(alice.post("/v1/logout")) == {}
     r = alice.get("/v1/changes")
-    assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized"
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "unauthorized"
 
 
 def test_devices_are_listed_and_one_can_revoke_another(shared_server: Server) -> None:
@@ -61,12 +64,15 @@ def test_cli_user_and_device_commands(shared_server: Server) -> None:
     name = new_user_name()
     assert ferry_server("user", "add", name, "--password-stdin", "--data", data, stdin="pw1\n").returncode == 0
     again = ferry_server("user", "add", name, "--password-stdin", "--data", data, stdin="pw2\n")
-    assert again.returncode == 1 and "already exists" in again.stderr
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
     listed = ferry_server("user", "list", "--data", data)
-    assert listed.returncode == 0 and name in listed.stdout.split()
+    assert listed.returncode == 0
+    assert name in listed.stdout.split()
     token = shared_server.login(name, "pw1", "desk")  # the trailing newline is not part of the password
     devices = ferry_server("device", "list", name, "--data", data)
-    assert devices.returncode == 0 and "desk" in devices.stdout
+    assert devices.returncode == 0
+    assert "desk" in devices.stdout
     device_id = devices.stdout.split()[0]
     assert ferry_server("device", "revoke", device_id, "--data", data).returncode == 0
     assert Api(shared_server.url, token).get("/v1/account").status_code == 401

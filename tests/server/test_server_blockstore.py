@@ -28,7 +28,7 @@ def test_put_get_iter_delete(tmp_path: Path) -> None:
     assert not store.has(_h(blobs[0]))
     with pytest.raises(KeyError):
         store.get(_h(blobs[0]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a block hash"):
         store.has("../../etc/passwd")
 
 
@@ -48,9 +48,11 @@ def test_delete_if_older_spares_blocks_stored_again_since(tmp_path: Path) -> Non
     os.utime(tmp_path / digest[:2] / digest[2:4] / digest, (past, past))
     cutoff = time.time() - 60
     store.put(digest, data)  # re-storing an existing block refreshes its age
-    assert store.delete_if_older(digest, cutoff) is False and store.has(digest)
+    assert store.delete_if_older(digest, cutoff) is False
+    assert store.has(digest)
     os.utime(tmp_path / digest[:2] / digest[2:4] / digest, (past, past))
-    assert store.delete_if_older(digest, cutoff) is True and not store.has(digest)
+    assert store.delete_if_older(digest, cutoff) is True
+    assert not store.has(digest)
     assert store.delete_if_older(digest, cutoff) is False
     store.put_many([(digest, data), (_h(b"x"), b"x")])  # and re-storing after deletion writes it again
     assert store.get(digest) == data

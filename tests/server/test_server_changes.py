@@ -21,10 +21,12 @@ def test_feed_is_in_seq_order_with_tombstones_and_moves(alice: Api) -> None:
     alice.one({"op": "move", "path": "dir/a.txt", "to": "moved/a.txt", "base_rev": f["rev"]})
     entries, cursor = alice.all_changes(start)
     seqs = [e["seq"] for e in entries]
-    assert seqs == sorted(seqs) and cursor == seqs[-1]
+    assert seqs == sorted(seqs)
+    assert cursor == seqs[-1]
     by_path = {e["path"]: e for e in entries}
     assert by_path["dir/b.txt"]["deleted"] is True
-    assert by_path["dir/a.txt"]["deleted"] is True and by_path["moved/a.txt"]["deleted"] is False
+    assert by_path["dir/a.txt"]["deleted"] is True
+    assert by_path["moved/a.txt"]["deleted"] is False
     assert by_path["dir/a.txt"]["file_id"] == by_path["moved/a.txt"]["file_id"] == f["file_id"]
     # The new path comes before the tombstone, so a reader never sees the file vanish first.
     assert by_path["moved/a.txt"]["seq"] < by_path["dir/a.txt"]["seq"]
@@ -70,7 +72,8 @@ def test_cursor_zero_is_a_paginated_snapshot_of_the_live_tree(alice: Api) -> Non
     paths = [e["path"] for p in pages for e in p["entries"]]
     assert "f03" not in paths[:10]
     assert {f"f{i:02d}" for i in range(25) if i != 3} | {"late"} <= set(paths)
-    assert pages[0]["has_more"] and len(pages[0]["entries"]) == 10
+    assert pages[0]["has_more"]
+    assert len(pages[0]["entries"]) == 10
     assert pages[-1]["cursor"] == alice.changes(0)["cursor"]
 
 
@@ -81,17 +84,20 @@ def test_cursor_zero_of_an_empty_account(alice: Api) -> None:
 def test_bad_feed_parameters_are_400(alice: Api) -> None:
     for params in [{"cursor": -1}, {"cursor": "x"}, {"limit": 0}, {"limit": 10_001}, {"cursor": 2**70}]:
         r = alice.get("/v1/changes", params=params)
-        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", params
+        assert r.status_code == 400, params
+        assert r.json()["error"]["code"] == "bad_request", params
     for params in [{"timeout": 121}, {"timeout": -1}, {"cursor": -5}, {"timeout": "soon"}]:
         r = alice.get("/v1/changes/wait", params=params)
-        assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", params
+        assert r.status_code == 400, params
+        assert r.json()["error"]["code"] == "bad_request", params
 
 
 def test_wait_returns_at_once_when_already_behind(alice: Api) -> None:
     alice.put_file("a", b"a")
     t0 = time.monotonic()
     body = alice.ok(alice.get("/v1/changes/wait", params={"cursor": 0, "timeout": 30}))
-    assert body["changes"] is True and body["cursor"] >= 1
+    assert body["changes"] is True
+    assert body["cursor"] >= 1
     assert time.monotonic() - t0 < 5
 
 
@@ -133,7 +139,8 @@ def test_long_poll_wakes_promptly_when_another_device_commits(shared_server: Ser
     assert result["body"] == {"changes": True, "cursor": res["entry"]["seq"]}
     assert float(result["at"]) - committed_at < 2.0, "long-poll did not wake promptly"  # type: ignore[arg-type]
     entries, _ = alice.all_changes(cursor)
-    assert [e["path"] for e in entries] == ["news.txt"] and entries[0]["modified_by"] == "other-device"
+    assert [e["path"] for e in entries] == ["news.txt"]
+    assert entries[0]["modified_by"] == "other-device"
 
 
 def test_long_poll_is_per_user(alice: Api, bob: Api) -> None:

@@ -143,7 +143,8 @@ def test_killing_one_process_mid_sync_loses_nothing(pair: tuple[CloudServer, Clo
     survivor = _api(two, "laptop-again")
     tree = survivor.tree()
     for path, entry in acknowledged.items():
-        assert tree[path]["seq"] == entry["seq"] and survivor.download(tree[path]) == files[path]
+        assert tree[path]["seq"] == entry["seq"]
+        assert survivor.download(tree[path]) == files[path]
     # The client finishes its sync through the survivor (re-uploading whatever the dead one never recorded).
     rest = {p: d for p, d in files.items() if p not in tree}
     for path, data in rest.items():

@@ -65,7 +65,8 @@ def test_feed_reader_sees_every_change_made_concurrently(shared_server: Server, 
         all_seqs = [s for seqs in pool.map(write, range(len(writers))) for s in seqs]
     done.set()
     reader.join(timeout=60)
-    assert not errors and not reader.is_alive()
+    assert not errors
+    assert not reader.is_alive()
     assert len(set(all_seqs)) == len(all_seqs) == 3 * 15 * 3
     tree = alice.tree()
     assert {p: e["seq"] for p, e in tree.items()} == seen

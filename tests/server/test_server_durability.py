@@ -65,7 +65,8 @@ def test_retention_prunes_old_revisions_and_tombstones_but_not_current_ones(serv
     assert alice.ok(alice.get("/v1/revisions", params={"path": "gone.txt"}))["revisions"] == []
     # A cursor from before a pruned deletion can no longer be served incrementally: the client must re-list.
     r = alice.get("/v1/changes", params={"cursor": old_cursor})
-    assert r.status_code == 410 and r.json()["error"]["code"] == "cursor_expired"
+    assert r.status_code == 410
+    assert r.json()["error"]["code"] == "cursor_expired"
     assert set(alice.tree()) == {"kept.txt"}
     # Blocks only pruned revisions used, and uploads never committed, are no longer held, nor stored if nobody does.
     assert alice.missing([*v1["blocks"], never_committed, bob_too, *v2["blocks"]]) == [
@@ -107,4 +108,5 @@ def test_sigterm_stops_the_server_cleanly(server) -> None:  # type: ignore[no-un
     server.proc = None
     log = server.log.read_text()
     assert f"listening on http://127.0.0.1:{server.port}" in log
-    assert "ferry-server stopped" in log and "Traceback" not in log
+    assert "ferry-server stopped" in log
+    assert "Traceback" not in log

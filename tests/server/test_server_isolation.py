@@ -32,7 +32,9 @@ def test_users_have_separate_trees_feeds_and_history(alice: Api, bob: Api) -> No
 def test_file_ops_of_another_user_see_nothing(alice: Api, bob: Api) -> None:
     f = alice.put_file("shared-name", b"alice")
     (res,) = bob.commit({"op": "delete", "path": "shared-name", "base_rev": f["rev"]})
-    assert res["code"] == "conflict" and res["current"] is None
+    assert res["code"] == "conflict"
+    assert res["current"] is None
     (res,) = bob.commit({"op": "move", "path": "shared-name", "to": "mine", "base_rev": f["rev"]})
-    assert res["code"] == "conflict" and res["current"] is None
+    assert res["code"] == "conflict"
+    assert res["current"] is None
     assert alice.tree()["shared-name"] == f

@@ -71,7 +71,8 @@ def _exercise(url: str) -> None:
         user = store.add_user("someone", "x")
         deep = "/".join(["é" * 127] * 16)  # 4,079 UTF-8 bytes
         _results, seq = store.commit(user.id, "dev", [MkdirOp(deep, None)])
-        assert seq == 16 and store.changes(user.id, 0, 100).entries[-1].path == deep
+        assert seq == 16
+        assert store.changes(user.id, 0, 100).entries[-1].path == deep
         assert store.revisions(user.id, deep)[0].rev == 16
     finally:
         store.close()
@@ -117,10 +118,12 @@ def test_a_data_dir_from_before_migrations_is_stamped_and_upgraded(tmp_path: Pat
     try:
         alice = Api(server.url, server.login("alice", "alice-pw"), "alice")
         tree = alice.tree()
-        assert set(tree) == {"docs", "docs/a.txt"} and tree["docs/a.txt"]["rev"] == 2
+        assert set(tree) == {"docs", "docs/a.txt"}
+        assert tree["docs/a.txt"]["rev"] == 2
         assert alice.download(tree["docs/a.txt"]) == block
         (res,) = alice.commit(put_op("docs/a.txt", [digest], len(block), base_rev=2, mtime_ns=9))
-        assert res["ok"] and res["entry"]["seq"] == 3
+        assert res["ok"]
+        assert res["entry"]["seq"] == 3
         revs = alice.ok(alice.get("/v1/revisions", params={"path": "docs/a.txt"}))["revisions"]
         assert [r["rev"] for r in revs] == [3, 2]
     finally:
@@ -136,4 +139,6 @@ def test_an_unreachable_database_is_a_clear_error(url: str, tmp_path: Path) -> N
     from srvapi import ferry_server
 
     res = ferry_server("user", "list", "--data", str(tmp_path), "--database-url", url)
-    assert res.returncode == 1 and "cannot use the database" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 1
+    assert "cannot use the database" in res.stderr
+    assert "Traceback" not in res.stderr

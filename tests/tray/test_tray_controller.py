@@ -170,7 +170,8 @@ def test_details_are_fetched_for_the_menu(rig: Rig) -> None:
               "details to arrive")
     snap = rig.controller.snapshot
     assert snap.conflicts[0]["path"] == "a (conflicted copy).txt"
-    assert snap.settings is not None and snap.settings["notifications"] is True
+    assert snap.settings is not None
+    assert snap.settings["notifications"] is True
     rig.controller.dispatch(Command("open_path", (str(docs / "a.txt"),)))
     wait_until(lambda: rig.desktop.opened == [str(docs / "a.txt")], what="the file to be opened")
     rig.controller.dispatch(Command("deletions_approve", ()))
@@ -308,7 +309,8 @@ def test_details_survive_a_daemon_without_some_methods(rig: Rig) -> None:
     rig.controller.start()
     wait_until(lambda: rig.controller.snapshot.settings is not None, what="settings despite no activity")
     assert rig.controller.snapshot.activity == ()
-    assert isinstance(rig.ui.last.menu[0], Item) and rig.ui.last.icon == "idle"
+    assert isinstance(rig.ui.last.menu[0], Item)
+    assert rig.ui.last.icon == "idle"
 
 
 def test_a_refusing_socket_is_reported(rig: Rig) -> None:

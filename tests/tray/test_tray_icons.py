@@ -22,14 +22,16 @@ def mean_diff(a: Image.Image, b: Image.Image) -> float:
 @pytest.mark.parametrize("dark", [False, True])
 def test_every_state_renders_at_every_size(state: str, size: int, dark: bool) -> None:
     img = render_icon(state, size, dark=dark)
-    assert img.mode == "RGBA" and img.size == (size, size)
+    assert img.mode == "RGBA"
+    assert img.size == (size, size)
     alpha = img.getchannel("A")
     assert alpha.getextrema() == (0, 255)  # transparent corners, opaque artwork
     bbox = alpha.getbbox()
-    assert bbox is not None and bbox[2] - bbox[0] >= size * 0.85  # uses the space it is given
+    assert bbox is not None
+    assert bbox[2] - bbox[0] >= size * 0.85
 
 
-@pytest.mark.parametrize("size", (16, 22, 32, 64))
+@pytest.mark.parametrize("size", [16, 22, 32, 64])
 def test_states_are_told_apart_at_a_glance(size: int) -> None:
     images = {s: render_icon(s, size) for s in STATES}
     for a in STATES:
@@ -95,10 +97,11 @@ def test_hinting_beats_downscaling_at_16_px() -> None:
     assert hinted < scaled, (hinted, scaled)
 
 
-@pytest.mark.parametrize("size", (16, 32, 48, 64, 128, 256, 512, 1024))
+@pytest.mark.parametrize("size", [16, 32, 48, 64, 128, 256, 512, 1024])
 def test_app_icon(size: int) -> None:
     img = app_icon(size)
-    assert img.mode == "RGBA" and img.size == (size, size)
+    assert img.mode == "RGBA"
+    assert img.size == (size, size)
     assert img.getpixel((size // 2, size // 10))[3] == 255  # the tile is opaque
     assert img.getpixel((0, 0))[3] < 255  # rounded corners
 

@@ -39,14 +39,17 @@ def test_linux_picker_prefers_the_desktops_own_dialog(monkeypatch: pytest.Monkey
 
 def test_linux_picker_falls_back_to_tkinter() -> None:
     argv = desktop.picker_command("linux", which_only())
-    assert argv[:2] == [sys.executable, "-c"] and "askdirectory" in argv[2]
+    assert argv[:2] == [sys.executable, "-c"]
+    assert "askdirectory" in argv[2]
 
 
 def test_macos_and_windows_pickers() -> None:
     mac = desktop.picker_command("darwin", which_only())
-    assert mac[0] == "osascript" and "choose folder" in mac[-1]
+    assert mac[0] == "osascript"
+    assert "choose folder" in mac[-1]
     win = desktop.picker_command("win32", which_only())
-    assert win[0] == "powershell" and "FolderBrowserDialog" in win[-1]
+    assert win[0] == "powershell"
+    assert "FolderBrowserDialog" in win[-1]
 
 
 def fake_picker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str) -> None:
@@ -96,7 +99,7 @@ def test_spawn_detaches(tmp_path: Path) -> None:
 
 
 def test_spawn_reports_a_missing_program() -> None:
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         desktop.spawn(["/nonexistent/ferryd"])
     with pytest.raises(OSError, match="no command"):
         desktop.spawn([])
@@ -165,7 +168,8 @@ def test_menu_model_becomes_pystray_items(pystray_dummy: Any) -> None:
     status_item = items[0]
     assert not status_item.enabled
     resume = next(i for i in items if i.text == "Resume syncing")
-    assert resume.default and resume.enabled
+    assert resume.default
+    assert resume.enabled
     resume(None)
     assert fired == [Command("resume")]
     settings = next(i for i in items if i.text == "Settings")
@@ -215,4 +219,5 @@ def test_without_a_display_the_tray_says_why(tmp_path: Path) -> None:
     done = subprocess.run([bin_path("ferry-tray"), "--backend", "xorg"], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1
-    assert "cannot show a tray icon" in done.stderr and "no DISPLAY" in done.stderr
+    assert "cannot show a tray icon" in done.stderr
+    assert "no DISPLAY" in done.stderr

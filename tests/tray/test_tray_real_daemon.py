@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,9 @@ pytestmark = [pytest.mark.tray, pytest.mark.timeout(120)]
 
 
 @pytest.fixture
-def daemon(real_daemon: RealDaemon) -> Iterator[RealDaemon]:
+def daemon(real_daemon: RealDaemon) -> RealDaemon:
     """The `tray` fixture's daemon, here the real one."""
-    yield real_daemon
+    return real_daemon
 
 
 def menu_view(daemon: RealDaemon) -> View:

@@ -262,7 +262,8 @@ def test_recent_changes_open_the_file() -> None:
     assert labels == ["↓ q3.pdf — just now", "↑ notes.txt — 10 min ago", "• old.txt — 11 min ago (deleted)",
                       "↑ x.txt — 15 min ago"]
     first = recent.items[0]
-    assert isinstance(first, Item) and first.command == Command("open_path", ("/home/ann/Docs/reports/q3.pdf",))
+    assert isinstance(first, Item)
+    assert first.command == Command("open_path", ("/home/ann/Docs/reports/q3.pdf",))
     assert not item(view_of(activity=activity), "• old.txt").active  # deleted: nothing to open
     assert not item(view_of(activity=activity), "↑ x.txt").active  # folder no longer synced
 
@@ -342,9 +343,11 @@ def test_deletions_in_several_folders_can_be_settled_per_folder() -> None:
 def test_settings_reflect_the_daemon() -> None:
     view = view_of()
     login = item(view, "Start at login")
-    assert login.checked is False and login.command == Command("settings_set", ("start_at_login", True))
+    assert login.checked is False
+    assert login.command == Command("settings_set", ("start_at_login", True))
     notes = item(view, "Notifications")
-    assert notes.checked is True and notes.command == Command("settings_set", ("notifications", False))
+    assert notes.checked is True
+    assert notes.command == Command("settings_set", ("notifications", False))
     up = sub(view, "Upload limit")
     assert up.label == "Upload limit: Unlimited"
     assert [n.label for n in up.items if isinstance(n, Item)] == [
@@ -379,7 +382,8 @@ def test_folders_can_be_added_and_removed() -> None:
     remove = sub(view, "Remove a folder")
     assert [n.command for n in remove.items if isinstance(n, Item)] == [
         Command("remove_folder", ("f1",)), Command("remove_folder", ("f2",))]
-    assert isinstance(remove.items[0], Item) and remove.items[0].label == "Stop syncing “Docs” (files stay)"
+    assert isinstance(remove.items[0], Item)
+    assert remove.items[0].label == "Stop syncing “Docs” (files stay)"
 
 
 # --- the rest of the menu ---
@@ -404,7 +408,9 @@ def test_long_names_are_shortened_in_the_middle() -> None:
     conflicts = [{"folder_id": "f1", "path": name, "original": "x", "time": NOW}]
     label = sub(view_of(status(conflicts=1), conflicts=conflicts), "Conflicts").items[0]
     assert isinstance(label, Item)
-    assert len(label.label) == 60 and label.label.startswith("aaa") and label.label.endswith("zz.txt")
+    assert len(label.label) == 60
+    assert label.label.startswith("aaa")
+    assert label.label.endswith("zz.txt")
     assert "…" in label.label
 
 
