@@ -124,6 +124,15 @@ def test_commit_ops_and_their_results(alice: RemoteClient) -> None:
     assert moved.entry.entry.file_id == e.file_id
 
 
+def test_commit_takes_any_number_of_ops_and_answers_each_in_order(alice: RemoteClient) -> None:
+    """The client splits within the server's limits (the executor hands it a whole batch)."""
+    from ferrysync.daemon.remote.limits import MAX_OPS_PER_COMMIT
+
+    n = MAX_OPS_PER_COMMIT + 3
+    results = alice.commit([MkdirOp(f"many/{i:05}") for i in range(n)])
+    assert [r.entry.path if r.ok and r.entry else r.code for r in results] == [f"many/{i:05}" for i in range(n)]
+
+
 def test_malformed_op_fails_the_whole_request(alice: RemoteClient) -> None:
     with pytest.raises(BadRequest) as info:
         alice.commit([MkdirOp("ok"), MkdirOp("../escape")])
