@@ -63,8 +63,10 @@ def _assert_recovered(tmp_path: Path, db: Path, original: bytes) -> None:
         assert "corrupt" in j.needs_rebuild
         assert j.recovered_from is not None
         assert j.recovered_from.read_bytes() == original
-        assert j.iter_tree("f", "local") is not None
-        assert list(j.iter_tree("f", "local")) == []
+        assert j.schema_version == SCHEMA_VERSION  # a fresh journal, made at the current schema
+        assert list(j.iter_tree("f", "local")) == []  # nothing carried over from the damaged file
+        assert list(j.iter_tree("f", "synced")) == []
+        assert j.get_cursor("f") == 0
         j.put_local("f", LocalEntry("fresh", Kind.DIR))
         j.clear_rebuild()
     with Journal(db) as j:  # the fresh journal is healthy and the flag stays cleared
