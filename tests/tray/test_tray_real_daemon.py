@@ -21,7 +21,7 @@ from PIL import Image, ImageChops
 from ferrysync.tray.view import Item, Snapshot, Submenu, View, build_view
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_tray_xvfb import icon_centre, keys_to, open_menu, wait_icon
+from test_tray_xvfb import icon_centre, keys_to, open_menu, wait_icon, wait_title
 from trayprocs import RealDaemon, TrayProcess
 from util import wait_until
 from xsession import XSession
@@ -97,7 +97,6 @@ def test_click_pauses_and_resumes_then_a_server_outage_shows_offline(
         desktop_session: XSession, daemon: RealDaemon, tray: TrayProcess, alice_server: Any,
         artifacts: Callable[[str], Path]) -> None:
     tray.start()
-    tray.wait_log(r"the tray shows the icon at \d+ px")
     wait_icon(desktop_session, "idle", timeout=30).save(artifacts("real-idle.png"), optimize=True)
 
     click_icon(desktop_session)
@@ -110,7 +109,7 @@ def test_click_pauses_and_resumes_then_a_server_outage_shows_offline(
 
     alice_server.stop()
     wait_icon(desktop_session, "offline", timeout=30).save(artifacts("real-offline.png"), optimize=True)
-    tray.wait_log(r"showing offline: Offline")
+    wait_title(desktop_session, "Ferry — Offline")
     assert daemon.status()["state"] == "offline"
 
 
@@ -130,7 +129,7 @@ def test_held_deletions_need_attention_and_menu_choices_reach_the_daemon(
     wait_until(lambda: user_status(daemon, deletions_pending=3), timeout=30,
                what="the daemon to hold the three deletions")
     wait_icon(desktop_session, "attention").save(artifacts("real-attention.png"), optimize=True)
-    tray.wait_log(r"showing attention: Up to date")
+    wait_title(desktop_session, menu_view(daemon).title)
     held = next(n for n in settled_view(tray, daemon).menu if isinstance(n, Submenu) and n.label.startswith("Del"))
     assert held.label == "Deletions waiting (3)"
     assert {n.label for n in held.items if isinstance(n, Item) and n.command is None} == {
@@ -161,9 +160,9 @@ def test_a_killed_daemon_shows_not_running_and_a_restarted_one_is_followed(
 
     daemon.kill()
     wait_icon(desktop_session, "offline").save(artifacts("real-not-running.png"), optimize=True)
-    tray.wait_log(r"showing offline: Ferry is not running")
+    wait_title(desktop_session, "Ferry — Ferry is not running")
 
     daemon.start()  # a new ferryd, started by someone else: the tray reconnects by itself
     wait_icon(desktop_session, "idle", timeout=30)
-    tray.wait_log(r"showing idle: Up to date")
+    wait_title(desktop_session, "Ferry — Up to date")
     settled_view(tray, daemon)

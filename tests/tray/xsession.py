@@ -160,5 +160,12 @@ class XSession:
     def click(self, x: int, y: int, button: int = 1) -> None:
         self.xdotool("mousemove", str(x), str(y), "click", str(button))
 
+    def icon_titles(self) -> list[str]:
+        """The titles (tooltips) of the docked Ferry icons: pystray sets them as the icon window's name, as a
+        screen reader would read it."""
+        found = self.xdotool("search", "--name", "^Ferry").split()
+        names = (self.xdotool("getwindowname", wid).strip() for wid in found)
+        return [n for n in names if n.startswith("Ferry")]
+
     def key(self, *keys: str) -> None:
         self.xdotool("key", *keys)
