@@ -4,7 +4,8 @@
 each event re-arms the path's quiet period, so a file still being written is indexed once, after it settles. Events
 are buffered in memory and written in one transaction every ~20 ms (a burst of 20,000 creates costs a few commits).
 A stat-only rescan runs at start (after the observer is live, so nothing falls in between), after an inotify queue
-overflow, when `.ferryignore` changes, and periodically (about hourly, jittered). If the OS refuses more watches
+overflow (reported by the observer itself: see `inotify_observer.py`), when `.ferryignore` changes, and periodically
+(about hourly, jittered). If the OS refuses more watches
 (ENOSPC/EMFILE), the folder falls back to polling with rescans and says how to raise the limit.
 
 `LocalObserver` is what the engine starts per folder: a FolderWatcher plus a thread that drains ready paths through
@@ -17,14 +18,14 @@ from __future__ import annotations
 import errno
 import logging
 import random
+import sys
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -51,28 +52,28 @@ _SKIP_EVENTS = {"opened", "closed_no_write"}
 _COALESCE_S = 0.02
 
 
-class _OverflowTap(logging.Handler):
-    """watchdog reports an inotify queue overflow only through its log: turn that record into rescans."""
+@runtime_checkable
+class ReportsOverflow(Protocol):
+    """An observer that says when the OS dropped events (Linux: `inotify_observer.InotifyObserver`)."""
 
-    watchers: ClassVar[weakref.WeakSet[FolderWatcher]] = weakref.WeakSet()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            for w in list(self.watchers):
-                w.request_rescan("event queue overflow")
+    def report_overflows(self, root: str, on_overflow: Callable[[], None]) -> None: ...
 
 
-_TAP = _OverflowTap(logging.WARNING)
+def native_observer() -> BaseObserver:
+    """watchdog's native observer for this OS; on Linux, the inotify one that reports a queue overflow.
+
+    Elsewhere an overflow is not reported to event handlers (ReadDirectoryChangesW returns an empty buffer, FSEvents
+    flags a path to rescan), so the periodic rescan is what catches events lost there."""
+    if sys.platform.startswith("linux"):
+        from ferrysync.daemon.local.inotify_observer import InotifyObserver
+
+        return InotifyObserver()
+    return Observer()
 
 
-def _install_tap() -> None:
+def _quiet_watchdog() -> None:
     # watchdog warns (harmlessly) each time a moved directory's existing watch is re-registered
     warnings.filterwarnings("ignore", message="Callback with id .* already exists", category=RuntimeWarning)
-    wd_log = logging.getLogger("watchdog.observers.inotify_c")
-    if _TAP not in wd_log.handlers:
-        wd_log.addHandler(_TAP)
-    if wd_log.level == logging.NOTSET or wd_log.level > logging.WARNING:
-        wd_log.setLevel(logging.WARNING)
 
 
 class _Handler(FileSystemEventHandler):
@@ -99,7 +100,7 @@ class FolderWatcher:
         poll_interval: float = 10.0,
         on_dirty: Callable[[], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
-        observer_factory: Callable[[], BaseObserver] = Observer,
+        observer_factory: Callable[[], BaseObserver] = native_observer,
         rules: RulesCache | None = None,
     ) -> None:
         self.journal = journal
@@ -134,8 +135,7 @@ class FolderWatcher:
 
     def start(self, initial_scan: bool = True) -> None:
         """Start watching; the start-up scan runs right after the observer is live (catches offline changes)."""
-        _install_tap()
-        _OverflowTap.watchers.add(self)
+        _quiet_watchdog()
         self._watch()
         if initial_scan:
             self.request_rescan("start-up")
@@ -147,6 +147,8 @@ class FolderWatcher:
             observer = self._observer_factory()
             observer.schedule(_Handler(self), self._root_str, recursive=True)
             observer.start()
+            if isinstance(observer, ReportsOverflow):  # events were lost: only a full rescan finds what they said
+                observer.report_overflows(self._root_str, lambda: self.request_rescan("event queue overflow"))
             self._observer, self.mode = observer, "native"
         except OSError as exc:
             if observer is not None:
@@ -173,7 +175,6 @@ class FolderWatcher:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        _OverflowTap.watchers.discard(self)
         if self._observer is not None:
             self._stop_observer(self._observer)
             self._observer = None
@@ -326,7 +327,7 @@ class LocalObserver:
         poll_interval: float = 10.0,
         on_changes: Callable[[list[str]], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
-        observer_factory: Callable[[], BaseObserver] = Observer,
+        observer_factory: Callable[[], BaseObserver] = native_observer,
     ) -> None:
         self.journal = journal
         self.folder_id = folder_id

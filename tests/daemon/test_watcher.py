@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import shutil
+import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from util import wait_until
 from watchdog.observers.api import BaseObserver
 
@@ -101,13 +103,41 @@ def test_watch_limit_falls_back_to_polling_with_advice(
     lfs.wait_matches(journal, root, obs)
 
 
-def test_event_overflow_triggers_a_rescan(
-    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver]
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify's queue overflow")
+def test_events_lost_to_a_queue_overflow_are_found_by_a_rescan(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], lfs: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    obs = start_observer()
+    """A full inotify queue drops events and queues one IN_Q_OVERFLOW: the observer hands that fact to the watcher
+    (data, not a log line), and the full rescan it answers with finds what the lost events would have said."""
+    from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, Mask, WatchDescriptor
+
+    from ferrysync.daemon.local.inotify_observer import InotifyObserver
+
+    observers: list[InotifyObserver] = []
+
+    def observer() -> InotifyObserver:
+        observers.append(InotifyObserver())
+        return observers[-1]
+
+    obs = start_observer(observer_factory=observer)
     wait_until(lambda: obs.watcher.scans == 1 and obs.idle(), 10)
-    logging.getLogger("watchdog.observers.inotify_c").warning("Inotify queue overflowed; filesystem events were lost")
+    lost: list[object] = []
+    monkeypatch.setattr(obs.watcher, "on_paths", lost.extend)  # the events of this file never arrive
+    (root / "unseen.txt").write_text("written while events were dropped")
+    wait_until(lambda: lost, 10, what="the events that get lost")
+    time.sleep(0.5)  # and any late ones for it
+    monkeypatch.undo()
+    assert journal.get_local(FID, "unseen.txt") is None
+    assert obs.watcher.scans == 1
+    overflow = InotifyEvent(WatchDescriptor(-1), Mask(InotifyConstants.IN_Q_OVERFLOW), 0, b"")
+    observers[-1].inotify.handle_event(overflow)  # what watchdog's reader does with the kernel's overflow event
     wait_until(lambda: obs.watcher.scans == 2, 10, what="a rescan after the overflow")
+    lfs.wait_matches(journal, root, obs)
+    assert journal.get_local(FID, "unseen.txt") is not None
+    (root / "after.txt").write_text("the watches outlive the overflow")  # watchdog rebuilt them: events flow again
+    wait_until(lambda: journal.get_local(FID, "after.txt") is not None, 10, what="an event after the overflow")
+    assert obs.watcher.scans == 2
 
 
 def test_changes_to_ignore_rules_apply_at_once(
