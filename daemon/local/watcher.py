@@ -63,11 +63,15 @@ def native_observer() -> BaseObserver:
     """watchdog's native observer for this OS; on Linux, the inotify one that reports a queue overflow.
 
     Elsewhere an overflow is not reported to event handlers (ReadDirectoryChangesW returns an empty buffer, FSEvents
-    flags a path to rescan), so the periodic rescan is what catches events lost there."""
+    flags a path to rescan), so the periodic rescan is what catches events lost there; so too on Linux with a
+    watchdog older than the inotify API  builds on (one InotifyFD per observer, in watchdog 7)."""
     if sys.platform.startswith("linux"):
-        from ferrysync.daemon.local.inotify_observer import InotifyObserver
-
-        return InotifyObserver()
+        try:
+            from ferrysync.daemon.local.inotify_observer import InotifyObserver
+        except ImportError:
+            log.warning("this watchdog does not report inotify queue overflows; lost events wait for a rescan")
+        else:
+            return InotifyObserver()
     return Observer()
 
 
