@@ -64,7 +64,7 @@ def native_observer() -> BaseObserver:
 
     Elsewhere an overflow is not reported to event handlers (ReadDirectoryChangesW returns an empty buffer, FSEvents
     flags a path to rescan), so the periodic rescan is what catches events lost there; so too on Linux with a
-    watchdog older than the inotify API  builds on (one InotifyFD per observer, in watchdog 7)."""
+    watchdog older than the inotify API `inotify_observer` builds on (one InotifyFD per observer, in watchdog 7)."""
     if sys.platform.startswith("linux"):
         try:
             from ferrysync.daemon.local.inotify_observer import InotifyObserver
