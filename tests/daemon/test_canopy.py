@@ -16,9 +16,9 @@ import random
 from datetime import datetime
 
 import pytest
+from canopy_world import Disk, Node, Refused, Server, World, parents, under
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_canopy_world import Disk, Node, Refused, Server, World, parents, under
 
 from ferrysync.daemon.local.names import Profile, find_clashes
 from ferrysync.daemon.model import Kind

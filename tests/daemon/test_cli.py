@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ipc_fakedaemon import FakeDaemon
+from ipc_fakedaemon import FakeDaemon
 from util import bin_path, wait_until
 
 from ferrysync.daemon.cli import main

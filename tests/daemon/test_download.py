@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pytest
-from test_remote_support import fresh_user_client, running_server
+from remote_support import fresh_user_client, running_server
 
 from ferrysync.daemon.local.chunker import chunk_bytes, content_hash_of
 from ferrysync.daemon.model import Kind, RemoteEntry

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ipc_fakedaemon import FakeDaemon
+from ipc_fakedaemon import FakeDaemon
 from util import wait_until
 
 from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, IpcTimeout

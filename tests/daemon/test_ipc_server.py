@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_ipc_fakedaemon import FakeDaemon
+from ipc_fakedaemon import FakeDaemon
 from util import wait_until
 
 from ferrysync.daemon.ipc.client import ControlClient

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_remote_support import fresh_user_client, running_server
+from remote_support import fresh_user_client, running_server
 
 from ferrysync.daemon.local.chunker import block_hash, content_hash_of
 from ferrysync.daemon.model import Kind

@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from test_remote_support import running_server
+from remote_support import running_server
 
 from ferrysync.daemon.remote import (
     CertificateError,

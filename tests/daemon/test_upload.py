@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_remote_support import fresh_user_client, running_server
+from remote_support import fresh_user_client, running_server
 
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, hash_file
 from ferrysync.daemon.remote import RemoteClient

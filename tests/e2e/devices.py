@@ -110,3 +110,8 @@ def tree(root: Path) -> dict[str, bytes | None]:
 def same_trees(*devices: Device) -> bool:
     first = tree(devices[0].folder)
     return all(tree(d.folder) == first for d in devices[1:])
+
+
+def converge(*devices: Device, timeout: float = 30) -> None:
+    wait_until(lambda: same_trees(*devices), timeout=timeout,
+               what="the folders to hold the same files\n" + "\n".join(d.log_tail() for d in devices))

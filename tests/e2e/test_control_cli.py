@@ -7,8 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from devices import Device, tree
-from test_sync_basic import converge
+from devices import Device, converge, tree
 from util import wait_until
 
 

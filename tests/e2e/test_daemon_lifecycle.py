@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from devices import Device, tree
-from test_sync_basic import converge
+from devices import Device, converge, tree
 from util import ServerProcess, bin_path, wait_until
 
 FAULTS = str(Path(__file__).parent / "faults")

@@ -6,13 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from devices import Device, same_trees, tree
+from devices import Device, converge, tree
 from util import wait_until
-
-
-def converge(*devices: Device, timeout: float = 30) -> None:
-    wait_until(lambda: same_trees(*devices), timeout=timeout,
-               what="the folders to hold the same files\n" + "\n".join(d.log_tail() for d in devices))
 
 
 def test_create_edit_delete_propagate_both_ways(pair: tuple[Device, Device]) -> None:

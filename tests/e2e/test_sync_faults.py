@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from devices import Device, same_trees, tree
-from test_sync_basic import converge
+from devices import Device, converge, same_trees, tree
 from util import wait_until
 
 MiB = 1024 * 1024

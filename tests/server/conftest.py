@@ -7,14 +7,9 @@ the function-scoped `server` fixture from tests/conftest.py, or cloud.py's helpe
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
 from cloud import CloudServer, cloud_args
 from srvapi import Api, Server, new_user_name
 

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from simworld import Simulation, minimise
-from test_engine_sim import profile_of
+from simworld import Simulation, minimise, profile_of
 
 
 def main() -> int:

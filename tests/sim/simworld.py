@@ -559,3 +559,17 @@ def minimise(seed: int, make_base: Callable[[], Path], **kw: Any) -> tuple[froze
     finally:
         final.close()
     return skip, final.injections
+
+
+# The kinds of schedule the tests mix: calm (rare faults), stormy (users and crashes at many steps), three devices,
+# and long ones. A seed's kind is `profile_of(seed)`, for the tests and for replay.py alike.
+PROFILES = [
+    ("calm", {}),
+    ("stormy", {"knobs": Knobs(user=0.06, other_thread=0.06, crash=0.02, network=0.03, max_crashes=4)}),
+    ("three devices", {"devices": 3, "knobs": Knobs(user=0.03, other_thread=0.05, crash=0.01)}),
+    ("long", {"steps": 90}),
+]
+
+
+def profile_of(seed: int) -> tuple[str, dict[str, object]]:
+    return PROFILES[seed % len(PROFILES)]

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from devices import Device
+from trayprocs import DaemonUnderTest, FakeDaemonProcess, RealDaemon, TrayProcess
+from xsession import XSession, gtk_missing, missing_tools
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "e2e"))
-
-from devices import Device  # noqa: E402
-from trayprocs import DaemonUnderTest, FakeDaemonProcess, RealDaemon, TrayProcess  # noqa: E402
-from xsession import XSession, gtk_missing, missing_tools  # noqa: E402
 
 
 @pytest.fixture

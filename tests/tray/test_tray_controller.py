@@ -3,7 +3,6 @@ client — only the UI and the desktop are stand-ins (recorders), so these run w
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -11,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_daemon import FakeDaemon
+from util import wait_until
 
 from ferrysync.daemon.ipc.client import ControlClient, IpcError
 from ferrysync.daemon.paths import FerryPaths, ferry_paths
 from ferrysync.tray.controller import Backoff, Controller
 from ferrysync.tray.view import Command, Item, View
-
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_daemon import FakeDaemon
-from util import wait_until
 
 
 class Recorder:

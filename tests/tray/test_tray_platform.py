@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from util import bin_path, wait_until
 
 from ferrysync.tray import desktop, ui
 from ferrysync.tray.app import default_daemon_command, parse_args
 from ferrysync.tray.view import Command, Item, Snapshot, Submenu, View, build_view
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from util import bin_path, wait_until
 
 
 def which_only(*present: str) -> Any:

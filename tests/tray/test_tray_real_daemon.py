@@ -9,7 +9,6 @@ running until a new ferryd comes up, and menu choices land in the daemon's setti
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,14 +16,12 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageChops
-
-from ferrysync.tray.view import Item, Snapshot, Submenu, View, build_view
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_tray_xvfb import icon_centre, keys_to, open_menu, wait_icon, wait_title
+from traygui import icon_centre, keys_to, open_menu, wait_icon, wait_title
 from trayprocs import RealDaemon, TrayProcess
 from util import wait_until
 from xsession import XSession
+
+from ferrysync.tray.view import Item, Snapshot, Submenu, View, build_view
 
 pytestmark = [pytest.mark.tray, pytest.mark.timeout(120)]
 

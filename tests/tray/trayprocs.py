@@ -12,17 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol
 
+from devices import Device
+from util import bin_path, stop_process, wait_until
+from xsession import XSession
+
 from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, IpcError
 from ferrysync.daemon.paths import ferry_paths
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "e2e"))
-
-from devices import Device  # noqa: E402
-from util import bin_path, stop_process, wait_until  # noqa: E402
-from xsession import XSession  # noqa: E402
-
 FAKE_DAEMON = HERE / "fake_daemon.py"
 
 

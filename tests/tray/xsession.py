@@ -9,14 +9,10 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from util import stop_process, wait_until
 
 TOOLS = ("Xvfb", "trayer", "xdotool", "import", "dbus-daemon")
