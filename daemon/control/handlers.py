@@ -77,7 +77,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         if remote is not None and not isinstance(remote, str):
             raise ValueError("'remote' must be a path like /Documents")
         f = engine.add_folder(local, remote)
-        return {"folder": {"id": f.fid, "local": str(f.root), "remote": f.cfg.remote or "/"}}
+        return {"folder": {"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/")}}
 
     def folder_remove(params: Mapping[str, Any]) -> Mapping[str, Any]:
         fid = str(params.get("id", ""))

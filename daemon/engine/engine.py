@@ -15,7 +15,6 @@ import hashlib
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -66,7 +65,7 @@ class Engine:
         self.publish: Callable[[str, Any], None] = lambda event, data: None
         self.stop_requested = threading.Event()
         self._config_lock = threading.Lock()
-        self._folders_lock = threading.Lock()  # writers of the folder table (add/remove); readers take a reference
+        self._folders_lock = threading.RLock()  # writers of the folder table (add/remove); readers take a reference
         self._stop = threading.Event()
         self._changed = threading.Event()
         self._status_thread: threading.Thread | None = None
@@ -238,15 +237,12 @@ class Engine:
 
     def add_folder(self, local: str, remote: str | None) -> FolderSync:
         root = Path(local).expanduser().resolve()
-        for f in self.folders.values():
-            if root == f.root or root.is_relative_to(f.root) or f.root.is_relative_to(root):
-                raise ValueError(f"{root} overlaps the synced folder {f.root}")
         if root.exists() and not root.is_dir():
             raise ValueError(f"{root} is not a folder")
-        remote_path = remote if remote is not None else "/" + root.name
-        folder = FolderConfig(id=uuid.uuid4().hex[:12], local=root, remote=remote_path)
-        self._save(self.config.with_folder(folder))
-        return self._start_folder(folder)
+        with self._folders_lock:  # two adds at once must not both pass the overlap check
+            config, folder = self.config.with_new_folder(root, remote)
+            self._save(config)
+            return self._start_folder(folder)
 
     def remove_folder(self, folder_id: str) -> None:
         with self._folders_lock:
@@ -332,7 +328,7 @@ class Engine:
         for f, view in zip(syncs, views, strict=True):
             state, message = self._folder_state(f)
             states.append(state)
-            folders.append({"id": f.fid, "local": str(f.root), "remote": f.cfg.remote or "/", "state": state,
+            folders.append({"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/"), "state": state,
                             "message": message})
             up_n += view.pending_up[0]
             up_b += view.pending_up[1]

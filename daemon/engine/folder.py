@@ -459,10 +459,10 @@ class FolderSync:
             threshold = NO_THRESHOLD
             self._approve = False
             self._deleted = []
-        ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
-                          exists=self._exists, root_length=len(str(self.root)))
+        plan_ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
+                               exists=self._exists, root_length=len(str(self.root)))
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
-        plan = plan_batch(rows.values(), ctx, file_count, threshold)
+        plan = plan_batch(rows.values(), plan_ctx, file_count, threshold)
         if log.isEnabledFor(logging.DEBUG):  # a user's log can explain where each file went
             for a in plan.actions:
                 r = rows.get(a.path)
