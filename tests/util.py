@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 import requests
 
 T = TypeVar("T")
 
 
-def wait_until(pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
-    """Poll `pred` until it returns a truthy value; fail with `what` after `timeout` seconds."""
+def wait_until(pred: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
+    """Poll `pred` until it returns a truthy value (and return it); fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     last_exc: BaseException | None = None
     while True:
@@ -114,3 +115,17 @@ class ServerProcess:
                           timeout=10, verify=self.verify)
         r.raise_for_status()
         return str(r.json()["token"])
+
+
+class ServerFactory:
+    """Starts real servers for one test, each with its own data folder unless given one; stops them after."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self.started: list[ServerProcess] = []
+
+    def make(self, extra_args: list[str] | None = None, data: Path | None = None) -> ServerProcess:
+        d = data or self._tmp.mktemp("server-data")
+        s = ServerProcess(data=d, port=free_port(), log=d.parent / f"{d.name}.log", extra_args=list(extra_args or []))
+        self.started.append(s)
+        return s.start()

@@ -14,7 +14,7 @@ from ferrysync.daemon.local.hasher import HashPool, digest_file
 from ferrysync.daemon.local.marker import init_marker
 from ferrysync.daemon.local.scanner import load_rules, walk
 from ferrysync.daemon.local.watcher import LocalObserver
-from ferrysync.daemon.model import Kind
+from ferrysync.daemon.model import Kind, LocalEntry
 
 FID = "f1"
 
@@ -80,7 +80,10 @@ def start_observer(journal: Journal, root: Path, pool: HashPool) -> Iterator[Cal
 def tree_mismatch(journal: Journal, root: Path, verify_hashes: int = 50) -> str | None:
     """None when the local tree equals a fresh walk of the disk (kinds and stat keys; some hashes re-checked)."""
     disk = {e.path: e for e in walk(root, load_rules(root))}
-    tree = {e.path: e for e in journal.iter_tree(FID, "local")}
+    tree: dict[str, LocalEntry] = {}
+    for e in journal.iter_tree(FID, "local"):
+        assert isinstance(e, LocalEntry)
+        tree[e.path] = e
     if disk.keys() != tree.keys():
         missing, extra = sorted(disk.keys() - tree.keys()), sorted(tree.keys() - disk.keys())
         return f"not in tree: {missing[:5]} ({len(missing)}), not on disk: {extra[:5]} ({len(extra)})"

@@ -67,8 +67,9 @@ def test_folder_helpers(tmp_path: Path) -> None:
     cfg = Config().with_folder(FolderConfig("a", tmp_path / "A"))
     cfg = cfg.with_folder(FolderConfig("a", tmp_path / "A", paused=True))
     assert len(cfg.folders) == 1
-    assert cfg.folder("a") is not None
-    assert cfg.folder("a").paused
+    folder = cfg.folder("a")
+    assert folder is not None
+    assert folder.paused
     assert cfg.without_folder("a").folders == ()
 
 

@@ -119,7 +119,7 @@ def test_start_waits_for_a_stopping_daemon_then_starts_a_new_one(
     spawned: list[Spawned] = []
 
     def spawn(name: str, paths: Any) -> Spawned:
-        assert not DaemonLock(paths.lock_file).acquire().release(), "spawned while the old daemon held the lock"
+        DaemonLock(paths.lock_file).acquire().release()  # raises while the old daemon holds the lock
         spawned.append(Spawned(FakeDaemon(home).start()))
         return spawned[-1]
 
@@ -154,8 +154,12 @@ def test_start_waits_while_the_lock_is_held_by_a_daemon_that_does_not_answer(
     paths = ferry_paths().ensure()
     lock = DaemonLock(paths.lock_file).acquire()
     spawned: list[Spawned] = []
-    monkeypatch.setattr(session, "spawn_detached",
-                        lambda name, p: spawned.append(Spawned(FakeDaemon(home).start())) or spawned[-1])
+
+    def spawn(name: str, p: object) -> Spawned:
+        spawned.append(Spawned(FakeDaemon(home).start()))
+        return spawned[-1]
+
+    monkeypatch.setattr(session, "spawn_detached", spawn)
     result: list[int] = []
     starter = threading.Thread(target=lambda: result.append(session.start(argparse.Namespace(foreground=False))))
     starter.start()

@@ -71,10 +71,10 @@ def test_stop_waits_for_journal_work_in_progress(journal: Journal) -> None:
     entered, release = threading.Event(), threading.Event()
     real_apply = feed._apply
 
-    def slow_apply(*args: object, **kw: object) -> object:
+    def slow_apply(entries: tuple[FeedEntry, ...], *, cursor: int) -> list[str]:
         entered.set()
         release.wait(10)
-        return real_apply(*args, **kw)  # type: ignore[arg-type]
+        return real_apply(entries, cursor=cursor)
 
     journal.set_cursor(FID, 5)  # follow the feed (no listing): the page goes through _apply
     feed._check_history = False

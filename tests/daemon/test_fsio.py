@@ -27,7 +27,12 @@ from ferrysync.daemon.transfer import Downloader
 def hook() -> Iterator[list[Any]]:
     """Install a disk hook for one test; the list holds callbacks run at every step."""
     actions: list[Any] = []
-    previous = fsio.set_hook(lambda op, stage, paths: [a(op, stage, paths) for a in list(actions)])
+
+    def run_all(op: str, stage: str, paths: tuple[str, ...]) -> None:
+        for a in list(actions):
+            a(op, stage, paths)
+
+    previous = fsio.set_hook(run_all)
     yield actions
     fsio.set_hook(previous)
 

@@ -14,7 +14,7 @@ from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry, SyncedE
 
 H1, H2, H3 = "11" * 32, "22" * 32, "33" * 32
 hashes = st.text("0123456789abcdef", min_size=64, max_size=64)
-names = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\0"), min_size=1, max_size=12)
+names = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="/\0"), min_size=1, max_size=12)
 
 
 def test_each_tree_round_trips(journal: Journal) -> None:

@@ -92,7 +92,7 @@ def _run_worker(tmp_path: Path, root: Path, until: Callable[[Journal], bool]) ->
         proc.kill()
         proc.wait()
     finally:
-        stop_process(proc)  # type: ignore[arg-type]
+        stop_process(proc)
 
 
 def test_kill_9_mid_scan_and_mid_hash_loses_nothing(

@@ -16,7 +16,14 @@ import pytest
 from ferrysync.daemon import settings_schema as schema
 from ferrysync.daemon.cli import main as ferry
 from ferrysync.daemon.config import ConfigError, Settings, load_config, parse_config
-from ferrysync.daemon.ipc.protocol import SETTINGS, check_setting, encode_request, parse_request, setting_from_text
+from ferrysync.daemon.ipc.protocol import (
+    SETTINGS,
+    RejectedRequest,
+    check_setting,
+    encode_request,
+    parse_request,
+    setting_from_text,
+)
 from ferrysync.daemon.paths import FerryPaths, ferry_paths
 from ferrysync.daemon.planner.batch import RATIO_MIN_FILES
 from ferrysync.daemon.settings_schema import BY_NAME, LIVE, SCHEMA, Setting
@@ -88,7 +95,8 @@ def test_a_forbidden_value_is_refused_by_the_file_and_the_channel_alike(
         assert setting.name in str(err.value)
     if setting.live:
         bad = parse_request(encode_request(1, "settings_set", {"key": setting.name, "value": value}).rstrip())
-        assert getattr(bad, "code", None) == "bad_request"
+        assert isinstance(bad, RejectedRequest)
+        assert bad.code == "bad_request"
         assert setting.name in bad.message
         if setting.type is str and not isinstance(value, str):
             return  # typed on a command line, 12 is a fine host name
@@ -121,8 +129,8 @@ def test_narrowing_a_declaration_narrows_every_consumer(
     monkeypatch: pytest.MonkeyPatch, paths: FerryPaths, capsys: pytest.CaptureFixture[str]
 ) -> None:
     narrowed = dataclasses.replace(BY_NAME["upload_limit_kbps"], maximum=100)
-    monkeypatch.setitem(BY_NAME, "upload_limit_kbps", narrowed)  # type: ignore[index]
-    monkeypatch.setitem(LIVE, "upload_limit_kbps", narrowed)  # type: ignore[index]
+    monkeypatch.setitem(BY_NAME, "upload_limit_kbps", narrowed)
+    monkeypatch.setitem(LIVE, "upload_limit_kbps", narrowed)
     with pytest.raises(ConfigError, match=r"upload_limit_kbps: must be in \[0, 100\]"):
         parse_config({"settings": {"upload_limit_kbps": 101}}, paths.config_file)
     assert parse_config({"settings": {"upload_limit_kbps": 100}}).settings.upload_limit_kbps == 100

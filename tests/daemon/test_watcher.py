@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from util import wait_until
-from watchdog.observers.api import BaseObserver
+from watchdog.observers.api import BaseObserver, ObservedWatch
 
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.marker import RootUnavailable, init_marker
@@ -93,7 +93,7 @@ def test_watch_limit_falls_back_to_polling_with_advice(
         def __init__(self) -> None:
             super().__init__(emitter_class=object)  # type: ignore[arg-type]
 
-        def schedule(self, *a: object, **kw: object) -> object:
+        def schedule(self, *a: Any, **kw: Any) -> ObservedWatch:
             raise OSError(errno.ENOSPC, "inotify watch limit reached")
 
     obs = start_observer(observer_factory=NoWatches, poll_interval=0.3)

@@ -119,7 +119,8 @@ def test_versions_restore_and_conflicts(make_device: Callable[..., Device]) -> N
     converge(a, b)
     a.ferry("restore", str(target))  # no --rev: the last version before it was deleted
     for d in (a, b):
-        wait_until(lambda d=d: (d.folder / "essay.txt").exists(), timeout=30, what=f"the restored file on {d.name}")
+        restored = d.folder / "essay.txt"
+        wait_until(restored.exists, timeout=30, what=f"the restored file on {d.name}")
     assert (b.folder / "essay.txt").read_text() == "draft 1"
     assert a.json("conflicts")["conflicts"] == []
 

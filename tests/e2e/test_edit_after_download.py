@@ -74,8 +74,11 @@ def test_every_edit_right_after_a_download_arrives(pair: tuple[Device, Device], 
 
         wait_until(edit_what_landed, timeout=120, interval=0.001,
                    what=f"round {r}: A's edits to reach B and be edited there\n" + b.log_tail())
-        wait_until(lambda r=r: all(_read(a.folder / n) == f"b{r} {n} edited right after the download"
-                                   for n in names),
-                   timeout=120, what=f"round {r}: B's edits to reach A\n" + a.log_tail() + b.log_tail())
+
+        def edits_reached_a(r: int = r) -> bool:
+            return all(_read(a.folder / n) == f"b{r} {n} edited right after the download" for n in names)
+
+        wait_until(edits_reached_a, timeout=120,
+                   what=f"round {r}: B's edits to reach A\n" + a.log_tail() + b.log_tail())
     conflicts = [p.name for p in b.folder.iterdir() if "conflicted copy" in p.name]
     assert not conflicts, f"edits in turn are no conflict: {conflicts}"

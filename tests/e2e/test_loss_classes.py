@@ -56,7 +56,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture
 def remote(request: pytest.FixtureRequest) -> str:
     """This test's own remote folder on the shared server."""
-    return "/" + request.node.name.removeprefix("test_")[:60]
+    name: str = request.node.name
+    return "/" + name.removeprefix("test_")[:60]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from ferrysync.daemon import autostart
 from ferrysync.daemon.autostart import AutostartError
-from ferrysync.daemon.autostart.launch import resolve
+from ferrysync.daemon.autostart.launch import Launch, resolve
 from ferrysync.daemon.autostart.windows import RUN_VALUES, WindowsBackend
 
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
@@ -71,11 +71,12 @@ def win_python(tmp_path: Path) -> Path:
 
 def make_backend(win_python: Path, schtasks: FakeSchtasks, run_key: FakeRunKey, **env: str) -> WindowsBackend:
     environ = {"USERNAME": "Ada Lovelace", "USERDOMAIN": "PC", **env}
-    backend = WindowsBackend(environ, run_key=run_key, runner=schtasks)
-    backend.launch = lambda target: resolve(  # as if run by the venv's python.exe
-        target, environ=environ, executable=str(win_python), frozen=False, platform="win32"
-    )
-    return backend
+
+    class FromTheVenv(WindowsBackend):
+        def launch(self, target: str) -> Launch:  # as if run by the venv's python.exe
+            return resolve(target, environ=environ, executable=str(win_python), frozen=False, platform="win32")
+
+    return FromTheVenv(environ, run_key=run_key, runner=schtasks)
 
 
 def test_task_xml_has_no_battery_or_time_limits(win_python: Path) -> None:

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import struct
+from collections.abc import Iterator
 
 import requests
 from srvapi import Api, batch_body, h
@@ -96,7 +97,7 @@ def test_oversized_block_is_413_and_not_stored(alice: Api) -> None:
 def test_oversized_chunked_block_is_refused_while_streaming(alice: Api) -> None:
     sent = 0
 
-    def body():  # type: ignore[no-untyped-def]
+    def body() -> Iterator[bytes]:
         nonlocal sent
         for _ in range(40):  # 10 MiB in 256 KiB chunks, no Content-Length
             sent += 256 * 1024

@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ferrysync.server.limits import MAX_PATH_BYTES, MAX_SEGMENT_BYTES
 from ferrysync.server.paths import (
-    MAX_PATH_BYTES,
-    MAX_SEGMENT_BYTES,
     PathError,
     ancestors,
     is_valid_path,

@@ -18,12 +18,12 @@ def main() -> int:
     name, kw = profile_of(args.seed)
     skip: frozenset[int] = frozenset()
     if args.shrink:
-        skip, story = minimise(args.seed, lambda: Path(tempfile.mkdtemp(prefix="ferry-sim-")), **kw)  # type: ignore[arg-type]
+        skip, story = minimise(args.seed, lambda: Path(tempfile.mkdtemp(prefix="ferry-sim-")), **kw)
         print(f"shrunk to {len(story)} injections")
     logging.basicConfig(level=logging.DEBUG, format="%(name)s %(message)s")
     for noisy in ("sqlalchemy", "httpx", "urllib3", "alembic", "ferrysync.server"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    sim = Simulation(args.seed, Path(tempfile.mkdtemp(prefix="ferry-sim-")), skip=skip, **kw)  # type: ignore[arg-type]
+    sim = Simulation(args.seed, Path(tempfile.mkdtemp(prefix="ferry-sim-")), skip=skip, **kw)
     print(f"seed {args.seed} ({name}) in {sim.base}")
     try:
         sim.run()

@@ -563,7 +563,7 @@ def minimise(seed: int, make_base: Callable[[], Path], **kw: Any) -> tuple[froze
 
 # The kinds of schedule the tests mix: calm (rare faults), stormy (users and crashes at many steps), three devices,
 # and long ones. A seed's kind is `profile_of(seed)`, for the tests and for replay.py alike.
-PROFILES = [
+PROFILES: list[tuple[str, dict[str, Any]]] = [
     ("calm", {}),
     ("stormy", {"knobs": Knobs(user=0.06, other_thread=0.06, crash=0.02, network=0.03, max_crashes=4)}),
     ("three devices", {"devices": 3, "knobs": Knobs(user=0.03, other_thread=0.05, crash=0.01)}),
@@ -571,5 +571,5 @@ PROFILES = [
 ]
 
 
-def profile_of(seed: int) -> tuple[str, dict[str, object]]:
+def profile_of(seed: int) -> tuple[str, dict[str, Any]]:
     return PROFILES[seed % len(PROFILES)]

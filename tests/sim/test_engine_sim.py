@@ -36,9 +36,9 @@ def test_schedules_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> N
     for n, seed in enumerate(range(chunk, SCHEDULES, CHUNKS)):
         name, kw = profile_of(seed)
         try:
-            run_seed(seed, tmp_path / f"s{n}", **kw)  # type: ignore[arg-type]
+            run_seed(seed, tmp_path / f"s{n}", **kw)
         except AssertionError as exc:
-            _, story = minimise(seed, _fresh_dirs(tmp_path / f"min{seed}"), **kw)  # type: ignore[arg-type]
+            _, story = minimise(seed, _fresh_dirs(tmp_path / f"min{seed}"), **kw)
             failures.append(f"[{name}] {exc}\n  shrunk to {len(story)} injections:\n    " + "\n    ".join(story))
             if len(failures) >= 2:
                 break

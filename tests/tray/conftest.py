@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from devices import Device
 from trayprocs import DaemonUnderTest, FakeDaemonProcess, RealDaemon, TrayProcess
+from util import ServerFactory, ServerProcess
 from xsession import XSession, gtk_missing, missing_tools
 
 HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
-def alice_server(server_factory: Any) -> Any:
+def alice_server(server_factory: ServerFactory) -> ServerProcess:
     """A real ferry-server with the one user the tray tests need (each user added costs a process start)."""
     s = server_factory.make()
     s.add_user("alice", "alice-pw")

@@ -86,7 +86,7 @@ class Rig:
             return [c["params"] for c in self.daemon.calls if c["method"] == method]
 
     def until(self, pred: Callable[[View], bool], what: str, timeout: float = 10) -> View:
-        return wait_until(lambda: pred(self.ui.last) and self.ui.last, timeout=timeout, what=what)
+        return wait_until(lambda: self.ui.last if pred(self.ui.last) else None, timeout=timeout, what=what)
 
 
 @pytest.fixture

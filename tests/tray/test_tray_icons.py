@@ -97,20 +97,26 @@ def test_hinting_beats_downscaling_at_16_px() -> None:
     assert hinted < scaled, (hinted, scaled)
 
 
+def rgba(img: Image.Image, xy: tuple[int, int]) -> tuple[int, ...]:
+    pixel = img.getpixel(xy)
+    assert isinstance(pixel, tuple), f"not an RGBA image: {img.mode}"
+    return pixel
+
+
 @pytest.mark.parametrize("size", [16, 32, 48, 64, 128, 256, 512, 1024])
 def test_app_icon(size: int) -> None:
     img = app_icon(size)
     assert img.mode == "RGBA"
     assert img.size == (size, size)
-    assert img.getpixel((size // 2, size // 10))[3] == 255  # the tile is opaque
-    assert img.getpixel((0, 0))[3] < 255  # rounded corners
+    assert rgba(img, (size // 2, size // 10))[3] == 255  # the tile is opaque
+    assert rgba(img, (0, 0))[3] < 255  # rounded corners
 
 
 def test_app_icon_shares_the_artwork_with_up_to_date() -> None:
     """The boat of the idle icon is the boat of the app icon: white pixels overlap at the same size."""
     tray, app = render_icon("idle", 64), app_icon(64)
-    white = [(x, y) for x in range(64) for y in range(64) if tray.getpixel((x, y))[:3] == (255, 255, 255)]
-    overlap = sum(1 for xy in white if app.getpixel(xy)[:3] == (255, 255, 255))
+    white = [(x, y) for x in range(64) for y in range(64) if rgba(tray, (x, y))[:3] == (255, 255, 255)]
+    overlap = sum(1 for xy in white if rgba(app, xy)[:3] == (255, 255, 255))
     assert overlap > 0.4 * len(white)
 
 

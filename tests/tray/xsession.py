@@ -104,8 +104,10 @@ class XSession:
         for _ in range(attempts):
             trayer = self.spawn(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
                                  "--height", str(TRAY_HEIGHT), "--transparent", "false"], "trayer")
-            up = wait_until(lambda t=trayer: t.poll() is not None or self.tray_window() is not None,
-                            timeout=15, what="trayer's window")
+            def ended_or_docked(t: subprocess.Popen[bytes] = trayer) -> bool:
+                return t.poll() is not None or self.tray_window() is not None
+
+            up = wait_until(ended_or_docked, timeout=15, what="trayer's window")
             if trayer.poll() is None and up:
                 return
             self.procs.remove(trayer)
