@@ -45,7 +45,7 @@ class IgnoreRules:
         lines = [ln.rstrip("\r\n") for ln in user_lines]
         try:
             self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
-        except Exception as exc:  # pathspec raises its own error types for bad patterns
+        except (ValueError, re.error) as exc:  # pathspec's GitIgnorePatternError is a ValueError; regex errors too
             raise IgnoreSyntaxError(f"{IGNORE_FILE}: {exc}") from exc
         self.user_lines = tuple(lines)
         self._dirs: dict[str, bool] = {}  # parent-directory verdicts (rules are immutable, so this stays valid)
