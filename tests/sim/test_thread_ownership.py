@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,24 +28,34 @@ def sim(tmp_path: Path) -> Iterator[Simulation]:
         s.close()
 
 
-def test_a_command_from_another_thread_waits_for_the_loop_and_keeps_it_busy(sim: Simulation) -> None:
+def _mass_deletion_held(sim: Simulation, content: bytes) -> None:
+    """Eight files synced, then all deleted on ben: held for approval there."""
     amy, ben = sim.devices
     for i in range(8):
-        (amy.root / f"f{i}.txt").write_bytes(b"x" * i)
+        (amy.root / f"f{i}.txt").write_bytes(content * i)
         amy.events.append(f"f{i}.txt")
     sim.settle()
-    for i in range(8):  # a mass deletion on ben: held for approval on ben's side
+    for i in range(8):
         (ben.root / f"f{i}.txt").unlink()
         ben.events.append(f"f{i}.txt")
     for _ in range(5):
         ben.turn()
-    before = ben.folder.view
-    assert len(before.held) == 8
-    assert ben.idle()
+    assert len(ben.folder.view.held) == 8
 
-    t = threading.Thread(target=ben.folder.approve_deletions)
+
+def _from_another_thread(command: Callable[[], None]) -> None:
+    t = threading.Thread(target=command)
     t.start()
     t.join()
+
+
+def test_a_command_from_another_thread_waits_for_the_loop_and_keeps_it_busy(sim: Simulation) -> None:
+    amy, ben = sim.devices
+    _mass_deletion_held(sim, b"x")
+    before = ben.folder.view
+    assert ben.idle()
+
+    _from_another_thread(ben.folder.approve_deletions)
     assert ben.folder.view is before, "the control thread changed nothing itself"
     assert not ben.idle(), "an approval waiting for the loop is work: not idle, not 'Up to date'"
     with pytest.raises(TypeError):
@@ -61,19 +71,8 @@ def test_a_command_from_another_thread_waits_for_the_loop_and_keeps_it_busy(sim:
 
 def test_rejected_deletions_come_back_through_the_loop(sim: Simulation) -> None:
     amy, ben = sim.devices
-    for i in range(8):
-        (amy.root / f"f{i}.txt").write_bytes(b"y" * i)
-        amy.events.append(f"f{i}.txt")
-    sim.settle()
-    for i in range(8):
-        (ben.root / f"f{i}.txt").unlink()
-        ben.events.append(f"f{i}.txt")
-    for _ in range(5):
-        ben.turn()
-    assert len(ben.folder.view.held) == 8
-    t = threading.Thread(target=ben.folder.reject_deletions)
-    t.start()
-    t.join()
+    _mass_deletion_held(sim, b"y")
+    _from_another_thread(ben.folder.reject_deletions)
     sim.settle()
     assert all((ben.root / f"f{i}.txt").read_bytes() == b"y" * i for i in range(8)), "kept: downloaded again"
     assert all((amy.root / f"f{i}.txt").exists() for i in range(8))
