@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 from devices import Device, tree
+from losslib import ServerView
 from util import ServerProcess, free_port, wait_until
 
 FILES = {f"notes/n{i:02}.txt": f"note {i}".encode() for i in range(12)} | {
@@ -23,29 +22,7 @@ FILES = {f"notes/n{i:02}.txt": f"note {i}".encode() for i in range(12)} | {
 
 def server_files(server: ServerProcess, prefix: str = "Shared") -> dict[str, bytes]:
     """Every live file under the folder on the server, with its content, read through the public API."""
-    token = server.login("alice", "alice-pw", "probe")
-    auth = {"Authorization": f"Bearer {token}"}
-    live: dict[str, dict[str, Any]] = {}
-    cursor = 0
-    while True:
-        page = requests.get(f"{server.url}/v1/changes", params={"cursor": cursor, "limit": 1000}, headers=auth,
-                            timeout=10).json()
-        for e in page["entries"]:
-            if e["path"].startswith(prefix + "/"):
-                rel = e["path"][len(prefix) + 1:]
-                if e["deleted"]:
-                    live.pop(rel, None)
-                else:
-                    live[rel] = e
-        cursor = page["cursor"]
-        if not page["has_more"]:
-            break
-    out = {}
-    for rel, e in live.items():
-        if e["kind"] == "file":
-            out[rel] = b"".join(requests.get(f"{server.url}/v1/blocks/{h}", headers=auth, timeout=10).content
-                                for h in e["blocks"])
-    return out
+    return ServerView(server, prefix).files()
 
 
 def local_files(d: Device) -> dict[str, bytes]:
