@@ -211,7 +211,8 @@ def bench_watcher_process(root: Path, db: Path, idle_s: float = 10.0) -> dict[st
     )
     try:
         t0 = time.perf_counter()
-        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == b"ready"
         start_s = time.perf_counter() - t0
         cpu0 = _proc_cpu_s(proc.pid)
         time.sleep(idle_s)  # a benchmark measures over a fixed window

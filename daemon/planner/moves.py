@@ -147,6 +147,7 @@ def detect_moves(rows: Mapping[str, PathRows], name_ok: Callable[[str], bool]) -
         moves.actions.append(MoveRemote(src, dst, base.rev, rows[dst].local))
     for src, dst in _collapse(remote_pairs, rows, moves):
         remote, local = rows[dst].remote, rows[src].local
-        assert remote is not None and local is not None
+        assert remote is not None
+        assert local is not None
         moves.actions.append(MoveLocal(src, dst, remote, local))
     return moves
