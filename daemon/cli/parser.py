@@ -126,6 +126,8 @@ def _session_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--pin", metavar="SHA256", help="accept only the server certificate with this SHA-256 fingerprint")
     p.add_argument("--plaintext-credentials", action="store_true",
                    help="keep the device token in a file only you can read, not the system keyring")
+    p.add_argument("--insecure-http", action="store_true",
+                   help="allow a plain http:// URL to a server on another machine (password and token unencrypted)")
     _cmd(sub, "logout", "commands_session:cmd_logout", "sign this device out and forget its token")
     p = _cmd(sub, "up", "commands_session:cmd_up", "sign in if needed, add a folder and start syncing")
     p.add_argument("folder", nargs="?", help="the local folder to sync")

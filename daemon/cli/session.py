@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
+import ipaddress
 import os
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ferrysync.daemon.config import Config, load_config, save_config
 from ferrysync.daemon.credentials import CredentialsError, KeyringUnavailable, open_store
@@ -41,6 +43,28 @@ def _store_token(paths: FerryPaths, cfg: Config, user: str, url: str, token: str
     return dataclasses.replace(cfg, server_url=url, user=user, settings=settings)
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this machine only (localhost, 127.0.0.0/8, ::1): plain HTTP never leaves it."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_refusal(url: str) -> str | None:
+    """Why `ferry login` refuses `url` without --insecure-http (the password and the device token would cross a
+    network unencrypted), or None."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or is_loopback_host(parts.hostname or ""):
+        return None
+    return (f"refusing to log in to {url} over plain http://: your password and this device's token would cross "
+            "the network unencrypted. Use the server's https:// address, or add --insecure-http if you trust "
+            "every network between here and the server")
+
+
 def login(args: argparse.Namespace) -> int:
     from ferrysync.daemon.remote import RemoteClient, RemoteError, Unauthorized
 
@@ -48,6 +72,9 @@ def login(args: argparse.Namespace) -> int:
     if not url or not args.user:
         print("ferry login: give the server's URL and --user NAME", file=sys.stderr)
         return EXIT_USAGE
+    refusal = plain_http_refusal(url)
+    if refusal is not None and not getattr(args, "insecure_http", False):
+        return _err(refusal)
     paths = ferry_paths().ensure()
     cfg = load_config(paths)
     device = getattr(args, "device_name", None) or cfg.device_name or socket.gethostname()
@@ -63,7 +90,7 @@ def login(args: argparse.Namespace) -> int:
         cfg = _store_token(paths, cfg, result.user, url, result.token,
                            plaintext=bool(getattr(args, "plaintext_credentials", False)))
     except CredentialsError as exc:
-        return _err(str(exc))
+        return _err(f"{exc}\n{_revoke_unstored(url, verify, getattr(args, 'pin', None), result.token)}")
     cafile = getattr(args, "cafile", None)
     settings = dataclasses.replace(cfg.settings, tls_pin_sha256=getattr(args, "pin", None),
                                    tls_ca_file=str(Path(cafile).resolve()) if cafile else None)
@@ -72,6 +99,20 @@ def login(args: argparse.Namespace) -> int:
     print(f"Logged in to {url} as {result.user} (device {device!r}).")
     _tell_daemon(paths)
     return EXIT_OK
+
+
+def _revoke_unstored(url: str, verify: bool | str, pin: str | None, token: str) -> str:
+    """A token that could not be stored would leave an active device on the server that nobody can use or log
+    out: revoke it at once (POST /v1/logout with that token) and say what became of it."""
+    from ferrysync.daemon.remote import RemoteClient, RemoteError
+
+    try:
+        with RemoteClient(url, token, verify=verify, pin_sha256=pin) as client:
+            client.logout()
+    except (RemoteError, OSError) as exc:
+        return (f"The device was signed in on the server but its token could not be kept here, and revoking it "
+                f"failed ({exc}): remove it from the server's device list.")
+    return "The device this login created on the server was revoked again; nothing was changed here."
 
 
 def _tell_daemon(paths: FerryPaths) -> None:
