@@ -15,7 +15,7 @@ from ferrysync.daemon.config import Settings
 from ferrysync.daemon.engine.engine import Engine
 from ferrysync.daemon.engine.folder import FolderSync, held_side
 from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
-from ferrysync.daemon.local.names import nfc
+from ferrysync.daemon.local.names import check_server_path, nfc
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.local.trash import list_folder_trash, restore_from_folder_trash
 from ferrysync.daemon.remote.mapping import to_server
@@ -43,11 +43,19 @@ def _autostart_enabled() -> bool:
 
 
 def _locate(engine: Engine, local_path: str) -> tuple[FolderSync, str]:
-    """The folder holding an absolute local path, and the path relative to it."""
+    """The folder holding an absolute local path, and the path relative to it.
+
+    The relative path passes the one rule every path crossing the wire passes (`check_server_path`): a path
+    like `<folder>/../../etc/passwd` is inside the folder only to a string comparison, and is refused here
+    rather than sent to the server (versions, restore) or looked up in the folder's trash."""
     p = Path(local_path).expanduser().absolute()
     for f in engine.folders.values():
         if p.is_relative_to(f.root) and p != f.root:
-            return f, nfc(p.relative_to(f.root).as_posix())  # the journal's spelling, whatever the disk's
+            rel = nfc(p.relative_to(f.root).as_posix())  # the journal's spelling, whatever the disk's
+            why = check_server_path(rel)
+            if why is not None:
+                raise IpcError("bad_request", f"{local_path}: not a path inside the synced folder {f.root}: {why}")
+            return f, rel
     raise ValueError(f"{local_path} is not inside a synced folder")
 
 
