@@ -6,6 +6,7 @@ answer the server gave on purpose and carries its machine-readable `code` and hu
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import requests
@@ -34,7 +35,13 @@ class ServerUnavailable(RemoteError):
 
 
 class CertificateError(RemoteError):
-    """TLS verification failed (untrusted certificate, or not the pinned one): never retried or ignored."""
+    """TLS verification failed (untrusted certificate, or not the pinned one): never retried or ignored.
+
+    `detail` says what is wrong and what to do without the request's method and URL, for a status line."""
+
+    def __init__(self, message: str, *, code: str = "", detail: str = "") -> None:
+        super().__init__(message, code=code)
+        self.detail = detail or message
 
 
 class ProtocolError(RemoteError):
@@ -108,6 +115,19 @@ def error_from_response(resp: requests.Response) -> RemoteError:
     return cls(full, code=code, status=resp.status_code)
 
 
+_FINGERPRINTS = re.compile(r'Expected "([0-9a-fA-F:]+)", got "([0-9a-fA-F:]+)"')
+
+
+def _pin_mismatch(text: str) -> str:
+    """What a user sees for a pin mismatch: both fingerprints (so the new one can be checked with the server's
+    operator) and the way out; never a suggestion to trust the new certificate blindly."""
+    found = _FINGERPRINTS.search(text)
+    seen = f" (pinned {found.group(1).lower()}, the server presents {found.group(2).lower()})" if found else ""
+    return (f"the server's certificate does not match the pinned one{seen}: if the server's certificate was renewed, "
+            "check the new fingerprint with its operator and run `ferry login` again with the new --pin; otherwise "
+            "someone may be intercepting the connection. Not retried until then")
+
+
 def error_from_exception(exc: requests.RequestException, what: str) -> RemoteError:
     """Map a transport failure (no usable HTTP answer) to a typed error."""
     if isinstance(exc, requests.exceptions.SSLError):
@@ -116,9 +136,11 @@ def error_from_exception(exc: requests.RequestException, what: str) -> RemoteErr
             return CertificateError(
                 f"{what}: the server's certificate does not match the pinned SHA-256 fingerprint "
                 f"(the certificate changed, or someone is intercepting the connection): {text}",
-                code="pin_mismatch",
+                code="pin_mismatch", detail=_pin_mismatch(text),
             )
-        return CertificateError(f"{what}: TLS certificate verification failed: {text}", code="tls")
+        return CertificateError(f"{what}: TLS certificate verification failed: {text}", code="tls",
+                                detail=f"the server's certificate is not trusted ({text}); if it is self-signed, "
+                                       "run `ferry login` again with --pin or --cafile")
     if isinstance(exc, requests.exceptions.RetryError):
         return ServerUnavailable(f"{what}: server kept failing after retries: {exc}", code="retries")
     offline = (requests.exceptions.Timeout, requests.exceptions.ConnectionError,

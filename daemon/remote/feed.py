@@ -22,6 +22,7 @@ from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.names import is_safe_relative
 from ferrysync.daemon.model import SyncedEntry
 from ferrysync.daemon.remote import (
+    CertificateError,
     CursorExpired,
     FeedEntry,
     ProtocolError,
@@ -158,6 +159,17 @@ class FeedReader:
                     continue
                 self._set(online=False, error=f"the server refused this device ({exc}); run `ferry login` again",
                           retry_at=None)
+                self._wait_refused(REFUSED_RETRY_S)
+            except CertificateError as exc:
+                # Not "offline": retrying cannot help until the user logs in again with a new pin or CA (or the
+                # server's certificate goes back). Checked again as seldom as a refused token, and at once when a
+                # new login arrives.
+                self._check_history = True
+                if self.state.error != exc.detail:
+                    log.error("%s: %s", self.folder_id, exc)
+                if self.on_refused():
+                    continue
+                self._set(online=False, error=exc.detail, retry_at=None)
                 self._wait_refused(REFUSED_RETRY_S)
             except (ServerUnavailable, ProtocolError, RemoteError, OSError) as exc:
                 self._check_history = True  # it may come back restored from a backup

@@ -4,9 +4,11 @@ connections held open."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from devices import Device
+from util import ServerFactory, ServerProcess, free_port, wait_until
 
 from ferrysync.daemon.ipc.client import ControlClient
 from ferrysync.daemon.ipc.protocol import IpcError
@@ -31,3 +33,45 @@ def test_a_path_climbing_out_of_the_folder_is_refused_by_the_daemon(make_device:
     assert "'..'" in info.value.message
     assert str(a.folder) in info.value.message
     assert a.status()["state"] in ("idle", "syncing"), "the daemon carries on"
+
+
+def test_a_renewed_certificate_shows_as_a_pin_mismatch_not_offline(tmp_path: Path,
+                                                                     server_factory: ServerFactory) -> None:
+    from test_remote_tls import make_self_signed
+
+    (tmp_path / "old").mkdir()
+    (tmp_path / "new").mkdir()
+    cert, key, pin = make_self_signed(tmp_path / "old")
+    server = ServerProcess(data=tmp_path / "data", port=free_port(), log=tmp_path / "server.log",
+                           extra_args=["--tls-cert", str(cert), "--tls-key", str(key)], scheme="https",
+                           verify=str(cert))
+    server.data.mkdir()
+    server_factory.started.append(server)
+    server.start()
+    server.add_user("alice", "alice-pw")
+    a = Device(name="laptop", home=tmp_path / "home", folder=tmp_path / "folder", keyring_dir=tmp_path / "keyring")
+    a.ferry("login", server.url, "--user", "alice", "--password-stdin", "--pin", pin, input="alice-pw\n")
+    try:
+        a.start()
+        a.add_folder()
+        a.wait_synced()
+
+        # The server's certificate is replaced (renewed, or someone in the middle): same address, another key.
+        server.stop()
+        cert2, key2, pin2 = make_self_signed(tmp_path / "new")
+        server.extra_args, server.verify = ["--tls-cert", str(cert2), "--tls-key", str(key2)], str(cert2)
+        server.start()
+        status = wait_until(lambda: (s := a.status())["state"] == "error" and s, timeout=30,
+                            what="the pin mismatch in the status")
+        assert status["retry_in"] is None, "not retried as offline"
+        folder = status["folders"][0]
+        assert folder["state"] == "error"
+        for words in ("does not match the pinned one", f"pinned {pin}", f"presents {pin2}", "`ferry login`"):
+            assert words in folder["message"], folder["message"]
+        assert "Offline" not in a.ferry("status").stdout
+
+        # Logging in again with the new pin brings it back at once.
+        a.ferry("login", server.url, "--user", "alice", "--password-stdin", "--pin", pin2, input="alice-pw\n")
+        wait_until(lambda: a.status()["state"] == "idle", timeout=30, what="the folder to sync again")
+    finally:
+        a.stop()
