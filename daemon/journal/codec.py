@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any, Literal, TypeAlias
 
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
@@ -12,11 +14,6 @@ TREES: tuple[Tree, ...] = ("local", "remote", "synced")
 Entry: TypeAlias = LocalEntry | RemoteEntry | SyncedEntry
 
 DIGEST = 32
-
-LOCAL_COLS = "path, kind, size, mtime_ns, inode, executable, content_hash, blocks, link_target"
-REMOTE_COLS = "path, kind, file_id, rev, size, mtime_ns, executable, content_hash, blocks"
-SYNCED_COLS = "path, kind, file_id, rev, size, mtime_ns, inode, executable, content_hash, blocks"
-COLUMNS: dict[Tree, str] = {"local": LOCAL_COLS, "remote": REMOTE_COLS, "synced": SYNCED_COLS}
 
 
 def hash_to_db(h: str | None) -> bytes | None:
@@ -45,99 +42,41 @@ def blocks_from_db(b: bytes | None) -> tuple[str, ...]:
     return tuple(b[i : i + DIGEST].hex() for i in range(0, len(b), DIGEST))
 
 
+_CLASSES: dict[Tree, type[Entry]] = {"local": LocalEntry, "remote": RemoteEntry, "synced": SyncedEntry}
+
+# The columns of each tree are its dataclass's fields, in order; only these fields change form on the way to SQLite.
+_TO_DB: dict[str, Callable[[Any], Any]] = {
+    "kind": attrgetter("value"),
+    "executable": int,
+    "content_hash": hash_to_db,
+    "blocks": blocks_to_db,
+}
+_FROM_DB: dict[str, Callable[[Any], Any]] = {
+    "kind": Kind,
+    "executable": bool,
+    "content_hash": hash_from_db,
+    "blocks": blocks_from_db,
+}
+_FIELDS: dict[Tree, tuple[str, ...]] = {t: tuple(f.name for f in fields(cls)) for t, cls in _CLASSES.items()}
+COLUMNS: dict[Tree, str] = {t: ", ".join(names) for t, names in _FIELDS.items()}
+_ENCODERS = {t: tuple((n, _TO_DB.get(n)) for n in names) for t, names in _FIELDS.items()}
+_DECODERS = {t: tuple(_FROM_DB.get(n) for n in names) for t, names in _FIELDS.items()}
+
+
 def to_row(tree: Tree, folder_id: str, e: Entry) -> tuple[Any, ...]:
     """The INSERT parameters (folder_id first, then COLUMNS[tree] in order)."""
-    common = (hash_to_db(e.content_hash), blocks_to_db(e.blocks))
-    if tree == "local":
-        assert isinstance(e, LocalEntry), f"local tree takes LocalEntry, got {type(e).__name__}"
-        return (
-            folder_id,
-            e.path,
-            e.kind.value,
-            e.size,
-            e.mtime_ns,
-            e.inode,
-            int(e.executable),
-            *common,
-            e.link_target,
-        )
-    if tree == "remote":
-        assert isinstance(e, RemoteEntry), f"remote tree takes RemoteEntry, got {type(e).__name__}"
-        return (
-            folder_id,
-            e.path,
-            e.kind.value,
-            e.file_id,
-            e.rev,
-            e.size,
-            e.mtime_ns,
-            int(e.executable),
-            *common,
-        )
-    assert isinstance(e, SyncedEntry), f"synced tree takes SyncedEntry, got {type(e).__name__}"
-    return (
-        folder_id,
-        e.path,
-        e.kind.value,
-        e.file_id,
-        e.rev,
-        e.size,
-        e.mtime_ns,
-        e.inode,
-        int(e.executable),
-        *common,
-    )
+    if not isinstance(e, _CLASSES[tree]):
+        raise TypeError(f"{tree} tree takes {_CLASSES[tree].__name__}, got {type(e).__name__}")
+    row: list[Any] = [folder_id]
+    for name, conv in _ENCODERS[tree]:
+        v = getattr(e, name)
+        row.append(v if conv is None else conv(v))
+    return tuple(row)
 
 
-def local_from_row(r: tuple[Any, ...]) -> LocalEntry:
-    return LocalEntry(
-        path=r[0],
-        kind=Kind(r[1]),
-        size=r[2],
-        mtime_ns=r[3],
-        inode=r[4],
-        executable=bool(r[5]),
-        content_hash=hash_from_db(r[6]),
-        blocks=blocks_from_db(r[7]),
-        link_target=r[8],
-    )
-
-
-def remote_from_row(r: tuple[Any, ...]) -> RemoteEntry:
-    return RemoteEntry(
-        path=r[0],
-        kind=Kind(r[1]),
-        file_id=r[2],
-        rev=r[3],
-        size=r[4],
-        mtime_ns=r[5],
-        executable=bool(r[6]),
-        content_hash=hash_from_db(r[7]),
-        blocks=blocks_from_db(r[8]),
-    )
-
-
-def synced_from_row(r: tuple[Any, ...]) -> SyncedEntry:
-    return SyncedEntry(
-        path=r[0],
-        kind=Kind(r[1]),
-        file_id=r[2],
-        rev=r[3],
-        size=r[4],
-        mtime_ns=r[5],
-        inode=r[6],
-        executable=bool(r[7]),
-        content_hash=hash_from_db(r[8]),
-        blocks=blocks_from_db(r[9]),
-    )
-
-
-def from_row(tree: Tree, r: tuple[Any, ...]) -> Entry:
-    if tree == "local":
-        return local_from_row(r)
-    if tree == "remote":
-        return remote_from_row(r)
-    return synced_from_row(r)
+def from_row(tree: Tree, r: Sequence[Any]) -> Entry:
+    """The entry a row read with COLUMNS[tree] holds (positional: the columns are the fields in order)."""
+    return _CLASSES[tree](*[v if conv is None else conv(v) for conv, v in zip(_DECODERS[tree], r, strict=True)])
 
 
 def subtree_clause(prefix: str) -> tuple[str, tuple[str, ...]]:

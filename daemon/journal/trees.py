@@ -9,18 +9,12 @@ from typing import NamedTuple
 
 from ferrysync.daemon.journal.codec import (
     COLUMNS,
-    LOCAL_COLS,
-    REMOTE_COLS,
-    SYNCED_COLS,
     TREES,
     Entry,
     Tree,
     from_row,
     hash_to_db,
-    local_from_row,
-    remote_from_row,
     subtree_clause,
-    synced_from_row,
     to_row,
 )
 from ferrysync.daemon.journal.store import JournalBase
@@ -74,16 +68,16 @@ class TreeOps(JournalBase):
         return None if row is None else from_row(t, row)
 
     def get_local(self, folder_id: str, path: str) -> LocalEntry | None:
-        row = self._read_one(f"SELECT {LOCAL_COLS} FROM local WHERE folder_id = ? AND path = ?", (folder_id, path))
-        return None if row is None else local_from_row(row)
+        e = self.get(folder_id, "local", path)
+        return e if isinstance(e, LocalEntry) else None
 
     def get_remote(self, folder_id: str, path: str) -> RemoteEntry | None:
-        row = self._read_one(f"SELECT {REMOTE_COLS} FROM remote WHERE folder_id = ? AND path = ?", (folder_id, path))
-        return None if row is None else remote_from_row(row)
+        e = self.get(folder_id, "remote", path)
+        return e if isinstance(e, RemoteEntry) else None
 
     def get_synced(self, folder_id: str, path: str) -> SyncedEntry | None:
-        row = self._read_one(f"SELECT {SYNCED_COLS} FROM synced WHERE folder_id = ? AND path = ?", (folder_id, path))
-        return None if row is None else synced_from_row(row)
+        e = self.get(folder_id, "synced", path)
+        return e if isinstance(e, SyncedEntry) else None
 
     def rows_for_path(self, folder_id: str, path: str) -> TreeRows:
         """The three rows of one path, read from one consistent snapshot (what the planner takes)."""
@@ -237,10 +231,10 @@ class TreeOps(JournalBase):
 
     def find_local_by_inode(self, folder_id: str, inode: int) -> list[LocalEntry]:
         rows = self._read(
-            f"SELECT {LOCAL_COLS} FROM local INDEXED BY local_inode WHERE folder_id = ? AND inode = ?",
+            f"SELECT {COLUMNS['local']} FROM local INDEXED BY local_inode WHERE folder_id = ? AND inode = ?",
             (folder_id, inode),
         )
-        return [local_from_row(r) for r in rows]
+        return [e for e in (from_row("local", r) for r in rows) if isinstance(e, LocalEntry)]
 
     def block_locations(self, block_hash: str, limit: int = 8) -> list[BlockLocation]:
         rows = self._read(
