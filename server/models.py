@@ -35,7 +35,10 @@ def _clean_text(value: str) -> str:
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(strict=True)
+    """Unknown fields are refused (400), not dropped: a misspelt `base_rev` would otherwise turn a guarded op into
+    an unguarded one without a word."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
 # -- auth ------------------------------------------------------------------------------------------------------

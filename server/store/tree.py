@@ -13,7 +13,7 @@ from dataclasses import replace
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from ferrysync.server.hashing import content_hash
-from ferrysync.server.paths import ancestors, is_within, rebase
+from ferrysync.server.paths import PathError, ancestors, is_within, rebase, validate_path
 from ferrysync.server.store.base import (
     DeleteOp,
     Entry,
@@ -224,6 +224,12 @@ class TreeTxn:
         if target is not None:
             return OpFail("conflict", "the destination exists", current=target)
         subtree = [current, *self.live_descendants(op.path)] if current.kind == "dir" else [current]
+        for entry in subtree:  # a descendant's new path can pass the length limit that the root's passed
+            try:
+                validate_path(rebase(entry.path, op.path, op.to))
+            except PathError as exc:
+                return OpFail("bad_request", f"the move would create a path the API refuses, below "
+                              f"{op.to[:100]!r}: {exc}")
         self._make_dirs(missing_dirs)
         # New paths parents-first, then tombstones children-first: every prefix of the feed is a valid tree.
         moved = [self.store(replace(e, path=rebase(e.path, op.path, op.to), seq=self.next_seq(),

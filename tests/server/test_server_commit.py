@@ -164,6 +164,22 @@ def test_move_conflicts(alice: Api) -> None:
     assert set(alice.tree()) == {"a", "b", "d"}
 
 
+def test_a_move_whose_descendants_would_pass_the_path_limit_is_refused(alice: Api) -> None:
+    deep = "/".join(["d" * 200] * 19)  # the file below it is 4,023 bytes: it fits where it is
+    leaf = alice.put_file(f"{deep}/{'f' * 200}.txt", b"x")
+    assert len(leaf["path"].encode()) <= 4096
+    root = alice.tree()["d" * 200]
+    longer = "e" * 255  # the root's new path is short; the file's would be 4,334 bytes
+    res = alice.one({"op": "move", "path": "d" * 200, "to": f"{longer}/{longer}", "base_rev": root["rev"]})
+    assert res["ok"] is False
+    assert res["code"] == "bad_request"
+    assert "4096" in res["message"]
+    tree = alice.tree()
+    assert leaf["path"] in tree
+    assert all(len(p.encode()) <= 4096 for p in tree)
+    assert not any(p.startswith(longer) for p in tree)  # nothing of the move happened, not even its parents
+
+
 def test_case_only_rename_works(alice: Api) -> None:
     f = alice.put_file("readme", b"r")
     res = alice.one({"op": "move", "path": "readme", "to": "README", "base_rev": f["rev"]})
@@ -210,6 +226,8 @@ def test_bad_paths_fail_the_whole_request_and_change_nothing(module_user: Api, b
     {"op": "move", "path": "x", "base_rev": 1},
     {"path": "x"},
     "put",
+    {"op": "delete", "path": "x", "base_rev": 1, "base_revision": 1},  # unknown fields are refused, not dropped
+    {"op": "mkdir", "path": "x", "base_rev": None, "mode": 448},
 ])
 def test_malformed_ops_fail_the_whole_request(module_user: Api, op: object) -> None:
     alice = module_user
