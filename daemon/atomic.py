@@ -30,6 +30,12 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def private_opener(path: str, flags: int) -> int:
+    """`open(..., opener=private_opener)`: a file this creates is 0600 whatever the umask (logs, a child's
+    output), so the daemon's own files are never readable by others, even for a moment."""
+    return os.open(path, flags, 0o600)
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Replace `path` with `data` so readers see old or new content, never a mix (even after a crash)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from ferrysync.daemon.atomic import private_opener
 from ferrysync.daemon.paths import FerryPaths
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def start_server(paths: FerryPaths, port: int) -> subprocess.Popen[bytes] | None
         return None  # still running from an earlier daemon: reuse it
     data = cloud_dir(paths)
     data.mkdir(parents=True, exist_ok=True)
-    log_file = open(paths.log_dir / "ferry-server.log", "ab")  # noqa: SIM115 - the child owns it
+    log_file = open(paths.log_dir / "ferry-server.log", "ab", opener=private_opener)  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen([*server_command(), "serve", "--data", str(data), "--host", "127.0.0.1",
                              "--port", str(port)], stdout=log_file, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)

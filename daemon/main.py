@@ -86,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     install_crash_hooks()
     try:
+        for change in paths.tighten():
+            log.warning("narrowed the permissions of %s: it was readable by other users of this machine, and "
+                        "Ferry's files hold your device's secrets and the names of your files", change)
+    except OSError as exc:
+        log.error("could not make Ferry's files private to you: %s", exc)
+    try:
         return _serve(paths, args.log_level)
     except KeyboardInterrupt:
         return _leave(EXIT_ERROR, "interrupted while starting")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -52,13 +53,49 @@ class FerryPaths:
         """Windows only: the loopback TCP port + secret, readable by the user alone."""
         return self.runtime_dir / "ferryd.ipc.json"
 
+    @property
+    def private_dirs(self) -> tuple[Path, ...]:
+        """Ferry's own directories: 0700, every file in them 0600 (config, token file, journal, logs, socket)."""
+        return (self.config_dir, self.state_dir, self.log_dir, self.data_dir, self.runtime_dir)
+
     def ensure(self) -> FerryPaths:
-        for d in (self.config_dir, self.state_dir, self.log_dir, self.data_dir):
-            d.mkdir(parents=True, exist_ok=True)
-        self.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Create the directories, 0700 whatever the umask (parents a FERRY_HOME needs get the umask's mode)."""
+        for d in self.private_dirs:
+            d.parent.mkdir(parents=True, exist_ok=True)
+            d.mkdir(exist_ok=True, mode=0o700)
         if os.name == "posix":
             os.chmod(self.runtime_dir, 0o700)
         return self
+
+    def tighten(self) -> list[str]:
+        """Narrow what an older Ferry (or a umask of 022) left readable by others: each directory of
+        `private_dirs` to 0700, the files directly in them to 0600 (the data dir's content is reached through
+        the data dir only). Returns one line per change, for the log. POSIX only: on Windows the profile's ACLs
+        keep these files private."""
+        if os.name != "posix":
+            return []
+        changed: list[str] = []
+
+        def narrow(p: Path, mode: int) -> None:
+            try:
+                st = os.lstat(p)
+            except OSError:
+                return
+            if stat.S_ISLNK(st.st_mode) or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+                return  # not ours to change
+            old = stat.S_IMODE(st.st_mode)
+            if old & 0o077:
+                new = old & mode & ~0o077
+                os.chmod(p, new)
+                changed.append(f"{p}: {old:04o} -> {new:04o}")
+
+        for d in self.private_dirs:
+            narrow(d, 0o700)
+            if d == self.data_dir or not d.is_dir():
+                continue
+            for entry in sorted(d.iterdir()):
+                narrow(entry, 0o700 if entry.is_dir() and not entry.is_symlink() else 0o600)
+        return changed
 
 
 def _short_runtime_dir(home: Path) -> Path:

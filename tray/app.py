@@ -56,7 +56,9 @@ def single_instance(paths: FerryPaths) -> IO[str] | None:
     import fcntl
 
     paths.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle = open(paths.runtime_dir / "ferry-tray.lock", "w")  # noqa: SIM115 - held until exit
+    # 0600 whatever the umask, like every file in Ferry's own directories (the daemon narrows others at start)
+    handle = open(paths.runtime_dir / "ferry-tray.lock", "w",  # noqa: SIM115 - held until exit
+                  opener=lambda p, flags: os.open(p, flags, 0o600))
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ferrysync.daemon.atomic import private_opener
 from ferrysync.daemon.config import Config, load_config, save_config
 from ferrysync.daemon.credentials import CredentialsError, KeyringUnavailable, open_store
 from ferrysync.daemon.paths import FerryPaths, ferry_paths
@@ -214,7 +215,7 @@ def _entry_point(name: str) -> list[str]:
 
 
 def spawn_detached(name: str, paths: FerryPaths) -> subprocess.Popen[bytes]:
-    log = open(paths.log_dir / f"{name}.out", "ab")  # noqa: SIM115 - handed to the child
+    log = open(paths.log_dir / f"{name}.out", "ab", opener=private_opener)  # noqa: SIM115 - handed to the child
     windows = os.name == "nt"
     # start_new_session is ignored on Windows; creationflags must be 0 elsewhere.
     flags = 0x00000008 | 0x00000200 if windows else 0  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP

@@ -20,6 +20,7 @@ tree, which makes the planner treat both sides as new and merge (nothing is dele
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -65,12 +66,15 @@ class JournalBase:
         self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
         self._closed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._writer = self._open_writer()
 
     # -- opening ---------------------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            # Born 0600 whatever the umask; SQLite gives its -wal and -shm files the database file's mode.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
         conn.execute("PRAGMA busy_timeout = 30000")
         return conn

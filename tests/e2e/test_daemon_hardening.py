@@ -3,6 +3,8 @@ connections held open."""
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,4 +76,52 @@ def test_a_renewed_certificate_shows_as_a_pin_mismatch_not_offline(tmp_path: Pat
         a.ferry("login", server.url, "--user", "alice", "--password-stdin", "--pin", pin2, input="alice-pw\n")
         wait_until(lambda: a.status()["state"] == "idle", timeout=30, what="the folder to sync again")
     finally:
+        a.stop()
+
+
+def _loose(paths: FerryPaths) -> list[str]:
+    """Every directory of Ferry's and every file in it that another user could read or enter."""
+    found = []
+    for d in paths.private_dirs:
+        for p in [d, *(d.rglob("*") if d != paths.data_dir else [])]:
+            mode = stat.S_IMODE(p.lstat().st_mode)
+            if not p.is_symlink() and mode & 0o077:
+                found.append(f"{p} {mode:04o}")
+    return found
+
+
+def test_secrets_and_user_data_are_private_under_umask_022(server: ServerProcess, tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # the daemon and the CLI inherit it, as from a login shell
+    a = Device(name="laptop", home=tmp_path / "home", folder=tmp_path / "folder", keyring_dir=tmp_path / "keyring")
+    try:
+        a.ferry("login", server.url, "--user", "alice", "--password-stdin", "--plaintext-credentials",
+                input="alice-pw\n")
+        a.start()
+        a.add_folder()
+        (a.folder / "diary.txt").write_text("dear diary")
+        a.wait_synced()
+        paths = _paths(a)
+        for secret in (paths.config_file, paths.config_dir / "credentials.json", paths.journal_file,
+                       Path(f"{paths.journal_file}-wal"), paths.log_file, paths.lock_file):
+            assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
+        for d in paths.private_dirs:
+            assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
+        assert _loose(paths) == []
+        # the user's own files keep the mode their umask gives
+        assert stat.S_IMODE((a.folder / "diary.txt").stat().st_mode) == 0o644
+
+        # An install from before: everything readable by others. The next start narrows it, and says so.
+        a.stop()
+        for d in paths.private_dirs:
+            d.chmod(0o755)
+            for f in d.iterdir():
+                if f.is_file() and not f.is_symlink():
+                    f.chmod(0o644)
+        a.start()
+        assert _loose(paths) == []
+        log = paths.log_file.read_text()
+        assert f"narrowed the permissions of {paths.journal_file}: 0644 -> 0600" in log
+        assert f"narrowed the permissions of {paths.config_dir}: 0755 -> 0700" in log
+    finally:
+        os.umask(old_umask)
         a.stop()
