@@ -9,19 +9,18 @@ running until a new ferryd comes up, and menu choices land in the daemon's setti
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image, ImageChops
-from traygui import icon_centre, keys_to, open_menu, wait_icon, wait_title
+from traygui import daemon_view, icon_centre, keys_to, open_menu, wait_icon, wait_title
 from trayprocs import RealDaemon, TrayProcess
 from util import wait_until
 from xsession import XSession
 
-from ferrysync.tray.view import Item, Snapshot, Submenu, View, build_view
+from ferrysync.tray.view import Item, Submenu, View
 
 pytestmark = [pytest.mark.tray, pytest.mark.timeout(120)]
 
@@ -32,24 +31,12 @@ def daemon(real_daemon: RealDaemon) -> RealDaemon:
     return real_daemon
 
 
-def menu_view(daemon: RealDaemon) -> View:
-    """The view the tray should show for the daemon's state now (fetched as the tray's controller does)."""
-    status = daemon.call("status")
-    snap = Snapshot(
-        connected=True, status=status, settings=daemon.call("settings_get")["settings"],
-        activity=tuple(daemon.call("activity", limit=50)["activity"]),
-        conflicts=tuple(daemon.call("conflicts")["conflicts"]) if status["conflicts"] else (),
-        deletions=tuple(daemon.call("deletions")["pending"]) if status["deletions_pending"] else (),
-    )
-    return build_view(snap, time.time())
-
-
 def settled_view(tray: TrayProcess, daemon: RealDaemon) -> View:
     """The tray's current menu, once it is the one the daemon's state calls for (a real daemon moves on by
     itself: its activity grows, its status settles)."""
 
     def matches() -> View | None:
-        view = menu_view(daemon)
+        view = daemon_view(daemon)
         shown = re.findall(r"\[menu (\w+)\]", tray.text())
         return view if shown and shown[-1] == view.digest else None
 
@@ -126,7 +113,7 @@ def test_held_deletions_need_attention_and_menu_choices_reach_the_daemon(
     wait_until(lambda: user_status(daemon, deletions_pending=3), timeout=30,
                what="the daemon to hold the three deletions")
     wait_icon(desktop_session, "attention").save(artifacts("real-attention.png"), optimize=True)
-    wait_title(desktop_session, menu_view(daemon).title)
+    wait_title(desktop_session, daemon_view(daemon).title)
     held = next(n for n in settled_view(tray, daemon).menu if isinstance(n, Submenu) and n.label.startswith("Del"))
     assert held.label == "Deletions waiting (3)"
     assert {n.label for n in held.items if isinstance(n, Item) and n.command is None} == {

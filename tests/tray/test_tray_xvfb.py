@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageChops, ImageFilter, ImageStat
-from traygui import best_match, icon_centre, keys_to, open_menu, tray_crop, wait_icon, wait_title
+from traygui import best_match, daemon_view, icon_centre, keys_to, open_menu, tray_crop, wait_icon, wait_title
 from trayprocs import FakeDaemonProcess, TrayProcess
 from util import wait_until
 from xsession import XSession
 
 from ferrysync.tray.icons import STATES, render_icon
-from ferrysync.tray.view import Snapshot, View, build_view
 
 pytestmark = [pytest.mark.tray, pytest.mark.timeout(120)]
 
@@ -33,20 +32,8 @@ RESET = {"state": "idle", "message": "Up to date", "paused": False, "pending_up"
          "speed_up": 0.0, "retry_in": None, "conflicts": 0}
 
 
-def expected_view(daemon: FakeDaemonProcess) -> View:
-    """The view the tray should show for the daemon's current state (what the controller fetches, rebuilt)."""
-    status = daemon.call("status")
-    snap = Snapshot(
-        connected=True, status=status, settings=daemon.call("settings_get")["settings"],
-        activity=tuple(daemon.call("activity", limit=50)["activity"]),
-        conflicts=tuple(daemon.call("conflicts")["conflicts"]) if status["conflicts"] else (),
-        deletions=tuple(daemon.call("deletions")["pending"]) if status["deletions_pending"] else (),
-    )
-    return build_view(snap, time.time())
-
-
 def choose(session: XSession, tray: TrayProcess, daemon: FakeDaemonProcess, path: list[str]) -> None:
-    view = expected_view(daemon)
+    view = daemon_view(daemon)
     open_menu(session, tray, view)
     session.key(*keys_to(view, path))
 
@@ -102,11 +89,11 @@ def test_menu_actions_reach_the_daemon(desktop_session: XSession, daemon: FakeDa
     tray.start()
     wait_icon(desktop_session, "attention")
 
-    shot, changed = open_menu(desktop_session, tray, expected_view(daemon))
+    shot, changed = open_menu(desktop_session, tray, daemon_view(daemon))
     x, _, w, _ = desktop_session.tray_window() or (0, 0, 0, 0)
     box = (min(changed[0], x) - 4, 0, max(changed[2], x + w), min(shot.height, changed[3] + 4))
     shot.crop((max(0, box[0]), box[1], box[2], box[3])).save(artifacts("tray-menu.png"), optimize=True)
-    desktop_session.key(*keys_to(expected_view(daemon), ["Settings"])[:-1])  # open the submenu, choose nothing
+    desktop_session.key(*keys_to(daemon_view(daemon), ["Settings"])[:-1])  # open the submenu, choose nothing
 
     def submenu_drawn() -> tuple[Image.Image, tuple[int, int, int, int]] | None:
         now = desktop_session.screenshot()

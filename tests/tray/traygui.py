@@ -5,13 +5,15 @@ Shared by the tray tests that run ferry-tray for real (test_tray_xvfb with the f
 
 from __future__ import annotations
 
+import time
+
 from PIL import Image, ImageChops, ImageStat
-from trayprocs import TrayProcess
+from trayprocs import DaemonUnderTest, TrayProcess
 from util import wait_until
 from xsession import XSession
 
 from ferrysync.tray.icons import STATES, render_icon
-from ferrysync.tray.view import Item, Node, Submenu, View
+from ferrysync.tray.view import Item, Node, Snapshot, Submenu, View, build_view
 
 # --- finding the icon on screen ---
 
@@ -99,6 +101,18 @@ def icon_centre(session: XSession) -> tuple[int, int]:
 
 
 # --- driving the menu from the view model ---
+
+
+def daemon_view(daemon: DaemonUnderTest) -> View:
+    """The view the tray should show for the daemon's state now (fetched as the tray's controller does)."""
+    status = daemon.call("status")
+    snap = Snapshot(
+        connected=True, status=status, settings=daemon.call("settings_get")["settings"],
+        activity=tuple(daemon.call("activity", limit=50)["activity"]),
+        conflicts=tuple(daemon.call("conflicts")["conflicts"]) if status["conflicts"] else (),
+        deletions=tuple(daemon.call("deletions")["pending"]) if status["deletions_pending"] else (),
+    )
+    return build_view(snap, time.time())
 
 
 def keys_to(view: View, path: list[str]) -> list[str]:
