@@ -102,12 +102,41 @@ class Spawned:
         return None
 
 
-def test_start_waits_for_a_stopping_daemon_then_starts_a_new_one(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+class StartRun:
+    """`ferry start` run in a thread against FERRY_HOME `home`, spawning in-process fake daemons into `spawned`."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.spawned: list[Spawned] = []
+        self.result: list[int] = []
+        self.thread = threading.Thread(target=self._start)
+
+    def _start(self) -> None:
+        self.result.append(session.start(argparse.Namespace(foreground=False)))
+
+    def spawn(self, name: str, paths: Any) -> Spawned:
+        DaemonLock(paths.lock_file).acquire().release()  # raises while another daemon holds the lock
+        self.spawned.append(Spawned(FakeDaemon(self.home).start()))
+        return self.spawned[-1]
+
+
+@pytest.fixture
+def start_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StartRun]:
     home = tmp_path / "home"
     monkeypatch.setenv("FERRY_HOME", str(home))
     monkeypatch.delenv("FERRY_IPC_TRANSPORT", raising=False)
-    old = FakeDaemon(home, hold_lock=True)
+    run = StartRun(home)
+    monkeypatch.setattr(session, "spawn_detached", run.spawn)
+    try:
+        yield run
+    finally:
+        for s in run.spawned:
+            s.daemon.stop()
+
+
+def test_start_waits_for_a_stopping_daemon_then_starts_a_new_one(
+        start_run: StartRun, capsys: pytest.CaptureFixture[str]) -> None:
+    old = FakeDaemon(start_run.home, hold_lock=True)
     asked = threading.Semaphore(0)
 
     def stopping() -> bool:
@@ -116,62 +145,35 @@ def test_start_waits_for_a_stopping_daemon_then_starts_a_new_one(
 
     old.server.stopping = stopping
     old.start()
-    spawned: list[Spawned] = []
-
-    def spawn(name: str, paths: Any) -> Spawned:
-        DaemonLock(paths.lock_file).acquire().release()  # raises while the old daemon holds the lock
-        spawned.append(Spawned(FakeDaemon(home).start()))
-        return spawned[-1]
-
-    monkeypatch.setattr(session, "spawn_detached", spawn)
-    result: list[int] = []
-    starter = threading.Thread(target=lambda: result.append(session.start(argparse.Namespace(foreground=False))))
-    starter.start()
+    start_run.thread.start()
     try:
         for _ in range(3):  # it keeps asking while the old daemon says it is stopping, and spawns nothing
             assert asked.acquire(timeout=10)
-        assert not spawned
+        assert not start_run.spawned
         old.stop()  # the old daemon exits: socket and lock go
-        starter.join(30)
-        assert result == [session.EXIT_OK]
-        assert len(spawned) == 1
+        start_run.thread.join(30)
+        assert start_run.result == [session.EXIT_OK]
+        assert len(start_run.spawned) == 1
         out = capsys.readouterr().out
         assert "is stopping: waiting for it" in out
         assert "Ferry is running" in out
         assert "already running" not in out
     finally:
-        for s in spawned:
-            s.daemon.stop()
         old.stop()
 
 
 def test_start_waits_while_the_lock_is_held_by_a_daemon_that_does_not_answer(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        start_run: StartRun, capsys: pytest.CaptureFixture[str]) -> None:
     """Between its control channel closing and its process exiting, a stopping daemon holds only the lock."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("FERRY_HOME", str(home))
-    monkeypatch.delenv("FERRY_IPC_TRANSPORT", raising=False)
-    paths = ferry_paths().ensure()
-    lock = DaemonLock(paths.lock_file).acquire()
-    spawned: list[Spawned] = []
-
-    def spawn(name: str, p: object) -> Spawned:
-        spawned.append(Spawned(FakeDaemon(home).start()))
-        return spawned[-1]
-
-    monkeypatch.setattr(session, "spawn_detached", spawn)
-    result: list[int] = []
-    starter = threading.Thread(target=lambda: result.append(session.start(argparse.Namespace(foreground=False))))
-    starter.start()
+    lock = DaemonLock(ferry_paths().ensure().lock_file).acquire()
+    start_run.thread.start()
     try:
         wait_until(lambda: "waiting for it" in capsys.readouterr().out, timeout=10, what="start to wait")
-        assert not spawned
-        assert starter.is_alive()
+        assert not start_run.spawned
+        assert start_run.thread.is_alive()
         lock.release()
-        starter.join(30)
-        assert result == [session.EXIT_OK]
-        assert len(spawned) == 1
+        start_run.thread.join(30)
+        assert start_run.result == [session.EXIT_OK]
+        assert len(start_run.spawned) == 1
     finally:
         lock.release()
-        for s in spawned:
-            s.daemon.stop()
