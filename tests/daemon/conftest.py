@@ -1,4 +1,4 @@
-"""Fixtures for the local side of the daemon: a journal, a marked sync root, a hash pool, live observers."""
+"""Fixtures for the daemon tests: a journal, a marked sync root, a hash pool, live observers, a fake daemon."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ipc_fakedaemon import FakeDaemon
 from util import wait_until
 
 from ferrysync.daemon.journal import Journal
@@ -32,6 +33,16 @@ def root(tmp_path: Path) -> Path:
     r.mkdir()
     init_marker(r, FID)
     return r
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[FakeDaemon]:
+    """A fake daemon's control server at tmp_path/home (test_cli.py overrides it with one that holds the lock)."""
+    d = FakeDaemon(tmp_path / "home").start()
+    try:
+        yield d
+    finally:
+        d.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +22,6 @@ from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, IpcTime
 from ferrysync.daemon.ipc.protocol import IpcError
 from ferrysync.daemon.ipc.server import ControlServer
 from ferrysync.daemon.paths import ferry_paths
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[FakeDaemon]:
-    d = FakeDaemon(tmp_path / "home").start()
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
 def test_subscription_starts_with_the_current_status_and_coalesces_bursts(daemon: FakeDaemon) -> None:

@@ -8,7 +8,6 @@ import os
 import socket
 import stat
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,6 @@ from ferrysync.daemon.ipc.client import ControlClient
 from ferrysync.daemon.ipc.protocol import MAX_LINE, IpcError
 from ferrysync.daemon.ipc.server import ControlServer, DaemonAlreadyRunning
 from ferrysync.daemon.paths import ferry_paths
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[FakeDaemon]:
-    d = FakeDaemon(tmp_path / "home").start()
-    try:
-        yield d
-    finally:
-        d.stop()
 
 
 class Raw:
