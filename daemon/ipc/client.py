@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import select
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -87,6 +88,16 @@ def _connect(paths: FerryPaths, transport: str, timeout: float | None) -> tuple[
             sock.close()
             raise
     return sock, reader
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """Whether a connection between calls has something to read: that is the daemon's end of stream (it closes
+    idle connections), since it never speaks unasked outside a subscription."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable)
 
 
 def _read_message(reader: LineReader) -> dict[str, Any] | None:
@@ -192,6 +203,8 @@ class ControlClient:
             rid = next(self._ids)
             line = encode_request(rid, method, params)
             for attempt in (0, 1):
+                if self._sock is not None and _hung_up(self._sock):
+                    self._drop()  # closed by the daemon while idle (docs/ipc.md): reopen before sending
                 fresh = self._sock is None
                 sock, reader = self._ensure()
                 try:

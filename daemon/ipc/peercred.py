@@ -18,6 +18,15 @@ _SOL_LOCAL = 0
 _LOCAL_PEERCRED = 0x001
 
 
+def peer_pid(sock: socket.socket) -> int | None:
+    """The pid of the process connected to `sock` (Linux), or None: the server's per-process connection cap."""
+    so_peercred = getattr(socket, "SO_PEERCRED", None)
+    if so_peercred is None or sock.family != socket.AF_UNIX:
+        return None
+    pid, _uid, _gid = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, so_peercred, _UCRED.size))
+    return int(pid) or None
+
+
 def peer_uid(sock: socket.socket) -> int | None:
     """The uid of the process connected to `sock`, or None where this platform offers no way to ask."""
     so_peercred = getattr(socket, "SO_PEERCRED", None)

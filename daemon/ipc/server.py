@@ -3,6 +3,10 @@
 Handlers run on the connection's thread, so a slow handler delays only its own client. Nothing a client sends
 can crash the server: bad input gets an error line, a handler exception becomes a `failed` answer, and a
 subscriber that stops reading is dropped instead of making `publish` wait. See docs/ipc.md for the protocol.
+
+Connections cannot lock the CLI out: one that is idle (no request in flight, not subscribed) for `idle_timeout`
+is closed; at the cap (all connections, or one process's) the longest-idle connection makes room for the new
+one; and one process may hold at most `max_per_peer` of the `max_connections`, subscriptions included.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import secrets
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ferrysync.daemon import __version__, threads
@@ -27,7 +33,7 @@ from ferrysync.daemon.ipc.listen import (
     prepare_runtime_dir,
     remove_socket_if_ours,
 )
-from ferrysync.daemon.ipc.peercred import peer_uid
+from ferrysync.daemon.ipc.peercred import peer_pid, peer_uid
 from ferrysync.daemon.ipc.protocol import (
     ERROR_CODES,
     MAX_LINE,
@@ -57,6 +63,22 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Mapping[str, Any]]
 StatusSource = Callable[[], Mapping[str, Any]]
 
+IDLE_TIMEOUT_S = 60.0
+MAX_CONNECTIONS = 32
+MAX_PER_PEER = 8
+
+
+@dataclass
+class _Conn:
+    """What the accept loop knows of a connection, to pick one that may be closed to make room."""
+
+    pid: int | None
+    idle_since: float | None  # None while a request is being answered
+    subscribed: bool = False
+
+    def evictable(self) -> bool:
+        return not self.subscribed and self.idle_since is not None
+
 
 class ControlServer:
     """Serve `handlers` (method name -> fn(params) -> result) plus the built-ins hello, status and subscribe.
@@ -71,7 +93,9 @@ class ControlServer:
         status_source: StatusSource,
         *,
         transport: str | None = None,
-        max_connections: int = 32,
+        max_connections: int = MAX_CONNECTIONS,
+        max_per_peer: int = MAX_PER_PEER,
+        idle_timeout: float = IDLE_TIMEOUT_S,
         max_queued_events: int = 256,
         status_interval: float = 0.1,
         send_timeout: float = 5.0,
@@ -82,6 +106,8 @@ class ControlServer:
         self.status_source = status_source
         self.transport = transport or default_transport()
         self.max_connections = max_connections
+        self.max_per_peer = max_per_peer
+        self.idle_timeout = idle_timeout
         self.max_queued_events = max_queued_events
         self.status_interval = status_interval
         self.send_timeout = send_timeout
@@ -97,7 +123,7 @@ class ControlServer:
         self._socket_inode: int | None = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
+        self._conns: dict[socket.socket, _Conn] = {}
         self._outboxes: set[Outbox] = set()
         self._status_data: Mapping[str, Any] | None = None
         self._status_version = 0
@@ -241,19 +267,54 @@ class ControlServer:
         except OSError:
             return
         conn.settimeout(self.send_timeout)
-        with self._lock:
-            full = len(self._conns) >= self.max_connections
-            if not full:
-                self._conns.add(conn)
-        if full:
-            log.warning("control channel: too many connections, refusing one")
-            self._send_quietly(conn, encode_error(None, "busy", "too many connections to the daemon"))
+        try:
+            pid = peer_pid(conn)
+        except OSError:
+            pid = None
+        refused = self._admit(conn, pid)
+        if refused:
+            log.warning("control channel: %s, refusing one", refused)
+            self._send_quietly(conn, encode_error(None, "busy", refused))
             conn.close()
             return
         t = threading.Thread(target=self._serve, args=(conn,), name="ferry-ipc-conn", daemon=True)
         with self._lock:
             self._threads.add(t)
         t.start()
+
+    def _admit(self, conn: socket.socket, pid: int | None) -> str:
+        """Register `conn`, closing the longest-idle connection if a cap is reached; or say why not."""
+        victim: socket.socket | None = None
+        with self._lock:
+            mine = [c for c, info in self._conns.items() if pid is not None and info.pid == pid]
+            if len(mine) >= self.max_per_peer:
+                pool, why = mine, f"too many connections from one process (at most {self.max_per_peer})"
+            elif len(self._conns) >= self.max_connections:
+                pool, why = list(self._conns), f"too many connections to the daemon (at most {self.max_connections})"
+            else:
+                pool, why = [], ""
+            if why:
+                idle = [c for c in pool if self._conns[c].evictable()]
+                if not idle:
+                    return why
+                victim = min(idle, key=lambda c: self._conns[c].idle_since or 0.0)
+                del self._conns[victim]
+            self._conns[conn] = _Conn(pid, time.monotonic())
+        if victim is not None:
+            log.info("control channel: closed the longest-idle connection to make room (%s)", why)
+            with contextlib.suppress(OSError):
+                victim.shutdown(socket.SHUT_RDWR)  # its thread sees the end of the stream and closes it
+        return ""
+
+    def _mark(self, conn: socket.socket, *, busy: bool | None = None, subscribed: bool | None = None) -> None:
+        with self._lock:
+            info = self._conns.get(conn)
+            if info is None:
+                return
+            if busy is not None:
+                info.idle_since = None if busy else time.monotonic()
+            if subscribed is not None:
+                info.subscribed = subscribed
 
     def _serve(self, conn: socket.socket) -> None:
         try:
@@ -267,7 +328,7 @@ class ControlServer:
             log.exception("control connection failed")
         finally:
             with self._lock:
-                self._conns.discard(conn)
+                self._conns.pop(conn, None)
                 self._threads.discard(threading.current_thread())
             conn.close()
 
@@ -287,14 +348,22 @@ class ControlServer:
     def _request_loop(self, conn: socket.socket) -> None:
         reader = LineReader(conn, MAX_LINE)
         authed = self.transport != TCP
+        idle_since = time.monotonic()
         while not self._stopping.is_set():
+            left = self.idle_timeout - (time.monotonic() - idle_since)
+            if left <= 0:
+                log.debug("control channel: closing a connection idle for %.0f s", self.idle_timeout)
+                return
+            conn.settimeout(min(left, self.send_timeout))
             try:
                 line = reader.read_line()
             except TimeoutError:
-                continue  # idle client; partial data stays buffered
+                continue  # idle so far; partial data stays buffered (a trickled line does not count as activity)
             except LineTooLong:
                 self._refuse(conn, encode_error(None, "too_large", f"request longer than {MAX_LINE} bytes"))
                 return
+            finally:
+                conn.settimeout(self.send_timeout)
             if line is None:
                 return
             if not line.strip():
@@ -313,17 +382,21 @@ class ControlServer:
                     return
                 authed = True
             if req.method == "subscribe":
+                self._mark(conn, subscribed=True)
                 self._stream(conn, req.id, req.params.get("events"))
                 return
             me = threading.current_thread()
             with self._lock:
                 self._busy.add(me)
+            self._mark(conn, busy=True)
             try:
                 conn.sendall(self._answer(req))
             finally:
                 with self._idle:
                     self._busy.discard(me)
                     self._idle.notify_all()
+                self._mark(conn, busy=False)
+                idle_since = time.monotonic()
 
     def _secret_ok(self, given: object) -> bool:
         return isinstance(given, str) and hmac.compare_digest(given.encode(), self._secret.encode())

@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import stat
+import subprocess
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ipc_fakedaemon import FakeDaemon
-from util import wait_until
+from util import bin_path, wait_until
 
 from ferrysync.daemon.ipc.client import ControlClient
 from ferrysync.daemon.ipc.protocol import MAX_LINE, IpcError
@@ -154,12 +155,17 @@ def test_fuzz_live_server_answers_every_line(daemon: FakeDaemon, junk: list[byte
         raw.close()
 
 
+def subscribe_request(rid: int = 1) -> bytes:
+    return json.dumps({"v": 1, "id": rid, "method": "subscribe", "params": {"events": ["status"]}}).encode() + b"\n"
+
+
 def test_connections_are_bounded(tmp_path: Path) -> None:
     d = FakeDaemon(tmp_path / "home", max_connections=2).start()
     held = [Raw(d.paths.socket_path) for _ in range(2)]
     try:
-        for r in held:
-            assert r.ask(status_request())["ok"] is True
+        for r in held:  # subscribers are never closed to make room
+            assert r.ask(subscribe_request())["ok"] is True
+            assert r.line()["event"] == "status"
         extra = Raw(d.paths.socket_path)
         assert extra.line()["error"]["code"] == "busy"
         assert extra.at_eof()
@@ -170,6 +176,70 @@ def test_connections_are_bounded(tmp_path: Path) -> None:
             assert c.call("status")["state"] == "idle"
     finally:
         for r in held:
+            r.close()
+        d.stop()
+
+
+def test_an_idle_connection_is_closed_after_the_timeout_and_a_subscriber_is_not(tmp_path: Path) -> None:
+    d = FakeDaemon(tmp_path / "home", idle_timeout=0.5).start()
+    idle, sub = Raw(d.paths.socket_path), Raw(d.paths.socket_path)
+    try:
+        assert idle.ask(status_request())["ok"] is True
+        assert sub.ask(subscribe_request())["ok"] is True
+        assert sub.line()["event"] == "status"
+        idle.sock.settimeout(5)
+        assert idle.at_eof(), "closed by the daemon once idle for 0.5 s"
+        wait_until(lambda: d.server.connections == 1, timeout=5, what="only the subscriber to remain")
+        d.set_status(state="syncing", message="Syncing")  # well after the timeout: still streamed
+        assert sub.line()["data"]["state"] == "syncing"
+        # a client that was idle too long reconnects by itself
+        with ControlClient(d.paths) as c:
+            assert c.call("status")["state"] == "syncing"
+            wait_until(lambda: d.server.connections == 2, timeout=5, what="the client's connection")
+            wait_until(lambda: d.server.connections == 1, timeout=5, what="the idle client to be closed")
+            assert c.call("status")["state"] == "syncing"
+    finally:
+        idle.close()
+        sub.close()
+        d.stop()
+
+
+def test_forty_idle_connections_do_not_lock_the_cli_out(tmp_path: Path) -> None:
+    d = FakeDaemon(tmp_path / "home").start()  # the defaults: 32 connections, 8 per process, 60 s idle
+    held: list[Raw] = []
+    try:
+        for _ in range(40):
+            r = Raw(d.paths.socket_path)
+            held.append(r)
+            assert r.ask(status_request())["ok"] is True, "each new connection gets in: an idle one makes room"
+        assert d.server.connections <= 8
+        result = subprocess.run([bin_path("ferry"), "status", "--json"], capture_output=True, text=True,
+                                timeout=30, env={**os.environ, "FERRY_HOME": str(d.paths.state_dir.parent)})
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["state"] == "idle"
+    finally:
+        for r in held:
+            r.close()
+        d.stop()
+
+
+def test_one_process_cannot_take_every_connection_with_subscriptions(tmp_path: Path) -> None:
+    d = FakeDaemon(tmp_path / "home", max_per_peer=3).start()
+    subs: list[Raw] = []
+    try:
+        for _ in range(3):
+            subs.append(Raw(d.paths.socket_path))
+            assert subs[-1].ask(subscribe_request())["ok"] is True
+        extra = Raw(d.paths.socket_path)
+        refused = extra.line()["error"]
+        assert refused["code"] == "busy"
+        assert "from one process" in refused["message"]
+        extra.close()
+        result = subprocess.run([bin_path("ferry"), "status", "--json"], capture_output=True, text=True,
+                                timeout=30, env={**os.environ, "FERRY_HOME": str(d.paths.state_dir.parent)})
+        assert result.returncode == 0, result.stderr
+    finally:
+        for r in subs:
             r.close()
         d.stop()
 

@@ -3,7 +3,9 @@ connections held open."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -125,3 +127,22 @@ def test_secrets_and_user_data_are_private_under_umask_022(server: ServerProcess
     finally:
         os.umask(old_umask)
         a.stop()
+
+
+def test_forty_connections_held_by_one_process_do_not_lock_ferry_status_out(
+        make_device: Callable[..., Device]) -> None:
+    a = make_device("laptop")
+    held: list[socket.socket] = []
+    try:
+        for i in range(40):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(str(_paths(a).socket_path))
+            held.append(s)
+            s.sendall(json.dumps({"v": 1, "id": i, "method": "hello"}).encode() + b"\n")
+            assert json.loads(s.makefile("rb").readline())["ok"] is True
+        assert a.ferry("status").returncode == 0
+        assert a.status()["folders"][0]["local"] == str(a.folder)
+    finally:
+        for s in held:
+            s.close()
