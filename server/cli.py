@@ -22,6 +22,15 @@ from ferrysync.server.limits import (
 )
 from ferrysync.server.store.engine import default_url
 from ferrysync.server.store.sql import SqlMetaStore, UserExists
+from ferrysync.server.transport import (
+    DEFAULT_BODY_TIMEOUT_S,
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_KEEP_ALIVE_S,
+    DEFAULT_LIMIT_CONCURRENCY,
+    DEFAULT_MAX_WAITING,
+    TransportLimits,
+    guarded_protocol,
+)
 
 log = logging.getLogger("ferrysync.server")
 
@@ -45,6 +54,23 @@ def _gc_args(p: argparse.ArgumentParser) -> None:
                    "survive (default: %(default)s)")
 
 
+def _transport_args(p: argparse.ArgumentParser) -> None:
+    """How long and how many slow clients may hold connections (server/transport.py; docs/operations.md)."""
+    p.add_argument("--header-timeout", type=float, default=DEFAULT_HEADER_TIMEOUT_S, metavar="SECONDS",
+                   help="close a connection whose request headers are not complete this long after it opened or "
+                   "its last response ended (default: %(default)s)")
+    p.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT_S, metavar="SECONDS",
+                   help="close a connection whose request body sends nothing for this long (default: %(default)s)")
+    p.add_argument("--max-waiting-connections", type=int, default=DEFAULT_MAX_WAITING, metavar="N",
+                   help="connections that may wait for their headers at once; past it the oldest is closed "
+                   "(default: %(default)s)")
+    p.add_argument("--limit-concurrency", type=int, default=DEFAULT_LIMIT_CONCURRENCY, metavar="N",
+                   help="answer 503 while this many connections are open (each online device holds one for its "
+                   "long-poll; keep it under the open-files limit) (default: %(default)s)")
+    p.add_argument("--keep-alive", type=int, default=DEFAULT_KEEP_ALIVE_S, metavar="SECONDS",
+                   help="close an idle connection between requests after this long (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ferry-server", description="Ferry cloud server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", type=Path, help="PEM private key for --tls-cert")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    _transport_args(serve)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add a user")
@@ -197,11 +224,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("ferry-server: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    app = create_app(build_context(_config(args)))
+    try:
+        limits = TransportLimits(args.header_timeout, args.body_timeout, args.max_waiting_connections)
+    except ValueError as exc:
+        print(f"ferry-server: {exc}", file=sys.stderr)
+        return 2
+    ctx = build_context(_config(args))
+    app = create_app(ctx)
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, log_config=None, log_level=args.log_level,
         access_log=args.access_log, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-        timeout_graceful_shutdown=3, server_header=False))
+        timeout_graceful_shutdown=3, server_header=False,
+        http=guarded_protocol(limits, lambda _why: ctx.metrics.add("ferry_slow_connections_closed_total")),
+        limit_concurrency=args.limit_concurrency, timeout_keep_alive=args.keep_alive))
     if args.log_level != "debug":  # uvicorn's start-up chatter; our own line below names the URL
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     scheme = "https" if args.tls_cert else "http"

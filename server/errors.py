@@ -8,11 +8,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("ferrysync.server")
 
+# nginx's "client closed request": never sent (nobody is listening), only counted in /metrics.
+CLIENT_CLOSED = 499
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
                  413: "too_large"}
 
@@ -62,6 +65,12 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _STATUS_CODES.get(exc.status_code, "bad_request" if exc.status_code < 500 else "internal")
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)  # keeps 405's Allow
 
+    async def on_disconnect(request: Request, _exc: Exception) -> Response:
+        # The client hung up (mid-upload, or a proxy's timeout): nothing to answer and nothing broken here. 499 is
+        # what the metrics count it as, so that an operator's 5xx alert stays about the server.
+        log.debug("client %s hung up during %s %s", request.client, request.method, request.url.path)
+        return Response(status_code=CLIENT_CLOSED)
+
     async def on_crash(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error", exc_info=exc)
         return error_response(500, "internal", "internal server error")
@@ -69,4 +78,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     app.add_exception_handler(Exception, on_crash)
