@@ -21,6 +21,7 @@ _COUNTERS = {
     "ferry_blocks_uploaded_total": "Blocks received and stored (after hash verification)",
     "ferry_block_bytes_uploaded_total": "Bytes of the blocks received and stored",
     "ferry_blocks_collected_total": "Stored blocks deleted by garbage collection",
+    "ferry_blocks_corrupt_total": "Block reads refused because the stored bytes no longer match the hash",
     "ferry_slow_connections_closed_total": "Connections closed for sending their request too slowly, or evicted "
                                            "while waiting for headers (server/transport.py)",
 }

@@ -5,6 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
+from ferrysync.server.hashing import block_hash
+
+
+class BlockCorrupt(Exception):
+    """A stored block's bytes no longer hash to its name (disk rot, a bad copy, someone editing the store)."""
+
+    def __init__(self, digest: str, where: str) -> None:
+        super().__init__(f"stored block {digest} at {where} does not match its hash")
+        self.digest = digest
+        self.where = where
+
+
+def verified(digest: str, data: bytes, where: str) -> bytes:
+    """`data` if it is the block `digest`; every store's `get` ends here, so wrong bytes are never served."""
+    if block_hash(data) != digest:
+        raise BlockCorrupt(digest, where)
+    return data
+
 
 class BlockStore(Protocol):
     """Callers verify the hash before `put`; `put` must be atomic (a crash never leaves a partial block)."""
@@ -18,7 +36,7 @@ class BlockStore(Protocol):
         ...
 
     def get(self, digest: str) -> bytes:
-        """Raise KeyError if absent."""
+        """Raise KeyError if absent, BlockCorrupt if the stored bytes do not hash to `digest`."""
         ...
 
     def delete(self, digest: str) -> None: ...

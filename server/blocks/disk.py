@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ferrysync.server.blocks.base import verified
 from ferrysync.server.hashing import is_block_hash
 
 
@@ -94,10 +95,12 @@ class DiskBlockStore:
             os.close(fd)
 
     def get(self, digest: str) -> bytes:
+        path = self._path(digest)
         try:
-            return self._path(digest).read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             raise KeyError(digest) from None
+        return verified(digest, data, str(path))
 
     def _refresh(self, final: Path) -> bool:
         """If the block exists, mark it as just stored (its mtime) and say so; garbage collection spares it then."""

@@ -16,13 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ferrysync.server.blocks.base import verified
 from ferrysync.server.hashing import block_hash, is_block_hash
 
 _PARALLEL = 16
-
-
-class BlockCorrupt(Exception):
-    """An object's bytes no longer match its hash."""
 
 
 class StoreUnavailable(Exception):
@@ -123,9 +120,7 @@ class S3BlockStore:
                 raise KeyError(digest) from None
             raise
         data: bytes = obj["Body"].read()
-        if block_hash(data) != digest:
-            raise BlockCorrupt(f"stored block {digest} does not match its hash")
-        return data
+        return verified(digest, data, f"s3://{self.location.bucket}/{self._key(digest)}")
 
     def delete(self, digest: str) -> None:
         self._client.delete_object(Bucket=self.location.bucket, Key=self._key(digest))

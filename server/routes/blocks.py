@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import struct
 from typing import Annotated, Any
 
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ferrysync.server.auth import CallerDep
+from ferrysync.server.blocks.base import BlockCorrupt
 from ferrysync.server.context import AppContext, get_ctx
 from ferrysync.server.errors import ApiError
 from ferrysync.server.hashing import block_hash, is_block_hash
@@ -17,6 +19,7 @@ from ferrysync.server.limits import MAX_BLOCK
 from ferrysync.server.models import BatchStored, BlockStored, MissingRequest, MissingResponse
 from ferrysync.server.store.blockmarks import BlockRaced
 
+log = logging.getLogger("ferrysync.server")
 router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
@@ -136,7 +139,8 @@ def _parse_header(raw: bytes) -> tuple[str, int]:
 
 @router.get("/{digest}", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "the block's bytes"},
-                       404: {"description": "this user holds no such block"}})
+                       404: {"description": "this user holds no such block"},
+                       500: {"description": "corrupt_block: the stored copy is damaged (never served)"}})
 def get_block(digest: Digest, caller: CallerDep, ctx: Ctx) -> Response:
     """Download a block this user holds; other users' blocks are 404 exactly like absent ones."""
     _check_hash(digest)
@@ -146,4 +150,11 @@ def get_block(digest: Digest, caller: CallerDep, ctx: Ctx) -> Response:
         data = ctx.blocks.get(digest)
     except KeyError:
         raise ApiError(404, "not_found", "no such block") from None
+    except BlockCorrupt as exc:
+        # The server's storage failed, not the client: a 5xx (alerts fire), with its own code so it is not taken
+        # for a bug, and the operator is told which block and where (restore it from a backup of the store).
+        log.error("CORRUPT BLOCK: %s; it is not served. Restore this file from a backup of the block store.", exc)
+        ctx.metrics.add("ferry_blocks_corrupt_total")
+        raise ApiError(500, "corrupt_block", "the server's copy of this block is damaged; its operator has been "
+                       "told") from None
     return Response(content=data, media_type="application/octet-stream")

@@ -9,7 +9,8 @@ import struct
 from collections.abc import Iterator
 
 import requests
-from srvapi import Api, batch_body, h
+from cloud import s3_client
+from srvapi import Api, Server, batch_body, h
 
 # Run against SQLite+disk and PostgreSQL+S3 (see conftest.py).
 BACKENDS = ("sqlite", "pg-s3")
@@ -145,3 +146,28 @@ def test_users_cannot_see_or_download_each_others_blocks(alice: Api, bob: Api) -
     assert bob.missing([digest]) == []
     assert bob.get(f"/v1/blocks/{digest}").content == secret
     assert alice.get(f"/v1/blocks/{digest}").content == secret
+
+
+def _damage(server: Server, digest: str) -> None:
+    """Flip the stored copy's bytes behind the server's back (disk rot, a bad restore)."""
+    args = server.extra_args
+    if "--blocks" not in args:
+        path = server.data / "blocks" / digest[:2] / digest[2:4] / digest
+        path.write_bytes(b"rot" + path.read_bytes()[3:])
+        return
+    bucket, _, prefix = args[args.index("--blocks") + 1].removeprefix("s3://").partition("/")
+    key = f"{prefix.rstrip('/')}/{digest[:2]}/{digest}".lstrip("/")
+    s3_client(args[args.index("--s3-endpoint-url") + 1]).put_object(Bucket=bucket, Key=key, Body=b"rotten bytes")
+
+
+def test_a_block_damaged_in_the_store_is_never_served(shared_server: Server, alice: Api) -> None:
+    data = os.urandom(5000)
+    digest = alice.upload(data)
+    _damage(shared_server, digest)
+    r = alice.get(f"/v1/blocks/{digest}")
+    assert r.status_code == 500
+    assert r.json()["error"]["code"] == "corrupt_block"
+    assert data not in r.content
+    log = shared_server.log.read_text(errors="replace")
+    assert f"CORRUPT BLOCK: stored block {digest} at " in log
+    assert "Traceback" not in log[log.index("CORRUPT BLOCK"):]  # told plainly, not as a crash

@@ -9,6 +9,7 @@ from pathlib import Path
 import blake3
 import pytest
 
+from ferrysync.server.blocks.base import BlockCorrupt
 from ferrysync.server.blocks.disk import DiskBlockStore
 
 
@@ -56,3 +57,13 @@ def test_delete_if_older_spares_blocks_stored_again_since(tmp_path: Path) -> Non
     assert store.delete_if_older(digest, cutoff) is False
     store.put_many([(digest, data), (_h(b"x"), b"x")])  # and re-storing after deletion writes it again
     assert store.get(digest) == data
+
+
+def test_a_block_whose_bytes_changed_on_disk_is_refused_not_returned(tmp_path: Path) -> None:
+    store = DiskBlockStore(tmp_path)
+    data = os.urandom(3000)
+    store.put(_h(data), data)
+    path = tmp_path / _h(data)[:2] / _h(data)[2:4] / _h(data)
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit flipped
+    with pytest.raises(BlockCorrupt, match=f"stored block {_h(data)} at {path} does not match its hash"):
+        store.get(_h(data))
