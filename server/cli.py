@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from ferrysync.server.blocks.s3 import StoreUnavailable
 from ferrysync.server.config import ServerConfig
+from ferrysync.server.datadir import DataDirUnsafe, private_umask, secure_data_dir
 from ferrysync.server.limits import (
     DEFAULT_GC_GRACE_HOURS,
     DEFAULT_GC_INTERVAL_S,
@@ -125,7 +126,7 @@ def _check_locations(args: argparse.Namespace) -> str | None:
 
 def _open_store(args: argparse.Namespace) -> SqlMetaStore:
     if args.data is not None:
-        args.data.mkdir(parents=True, exist_ok=True)
+        secure_data_dir(args.data)
     return SqlMetaStore.from_url(args.database_url or default_url(args.data))
 
 
@@ -229,6 +230,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"ferry-server: {exc}", file=sys.stderr)
         return 2
+    if args.data is not None:
+        secure_data_dir(args.data)
     ctx = build_context(_config(args))
     app = create_app(ctx)
     server = uvicorn.Server(uvicorn.Config(
@@ -260,6 +263,7 @@ async def _serve(server: object, scheme: str, host: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    private_umask()  # whatever umask started us, what we create is 0600/0700 (server/datadir.py)
     if (problem := _check_locations(args)) is not None:
         print(f"ferry-server: {problem}", file=sys.stderr)
         return 2
@@ -271,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except StoreUnavailable as exc:
         print(f"ferry-server: cannot use the block store: {exc}", file=sys.stderr)
+        return 1
+    except DataDirUnsafe as exc:
+        print(f"ferry-server: {exc}", file=sys.stderr)
         return 1
 
 
