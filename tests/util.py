@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import pytest
 import requests
@@ -58,8 +58,26 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
             proc.wait(timeout)
 
 
+class OwnsProcess:
+    """stop() and kill() for a test's handle on a process it started (`proc`, None while not running)."""
+
+    proc: subprocess.Popen[bytes] | None
+    stop_timeout: ClassVar[float] = 10.0  # how long a SIGTERM may take before SIGKILL
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, self.stop_timeout)
+            self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
 @dataclass
-class ServerProcess:
+class ServerProcess(OwnsProcess):
     """A running ferry-server; restartable on the same data dir and port."""
 
     data: Path
@@ -89,17 +107,6 @@ class ServerProcess:
             return requests.get(f"{self.url}/v1/health", timeout=1, verify=self.verify).ok
         except requests.ConnectionError:
             return False
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
 
     def add_user(self, name: str, password: str) -> None:
         res = subprocess.run([bin_path("ferry-server"), "user", "add", name, "--password-stdin", "--data",

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from util import bin_path, wait_until
+from util import OwnsProcess, bin_path, wait_until
 
 
 @dataclass
-class Device:
+class Device(OwnsProcess):
     name: str
     home: Path
     folder: Path
     keyring_dir: Path
     proc: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    stop_timeout: ClassVar[float] = 30.0  # a daemon finishing its transfers may take a while
 
     @property
     def env(self) -> dict[str, str]:
@@ -68,22 +68,6 @@ class Device:
     def status(self) -> dict[str, Any]:
         data: dict[str, Any] = self.json("status")
         return data
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
 
     def wait_synced(self, timeout: float = 60) -> None:
         self.ferry("wait", "--timeout", str(timeout), timeout=timeout + 15)
