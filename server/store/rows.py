@@ -32,42 +32,38 @@ def decode_blocks(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
+def _version_from_row(row: Any) -> dict[str, Any]:
+    """The fields an entry row and a revision row share (a revision is an entry as it was)."""
+    return {
+        "path": row.path, "file_id": row.file_id, "kind": row.kind, "deleted": bool(row.deleted),
+        "size": int(row.size), "mtime_ns": int(row.mtime_ns), "executable": bool(row.executable),
+        "content_hash": row.content_hash, "blocks": decode_blocks(row.blocks), "modified_by": row.modified_by,
+    }
+
+
+def _version_values(entry: Entry) -> dict[str, Any]:
+    return {
+        "path": entry.path, "path_key": path_key(entry.path), "file_id": entry.file_id, "kind": entry.kind,
+        "deleted": entry.deleted, "size": entry.size, "mtime_ns": entry.mtime_ns, "executable": entry.executable,
+        "content_hash": entry.content_hash, "blocks": encode_blocks(entry.blocks), "modified_by": entry.modified_by,
+    }
+
+
 def entry_from_row(row: Any) -> Entry:
-    return Entry(
-        path=row.path, kind=row.kind, file_id=row.file_id, seq=int(row.seq), deleted=bool(row.deleted),
-        size=int(row.size), mtime_ns=int(row.mtime_ns), executable=bool(row.executable),
-        content_hash=row.content_hash, blocks=decode_blocks(row.blocks), modified_by=row.modified_by,
-        changed_at=int(row.changed_at),
-    )
+    return Entry(**_version_from_row(row), seq=int(row.seq), changed_at=int(row.changed_at))
 
 
 def entry_values(entry: Entry) -> dict[str, Any]:
-    return {
-        "path": entry.path, "path_key": path_key(entry.path), "file_id": entry.file_id, "kind": entry.kind,
-        "seq": entry.seq,
-        "deleted": entry.deleted, "size": entry.size, "mtime_ns": entry.mtime_ns, "executable": entry.executable,
-        "content_hash": entry.content_hash, "blocks": encode_blocks(entry.blocks),
-        "modified_by": entry.modified_by, "changed_at": entry.changed_at,
-    }
+    return {**_version_values(entry), "seq": entry.seq, "changed_at": entry.changed_at}
 
 
 def revision_values(entry: Entry) -> dict[str, Any]:
-    return {
-        "path": entry.path, "path_key": path_key(entry.path), "rev": entry.seq, "file_id": entry.file_id,
-        "kind": entry.kind,
-        "deleted": entry.deleted, "size": entry.size, "mtime_ns": entry.mtime_ns, "executable": entry.executable,
-        "content_hash": entry.content_hash, "blocks": encode_blocks(entry.blocks),
-        "modified_by": entry.modified_by, "created_at": entry.changed_at,
-    }
+    """The revision row recording `entry` as it is now (its seq becomes the revision's rev)."""
+    return {**_version_values(entry), "rev": entry.seq, "created_at": entry.changed_at}
 
 
 def revision_from_row(row: Any) -> Revision:
-    return Revision(
-        path=row.path, rev=int(row.rev), file_id=row.file_id, kind=row.kind, deleted=bool(row.deleted),
-        size=int(row.size), mtime_ns=int(row.mtime_ns), executable=bool(row.executable),
-        content_hash=row.content_hash, blocks=decode_blocks(row.blocks), modified_by=row.modified_by,
-        created_at=int(row.created_at),
-    )
+    return Revision(**_version_from_row(row), rev=int(row.rev), created_at=int(row.created_at))
 
 
 def device_from_row(row: Any) -> Device:
