@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from ferrysync.server.auth import scope_authenticated
 from ferrysync.server.blocks.base import BlockStore
 from ferrysync.server.blocks.disk import DiskBlockStore
 from ferrysync.server.bodylimit import BodyLimitMiddleware
 from ferrysync.server.config import ServerConfig
 from ferrysync.server.context import AppContext
 from ferrysync.server.errors import install_error_handlers
-from ferrysync.server.limits import MAX_BATCH_BODY, MAX_BLOCK, MAX_JSON_BODY
+from ferrysync.server.limits import MAX_BATCH_BODY, MAX_BLOCK, MAX_JSON_BODY, MAX_UNAUTHENTICATED_BODY
 from ferrysync.server.metrics import MetricsMiddleware
 from ferrysync.server.notifier import LocalNotifier, Notifier
 from ferrysync.server.openapi import install_openapi
@@ -23,6 +24,7 @@ from ferrysync.server.routes import account, blocks, changes, history, metrics, 
 from ferrysync.server.routes.account import VERSION
 from ferrysync.server.store.engine import default_url
 from ferrysync.server.store.sql import SqlMetaStore
+from ferrysync.server.throttle import HashPool
 
 log = logging.getLogger("ferrysync.server")
 
@@ -31,6 +33,8 @@ a change feed with long-poll, revisions and deleted files. See docs/api.md for t
 
 
 def body_limit(method: str, path: str) -> int:
+    if path == "/v1/login":
+        return MAX_UNAUTHENTICATED_BODY
     if method == "PUT" and path.startswith("/v1/blocks/"):
         return MAX_BLOCK
     if method == "POST" and path == "/v1/blocks/batch":
@@ -58,7 +62,8 @@ def build_context(config: ServerConfig) -> AppContext:
         from ferrysync.server.pgnotify import PgNotifier
 
         notifier = PgNotifier(meta.engine.url.render_as_string(hide_password=False))
-    return AppContext(config=config, meta=meta, blocks=open_blocks(config), notifier=notifier)
+    return AppContext(config=config, meta=meta, blocks=open_blocks(config), notifier=notifier,
+                      hashing=HashPool(config.hash_slots, config.hash_queue))
 
 
 def create_app(ctx: AppContext) -> FastAPI:
@@ -78,7 +83,8 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.state.ctx = ctx
     install_error_handlers(app)
     install_openapi(app)
-    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit, open_limit=MAX_UNAUTHENTICATED_BODY,
+                       authenticated=scope_authenticated)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     for module in (account, blocks, tree, changes, history, metrics):
         app.include_router(module.router)

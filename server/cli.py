@@ -13,6 +13,14 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from ferrysync.server.blocks.s3 import StoreUnavailable
+from ferrysync.server.cli_auth import (
+    auth_args,
+    auth_config,
+    check_auth_args,
+    cmd_throttle,
+    cmd_user_unlock,
+    throttle_parser,
+)
 from ferrysync.server.config import ServerConfig
 from ferrysync.server.datadir import DataDirUnsafe, private_umask, secure_data_dir
 from ferrysync.server.limits import (
@@ -89,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.add_argument("--access-log", action="store_true", help="log every request")
     _transport_args(serve)
+    auth_args(serve)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     add = user.add_parser("add", help="add a user")
@@ -99,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     remove = user.add_parser("remove", help="remove a user and all their files")
     remove.add_argument("name")
     _store_args(remove)
+    unlock = user.add_parser("unlock", help="clear an account's failed logins (lift its login lockout)")
+    unlock.add_argument("name")
+    _store_args(unlock)
+    throttle_parser(sub, _store_args)
 
     gc = sub.add_parser("gc", help="prune old revisions, then delete blocks no kept revision uses")
     _store_args(gc, blocks=True)
@@ -134,7 +147,8 @@ def _config(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(
         data_dir=args.data if args.data is not None else Path.cwd(), database_url=args.database_url,
         retention_days=args.retention_days, gc_interval_s=getattr(args, "gc_interval", 0.0),
-        gc_grace_hours=args.gc_grace_hours, blocks_url=args.blocks, s3_endpoint_url=args.s3_endpoint_url)
+        gc_grace_hours=args.gc_grace_hours, blocks_url=args.blocks, s3_endpoint_url=args.s3_endpoint_url,
+        **auth_config(args))
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
@@ -181,6 +195,8 @@ def cmd_user(args: argparse.Namespace) -> int:
                 print(f"ferry-server: user {name!r} already exists", file=sys.stderr)
                 return 1
             print(f"added user {name}")
+        elif args.action == "unlock":
+            return cmd_user_unlock(store, args.name)
         elif args.action == "list":
             for user in store.list_users():
                 print(f"{user.name}\t{len(store.list_devices(user.id))} device(s)")
@@ -212,6 +228,17 @@ def cmd_device(args: argparse.Namespace) -> int:
             return 1
         print(f"revoked device {args.device_id}")
         return 0
+    finally:
+        store.close()
+
+
+def _throttle(args: argparse.Namespace) -> int:
+    store = _open_store(args)
+    try:
+        return cmd_throttle(store, args)
+    except ValueError as exc:
+        print(f"ferry-server: {exc}", file=sys.stderr)
+        return 2
     finally:
         store.close()
 
@@ -264,10 +291,10 @@ async def _serve(server: object, scheme: str, host: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     private_umask()  # whatever umask started us, what we create is 0600/0700 (server/datadir.py)
-    if (problem := _check_locations(args)) is not None:
+    if (problem := _check_locations(args) or check_auth_args(args)) is not None:
         print(f"ferry-server: {problem}", file=sys.stderr)
         return 2
-    commands = {"serve": cmd_serve, "user": cmd_user, "gc": cmd_gc, "device": cmd_device}
+    commands = {"serve": cmd_serve, "user": cmd_user, "gc": cmd_gc, "device": cmd_device, "throttle": _throttle}
     try:
         return commands[args.command](args)
     except OperationalError as exc:

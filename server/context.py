@@ -11,6 +11,7 @@ from ferrysync.server.config import ServerConfig
 from ferrysync.server.metrics import Metrics
 from ferrysync.server.notifier import Notifier
 from ferrysync.server.store.base import MetaStore
+from ferrysync.server.throttle import HashPool
 
 
 @dataclass
@@ -20,6 +21,7 @@ class AppContext:
     blocks: BlockStore
     notifier: Notifier
     metrics: Metrics = field(default_factory=Metrics)
+    hashing: HashPool = field(default_factory=HashPool)  # argon2 runs here only (see throttle.py)
 
 
 def get_ctx(request: Request) -> AppContext:

@@ -25,6 +25,23 @@ MAX_INT = 2**62
 DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_GC_GRACE_HOURS = 24.0
 DEFAULT_GC_INTERVAL_S = 3600.0
+# A body sent without a valid device token (a login; anything before its token is checked) is held to this:
+# a login needs a few KiB at most, and strangers must not make the server hold megabytes each.
+MAX_UNAUTHENTICATED_BODY = 32 * 1024
+# Login throttle (server/throttle.py): failures allowed per account and per client address before delays start,
+# how many doubling delays follow, the lockout after them, and how long failures are remembered after the last one.
+DEFAULT_LOGIN_FREE_FAILURES = 5
+DEFAULT_ADDRESS_FREE_FAILURES = 20
+DEFAULT_LOGIN_LOCKOUT_S = 900.0
+DEFAULT_LOGIN_DELAY_STEPS = 5  # failures past the free ones that delay 1 s, 2 s, 4 s…; the next one locks out
+LOGIN_FORGET_S = 86_400.0
+# Password hashing (argon2id, 64 MiB each): this many at once per process, this many more waiting, this long.
+DEFAULT_HASH_SLOTS = 2
+DEFAULT_HASH_QUEUE = 16
+HASH_WAIT_S = 10.0
+# Device tokens: 0 = they never expire. A renewed token's predecessor still works this long.
+DEFAULT_TOKEN_TTL_DAYS = 0.0
+TOKEN_RENEW_GRACE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,8 @@ PUBLISHED: dict[str, Published] = {
     "max_json_body": Published(MAX_JSON_BODY, "bytes in a JSON request body"),
     "max_block": Published(MAX_BLOCK, "bytes in one block (PUT /v1/blocks/{hash}, or one record of a batch)"),
     "max_batch_body": Published(MAX_BATCH_BODY, "bytes in a POST /v1/blocks/batch body"),
+    "max_unauthenticated_body": Published(MAX_UNAUTHENTICATED_BODY,
+                                          "bytes in a body sent without a valid device token (e.g. a login)"),
     "max_ops_per_commit": Published(MAX_OPS_PER_COMMIT, "ops in one POST /v1/commit"),
     "max_hashes_per_missing": Published(MAX_HASHES_PER_MISSING, "hashes in one POST /v1/blocks/missing"),
     "default_changes_limit": Published(DEFAULT_CHANGES_LIMIT, "page size of GET /v1/changes without `limit`"),

@@ -62,9 +62,15 @@ class LoginRequest(StrictModel):
         return value
 
 
-class LoginResponse(BaseModel):
-    token: str
+class TokenInfo(BaseModel):
     device_id: str
+    expires_at: str | None = Field(description="when this token stops working (null: never)")
+    renew_after: str | None = Field(description="renew it (POST /v1/token/renew) from then on (null: never needed)")
+    renew_in: float | None = Field(description="seconds from now until renew_after (for clients whose clock is off)")
+
+
+class LoginResponse(TokenInfo):
+    token: str
     user: str
 
 
@@ -73,6 +79,8 @@ class DeviceOut(BaseModel):
     name: str
     created_at: str
     last_seen: str | None
+    expires_at: str | None = Field(description="when the device's token expires (null: never)")
+    current: bool = Field(description="the device making this request")
 
 
 class DevicesResponse(BaseModel):

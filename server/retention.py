@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ferrysync.server.context import AppContext
 from ferrysync.server.gc import GcReport, collect
+from ferrysync.server.limits import LOGIN_FORGET_S
+from ferrysync.server.store.rows import now_ms
 
 log = logging.getLogger("ferrysync.server.retention")
 
@@ -19,6 +21,8 @@ def prune_once(ctx: AppContext) -> GcReport:
     """Drop expired revisions and tombstones, then the block holdings and stored blocks nothing needs any more."""
     report = collect(ctx.meta, ctx.blocks, ctx.config.retention_ms, ctx.config.gc_grace_ms)
     ctx.metrics.add("ferry_blocks_collected_total", report.blocks)
+    forget_s = max(LOGIN_FORGET_S, 2 * ctx.config.login_lockout_s)
+    ctx.meta.prune_login_failures(now_ms() - int(forget_s * 1000))  # the throttle's old counters (throttle.py)
     return report
 
 

@@ -133,7 +133,8 @@ def test_commit_bodies_stay_within_the_servers_limits() -> None:
 # -- limits: the daemon's equal the server's published ones ----------------------------------------------------
 
 # Published limits the daemon does not size anything by (it never sends names or integers near these).
-NOT_USED_BY_THE_DAEMON = {"default_changes_limit", "default_wait_seconds", "max_int", "max_name_chars"}
+NOT_USED_BY_THE_DAEMON = {"default_changes_limit", "default_wait_seconds", "max_int", "max_name_chars",
+                          "max_unauthenticated_body"}
 DAEMON_VIEW = {**daemon_limits.AS_PUBLISHED, "max_path_bytes": names.SERVER_MAX_PATH_BYTES,
                "max_segment_bytes": names.SERVER_MAX_SEGMENT_BYTES}
 
@@ -268,6 +269,10 @@ def test_every_call_of_the_client_round_trips_through_the_servers_models(
         c.restore("docs/nowhere.txt", 1)
 
     assert c.account().files >= 1
+    assert c.token_info().device_id == login.device_id
+    renewed = c.renew_token()
+    assert renewed.device_id == login.device_id
+    c.token = renewed.token
     devices = c.devices()
     assert {d.name for d in devices} >= {"contract-laptop", "contract-phone"}
     c.revoke_device(next(d.device_id for d in devices if d.name == "contract-phone"))

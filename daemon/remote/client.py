@@ -38,6 +38,7 @@ from ferrysync.daemon.remote.types import (
     FeedEntry,
     LoginResult,
     Revision,
+    TokenInfo,
     WaitResult,
     parse_entries,
     parse_int,
@@ -222,14 +223,18 @@ class RemoteClient:
         body = self._json(
             "POST", "/v1/login", json={"user": user, "password": password, "device_name": device_name}
         )
-        try:
-            result = LoginResult(
-                token=str(body["token"]), device_id=str(body["device_id"]), user=str(body["user"])
-            )
-        except KeyError as exc:
-            raise ProtocolError(f"login answer lacks {exc}") from None
+        result = LoginResult.parse(body)
         self.token = result.token
         return result
+
+    def token_info(self) -> TokenInfo:
+        """When this client's token expires and when to renew it."""
+        return TokenInfo.parse(self._json("GET", "/v1/token"))
+
+    def renew_token(self) -> LoginResult:
+        """Trade this token for a new one with a full lifetime. The client keeps using the old token (which the
+        server accepts for a grace period) until the caller has stored the new one and sets `token`."""
+        return LoginResult.parse(self._json("POST", "/v1/token/renew"))
 
     def logout(self) -> None:
         self._json("POST", "/v1/logout")

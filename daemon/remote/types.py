@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any, ClassVar
 
 from ferrysync.daemon.model import Kind, RemoteEntry
@@ -180,6 +181,41 @@ class LoginResult:
     token: str
     device_id: str
     user: str
+    expires_at: datetime | None = None  # when the token stops working (None: never)
+    renew_after: datetime | None = None  # when to renew it (POST /v1/token/renew)
+    renew_in: float | None = None  # seconds from the answer until renew_after, by the server's clock
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> LoginResult:
+        info = TokenInfo.parse(obj)
+        return cls(token=_get(obj, "token", str), device_id=info.device_id, user=_get(obj, "user", str),
+                   expires_at=info.expires_at, renew_after=info.renew_after, renew_in=info.renew_in)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    device_id: str
+    expires_at: datetime | None
+    renew_after: datetime | None
+    renew_in: float | None
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> TokenInfo:
+        renew_in = _get(obj, "renew_in", (int, float), optional=True)
+        return cls(device_id=_get(obj, "device_id", str), expires_at=parse_time(obj, "expires_at"),
+                   renew_after=parse_time(obj, "renew_after"),
+                   renew_in=None if renew_in is None else float(renew_in))
+
+
+def parse_time(obj: Mapping[str, Any], key: str) -> datetime | None:
+    """An RFC 3339 time of the API (`2026-11-26T14:25:01.123Z`), or None when absent or null."""
+    text = _get(obj, key, str, optional=True)
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ProtocolError(f"field {key!r}: not an RFC 3339 time: {text!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,11 +232,14 @@ class Device:
     name: str
     created_at: str | float | int | None
     last_seen: str | float | int | None
+    expires_at: str | None = None
+    current: bool = False  # the device that asked
 
     @classmethod
     def parse(cls, obj: Mapping[str, Any]) -> Device:
         return cls(device_id=str(_get(obj, "device_id", (str, int))), name=_get(obj, "name", str),
-                   created_at=obj.get("created_at"), last_seen=obj.get("last_seen"))
+                   created_at=obj.get("created_at"), last_seen=obj.get("last_seen"),
+                   expires_at=_get(obj, "expires_at", str, optional=True), current=obj.get("current") is True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from ferrysync.server.store.logins import LoginLock
 
 Kind = Literal["file", "dir"]
 
@@ -118,7 +121,9 @@ class Device:
     name: str
     created_at: int
     last_seen: int | None
-    token_hash: str = ""
+    token_hash: str = ""  # the hash the caller's token matched (the current one, or `previous` below)
+    token_issued_at: int = 0  # when the current token was issued (at login or the last renewal)
+    previous: bool = False  # matched the token a renewal replaced, still in its grace period
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,13 @@ class MetaStore(Protocol):
     def touch_device(self, device: Device) -> None: ...
     def list_devices(self, user_id: int) -> list[Device]: ...
     def revoke_device(self, device_id: str, user_id: int | None = None) -> bool: ...
+    def renew_token(self, device_id: str, used_hash: str, new_hash: str, grace_until: int) -> int | None: ...
+    # the login throttle (see store/logins.py and server/throttle.py)
+    def login_locked_until(self, keys: Sequence[str]) -> int: ...
+    def login_failed(self, key: str, now: int, forget_before: int, delay_ms: Callable[[int], int]) -> int: ...
+    def clear_login_failures(self, keys: Sequence[str]) -> int: ...
+    def login_locks(self) -> list[LoginLock]: ...
+    def prune_login_failures(self, forget_before: int) -> int: ...
     # blocks held per user
     def missing_blocks(self, user_id: int, hashes: Sequence[str]) -> list[str]: ...
     def mark_uploading(self, hashes: Sequence[str]) -> None: ...

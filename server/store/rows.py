@@ -66,7 +66,11 @@ def revision_from_row(row: Any) -> Revision:
     return Revision(**_version_from_row(row), rev=int(row.rev), created_at=int(row.created_at))
 
 
-def device_from_row(row: Any) -> Device:
+def device_from_row(row: Any, matched_hash: str | None = None) -> Device:
+    """`matched_hash`: the hash a token was looked up by (it may be the previous token's, during its grace)."""
+    previous = matched_hash is not None and matched_hash != row.token_hash
+    issued = row.token_issued_at if row.token_issued_at is not None else row.created_at
     return Device(id=row.id, user_id=int(row.user_id), user_name=row.user_name, name=row.name,
                   created_at=int(row.created_at), last_seen=None if row.last_seen is None else int(row.last_seen),
-                  token_hash=row.token_hash)
+                  token_hash=row.prev_token_hash if previous else row.token_hash, token_issued_at=int(issued),
+                  previous=previous)

@@ -46,7 +46,25 @@ devices = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("last_seen", BigInteger, nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
+    # When the current token was issued (NULL: at created_at); it expires --token-ttl-days later (server/tokens.py).
+    Column("token_issued_at", BigInteger, nullable=True),
+    # The token a renewal replaced, still accepted until prev_token_until (the device may not have stored the new).
+    Column("prev_token_hash", String(64), nullable=True),
+    Column("prev_token_until", BigInteger, nullable=True),
     Index("ix_devices_user", "user_id"),
+    Index("ix_devices_prev_token", "prev_token_hash"),
+)
+
+# Recent failed logins per key ("user:NAME", "addr:ADDRESS"): the login throttle (server/throttle.py), in the
+# database so that every server process on one PostgreSQL database counts the same failures.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(320), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure", BigInteger, nullable=False),
+    Column("locked_until", BigInteger, nullable=False),
+    Index("ix_login_failures_last", "last_failure"),
 )
 
 # One row per (user, path): the live entry or its tombstone. The change feed is this table ordered by seq.

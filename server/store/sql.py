@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, delete, insert, select, update
+from sqlalchemy import Engine, Select, and_, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ferrysync.server.store import blockmarks, feed, gc
+from ferrysync.server.store import blockmarks, feed, gc, logins
 from ferrysync.server.store.base import (
     ChangePage,
     Device,
@@ -24,6 +24,7 @@ from ferrysync.server.store.base import (
 )
 from ferrysync.server.store.blockmarks import BlockRaced
 from ferrysync.server.store.engine import WriteGate, make_engine
+from ferrysync.server.store.logins import LoginLock
 from ferrysync.server.store.rows import device_from_row, new_id, now_ms
 from ferrysync.server.store.schema import devices, entries, revisions, user_blocks, users
 from ferrysync.server.store.tree import TreeTxn
@@ -89,20 +90,59 @@ class SqlMetaStore:
         device_id, created = new_id(), now_ms()
         with self._gate.hold(), self.engine.begin() as conn:
             conn.execute(insert(devices).values(id=device_id, user_id=user_id, name=name, token_hash=token_hash,
-                                                created_at=created, last_seen=created))
+                                                created_at=created, last_seen=created, token_issued_at=created))
             user_name = conn.execute(select(users.c.name).where(users.c.id == user_id)).scalar_one()
         return Device(id=device_id, user_id=user_id, user_name=user_name, name=name, created_at=created,
-                      last_seen=created)
+                      last_seen=created, token_hash=token_hash, token_issued_at=created)
 
     def _device_query(self) -> Select[Any]:
         return select(devices.c.id, devices.c.user_id, devices.c.name, devices.c.created_at,
-                      devices.c.last_seen, devices.c.token_hash, users.c.name.label("user_name")).join(
+                      devices.c.last_seen, devices.c.token_hash, devices.c.token_issued_at,
+                      devices.c.prev_token_hash, users.c.name.label("user_name")).join(
             users, users.c.id == devices.c.user_id).where(devices.c.revoked_at.is_(None))
 
     def device_by_token(self, token_hash: str) -> Device | None:
+        """The active device whose token, or whose renewed token still in its grace period, has this hash."""
+        previous = and_(devices.c.prev_token_hash == token_hash, devices.c.prev_token_until > now_ms())
         with self.engine.connect() as conn:
-            row = conn.execute(self._device_query().where(devices.c.token_hash == token_hash)).first()
-        return device_from_row(row) if row is not None else None
+            row = conn.execute(self._device_query().where(or_(devices.c.token_hash == token_hash, previous))).first()
+        return device_from_row(row, token_hash) if row is not None else None
+
+    def renew_token(self, device_id: str, used_hash: str, new_hash: str, grace_until: int) -> int | None:
+        """Give the device a new token; the one it renewed with keeps working until `grace_until` (a renewal made
+        with the previous token, whose answer was lost, keeps the earlier grace: it never extends). Returns the
+        new token's issue time, or None when the device was revoked or the token replaced meanwhile."""
+        now = now_ms()
+        by_current = devices.c.token_hash == used_hash
+        with self._gate.hold(), self.engine.begin() as conn:
+            done = conn.execute(update(devices).where(and_(
+                devices.c.id == device_id, devices.c.revoked_at.is_(None),
+                or_(by_current, and_(devices.c.prev_token_hash == used_hash, devices.c.prev_token_until > now))),
+            ).values(prev_token_hash=case((by_current, devices.c.token_hash), else_=devices.c.prev_token_hash),
+                     prev_token_until=case((by_current, grace_until), else_=devices.c.prev_token_until),
+                     token_hash=new_hash, token_issued_at=now)).rowcount
+        return now if done else None
+
+    # -- the login throttle --------------------------------------------------------------------------------
+    def login_locked_until(self, keys: Sequence[str]) -> int:
+        with self.engine.connect() as conn:
+            return logins.locked_until(conn, keys)
+
+    def login_failed(self, key: str, now: int, forget_before: int, delay_ms: Callable[[int], int]) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return logins.record_failure(conn, key, now, forget_before, delay_ms)
+
+    def clear_login_failures(self, keys: Sequence[str]) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return logins.clear(conn, keys)
+
+    def login_locks(self) -> list[LoginLock]:
+        with self.engine.connect() as conn:
+            return logins.listing(conn)
+
+    def prune_login_failures(self, forget_before: int) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return logins.prune(conn, forget_before)
 
     def touch_device(self, device: Device) -> None:
         """Record activity, at most once a minute per device (a write per request would contend with commits)."""
