@@ -8,6 +8,8 @@ commits (a row lock on PostgreSQL), so a feed reader that saw seq N has seen eve
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -67,6 +69,21 @@ login_failures = Table(
     Index("ix_login_failures_last", "last_failure"),
 )
 
+
+def _version_columns() -> list[Column[Any]]:
+    """What one version of a path holds, in an entry and in a revision alike (new objects per table: a Column
+    belongs to one table). Each change here needs a migration."""
+    return [
+        Column("deleted", Boolean, nullable=False),
+        Column("size", BigInteger, nullable=False),
+        Column("mtime_ns", BigInteger, nullable=False),
+        Column("executable", Boolean, nullable=False),
+        Column("content_hash", String(64), nullable=True),
+        Column("blocks", Text, nullable=False),
+        Column("modified_by", String(255), nullable=True),
+    ]
+
+
 # One row per (user, path): the live entry or its tombstone. The change feed is this table ordered by seq.
 # Rows are keyed by `path_key` = SHA-256 of the path (rows.path_key): PostgreSQL cannot index 4 KiB paths.
 entries = Table(
@@ -78,13 +95,7 @@ entries = Table(
     Column("file_id", String(32), nullable=False),
     Column("kind", String(4), nullable=False),
     Column("seq", BigInteger, nullable=False),
-    Column("deleted", Boolean, nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("mtime_ns", BigInteger, nullable=False),
-    Column("executable", Boolean, nullable=False),
-    Column("content_hash", String(64), nullable=True),
-    Column("blocks", Text, nullable=False),
-    Column("modified_by", String(255), nullable=True),
+    *_version_columns(),
     Column("changed_at", BigInteger, nullable=False),
     Index("ix_entries_user_seq", "user_id", "seq"),
     Index("ix_entries_user_file", "user_id", "file_id"),
@@ -101,13 +112,7 @@ revisions = Table(
     Column("rev", BigInteger, nullable=False),
     Column("file_id", String(32), nullable=False),
     Column("kind", String(4), nullable=False),
-    Column("deleted", Boolean, nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("mtime_ns", BigInteger, nullable=False),
-    Column("executable", Boolean, nullable=False),
-    Column("content_hash", String(64), nullable=True),
-    Column("blocks", Text, nullable=False),
-    Column("modified_by", String(255), nullable=True),
+    *_version_columns(),
     Column("created_at", BigInteger, nullable=False),
     # When a newer version replaced this one: retention counts from here, so the current version is never pruned.
     Column("superseded_at", BigInteger, nullable=True),
