@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
@@ -42,6 +43,12 @@ from ferrysync.server.transport import (
 )
 
 log = logging.getLogger("ferrysync.server")
+
+
+def fail(message: str, code: int = 1) -> int:
+    """Tell the operator what went wrong (on stderr, named like every ferry-server error); return the exit code."""
+    print(f"ferry-server: {message}", file=sys.stderr)
+    return code
 
 
 def _store_args(p: argparse.ArgumentParser, blocks: bool = False) -> None:
@@ -156,12 +163,9 @@ def cmd_gc(args: argparse.Namespace) -> int:
     from ferrysync.server.gc import collect
 
     config = _config(args)
-    store = _open_store(args)
-    try:
+    with closing(_open_store(args)) as store:
         report = collect(store, open_blocks(config), config.retention_ms, config.gc_grace_ms,
                          dry_run=args.dry_run)
-    finally:
-        store.close()
     print(report.summary())
     return 0
 
@@ -178,22 +182,18 @@ def _read_password(from_stdin: bool) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     from ferrysync.server.passwords import hash_password
 
-    store = _open_store(args)
-    try:
+    with closing(_open_store(args)) as store:
         if args.action == "add":
             name = args.name
             if not name or len(name) > MAX_NAME_CHARS or any(ord(c) < 0x20 for c in name):
-                print(f"ferry-server: invalid user name {name!r}", file=sys.stderr)
-                return 2
+                return fail(f"invalid user name {name!r}", 2)
             password = _read_password(args.password_stdin)
             if not password:
-                print("ferry-server: empty password", file=sys.stderr)
-                return 2
+                return fail("empty password", 2)
             try:
                 store.add_user(name, hash_password(password))
             except UserExists:
-                print(f"ferry-server: user {name!r} already exists", file=sys.stderr)
-                return 1
+                return fail(f"user {name!r} already exists")
             print(f"added user {name}")
         elif args.action == "unlock":
             return cmd_user_unlock(store, args.name)
@@ -202,45 +202,34 @@ def cmd_user(args: argparse.Namespace) -> int:
                 print(f"{user.name}\t{len(store.list_devices(user.id))} device(s)")
         else:
             if not store.remove_user(args.name):
-                print(f"ferry-server: no user {args.name!r}", file=sys.stderr)
-                return 1
+                return fail(f"no user {args.name!r}")
             print(f"removed user {args.name}")
         return 0
-    finally:
-        store.close()
 
 
 def cmd_device(args: argparse.Namespace) -> int:
     from ferrysync.server.routes.common import iso
 
-    store = _open_store(args)
-    try:
+    with closing(_open_store(args)) as store:
         if args.action == "list":
             found = store.get_user(args.name)
             if found is None:
-                print(f"ferry-server: no user {args.name!r}", file=sys.stderr)
-                return 1
+                return fail(f"no user {args.name!r}")
             for d in store.list_devices(found[0].id):
                 print(f"{d.id}\t{d.name}\tcreated {iso(d.created_at)}\tlast seen {iso(d.last_seen) or '-'}")
             return 0
         if not store.revoke_device(args.device_id):
-            print(f"ferry-server: no active device {args.device_id!r}", file=sys.stderr)
-            return 1
+            return fail(f"no active device {args.device_id!r}")
         print(f"revoked device {args.device_id}")
         return 0
-    finally:
-        store.close()
 
 
 def _throttle(args: argparse.Namespace) -> int:
-    store = _open_store(args)
-    try:
-        return cmd_throttle(store, args)
-    except ValueError as exc:
-        print(f"ferry-server: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        store.close()
+    with closing(_open_store(args)) as store:
+        try:
+            return cmd_throttle(store, args)
+        except ValueError as exc:
+            return fail(str(exc), 2)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -250,13 +239,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if bool(args.tls_cert) != bool(args.tls_key):
-        print("ferry-server: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
+        return fail("--tls-cert and --tls-key go together", 2)
     try:
         limits = TransportLimits(args.header_timeout, args.body_timeout, args.max_waiting_connections)
     except ValueError as exc:
-        print(f"ferry-server: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc), 2)
     if args.data is not None:
         secure_data_dir(args.data)
     ctx = build_context(_config(args))
@@ -292,20 +279,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     private_umask()  # whatever umask started us, what we create is 0600/0700 (server/datadir.py)
     if (problem := _check_locations(args) or check_auth_args(args)) is not None:
-        print(f"ferry-server: {problem}", file=sys.stderr)
-        return 2
+        return fail(problem, 2)
     commands = {"serve": cmd_serve, "user": cmd_user, "gc": cmd_gc, "device": cmd_device, "throttle": _throttle}
     try:
         return commands[args.command](args)
     except OperationalError as exc:
-        print(f"ferry-server: cannot use the database: {exc.orig}", file=sys.stderr)
-        return 1
+        return fail(f"cannot use the database: {exc.orig}")
     except StoreUnavailable as exc:
-        print(f"ferry-server: cannot use the block store: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"cannot use the block store: {exc}")
     except DataDirUnsafe as exc:
-        print(f"ferry-server: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
 
 
 if __name__ == "__main__":
