@@ -26,6 +26,7 @@ from ferrysync.daemon.credentials import CredentialsError, open_store
 from ferrysync.daemon.engine.executor import FolderContext
 from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
+from ferrysync.daemon.engine.renewal import TokenRenewer
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.marker import ID_FILE, marker_dir
@@ -72,6 +73,7 @@ class Engine:
         self._token = token
         self._login_lock = threading.Lock()
         self._refused_at = 0.0
+        self.renewer = TokenRenewer(self.client, self._install_renewed_token)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -177,6 +179,19 @@ class Engine:
         self.changed()
         return {"server": fresh.server_url, "user": fresh.user, "changed": changed, "replaced": replaced}
 
+    def _install_renewed_token(self, old: str, new: str) -> bool:
+        """Store a renewed token where `ferry login` keeps it, then use it (same device: nothing is listed again).
+        False when the login changed since the renewal was asked for."""
+        with self._login_lock:
+            if self._token != old:
+                return False
+            cfg = self.config
+            open_store(cfg.settings.credentials_store, self.paths).set_token(cfg.user, cfg.server_url, new)
+            self.client.token = new
+            self._token = new
+            self.journal.set_meta(LOGIN_KEY, _login_fingerprint(cfg.server_url, cfg.user, new))
+        return True
+
     def credentials_refused(self) -> bool:
         """The server refused our token: take up newer credentials if `ferry login` stored some meanwhile."""
         now = time.monotonic()
@@ -205,6 +220,7 @@ class Engine:
                 if now >= next_account or (last_sync != seen_sync and now >= next_account - ACCOUNT_REFRESH_S + 5):
                     next_account, seen_sync = now + ACCOUNT_REFRESH_S, last_sync
                     self._refresh_account()
+                self.renewer.tick()
                 if self.journal.needs_rebuild and self.folders and self.synced():
                     log.info("journal rebuilt from the disk and the server")
                     self.journal.clear_rebuild()

@@ -91,7 +91,10 @@ def renew_token(caller: CallerDep, ctx: Ctx) -> dict[str, Any]:
     """Replace the calling token with a new one (shown once) that expires a full lifetime from now. The old token
     keeps working for a grace period, so a device that lost this answer can renew again with it."""
     token = new_token()
+    # The old token works on for a grace period, but never past the expiry it had.
     grace_until = now_ms() + int(TOKEN_RENEW_GRACE_S * 1000)
+    if (old_expiry := expires_at(ctx.config, caller.device)) is not None:
+        grace_until = min(grace_until, old_expiry)
     issued = ctx.meta.renew_token(caller.device.id, caller.device.token_hash, token_hash(token), grace_until)
     if issued is None:
         raise ApiError(401, "unauthorized", "invalid or revoked token")
