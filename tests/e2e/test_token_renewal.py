@@ -38,8 +38,11 @@ def test_a_running_daemon_renews_its_token_before_it_expires_and_keeps_syncing(
         d.start()
         d.add_folder("/Shared")
         # Renewed (a later expiry, read with the token the daemon stored), and again, past the first token's end.
-        second = wait_until(lambda: (e := _expiry(d)) > first and e, timeout=TTL_S + 15, interval=0.5,
-                            what="the daemon to renew its token")
+        def renewed() -> datetime | None:
+            e = _expiry(d)
+            return e if e > first else None
+
+        second = wait_until(renewed, timeout=TTL_S + 15, interval=0.5, what="the daemon to renew its token")
         wait_until(lambda: _expiry(d) > second, timeout=TTL_S + 15, interval=0.5, what="a second renewal")
         assert time.time() > first.timestamp()  # the token it logged in with has expired by now
         (d.folder / "after-expiry.txt").write_text("still syncing")

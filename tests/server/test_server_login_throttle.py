@@ -43,8 +43,11 @@ def test_brute_force_gets_429s_and_the_right_password_works_after_the_window(
     assert error["code"] == "too_many_attempts"
     assert 1 <= int(refused.headers["Retry-After"]) <= LOCKOUT_S
     assert error["retry_after"] == int(refused.headers["Retry-After"])
-    ok = wait_until(lambda: (r := _login(s.url, "alice", "alice-pw")).status_code == 200 and r,
-                    timeout=LOCKOUT_S + 5, interval=0.25, what="the right password after the lockout")
+    def accepted() -> requests.Response | None:
+        r = _login(s.url, "alice", "alice-pw")
+        return r if r.status_code == 200 else None
+
+    ok = wait_until(accepted, timeout=LOCKOUT_S + 5, interval=0.25, what="the right password after the lockout")
     assert ok.json()["user"] == "alice"
     # the success cleared the account's count: a new mistake is free again
     assert _login(s.url, "alice", "typo").status_code == 401
