@@ -209,11 +209,11 @@ class FeedReader:
         decides whether this is still the server the folder synced with. The request is kept in the journal
         until the listing is done, so a restart in between does not skip it."""
         request_relist(self.journal, self.folder_id, replaced=replaced)
+        self.state.caught_up = False  # not "Up to date" until the new server has been listed
         self.kick()
 
     def pull(self) -> None:
         """Apply every page after the stored cursor; mark the touched paths for planning."""
-        self.state.caught_up = False  # until the pages are applied and their paths handed to the planner
         asked = self.journal.get_meta(relist_key(self.folder_id))
         if asked is not None:
             self.relist(rebase=True if asked == REPLACED else None)
@@ -243,6 +243,8 @@ class FeedReader:
                     self.relist(rebase=True)
                     return
                 self._check_history = False
+            if page.entries:  # behind until they are applied and their paths handed to the planner; a pull that
+                self.state.caught_up = False  # finds nothing new must not flash "Syncing" (every long-poll ends so)
             touched = self._apply(page.entries, cursor=page.cursor)
             cursor = page.cursor
             self.state.server_seq = max(self.state.server_seq, cursor)
@@ -286,6 +288,7 @@ class FeedReader:
         path the server lost would look deleted there. Its synced rows are rebased onto what the server has
         now, so whatever this disk holds beyond that is a local change and goes up again (nothing is deleted
         here because the server forgot it). `rebase=None` decides from the listing: see `_is_stranger`."""
+        self.state.caught_up = False  # until the listing is swapped in and its paths handed to the planner
         staged: dict[str, FeedEntry] = {}
         newest: FeedEntry | None = None  # the listing's newest change, in any folder: the history anchor
         known: set[str] = set()  # every file id the server has ever shown us, live or deleted, in any folder
