@@ -117,7 +117,9 @@ class GuardedH11Protocol(H11Protocol):
 
     def _body_stalled(self) -> None:
         self._timer = None
-        if self.flow.read_paused:  # uvicorn stopped reading because the app is busy: wait for the app
+        # Not the client's fault: uvicorn stopped reading because the app is busy, or the client waits for the
+        # "100 Continue" the app has not asked for yet (it has not started reading the body).
+        if self.flow.read_paused or (self.cycle is not None and self.cycle.waiting_for_100_continue):
             self._arm(self.limits.body_timeout, self._body_stalled)
             return
         self._drop(f"no request body bytes for {self.limits.body_timeout:g} s")

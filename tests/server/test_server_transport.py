@@ -85,6 +85,9 @@ def test_slowloris_connections_are_closed_within_the_header_timeout_and_others_a
     assert still_open == 0, f"{still_open} of 300 slow connections still open {HEADER_TIMEOUT + SLACK} s later"
     assert served == 3
     assert _sample(_metrics(guarded), "ferry_slow_connections_closed_total") == 300
+    # Only 256 may wait for their headers at once (the default): the oldest made room for the newer ones.
+    evicted = guarded.log.read_text(errors="replace").count("evicted: too many connections waiting for their headers")
+    assert evicted >= 300 - 256
 
 
 def _metrics_once(server: ServerProcess, sample: str, what: str) -> str:
