@@ -21,6 +21,8 @@ SOAK = os.environ.get("FERRY_SOAK") == "1"
 SCHEDULES = 100_000 if SOAK else int(os.environ.get("FERRY_SIM_SCHEDULES", "500"))
 CHUNKS = max(40, SCHEDULES // 10)  # about ten schedules per test: progress shows, and no chunk nears a timeout
 # Each chunk mixes the kinds of schedule (simworld.PROFILES). Chunk k runs seeds k, k + CHUNKS, k + 2 * CHUNKS, ...
+# FERRY_SIM_SHARD=I/N runs only the chunks k with k % N == I, so N processes can share the schedules (tests/run.sh).
+SHARD, SHARDS = (int(x) for x in os.environ.get("FERRY_SIM_SHARD", "0/1").split("/"))
 
 
 def _fresh_dirs(base: Path) -> Callable[[], Path]:
@@ -29,7 +31,7 @@ def _fresh_dirs(base: Path) -> Callable[[], Path]:
 
 
 @pytest.mark.timeout(1800)  # a failing chunk shrinks its schedule, and a niced run can wait long for the CPU
-@pytest.mark.parametrize("chunk", range(CHUNKS))
+@pytest.mark.parametrize("chunk", [c for c in range(CHUNKS) if c % SHARDS == SHARD])
 def test_schedules_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> None:
     """Every user byte survives, all devices converge, none is idle early, no file is torn — in every schedule."""
     failures: list[str] = []
