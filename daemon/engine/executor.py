@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ferrysync.daemon.engine.progress import TransferTracker
+from ferrysync.daemon.engine.swaps import clear_swap, record_swap
 from ferrysync.daemon.journal import Journal, TransferState, Tree
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest
@@ -468,6 +469,7 @@ class Executor:
         self._check_disk(a.path, a.expect_local)
         target = self._abs(a.path)
         exp = a.expect_local
+        swapped: list[Path] = []  # the temp file whose exchange with the target began (see swaps.py)
         if exp is not None and exp.kind is Kind.FILE and exp.content_hash == remote.content_hash:
             fsio.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
             chunks = self.j.local_chunks(self.fid, a.path)
@@ -481,6 +483,13 @@ class Executor:
                 states[:] = [st]
                 self._save_resume(a.path, st)
 
+            def before_swap(temp: Path) -> None:
+                # From the exchange on, the temp may hold the user's bytes: never resumed into, kept over a crash.
+                swapped.append(temp)
+                with self.j.transaction():
+                    self._forget_resume(a.path)
+                    record_swap(self.j, self.fid, a.path, temp, remote.content_hash, exp)
+
             with self.ctx.tracker.transfer(a.path, "down", remote.size) as progress:
                 try:
                     done = self.ctx.downloader.download(
@@ -488,9 +497,13 @@ class Executor:
                         find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
                         tmp_dir=tmp_dir(self.ctx.root), resume=self._resume_state(a.path, remote), on_state=on_state,
                         target_is_new=exp is None, displaced_matches=lambda p: _stat_matches(_stat_or_none(p), exp),
+                        before_swap=before_swap,
                     )
                 except (TargetChanged, CorruptDownload, DiskFull):
-                    self._forget_resume(a.path)  # the temp file is gone: nothing to resume
+                    with self.j.transaction():  # the temp file is gone (no swap happened): nothing to resume
+                        self._forget_resume(a.path)
+                        for temp in swapped:
+                            clear_swap(self.j, self.fid, temp)
                     raise
             self._forget_resume(a.path)
             # Index the new file's chunks, so the next edit of it downloads only the chunks that changed.
@@ -504,6 +517,8 @@ class Executor:
             self.j.put_local(self.fid, local, chunks)
             self.j.put_synced(self.fid, merge_base(local, remote))
             self.j.add_activity(self.fid, a.path, "downloaded", str(remote.size))
+            for temp in swapped:
+                clear_swap(self.j, self.fid, temp)  # what it displaced is safe: gone as planned, or kept above
             self._recheck(a.path)
         self.ctx.wake_indexer()
 

@@ -26,6 +26,7 @@ from typing import Any
 from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline, resumable_temps
+from ferrysync.daemon.engine.swaps import recover_swaps
 from ferrysync.daemon.local.fsprobe import probe_profile
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.marker import RootUnavailable, check_marker, init_marker, tmp_dir
@@ -149,6 +150,9 @@ class FolderSync:
             self.error = str(exc)  # the observer keeps checking and resumes when the root is back
         self.profile = self._profile()
         if self.error is None:
+            # A swap a crash interrupted may have left a user's bytes in the temp folder: keep them first.
+            recover_swaps(self.journal, self.fid, self.root, self.settings().conflict_host_name, self.ctx.now(),
+                          lambda p: stat_entry(self.root, p) is not None)
             remove_stale_temps(tmp_dir(self.root), keep=frozenset(resumable_temps(self.journal, self.fid)))
 
     def stop(self, timeout: float = 30.0) -> bool:

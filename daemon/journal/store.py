@@ -225,6 +225,11 @@ class JournalBase:
     def delete_meta(self, key: str) -> None:
         self._write("DELETE FROM meta WHERE key = ?", (key,))
 
+    def meta_with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every meta entry whose key starts with `prefix` (e.g. one kind of record of one folder)."""
+        rows = self._read("SELECT key, value FROM meta WHERE key >= ? AND key < ?", (prefix, prefix + "\U0010ffff"))
+        return {str(k): str(v) for k, v in rows}
+
     @property
     def needs_rebuild(self) -> str | None:
         """Why the trees must be rebuilt from disk + server (set after corruption recovery), or None."""

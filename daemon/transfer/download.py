@@ -99,6 +99,7 @@ class Downloader:
         tmp_dir: str | os.PathLike[str] | None = None,
         target_is_new: bool | None = None,
         displaced_matches: Callable[[Path], bool] | None = None,
+        before_swap: Callable[[Path], None] | None = None,
     ) -> DownloadResult:
         """Fetch `entry` onto `target`. Raises TargetChanged, DiskFull, TransferCancelled, CorruptDownload or
         a RemoteError; on cancel or network errors the temp file is kept (see `on_state`) for a resume."""
@@ -133,20 +134,24 @@ class Downloader:
             written = (st.st_ino, st.st_size, st.st_mtime_ns, bool(st.st_mode & 0o100))
             if not still_matches():
                 raise TargetChanged(f"{target} changed while it was downloaded; not replaced")
-            displaced = _install(temp, target, target_is_new, displaced_matches)
+            displaced = _install(job, temp, target, target_is_new, displaced_matches, before_swap)
         except BaseException:
-            job.discard()
+            if not job.swapping:  # after the swap the temp may hold the user's bytes: never discarded here
+                job.discard()
             raise
         fsio.fsync_dir(target.parent)
         return DownloadResult(target, job.fetched, job.reused, written, displaced)
 
 
-def _install(temp: Path, target: Path, target_is_new: bool | None,
-             displaced_matches: Callable[[Path], bool] | None) -> Path | None:
+def _install(job: _Job, temp: Path, target: Path, target_is_new: bool | None,
+             displaced_matches: Callable[[Path], bool] | None,
+             before_swap: Callable[[Path], None] | None) -> Path | None:
     """Put the verified temp file at `target`; returns where a user's unexpected bytes were kept, if any.
 
     `target_is_new`: True when nothing may be there, False when the expected old file must be, None when either
-    is fine (a caller that does not track the target)."""
+    is fine (a caller that does not track the target). `before_swap(temp)` runs just before an exchange: from
+    then on the temp file may hold the user's bytes, so the caller records that durably (a crash before it keeps
+    them is recovered at the next start) and the temp is never discarded as a failed download's."""
     if target_is_new is None and not os.path.lexists(target):
         target_is_new = True
     if target_is_new:
@@ -155,9 +160,13 @@ def _install(temp: Path, target: Path, target_is_new: bool | None,
         except FileExistsError as exc:
             raise TargetChanged(f"{target} appeared while it was downloaded; not replaced") from exc
         return None
+    if before_swap is not None:
+        before_swap(temp)
+    job.swapping = True
     try:
         swapped = fsio.exchange(temp, target)
     except FileNotFoundError as exc:
+        job.swapping = False
         raise TargetChanged(f"{target} vanished while it was downloaded; not replaced") from exc
     if not swapped:  # no atomic swap here: the check just made is all there is
         fsio.replace(temp, target)
@@ -183,6 +192,7 @@ class _Job:
         self.reused = 0
         self.temp = Path()
         self.f: BinaryIO | None = None
+        self.swapping = False  # the exchange with the target has begun: the temp may hold the user's bytes
 
     # -- temp file ----------------------------------------------------------------------------------------
 
