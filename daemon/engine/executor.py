@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import itertools
-import json
 import logging
 import os
 import threading
@@ -22,8 +21,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ferrysync.daemon.engine.progress import TransferTracker
+from ferrysync.daemon.engine.resume import forget_resume, resume_state, save_resume
 from ferrysync.daemon.engine.swaps import clear_swap, record_swap
-from ferrysync.daemon.journal import Journal, TransferState, Tree
+from ferrysync.daemon.journal import Journal, Tree
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest
 from ferrysync.daemon.local.conflicts import conflict_name
@@ -31,7 +31,7 @@ from ferrysync.daemon.local.marker import RootUnavailable, check_marker, tmp_dir
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.local.scanner import DiskEntry, stat_entry
 from ferrysync.daemon.local.trash import move_to_trash
-from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry
+from ferrysync.daemon.model import Chunk, Kind, LocalEntry
 from ferrysync.daemon.planner import (
     Action,
     ConflictCopy,
@@ -481,13 +481,13 @@ class Executor:
 
             def on_state(st: ResumeState) -> None:
                 states[:] = [st]
-                self._save_resume(a.path, st)
+                save_resume(self.j, self.fid, a.path, st)
 
             def before_swap(temp: Path) -> None:
                 # From the exchange on, the temp may hold the user's bytes: never resumed into, kept over a crash.
                 swapped.append(temp)
                 with self.j.transaction():
-                    self._forget_resume(a.path)
+                    forget_resume(self.j, self.fid, a.path)
                     record_swap(self.j, self.fid, a.path, temp, remote.content_hash, exp)
 
             with self.ctx.tracker.transfer(a.path, "down", remote.size) as progress:
@@ -495,17 +495,18 @@ class Executor:
                     done = self.ctx.downloader.download(
                         remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
                         find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
-                        tmp_dir=tmp_dir(self.ctx.root), resume=self._resume_state(a.path, remote), on_state=on_state,
+                        tmp_dir=tmp_dir(self.ctx.root), resume=resume_state(self.j, self.fid, a.path, remote),
+                        on_state=on_state,
                         target_is_new=exp is None, displaced_matches=lambda p: _stat_matches(_stat_or_none(p), exp),
                         before_swap=before_swap,
                     )
                 except (TargetChanged, CorruptDownload, DiskFull):
                     with self.j.transaction():  # the temp file is gone (no swap happened): nothing to resume
-                        self._forget_resume(a.path)
+                        forget_resume(self.j, self.fid, a.path)
                         for temp in swapped:
                             clear_swap(self.j, self.fid, temp)
                     raise
-            self._forget_resume(a.path)
+            forget_resume(self.j, self.fid, a.path)
             # Index the new file's chunks, so the next edit of it downloads only the chunks that changed.
             chunks = _chunks(remote.blocks, states[0].block_lengths if states else ())
             inode, size, mtime_ns, executable = done.written
@@ -540,35 +541,6 @@ class Executor:
             self._recheck(copy)
         result.conflicts.append(copy)
         result.retry.add(copy)
-
-
-    # -- resumable downloads: the temp file and its verified prefix survive a restart ----------------------------
-
-    def _resume_key(self, path: str) -> str:
-        return f"download-resume:{self.fid}:{path}"
-
-    def _resume_state(self, path: str, remote: RemoteEntry) -> ResumeState | None:
-        raw = self.j.get_meta(self._resume_key(path))
-        if raw is None:
-            return None
-        state = ResumeState.from_json(json.loads(raw))
-        return state if state.content_hash == remote.content_hash else None
-
-    def _save_resume(self, path: str, state: ResumeState) -> None:
-        with self.j.transaction():
-            self.j.set_meta(self._resume_key(path), json.dumps(state.to_json()))
-            self.j.save_transfer(TransferState(self.fid, path, "download", state.content_hash or "",
-                                               temp_path=state.temp_path))
-
-    def _forget_resume(self, path: str) -> None:
-        with self.j.transaction():
-            self.j.delete_meta(self._resume_key(path))
-            self.j.delete_transfer(self.fid, path, "download")
-
-
-def resumable_temps(journal: Journal, folder_id: str) -> set[str]:
-    """Temp files of unfinished downloads that a restart will resume (everything else in tmp is stale)."""
-    return {t.temp_path for t in journal.list_transfers(folder_id) if t.direction == "download" and t.temp_path}
 
 
 # What reading or writing a path raises when the disk is no longer what its row says: re-plan, not an error.

@@ -25,7 +25,8 @@ from typing import Any
 
 from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
-from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline, resumable_temps
+from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
+from ferrysync.daemon.engine.resume import resumable_temps
 from ferrysync.daemon.engine.swaps import recover_swaps
 from ferrysync.daemon.local.fsprobe import probe_profile
 from ferrysync.daemon.local.hasher import HashPool
