@@ -219,11 +219,19 @@ class Executor:
         self.j.mark_dirty(self.fid, paths, 0.0, rearm=False)
 
     def _make_dirs(self, path: str, folder: Path) -> None:
-        """Create `folder` and its parents for `path`; a file where one of them must go is planned first."""
-        try:
-            fsio.mkdir(folder, parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError) as exc:
-            raise GuardFailed(f"a file stands where {path} needs a folder", also=_ancestors(path)) from exc
+        """Create `folder` and its parents for `path`; a file where one of them must go is planned first.
+
+        One level at a time from the root down, never the root itself: if the root vanishes in the middle (a
+        disk unmounted), nothing is created where it was (invariant 4)."""
+        current = self.ctx.root
+        for part in folder.relative_to(self.ctx.root).parts:
+            current = current / part
+            try:
+                fsio.mkdir(current, exist_ok=True)
+            except FileNotFoundError as exc:  # the root or a folder above went away meanwhile
+                raise GuardFailed(f"{current.parent} vanished while {path} was placed") from exc
+            except (FileExistsError, NotADirectoryError) as exc:
+                raise GuardFailed(f"a file stands where {path} needs a folder", also=_ancestors(path)) from exc
 
     def _disk_disagreed(self, path: str, result: BatchResult) -> None:
         """The disk is not what the local tree says: have the observer look (its event may still be on the way,
