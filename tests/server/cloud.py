@@ -115,3 +115,20 @@ class CloudServer(Server):
 def start_server(data: Path, extra: list[str]) -> CloudServer:
     data.mkdir(parents=True, exist_ok=True)
     return CloudServer(data, extra_args=extra).start()  # type: ignore[return-value]
+
+
+@contextmanager
+def two_servers(tmp_path: Path, args: tuple[str, ...] = ()) -> Iterator[tuple[CloudServer, CloudServer]]:
+    """Two server processes on one fresh PostgreSQL database and one bucket, and a user alice."""
+    with cloud_args() as extra:
+        first = start_server(tmp_path / "one", [*extra, *args])
+        try:
+            second = start_server(tmp_path / "two", [*extra, *args])
+            try:
+                first.add_user("alice", "alice-pw")
+                yield first, second
+            finally:
+                second.stop()
+        finally:
+            first.stop()
+

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from cloud import CloudServer, cloud_args, start_server
+from cloud import CloudServer, two_servers
 from srvapi import Api, h, put_op, split
 from util import wait_until
 
@@ -23,17 +23,8 @@ from util import wait_until
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[tuple[CloudServer, CloudServer]]:
     """Two server processes on one PostgreSQL database and one bucket, and a user alice."""
-    with cloud_args() as extra:
-        first = start_server(tmp_path / "one", extra)
-        try:
-            second = start_server(tmp_path / "two", extra)
-            try:
-                first.add_user("alice", "alice-pw")
-                yield first, second
-            finally:
-                second.stop()
-        finally:
-            first.stop()
+    with two_servers(tmp_path) as servers:
+        yield servers
 
 
 def _api(server: CloudServer, device: str) -> Api:

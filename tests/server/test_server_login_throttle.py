@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from cloud import CloudServer, cloud_args, start_server, store_args
+from cloud import CloudServer, store_args, two_servers
 from srvapi import ferry_server
 from util import ServerFactory, ServerProcess, wait_until
 
@@ -102,17 +102,8 @@ def test_the_delay_doubles_after_the_free_failures_then_locks_out() -> None:
 def pair(tmp_path: Path) -> Iterator[tuple[CloudServer, CloudServer]]:
     """Two throttled server processes on one PostgreSQL database and one bucket, and a user alice."""
     throttle = ["--login-free-failures", "2", "--login-delay-steps", "0", "--login-lockout", "600"]
-    with cloud_args() as extra:
-        first = start_server(tmp_path / "one", [*extra, *throttle])
-        try:
-            second = start_server(tmp_path / "two", [*extra, *throttle])
-            try:
-                first.add_user("alice", "alice-pw")
-                yield first, second
-            finally:
-                second.stop()
-        finally:
-            first.stop()
+    with two_servers(tmp_path, tuple(throttle)) as servers:
+        yield servers
 
 
 def test_processes_sharing_postgresql_count_the_same_failures(pair: tuple[CloudServer, CloudServer]) -> None:
