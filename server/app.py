@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from ferrysync.server.auth import scope_authenticated
 from ferrysync.server.blocks.base import BlockStore
-from ferrysync.server.blocks.disk import DiskBlockStore
+from ferrysync.server.blocks.local import KINDS, open_local
 from ferrysync.server.bodylimit import BodyLimitMiddleware
 from ferrysync.server.config import ServerConfig
 from ferrysync.server.context import AppContext
@@ -43,9 +43,9 @@ def body_limit(method: str, path: str) -> int:
 
 
 def open_blocks(config: ServerConfig) -> BlockStore:
-    """The block store the config names: a directory under the data dir, or an S3 bucket (checked now)."""
-    if config.blocks_url is None:
-        return DiskBlockStore(config.blocks_dir)
+    """The block store the config names: under the data dir (disk or packed), or an S3 bucket (checked now)."""
+    if config.blocks_url is None or config.blocks_url in KINDS:
+        return open_local(config.data_dir, config.blocks_url)
     from ferrysync.server.blocks.s3 import S3BlockStore, S3Location
 
     store = S3BlockStore(S3Location.parse(config.blocks_url), endpoint_url=config.s3_endpoint_url)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from ferrysync.server.blocks.local import KINDS
 from ferrysync.server.blocks.s3 import StoreUnavailable
 from ferrysync.server.cli_auth import (
     auth_args,
@@ -57,8 +58,10 @@ def _store_args(p: argparse.ArgumentParser, blocks: bool = False) -> None:
     p.add_argument("--database-url", help="metadata database: postgresql://USER:PASSWORD@HOST/DB (psycopg 3) or a "
                    "SQLAlchemy URL (default: SQLite under --data)")
     if blocks:
-        p.add_argument("--blocks", metavar="s3://BUCKET/PREFIX",
-                       help="store blocks in S3 (credentials and region the usual AWS ways; default: under --data)")
+        p.add_argument("--blocks", metavar="disk|packed|s3://BUCKET/PREFIX",
+                       help="where blocks live: under --data a file per block (disk) or in pack files (packed), or "
+                       "in S3 (credentials and region the usual AWS ways); default: what --data already holds, "
+                       "else disk")
         p.add_argument("--s3-endpoint-url", help="S3 endpoint for S3-compatible stores (or AWS_ENDPOINT_URL)")
 
 
@@ -137,10 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_locations(args: argparse.Namespace) -> str | None:
     """An error message when a store has nowhere to live."""
-    if args.data is None and (args.database_url is None or getattr(args, "blocks", "") is None):
-        return "--data is required unless --database-url (and, for serve and gc, --blocks) are given"
-    if getattr(args, "blocks", None) is not None and not args.blocks.startswith("s3://"):
-        return f"--blocks must be an s3://BUCKET/PREFIX URL, not {args.blocks!r}"
+    blocks = getattr(args, "blocks", "s3://")
+    if args.data is None and (args.database_url is None or blocks is None or blocks in KINDS):
+        return "--data is required unless --database-url (and, for serve and gc, --blocks s3://...) are given"
+    if blocks is not None and blocks not in KINDS and not blocks.startswith("s3://"):
+        return f"--blocks must be disk, packed or an s3://BUCKET/PREFIX URL, not {blocks!r}"
     return None
 
 

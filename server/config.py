@@ -28,7 +28,8 @@ class ServerConfig:
     gc_interval_s: float = DEFAULT_GC_INTERVAL_S
     # Blocks uploaded (or held) this recently are never collected: uploads race commits and collections.
     gc_grace_hours: float = DEFAULT_GC_GRACE_HOURS
-    # None: blocks under data_dir/blocks; "s3://bucket/prefix": an S3 bucket.
+    # None: the store the data dir has (a new one: blocks/local.py's default); "disk": a file per block under
+    # data_dir/blocks; "packed": pack files under data_dir/packs; "s3://bucket/prefix": an S3 bucket.
     blocks_url: str | None = None
     s3_endpoint_url: str | None = None
     # Login throttle: failures before delays start (per account, per client address), doubling delays, lockout.

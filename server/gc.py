@@ -25,13 +25,15 @@ class GcReport:
     tombstones: int = 0
     block_holdings: int = 0
     blocks: int = 0
+    repacked_bytes: int = 0  # given back by repacking packs (the packed store); 0 for the other stores
     users: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     def summary(self) -> str:
         verb = "would remove" if self.dry_run else "removed"
         return (f"gc {verb} {self.revisions} revision(s), {self.tombstones} tombstone(s), "
-                f"{self.block_holdings} block holding(s), {self.blocks} stored block(s)")
+                f"{self.block_holdings} block holding(s), {self.blocks} stored block(s)"
+                + (f"; repacking freed {self.repacked_bytes} bytes" if self.repacked_bytes else ""))
 
 
 def collect(meta: MetaStore, blocks: BlockStore, retention_ms: int, grace_ms: int,
@@ -47,8 +49,8 @@ def collect(meta: MetaStore, blocks: BlockStore, retention_ms: int, grace_ms: in
     deleted = sum(_sweep(meta, blocks, batch, grace_cutoff) for batch in _batches(blocks.iter()))
     meta.expire_block_marks(grace_cutoff)
     report = GcReport(revisions=prune.revisions, tombstones=prune.tombstones, users=prune.users,
-                      block_holdings=holdings, blocks=deleted)
-    if report.revisions or report.tombstones or report.block_holdings or report.blocks:
+                      block_holdings=holdings, blocks=deleted, repacked_bytes=blocks.compact())
+    if report.revisions or report.tombstones or report.block_holdings or report.blocks or report.repacked_bytes:
         log.info(report.summary())
     return report
 
