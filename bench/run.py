@@ -9,7 +9,8 @@ import importlib
 import sys
 from pathlib import Path
 
-SUITES = {"server": "server_bench", "scan": "scan_bench", "sync": "sync_bench", "cloud": "cloud_bench"}
+SUITES = {"server": "server_bench", "scan": "scan_bench", "sync": "sync_bench", "cloud": "cloud_bench",
+          "blockstore": "blockstore_bench"}
 
 
 def main(argv: list[str]) -> int:
