@@ -203,6 +203,7 @@ def test_garbage_on_the_real_daemons_socket_does_not_hurt_it(make_device: Callab
     import socket
 
     a = make_device("laptop")
+    a.wait_synced()  # connected first ("Connecting…" shows as offline until then, truthfully)
     sock_path = next((a.home / "run").glob("*.sock"))
     payloads = [b"\x00\xff\xfe garbage\n", b"{not json}\n", b'{"v": 1, "id": 1, "method": "status", "params": 3}\n',
                 b'{"v": 99, "id": 2, "method": "status"}\n', b"[" * 100_000 + b"\n", b"x" * (2 * 1024 * 1024)]
