@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 from ferrysync.server.hashing import block_hash
@@ -54,3 +56,14 @@ class BlockStore(Protocol):
     def compact(self) -> int:
         """Give back the space of deleted blocks where deleting did not (repacking); returns the bytes freed."""
         ...
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new file in `path` durable (POSIX; elsewhere the rename itself is what there is)."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

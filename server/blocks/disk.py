@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ferrysync.server.blocks.base import verified
+from ferrysync.server.blocks.base import fsync_dir, verified
 from ferrysync.server.hashing import is_block_hash
 
 
@@ -59,7 +59,7 @@ class DiskBlockStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
             raise
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     def put_many(self, items: list[tuple[str, bytes]]) -> None:
         todo = [(d, data) for d, data in dict(items).items() if not self._refresh(self._path(d))]
@@ -154,13 +154,3 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _syncfs = _load_syncfs()
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

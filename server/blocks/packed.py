@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ferrysync.server.blocks.base import verified
+from ferrysync.server.blocks.base import fsync_dir, verified
 from ferrysync.server.blocks.packfile import HEADER_BYTES, read_at, record, scan
 from ferrysync.server.hashing import is_block_hash
 from ferrysync.server.limits import MAX_BLOCK
@@ -235,7 +235,7 @@ class PackedBlockStore:
         if row is None or row[1] >= self.pack_bytes:
             pack = row[0] + 1 if row else 1
             os.close(os.open(self._pack_path(pack), os.O_WRONLY | os.O_CREAT, 0o600))
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
             with self._txn() as conn:
                 conn.execute("INSERT OR IGNORE INTO packs VALUES (?, 0)", (pack,))
             row = (pack, 0)
@@ -317,7 +317,7 @@ class PackedBlockStore:
             conn.execute("DELETE FROM packs WHERE id = ?", (pack,))
         freed = path.stat().st_size
         path.unlink()
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return freed
 
     def _pack_path(self, pack: int) -> Path:
@@ -343,13 +343,3 @@ def _flock(fd: int, exclusive: bool) -> None:
     import fcntl
 
     fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_UN)
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
