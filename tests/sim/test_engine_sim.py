@@ -47,6 +47,16 @@ def test_schedules_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> N
     assert not failures, "\n\n".join(failures)
 
 
+# Schedules that once failed (docs/sync-model.md, "What it found"): run in every shard, whatever the schedule count.
+REGRESSIONS = {1243: "a crash between a download's swap and keeping the save it displaced"}
+
+
+@pytest.mark.parametrize("seed", sorted(REGRESSIONS))
+def test_schedules_that_once_failed_hold(seed: int, tmp_path: Path) -> None:
+    _, kw = profile_of(seed)
+    run_seed(seed, tmp_path, **kw)  # raises with the invariant that broke
+
+
 def test_a_schedule_replays_from_its_seed(tmp_path: Path) -> None:
     """Same seed, same story: what makes a failure reproducible and shrinkable."""
     runs = []
