@@ -7,7 +7,10 @@ import contextlib
 import re
 import selectors
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -135,3 +138,15 @@ def test_a_client_hanging_up_mid_upload_is_not_a_server_error(guarded: ServerPro
     ok = requests.put(f"{guarded.url}/v1/blocks/{block_hash(b'fine')}", data=b"fine", timeout=5,
                       headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 201
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--limit-concurrency", "0"), ("--keep-alive", "0"),
+                                             ("--max-waiting-connections", "-3"), ("--header-timeout", "0"),
+                                             ("--body-timeout", "nan"), ("--limit-concurrency", "many")])
+def test_a_guard_set_to_serve_nobody_is_refused_at_start(flag: str, value: str, tmp_path: Path) -> None:
+    """`--limit-concurrency 0` would answer 503 to every request, `--header-timeout 0` drop every connection:
+    the server refuses to start, naming the flag, instead of running and serving no one."""
+    res = subprocess.run([sys.executable, "-m", "ferrysync.server.cli", "serve", "--data", str(tmp_path), flag, value],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 2, res.stderr
+    assert flag in res.stderr
