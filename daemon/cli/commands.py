@@ -60,13 +60,28 @@ _WHEN = {"time": human_time, "trashed_at": human_time, "retry_at": human_time, "
 # --- control ---------------------------------------------------------------------------------------------
 
 
+def _folder_ref(args: argparse.Namespace) -> dict[str, str]:
+    """A folder named on the command line, as the daemon knows it: its id, or its absolute local path."""
+    ref = getattr(args, "folder", None)
+    if ref is None:
+        return {}
+    path = Path(ref).expanduser()
+    return {"folder": str(path.resolve()) if path.exists() else ref}
+
+
 def cmd_pause(args: argparse.Namespace) -> int:
-    call("pause")
+    answer = call("pause", **_folder_ref(args))
+    if "folder" in answer:
+        local = answer["folder"]["local"]
+        return emit([f"Paused {local}; the other folders go on. Run `ferry resume {local}` to continue."])
     return emit(["Paused. Run `ferry resume` to continue."])
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    call("resume")
+    answer = call("resume", **_folder_ref(args))
+    if "folder" in answer:
+        note = " (every folder is still paused: `ferry resume`)" if answer.get("paused") else ""
+        return emit([f"Resumed {answer['folder']['local']}{note}."])
     return emit(["Resumed."])
 
 

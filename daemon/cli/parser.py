@@ -48,8 +48,10 @@ def _ipc_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument(
         "--timeout", type=float, default=None, metavar="S", help="give up after S seconds (exit 4)"
     )
-    _cmd(sub, "pause", "commands:cmd_pause", "pause syncing")
-    _cmd(sub, "resume", "commands:cmd_resume", "resume syncing")
+    p = _cmd(sub, "pause", "commands:cmd_pause", "pause syncing (every folder, or one)")
+    p.add_argument("folder", nargs="?", help="only this folder (its id or local path); it stays paused over a restart")
+    p = _cmd(sub, "resume", "commands:cmd_resume", "resume syncing (every folder, or one)")
+    p.add_argument("folder", nargs="?", help="only this folder (its id or local path)")
     p = _cmd(sub, "stop", "commands:cmd_stop", "stop the daemon")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="how long to wait for it to exit")
 

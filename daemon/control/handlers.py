@@ -66,13 +66,25 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         f = engine.folders.get(folder_id)
         return str(disk_path(f.root, rel)) if f is not None else rel
 
-    def pause(_: Mapping[str, Any]) -> Mapping[str, Any]:
-        engine.set_paused(True)
-        return {"paused": True}
+    def _folder(ref: object) -> FolderSync:
+        match = [f for f in engine.folders.values() if str(ref) in (f.fid, str(f.root))]
+        if not match:
+            raise IpcError("not_found", f"no synced folder {ref!r}")
+        return match[0]
 
-    def resume(_: Mapping[str, Any]) -> Mapping[str, Any]:
-        engine.set_paused(False)
-        return {"paused": False}
+    def _pause(params: Mapping[str, Any], paused: bool) -> Mapping[str, Any]:
+        ref = params.get("folder")
+        if ref is None:
+            engine.set_paused(paused)
+            return {"paused": paused}
+        f = engine.set_folder_paused(_folder(ref).fid, paused)
+        return {"paused": engine.paused, "folder": {"id": f.fid, "local": str(f.root), "paused": paused}}
+
+    def pause(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        return _pause(params, True)
+
+    def resume(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        return _pause(params, False)
 
     def folders(_: Mapping[str, Any]) -> Mapping[str, Any]:
         return {"folders": engine.status()["folders"]}
@@ -88,11 +100,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         return {"folder": {"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/")}}
 
     def folder_remove(params: Mapping[str, Any]) -> Mapping[str, Any]:
-        fid = str(params.get("id", ""))
-        match = [f for f in engine.folders.values() if fid in (f.fid, str(f.root))]
-        if not match:
-            raise IpcError("not_found", f"no synced folder {fid!r}")
-        engine.remove_folder(match[0].fid)
+        engine.remove_folder(_folder(params.get("id", "")).fid)
         return {}
 
     def settings_get(_: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -246,6 +246,20 @@ class Engine:
             f.set_paused(paused or f.cfg.paused)
         self.changed()
 
+    def set_folder_paused(self, folder_id: str, paused: bool) -> FolderSync:
+        """Pause or resume one folder (kept in config.toml: it stays paused over a restart); the others go on."""
+        with self._folders_lock:
+            sync = self.folders.get(folder_id)
+            if sync is None:
+                raise KeyError(folder_id)
+            cfg = dataclasses.replace(sync.cfg, paused=paused)
+            self._save(dataclasses.replace(self.config, folders=tuple(
+                cfg if f.id == folder_id else f for f in self.config.folders)))
+            sync.cfg = cfg  # replaced whole: the status reads one reference
+        sync.set_paused(self.paused or paused)
+        self.changed()
+        return sync
+
     def _save(self, config: Config) -> None:
         with self._config_lock:
             save_config(self.paths, config)

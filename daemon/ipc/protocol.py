@@ -90,8 +90,8 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
 METHOD_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "hello": {"secret": ("str", False), "client": ("str", False)},
     "status": {},
-    "pause": {},
-    "resume": {},
+    "pause": {"folder": ("str", False)},
+    "resume": {"folder": ("str", False)},
     "folders": {},
     "stop": {},
     "login_reload": {},
