@@ -283,7 +283,7 @@ class Controller:
     def _execute(self, command: Command) -> None:
         name, args = command.name, command.args
         if name in ("pause", "resume"):
-            self._client.call(name)
+            self._client.call(name, **({"folder": args[0]} if args else {}))
         elif name == "open_path":
             self._desktop.open_path(str(args[0]))
         elif name == "open_log":

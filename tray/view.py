@@ -296,6 +296,13 @@ def _toggle(label: str, key: str, settings: Mapping[str, Any] | None) -> Item:
     return Item(label, Command("settings_set", (key, not on)), checked=on, enabled=settings is not None)
 
 
+def _folder_pause(folder: Mapping[str, Any], names: Mapping[str, str]) -> Item:
+    """A check item per folder: ticked while that folder is paused on its own (the daemon keeps it so)."""
+    fid = as_str(folder, "id")
+    on = folder.get("paused") is True
+    return Item(f"“{short(names[fid])}”", Command("resume" if on else "pause", (fid,)), checked=on)
+
+
 def _settings(snapshot: Snapshot, folders: Sequence[Mapping[str, Any]], names: Mapping[str, str]) -> Submenu:
     s = snapshot.settings
     items: list[Node] = [
@@ -307,6 +314,7 @@ def _settings(snapshot: Snapshot, folders: Sequence[Mapping[str, Any]], names: M
         Item("Add a folder…", Command("add_folder")),
     ]
     if folders:
+        items.append(Submenu("Pause a folder", tuple(_folder_pause(f, names) for f in folders)))
         items.append(Submenu("Remove a folder", tuple(
             Item(f"Stop syncing “{short(names[as_str(f, 'id')])}” (files stay)",
                  Command("remove_folder", (as_str(f, "id"),)))

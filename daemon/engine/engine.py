@@ -359,7 +359,7 @@ class Engine:
             state, message = self._folder_state(f)
             states.append(state)
             folders.append({"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/"), "state": state,
-                            "message": message})
+                            "message": message, "paused": f.cfg.paused})
             up_n += view.pending_up[0]
             up_b += view.pending_up[1]
             down_n += view.pending_down[0]

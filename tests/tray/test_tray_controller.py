@@ -129,6 +129,14 @@ def test_pause_and_resume_reach_the_daemon(rig: Rig) -> None:
     assert daemon.snapshot()["paused"] is False
 
 
+def test_pausing_one_folder_names_it_to_the_daemon(rig: Rig) -> None:
+    running(rig)
+    rig.controller.dispatch(Command("pause", ("f2",)))
+    wait_until(lambda: rig.calls("pause") == [{"folder": "f2"}], what="the folder's pause to reach the daemon")
+    rig.controller.dispatch(Command("resume", ("f2",)))
+    wait_until(lambda: rig.calls("resume") == [{"folder": "f2"}], what="the folder's resume to reach the daemon")
+
+
 def test_dispatch_never_blocks_the_ui_thread(rig: Rig) -> None:
     running(rig)
     picked = threading.Event()

@@ -417,3 +417,13 @@ def test_long_names_are_shortened_in_the_middle() -> None:
 def test_digest_changes_with_the_menu() -> None:
     assert view_of().digest == view_of().digest
     assert view_of().digest != view_of(status(state="paused")).digest
+
+
+def test_one_folder_can_be_paused_and_resumed_from_settings() -> None:
+    """A check item per folder, ticked while that folder is paused on its own; the click asks for the other."""
+    paused_pics = {**PICS, "paused": True, "state": "paused"}
+    view = view_of(status(folders=[DOCS, paused_pics]))
+    pause = sub(view, "Pause a folder")
+    items = [n for n in pause.items if isinstance(n, Item)]
+    assert [(n.label, n.checked, n.command) for n in items] == [
+        ("“Docs”", False, Command("pause", ("f1",))), ("“Pictures”", True, Command("resume", ("f2",)))]
