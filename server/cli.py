@@ -7,7 +7,7 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
 
@@ -18,11 +18,11 @@ from ferrysync.server.blocks.s3 import StoreUnavailable
 from ferrysync.server.cli_auth import (
     auth_args,
     auth_config,
-    check_auth_args,
     cmd_throttle,
     cmd_user_unlock,
     throttle_parser,
 )
+from ferrysync.server.cli_types import COUNT, SECONDS
 from ferrysync.server.config import ServerConfig
 from ferrysync.server.datadir import DataDirUnsafe, private_umask, secure_data_dir
 from ferrysync.server.limits import (
@@ -73,37 +73,20 @@ def _gc_args(p: argparse.ArgumentParser) -> None:
                    "survive (default: %(default)s)")
 
 
-def _bounded(kind: type[int] | type[float], low: float, inclusive: bool) -> Callable[[str], int | float]:
-    """An argparse type for a count or a duration where 0 (or less) would stop the server serving anyone."""
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not (value >= low if inclusive else value > low):  # also refuses NaN
-            raise argparse.ArgumentTypeError(f"must be {'at least' if inclusive else 'more than'} {low:g}, not {text}")
-        return value
-    return parse
-
-
-_COUNT = _bounded(int, 1, inclusive=True)
-_SECONDS = _bounded(float, 0, inclusive=False)
-
-
 def _transport_args(p: argparse.ArgumentParser) -> None:
     """How long and how many slow clients may hold connections (server/transport.py; docs/operations.md)."""
-    p.add_argument("--header-timeout", type=_SECONDS, default=DEFAULT_HEADER_TIMEOUT_S, metavar="SECONDS",
+    p.add_argument("--header-timeout", type=SECONDS, default=DEFAULT_HEADER_TIMEOUT_S, metavar="SECONDS",
                    help="close a connection whose request headers are not complete this long after it opened or "
                    "its last response ended (default: %(default)s)")
-    p.add_argument("--body-timeout", type=_SECONDS, default=DEFAULT_BODY_TIMEOUT_S, metavar="SECONDS",
+    p.add_argument("--body-timeout", type=SECONDS, default=DEFAULT_BODY_TIMEOUT_S, metavar="SECONDS",
                    help="close a connection whose request body sends nothing for this long (default: %(default)s)")
-    p.add_argument("--max-waiting-connections", type=_COUNT, default=DEFAULT_MAX_WAITING, metavar="N",
+    p.add_argument("--max-waiting-connections", type=COUNT, default=DEFAULT_MAX_WAITING, metavar="N",
                    help="connections that may wait for their headers at once; past it the oldest is closed "
                    "(default: %(default)s)")
-    p.add_argument("--limit-concurrency", type=_COUNT, default=DEFAULT_LIMIT_CONCURRENCY, metavar="N",
+    p.add_argument("--limit-concurrency", type=COUNT, default=DEFAULT_LIMIT_CONCURRENCY, metavar="N",
                    help="answer 503 while this many connections are open (each online device holds one for its "
                    "long-poll; keep it under the open-files limit) (default: %(default)s)")
-    p.add_argument("--keep-alive", type=_COUNT, default=DEFAULT_KEEP_ALIVE_S, metavar="SECONDS",
+    p.add_argument("--keep-alive", type=COUNT, default=DEFAULT_KEEP_ALIVE_S, metavar="SECONDS",
                    help="close an idle connection between requests after this long (default: %(default)s)")
 
 
@@ -299,7 +282,7 @@ async def _serve(server: object, scheme: str, host: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     private_umask()  # whatever umask started us, what we create is 0600/0700 (server/datadir.py)
-    if (problem := _check_locations(args) or check_auth_args(args)) is not None:
+    if (problem := _check_locations(args)) is not None:
         return fail(problem, 2)
     commands = {"serve": cmd_serve, "user": cmd_user, "gc": cmd_gc, "device": cmd_device, "throttle": _throttle}
     try:

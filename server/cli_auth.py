@@ -7,6 +7,7 @@ import argparse
 import sys
 from typing import Any
 
+from ferrysync.server.cli_types import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT
 from ferrysync.server.limits import (
     DEFAULT_ADDRESS_FREE_FAILURES,
     DEFAULT_HASH_QUEUE,
@@ -20,21 +21,22 @@ from ferrysync.server.store.sql import SqlMetaStore
 
 
 def auth_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--login-free-failures", type=int, default=DEFAULT_LOGIN_FREE_FAILURES, metavar="N",
+    p.add_argument("--login-free-failures", type=NON_NEGATIVE_INT, default=DEFAULT_LOGIN_FREE_FAILURES, metavar="N",
                    help="failed logins an account may have before each further one locks it for 1 s, 2 s, 4 s… "
                    "(default: %(default)s)")
-    p.add_argument("--login-address-free-failures", type=int, default=DEFAULT_ADDRESS_FREE_FAILURES, metavar="N",
+    p.add_argument("--login-address-free-failures", type=NON_NEGATIVE_INT, default=DEFAULT_ADDRESS_FREE_FAILURES,
+                   metavar="N",
                    help="the same for one client address (IPv6: one /64) over all accounts (default: %(default)s)")
-    p.add_argument("--login-delay-steps", type=int, default=DEFAULT_LOGIN_DELAY_STEPS, metavar="N",
+    p.add_argument("--login-delay-steps", type=NON_NEGATIVE_INT, default=DEFAULT_LOGIN_DELAY_STEPS, metavar="N",
                    help="failures past the free ones that lock for 1 s, 2 s, 4 s…; the next one locks for "
                    "--login-lockout (default: %(default)s)")
-    p.add_argument("--login-lockout", type=float, default=DEFAULT_LOGIN_LOCKOUT_S, metavar="SECONDS",
+    p.add_argument("--login-lockout", type=NON_NEGATIVE, default=DEFAULT_LOGIN_LOCKOUT_S, metavar="SECONDS",
                    help="how long repeated failures lock an account or address out (default: %(default)s)")
-    p.add_argument("--hash-slots", type=int, default=DEFAULT_HASH_SLOTS, metavar="N",
+    p.add_argument("--hash-slots", type=COUNT, default=DEFAULT_HASH_SLOTS, metavar="N",
                    help="password hashes computed at once (64 MiB each) (default: %(default)s)")
-    p.add_argument("--hash-queue", type=int, default=DEFAULT_HASH_QUEUE, metavar="N",
+    p.add_argument("--hash-queue", type=NON_NEGATIVE_INT, default=DEFAULT_HASH_QUEUE, metavar="N",
                    help="logins that may wait for a hashing slot; more get 503 (default: %(default)s)")
-    p.add_argument("--token-ttl-days", type=float, default=DEFAULT_TOKEN_TTL_DAYS, metavar="DAYS",
+    p.add_argument("--token-ttl-days", type=NON_NEGATIVE, default=DEFAULT_TOKEN_TTL_DAYS, metavar="DAYS",
                    help="device tokens expire this long after login or their last renewal; running daemons renew "
                    "theirs silently (default: %(default)s = never)")
 
@@ -47,18 +49,6 @@ def auth_config(args: argparse.Namespace) -> dict[str, Any]:
             "address_free_failures": args.login_address_free_failures, "login_lockout_s": args.login_lockout,
             "login_delay_steps": args.login_delay_steps,
             "hash_slots": args.hash_slots, "hash_queue": args.hash_queue, "token_ttl_days": args.token_ttl_days}
-
-
-def check_auth_args(args: argparse.Namespace) -> str | None:
-    if not hasattr(args, "login_free_failures"):
-        return None
-    if min(args.login_free_failures, args.login_address_free_failures, args.login_delay_steps, args.hash_queue) < 0:
-        return "--login-*-failures, --login-delay-steps and --hash-queue cannot be negative"
-    if args.hash_slots < 1:
-        return "--hash-slots must be at least 1"
-    if args.login_lockout < 0 or args.token_ttl_days < 0:
-        return "--login-lockout and --token-ttl-days cannot be negative"
-    return None
 
 
 def throttle_parser(sub: Any, store_args: Any) -> None:

@@ -7,7 +7,6 @@ import os
 import shutil
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -125,8 +124,9 @@ def test_events_lost_to_a_queue_overflow_are_found_by_a_rescan(
     lost: list[object] = []
     monkeypatch.setattr(obs.watcher, "on_paths", lost.extend)  # the events of this file never arrive
     (root / "unseen.txt").write_text("written while events were dropped")
-    wait_until(lambda: lost, 10, what="the events that get lost")
-    time.sleep(0.5)  # and any late ones for it
+    (root / "fence.txt").write_text("its event comes after every event of unseen.txt (one inotify queue)")
+    wait_until(lambda: any(os.fsdecode(p).endswith("fence.txt") for p in lost), 10,
+               what="the events that get lost, to the last")
     monkeypatch.undo()
     assert journal.get_local(FID, "unseen.txt") is None
     assert obs.watcher.scans == 1

@@ -142,10 +142,13 @@ def test_a_client_hanging_up_mid_upload_is_not_a_server_error(guarded: ServerPro
 
 @pytest.mark.parametrize(("flag", "value"), [("--limit-concurrency", "0"), ("--keep-alive", "0"),
                                              ("--max-waiting-connections", "-3"), ("--header-timeout", "0"),
-                                             ("--body-timeout", "nan"), ("--limit-concurrency", "many")])
+                                             ("--body-timeout", "nan"), ("--limit-concurrency", "many"),
+                                             ("--hash-slots", "0"), ("--hash-queue", "-1"),
+                                             ("--login-lockout", "-5"), ("--token-ttl-days", "nan")])
 def test_a_guard_set_to_serve_nobody_is_refused_at_start(flag: str, value: str, tmp_path: Path) -> None:
-    """`--limit-concurrency 0` would answer 503 to every request, `--header-timeout 0` drop every connection:
-    the server refuses to start, naming the flag, instead of running and serving no one."""
+    """`--limit-concurrency 0` would answer 503 to every request, `--header-timeout 0` drop every connection,
+    `--hash-slots 0` refuse every login: the server refuses to start, naming the flag, instead of running and
+    serving no one."""
     res = subprocess.run([sys.executable, "-m", "ferrysync.server.cli", "serve", "--data", str(tmp_path), flag, value],
                          capture_output=True, text=True, timeout=60, check=False)
     assert res.returncode == 2, res.stderr
