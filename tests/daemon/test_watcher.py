@@ -121,7 +121,7 @@ def test_events_lost_to_a_queue_overflow_are_found_by_a_rescan(
 
     obs = start_observer(observer_factory=observer)
     wait_until(lambda: obs.watcher.scans == 1 and obs.idle(), 10)
-    lost: list[object] = []
+    lost: list[str | bytes] = []
     monkeypatch.setattr(obs.watcher, "on_paths", lost.extend)  # the events of this file never arrive
     (root / "unseen.txt").write_text("written while events were dropped")
     (root / "fence.txt").write_text("its event comes after every event of unseen.txt (one inotify queue)")
