@@ -169,6 +169,7 @@ def _run_engine(paths: FerryPaths, config: Config, journal: Journal, token: str,
     from ferrysync.daemon.control.handlers import handlers
     from ferrysync.daemon.engine import Engine
     from ferrysync.daemon.ipc.server import ControlServer, DaemonAlreadyRunning
+    from ferrysync.daemon.webui import WebUI
 
     def notify(title: str, body: str, kind: str) -> None:
         notifier.notify(title, body, kind)
@@ -176,6 +177,8 @@ def _run_engine(paths: FerryPaths, config: Config, journal: Journal, token: str,
     engine = Engine(paths, config, journal, token, notify=notify)
     notifier.enabled = lambda: engine.config.settings.notifications
     control = ControlServer(paths, handlers(engine), engine.status)
+    webui = WebUI(control)  # listens only once asked for (`ferry open`, the tray's Preferences…)
+    control.handlers["ui_url"] = webui.handler
     engine.publish = control.publish
     control.stopping = engine.stop_requested.is_set
     started = threading.Event()
@@ -222,6 +225,7 @@ def _run_engine(paths: FerryPaths, config: Config, journal: Journal, token: str,
                                    daemon=True)
         stopper.start()
         stopper.join(STOP_TIMEOUT_S + 5)
+        webui.stop()
         control.stop()
         if joined != [True]:
             # The journal closes after the transaction in flight (it holds the writer's lock), and refuses what

@@ -43,7 +43,7 @@ def test_a_built_wheel_holds_every_source_file(tmp_path: Path) -> None:
         base = name.replace(".", "/")
         for f in (ROOT / folder).rglob("*"):
             hidden = any(p.startswith((".", "__pycache__")) for p in f.relative_to(ROOT).parts)
-            if f.is_file() and not hidden and f.suffix in (".py", ".mako", ".typed", ""):
+            if f.is_file() and not hidden and f.suffix in (".py", ".mako", ".typed", ".html", ".js", ".css", ""):
                 expected.add(f"{base}/{f.relative_to(ROOT / folder).as_posix()}")
     missing = sorted(expected - names)
     assert not missing, f"not in the wheel: {missing[:20]}"

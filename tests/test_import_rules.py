@@ -92,6 +92,11 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     ("ferrysync.daemon.cli", ("ferrysync.daemon.engine", "ferrysync.daemon.journal", "ferrysync.daemon.control",
                               "ferrysync.daemon.local", "ferrysync.daemon.planner", "ferrysync.daemon.transfer"),
      "the CLI is a thin client of the daemon (DESIGN.md): it never touches the journal or runs the engine itself"),
+    ("ferrysync.daemon.webui", ("ferrysync.daemon.engine", "ferrysync.daemon.journal", "ferrysync.daemon.control",
+                                "ferrysync.daemon.local", "ferrysync.daemon.remote", "ferrysync.daemon.planner",
+                                "ferrysync.daemon.transfer", "ferrysync.daemon.cli", "ferrysync.daemon.config"),
+     "the settings window is a thin client of the control handlers (called in-process through the IPC server) and "
+     "of its status fan-out: it does nothing the socket could not"),
 ]
 
 # The planner is a pure function of rows: besides itself it may use only the data model and the name rules.

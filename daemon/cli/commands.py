@@ -85,6 +85,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return emit(["Resumed."])
 
 
+def cmd_open(args: argparse.Namespace) -> int:
+    """The settings window: the daemon mints a one-time address (valid two minutes) and this opens it."""
+    url = str(call("ui_url")["url"])
+    if args.print_url:
+        return emit([url])
+    import webbrowser
+
+    if not webbrowser.open(url):
+        print("ferry: no web browser found; open this address (once, within two minutes):", file=sys.stderr)
+        return emit([url])
+    return emit(["Opened Ferry's settings window in your browser."])
+
+
 def cmd_stop(args: argparse.Namespace) -> int:
     """Ask the daemon to stop and wait until it has let go of its socket (a subscription ending tells us)."""
     c = client()

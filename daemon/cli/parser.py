@@ -52,6 +52,9 @@ def _ipc_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("folder", nargs="?", help="only this folder (its id or local path); it stays paused over a restart")
     p = _cmd(sub, "resume", "commands:cmd_resume", "resume syncing (every folder, or one)")
     p.add_argument("folder", nargs="?", help="only this folder (its id or local path)")
+    p = _cmd(sub, "open", "commands:cmd_open", "open the settings window in your browser")
+    p.add_argument("--print", action="store_true", dest="print_url",
+                   help="print its one-time address instead of opening a browser")
     p = _cmd(sub, "stop", "commands:cmd_stop", "stop the daemon")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S", help="how long to wait for it to exit")
 

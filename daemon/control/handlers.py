@@ -17,8 +17,9 @@ from ferrysync.daemon.engine.folder import FolderSync, held_side
 from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
 from ferrysync.daemon.local.names import check_server_path, nfc
 from ferrysync.daemon.local.ondisk import disk_path
-from ferrysync.daemon.local.trash import list_folder_trash, restore_from_folder_trash
+from ferrysync.daemon.local.trash import list_folder_trash, move_to_trash, restore_from_folder_trash
 from ferrysync.daemon.remote.mapping import to_server
+from ferrysync.daemon.settings_schema import BY_NAME
 
 Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
@@ -30,6 +31,11 @@ def _settings_dict(s: Settings) -> dict[str, Any]:
     out = {k: v for k, v in dataclasses.asdict(s).items() if k in SETTINGS}
     out["start_at_login"] = _autostart_enabled()
     return out
+
+
+def _fixed_settings(s: Settings) -> dict[str, Any]:
+    """The settings only config.toml holds (read at start): shown, not changed, by the settings window."""
+    return {k: v for k, v in dataclasses.asdict(s).items() if k in BY_NAME and k not in SETTINGS}
 
 
 def _autostart_enabled() -> bool:
@@ -104,7 +110,8 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         return {}
 
     def settings_get(_: Mapping[str, Any]) -> Mapping[str, Any]:
-        return {"settings": _settings_dict(engine.settings())}
+        s = engine.settings()
+        return {"settings": _settings_dict(s), "fixed": _fixed_settings(s)}
 
     def settings_set(params: Mapping[str, Any]) -> Mapping[str, Any]:
         key = str(params.get("key"))
@@ -129,6 +136,39 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
                 out.append({"folder_id": c.folder_id, "path": str(disk_path(f.root, c.path)),
                             "original": str(disk_path(f.root, c.original)), "time": c.ts})
         return {"conflicts": out}
+
+    def conflict_resolve(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Keep one side of a conflict; the other goes to the trash (recoverable), never deleted outright.
+
+        Keeping the copy puts its bytes in the original's place by a rename: the engine sees a user's edit of
+        the original (uploaded as its next revision; the server keeps the one it replaces) and the copy gone."""
+        keep = params.get("keep")
+        if keep not in ("original", "copy"):
+            raise IpcError("bad_request", "keep must be 'original' or 'copy'")
+        f, rel = _locate(engine, str(params.get("path", "")))
+        found = [c for c in engine.journal.list_conflicts() if c.folder_id == f.fid and c.path == rel]
+        if not found:
+            raise IpcError("not_found", f"{params.get('path')} is not a conflicted copy Ferry made")
+        original = found[0].original
+        use_os = engine.settings().trash == "os"
+        copy_path, original_path = disk_path(f.root, rel), disk_path(f.root, original)
+        if not copy_path.exists():
+            raise IpcError("not_found", f"{copy_path} no longer exists")
+        if keep == "original":
+            move_to_trash(f.root, rel, use_os_trash=use_os)
+        else:
+            if original_path.exists():
+                move_to_trash(f.root, original, use_os_trash=use_os)
+            copy_path.replace(original_path)
+        return {"kept": str(original_path)}
+
+    def devices(_: Mapping[str, Any]) -> Mapping[str, Any]:
+        return {"user": engine.config.user, "server": engine.config.server_url,
+                "devices": [dataclasses.asdict(d) for d in engine.client.devices()]}
+
+    def device_revoke(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        engine.client.revoke_device(str(params.get("device_id", "")))
+        return {}
 
     def activity(params: Mapping[str, Any]) -> Mapping[str, Any]:
         limit = params.get("limit", 50)
@@ -222,5 +262,6 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         "name_issues": name_issues, "deletions": deletions, "deletions_approve": deletions_approve,
         "deletions_reject": deletions_reject, "versions": versions, "restore": restore,
         "trash_list": trash_list, "trash_restore": trash_restore, "wait_status": wait_status, "stop": stop,
-        "login_reload": login_reload,
+        "login_reload": login_reload, "conflict_resolve": conflict_resolve, "devices": devices,
+        "device_revoke": device_revoke,
     }

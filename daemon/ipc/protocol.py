@@ -112,6 +112,10 @@ METHOD_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "versions": {"path": ("str", True)},
     "restore": {"path": ("str", True), "rev": ("id", False)},
     "trash_restore": {"path": ("str", True)},
+    "conflict_resolve": {"path": ("str", True), "keep": ("str", True)},
+    "devices": {},
+    "device_revoke": {"device_id": ("str", True)},
+    "ui_url": {},
 }
 
 # The settings a client may read and change while the daemon runs: the schema's live ones.

@@ -46,6 +46,7 @@ from ferrysync.daemon.ipc.protocol import (
     encode_event,
     encode_result,
     parse_request,
+    validate_params,
 )
 from ferrysync.daemon.ipc.transport import (
     TCP,
@@ -224,6 +225,41 @@ class ControlServer:
             return
         for o in outboxes:
             o.push(line)
+
+    # --- in-process clients (the local web UI) ---------------------------------------------------------------
+
+    def call_local(self, method: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Answer a request made inside the daemon exactly as one from the socket: the same parameter checks,
+        the same handlers; raises IpcError with the code a socket client would get."""
+        problem = validate_params(method, params)
+        if problem is not None:
+            raise IpcError("bad_request", problem)
+        try:
+            return self._dispatch(Request(None, method, dict(params)))
+        except IpcError:
+            raise
+        except (ValueError, KeyError) as exc:
+            raise IpcError("failed", f"{method} failed: {exc or type(exc).__name__}") from None
+        except Exception as exc:
+            log.exception("control method %s failed", method)
+            raise IpcError("failed", f"{method} failed: {exc or type(exc).__name__}") from None
+
+    def open_outbox(self, events: list[str] | None) -> Outbox:
+        """An in-process subscription: the caller waits on `outbox.wake_r`, drains it with `outbox.take()` and
+        `status_line()`, and hands it back to `close_outbox`. Counted nowhere else: it holds no socket."""
+        outbox = Outbox(events, self.max_queued_events, self.status_interval)
+        with self._lock:
+            self._outboxes.add(outbox)
+        return outbox
+
+    def close_outbox(self, outbox: Outbox) -> None:
+        with self._lock:
+            self._outboxes.discard(outbox)
+        outbox.close()
+
+    def status_line(self) -> bytes | None:
+        """The current status event line (cached per published change)."""
+        return self._status_line()
 
     def _status_line(self) -> bytes | None:
         with self._lock:
