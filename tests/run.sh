@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 VENV=${FERRY_VENV:-.venv}
 
 SYSTEM_PACKAGES=(xvfb trayer xdotool imagemagick dbus dbus-x11 libgirepository1.0-dev libcairo2-dev pkg-config
-  gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 notification-daemon systemd desktop-file-utils postgresql)
+  gir1.2-gtk-3.0 gir1.2-ayatanaappindicator3-0.1 notification-daemon systemd desktop-file-utils postgresql
+  chromium)  # chromium: the settings window's browser tests (Playwright drives it; tests/e2e/webui_browser.py)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ -z "${FERRY_SKIP_APT:-}" ]; then
   missing=()
   for p in "${SYSTEM_PACKAGES[@]}"; do

@@ -31,6 +31,9 @@ class _Desktop:
     def open_path(self, path: str) -> None:
         desktop.open_path(path)
 
+    def open_url(self, url: str) -> None:
+        desktop.open_url(url)
+
     def pick_folder(self) -> str | None:
         return desktop.pick_folder()
 
@@ -114,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ui = TrayUI(on_command, backend=backend, dark=dark, icon_size=args.icon_size)
     controller = Controller(ControlClient(paths, timeout=10.0), ui, _Desktop(), daemon_command=command,
-                            log_file=paths.log_file)
+                            log_file=paths.log_file, click_opens_preferences=backend == "xorg")
     try:
         ui.run(controller.view(), on_ready=controller.start)
     except NoTray as exc:

@@ -55,6 +55,7 @@ class Desktop(Protocol):
     """Side effects on the user's desktop (`tray/desktop.py`); faked in unit tests."""
 
     def open_path(self, path: str) -> None: ...
+    def open_url(self, url: str) -> None: ...
     def pick_folder(self) -> str | None: ...
     def spawn(self, argv: Sequence[str]) -> None: ...
 
@@ -78,8 +79,9 @@ class Backoff:
 class Controller:
     def __init__(self, client: Client, presenter: Presenter, desktop: Desktop, *,
                  daemon_command: Sequence[str], log_file: Path, clock: Callable[[], float] = time.time,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, click_opens_preferences: bool = False) -> None:
         self._client = client
+        self._click_opens_preferences = click_opens_preferences
         self._presenter = presenter
         self._desktop = desktop
         self._daemon_command = list(daemon_command)
@@ -125,7 +127,7 @@ class Controller:
             return self._snapshot
 
     def view(self) -> View:
-        return build_view(self.snapshot, self._clock())
+        return build_view(self.snapshot, self._clock(), click_opens_preferences=self._click_opens_preferences)
 
     # --- state ---
 
@@ -286,6 +288,9 @@ class Controller:
             self._client.call(name, **({"folder": args[0]} if args else {}))
         elif name == "open_path":
             self._desktop.open_path(str(args[0]))
+        elif name == "preferences":
+            # a one-time address minted by the daemon over the control socket (docs/ipc.md, `ui_url`)
+            self._desktop.open_url(str(self._client.call("ui_url")["url"]))
         elif name == "open_log":
             if not self._log_file.exists():
                 raise OSError(f"no log yet at {self._log_file}")
@@ -328,6 +333,7 @@ class Controller:
 def _verb(command: Command) -> str:
     return {
         "pause": "pause", "resume": "resume", "open_path": "open it", "open_log": "open the log",
+        "preferences": "open the settings window",
         "settings_set": "change the setting", "deletions_approve": "approve the deletions",
         "deletions_reject": "keep the files", "add_folder": "add the folder",
         "remove_folder": "remove the folder",

@@ -71,6 +71,14 @@ def open_path(path: str) -> None:
         spawn([opener, path] if opener.endswith("xdg-open") else [opener, "open", path])
 
 
+def open_url(url: str) -> None:
+    """Open a web address in the user's browser (`webbrowser` honours $BROWSER, as tests use)."""
+    import webbrowser
+
+    if not webbrowser.open(url):
+        raise OSError("no web browser found to open the settings window (try `ferry open --print`)")
+
+
 def picker_command(platform: str = sys.platform,
                    which: Callable[[str], str | None] = shutil.which) -> list[str]:
     """The argv of the native folder picker on this desktop (prints the chosen path, nothing on cancel)."""

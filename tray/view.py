@@ -30,7 +30,7 @@ from ferrysync.tray.fmt import (
 
 CommandName = Literal[
     "pause", "resume", "open_path", "open_log", "settings_set", "deletions_approve", "deletions_reject",
-    "add_folder", "remove_folder", "start_daemon", "quit_tray", "quit_ferry",
+    "add_folder", "remove_folder", "start_daemon", "quit_tray", "quit_ferry", "preferences",
 ]
 
 LIMIT_CHOICES_KBPS: tuple[int, ...] = (0, 100, 500, 1000, 2000, 5000, 10000)
@@ -327,8 +327,11 @@ def _extend(items: list[Node], nodes: Iterable[Node | None]) -> None:
     items.extend(n for n in nodes if n is not None)
 
 
-def build_view(snapshot: Snapshot, now: float) -> View:
-    """The icon, status line and menu for `snapshot`, at wall-clock time `now`."""
+def build_view(snapshot: Snapshot, now: float, *, click_opens_preferences: bool = False) -> View:
+    """The icon, status line and menu for `snapshot`, at wall-clock time `now`.
+
+    `click_opens_preferences`: the backend shows no menu (pystray's Xorg backend), so its click, which runs the
+    default item, opens the settings window (where everything the menu offers is) instead of toggling pause."""
     status = snapshot.status
     if not snapshot.connected or status is None:
         line = "Starting Ferry…" if snapshot.starting else "Ferry is not running"
@@ -354,8 +357,8 @@ def build_view(snapshot: Snapshot, now: float) -> View:
                    Item(short(snapshot.notice, 80)) if snapshot.notice else None])
     menu += [
         SEPARATOR,
-        Item("Resume syncing", Command("resume"), default=True) if paused
-        else Item("Pause syncing", Command("pause"), default=True),
+        Item("Resume syncing", Command("resume"), default=not click_opens_preferences) if paused
+        else Item("Pause syncing", Command("pause"), default=not click_opens_preferences),
         SEPARATOR,
     ]
     if folders:
@@ -368,6 +371,7 @@ def build_view(snapshot: Snapshot, now: float) -> View:
                    _deletions(snapshot, folders, names, as_int(status, "deletions_pending"))])
     menu += [
         SEPARATOR,
+        Item("Preferences…", Command("preferences"), default=click_opens_preferences),
         _settings(snapshot, folders, names),
         Item("Open log", Command("open_log")),
         SEPARATOR,

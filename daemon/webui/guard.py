@@ -96,7 +96,7 @@ SECURITY_HEADERS = [
                                  b"frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # not no-referrer: Chromium then sends "Origin: null"
     (b"cache-control", b"no-store"),
 ]
 

@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import jinja2
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -95,18 +96,23 @@ class Pages:
 
     @staticmethod
     async def form(request: Request) -> dict[str, Any]:
-        data = await request.form()
-        out: dict[str, Any] = {}
-        for k in data:
-            values = [v for v in data.getlist(k) if isinstance(v, str)]
-            out[k] = values if len(values) > 1 else (values[0] if values else "")
-        return out
+        """The posted form (url-encoded: the pages' forms send nothing else, so no multipart parser is needed);
+        a field sent several times (checkboxes) is a list."""
+        try:
+            data = parse_qs((await request.body()).decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return {}
+        return {k: v if len(v) > 1 else v[0] for k, v in data.items()}
+
+    async def attempt_async(self, method: str, params: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+        """`attempt` on a worker thread: a handler may wait on the server (restore, revoke)."""
+        return await run_in_threadpool(self.attempt, method, params)
 
     async def act(self, request: Request, where: str, method: str, fields: tuple[str, ...], done: str,
                   **extra: Any) -> Response:
         form = await self.form(request)
         params = {**{f: form[f] for f in fields if form.get(f)}, **extra}
-        _, error = self.attempt(method, params)
+        _, error = await self.attempt_async(method, params)
         return self.back(where, note=None if error else done, error=error)
 
     # --- pages ---
@@ -128,12 +134,12 @@ class Pages:
 
     async def folder_pause(self, request: Request) -> Response:
         form = await self.form(request)
-        _, error = self.attempt("pause", {"folder": form.get("id", "")} if form.get("id") else {})
+        _, error = await self.attempt_async("pause", {"folder": form.get("id", "")} if form.get("id") else {})
         return self.back("folders", note=None if error else "Paused.", error=error)
 
     async def folder_resume(self, request: Request) -> Response:
         form = await self.form(request)
-        _, error = self.attempt("resume", {"folder": form.get("id", "")} if form.get("id") else {})
+        _, error = await self.attempt_async("resume", {"folder": form.get("id", "")} if form.get("id") else {})
         return self.back("folders", note=None if error else "Resumed.", error=error)
 
     def selective(self, request: Request) -> Response:
@@ -167,7 +173,7 @@ class Pages:
             method = "include" if p in ticked and p in was else "exclude" if p not in ticked and p not in was else ""
             if not method:
                 continue
-            answer, error = self.attempt(method, {"folder": fid, "path": p})
+            answer, error = await self.attempt_async(method, {"folder": fid, "path": p})
             if error:
                 errors.append(f"{p}: {error}")
                 continue
@@ -193,7 +199,7 @@ class Pages:
     async def conflict_keep(self, request: Request) -> Response:
         form = await self.form(request)
         keep = str(form.get("keep", ""))
-        _, error = self.attempt("conflict_resolve", {"path": str(form.get("path", "")), "keep": keep})
+        _, error = await self.attempt_async("conflict_resolve", {"path": str(form.get("path", "")), "keep": keep})
         done = "Kept the original; the conflicted copy is in the trash." if keep == "original" else \
             "Kept the conflicted copy in the original's place; the original is in the trash."
         return self.back("conflicts", note=None if error else done, error=error)
@@ -216,7 +222,7 @@ class Pages:
         for d in pending:
             by_folder.setdefault(str(d.get("folder_id")), []).append(d)
         return self.render(request, "deletions.html", "deletions", "Deletions to approve", by_folder=by_folder,
-                           load_error=error)
+                           count=len(pending), load_error=error)
 
     async def deletions_approve(self, request: Request) -> Response:
         return await self.act(request, "deletions", "deletions_approve", ("folder_id",),
@@ -244,7 +250,7 @@ class Pages:
             rev = int(str(form.get("rev", "")))
         except ValueError:
             return self.back("versions", error="Choose a version to restore.", path=path)
-        _, error = self.attempt("restore", {"path": path, "rev": rev})
+        _, error = await self.attempt_async("restore", {"path": path, "rev": rev})
         return self.back("versions", note=None if error else f"Restored version {rev} of {path}.", error=error,
                          path=path)
 
@@ -259,7 +265,7 @@ class Pages:
 
     async def settings_save(self, request: Request) -> Response:
         form = await self.form(request)
-        current, error = self.attempt("settings_get", {})
+        current, error = await self.attempt_async("settings_get", {})
         if error:
             return self.back("settings", error=error)
         live: Mapping[str, Any] = current.get("settings", {})
@@ -275,7 +281,7 @@ class Pages:
                 continue
             if value == old:
                 continue
-            _, err = self.attempt("settings_set", {"key": key, "value": value})
+            _, err = await self.attempt_async("settings_set", {"key": key, "value": value})
             if err:
                 errors.append(err)
             else:

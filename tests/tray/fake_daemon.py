@@ -179,6 +179,11 @@ class FakeDaemon:
     m_deletions_approve = _settle_deletions
     m_deletions_reject = _settle_deletions
 
+    def m_ui_url(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            n = sum(1 for c in self.calls if c["method"] == "ui_url")
+        return {"url": f"http://127.0.0.1:1/fake/login?ticket=fake-ticket-{n}"}
+
     def m_stop(self, p: dict[str, Any]) -> dict[str, Any]:
         threading.Thread(target=self.shutdown, daemon=True).start()
         return {}

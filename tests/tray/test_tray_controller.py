@@ -43,6 +43,7 @@ class Recorder:
 class FakeDesktop:
     def __init__(self) -> None:
         self.opened: list[str] = []
+        self.urls: list[str] = []
         self.spawned: list[list[str]] = []
         self.pick: str | None = None
         self.on_spawn: Callable[[], None] = lambda: None
@@ -54,6 +55,9 @@ class FakeDesktop:
 
     def pick_folder(self) -> str | None:
         return self.pick
+
+    def open_url(self, url: str) -> None:
+        self.urls.append(url)
 
     def spawn(self, argv: Sequence[str]) -> None:
         self.spawned.append(list(argv))
@@ -127,6 +131,14 @@ def test_pause_and_resume_reach_the_daemon(rig: Rig) -> None:
     rig.controller.dispatch(rig.ui.last.default or Command("resume"))
     rig.until(lambda v: v.icon == "idle", "resumed")
     assert daemon.snapshot()["paused"] is False
+
+
+def test_preferences_opens_the_address_the_daemon_mints(rig: Rig) -> None:
+    running(rig)
+    rig.controller.dispatch(Command("preferences"))
+    wait_until(lambda: rig.desktop.urls, what="the settings window to be opened")
+    assert rig.calls("ui_url") == [{}]
+    assert rig.desktop.urls == ["http://127.0.0.1:1/fake/login?ticket=fake-ticket-1"]
 
 
 def test_pausing_one_folder_names_it_to_the_daemon(rig: Rig) -> None:

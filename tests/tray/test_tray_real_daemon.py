@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from PIL import Image, ImageChops
-from traygui import daemon_view, icon_centre, keys_to, open_menu, wait_icon, wait_title
+from traygui import daemon_view, icon_centre, keys_to, open_menu, recording_browser, wait_icon, wait_title
 from trayprocs import RealDaemon, TrayProcess
 from util import wait_until
 from xsession import XSession
@@ -134,6 +135,24 @@ def test_held_deletions_need_attention_and_menu_choices_reach_the_daemon(
     choose(desktop_session, tray, daemon, ["Pause syncing"])
     wait_until(lambda: user_status(daemon, paused=True), what="Pause in the menu to pause the daemon")
     wait_icon(desktop_session, "paused")
+
+
+def test_preferences_opens_the_daemons_settings_window(desktop_session: XSession, daemon: RealDaemon,
+                                                      tray: TrayProcess, tmp_path: Path) -> None:
+    """GTK menu ▸ Preferences…: the tray asks the real daemon for a one-time address and hands it to the browser
+    ($BROWSER, honoured by Python's webbrowser, records it here); that address opens the window once."""
+    opened = tmp_path / "opened.txt"
+    tray.start(env={"BROWSER": recording_browser(tmp_path, opened)})
+    wait_icon(desktop_session, "idle", timeout=30)
+    choose(desktop_session, tray, daemon, ["Preferences…"])
+    url = str(wait_until(lambda: opened.exists() and opened.read_text().strip(), what="Preferences… to open a browser"))
+    assert url.startswith("http://127.0.0.1:")
+    with requests.Session() as browser:
+        page = browser.get(url, timeout=10)
+        assert page.status_code == 200
+        assert "<h1>Status</h1>" in page.text
+        assert str(daemon.device.folder.resolve()) in page.text
+    assert requests.get(url, timeout=10).status_code == 403, "the address works once"
 
 
 def test_a_killed_daemon_shows_not_running_and_a_restarted_one_is_followed(

@@ -427,3 +427,17 @@ def test_one_folder_can_be_paused_and_resumed_from_settings() -> None:
     items = [n for n in pause.items if isinstance(n, Item)]
     assert [(n.label, n.checked, n.command) for n in items] == [
         ("“Docs”", False, Command("pause", ("f1",))), ("“Pictures”", True, Command("resume", ("f2",)))]
+
+
+def test_preferences_item_and_what_a_click_does() -> None:
+    """With a menu the click pauses; pystray's Xorg backend shows no menu, so there its click opens the window."""
+    menu_view = view_of()
+    prefs = find(menu_view, "Preferences…")
+    assert isinstance(prefs, Item)
+    assert prefs.command == Command("preferences")
+    assert menu_view.default == Command("pause")
+    bare = build_view(Snapshot(connected=True, status=status(), status_time=NOW, settings=SETTINGS), NOW,
+                      click_opens_preferences=True)
+    assert bare.default == Command("preferences")
+    offline = build_view(Snapshot(connected=False), NOW, click_opens_preferences=True)
+    assert offline.default == Command("start_daemon"), "without a daemon there is no window: the click starts it"

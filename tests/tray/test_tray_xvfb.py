@@ -10,7 +10,17 @@ from typing import Any
 
 import pytest
 from PIL import Image, ImageChops, ImageFilter, ImageStat
-from traygui import best_match, daemon_view, icon_centre, keys_to, open_menu, tray_crop, wait_icon, wait_title
+from traygui import (
+    best_match,
+    daemon_view,
+    icon_centre,
+    keys_to,
+    open_menu,
+    recording_browser,
+    tray_crop,
+    wait_icon,
+    wait_title,
+)
 from trayprocs import FakeDaemonProcess, TrayProcess
 from util import wait_until
 from xsession import XSession
@@ -139,15 +149,18 @@ def test_tray_follows_the_daemon_away_and_back(desktop_session: XSession, daemon
     wait_icon(desktop_session, "idle")
 
 
-def test_xorg_backend_docks_and_click_toggles_pause(desktop_session: XSession, daemon: FakeDaemonProcess,
-                                                    tray: TrayProcess) -> None:
+def test_xorg_backend_docks_and_click_opens_preferences(desktop_session: XSession, daemon: FakeDaemonProcess,
+                                                        tray: TrayProcess, tmp_path: Path) -> None:
+    """pystray's Xorg backend has no menu: its click opens the settings window, where the menu's choices are."""
     daemon.start()
-    tray.start("xorg", "--icon-size", "30")
+    opened = tmp_path / "opened.txt"
+    tray.start("xorg", "--icon-size", "30", env={"BROWSER": recording_browser(tmp_path, opened)})
     wait_icon(desktop_session, "idle", stretched_from=30)
     x, y, w, h = desktop_session.tray_window() or (0, 0, 0, 0)
     desktop_session.click(x + w // 2, y + h // 2)
-    wait_until(lambda: daemon.call("status")["paused"] is True, what="the click to pause the daemon")
-    wait_icon(desktop_session, "paused", stretched_from=30)
+    wait_until(lambda: opened.exists() and opened.read_text().strip(), what="the click to open a browser")
+    assert opened.read_text().split() == ["http://127.0.0.1:1/fake/login?ticket=fake-ticket-1"]
+    assert daemon.call("status")["paused"] is False, "the click no longer pauses"
 
 
 def test_a_second_tray_for_the_same_daemon_is_refused(desktop_session: XSession, daemon: FakeDaemonProcess,

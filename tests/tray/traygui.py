@@ -6,6 +6,7 @@ Shared by the tray tests that run ferry-tray for real (test_tray_xvfb with the f
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from PIL import Image, ImageChops, ImageStat
 from trayprocs import DaemonUnderTest, TrayProcess
@@ -160,3 +161,11 @@ def open_menu(session: XSession, tray: TrayProcess, view: View) -> tuple[Image.I
         return shot, changed
 
     return wait_until(menu_drawn, timeout=10, what="the menu to open")
+
+
+def recording_browser(tmp_path: Path, record: Path) -> str:
+    """A $BROWSER (honoured by Python's webbrowser) that writes down the address it was asked to open."""
+    script = tmp_path / "browser.sh"
+    script.write_text(f'#!/bin/sh\necho "$1" >> "{record}"\n')
+    script.chmod(0o755)
+    return str(script)

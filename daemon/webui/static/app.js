@@ -26,6 +26,11 @@
       });
     });
     document.body.dataset.state = status.state || "";
+    // a list page (deletions, conflicts) shows the daemon's list as it was: reload it when the count moves
+    document.querySelectorAll("[data-reload-when]").forEach((el) => {
+      const now = status[el.dataset.reloadWhen];
+      if (typeof now === "number" && String(now) !== el.dataset.shown) { window.location.reload(); }
+    });
   }
 
   if (window.EventSource) {
