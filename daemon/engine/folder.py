@@ -51,9 +51,11 @@ from ferrysync.daemon.planner import (
     Upload,
     deletes_file,
     local_state,
+    needs_work,
     plan_batch,
     remote_state,
 )
+from ferrysync.daemon.planner.selective import is_excluded, normalise_exclusions, order, plan_excluded, removals
 from ferrysync.daemon.remote import Unauthorized
 from ferrysync.daemon.remote.feed import FeedReader
 from ferrysync.daemon.remote.mapping import normalize_prefix
@@ -129,6 +131,12 @@ class FolderSync:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.clock: Callable[[], float] = time.monotonic  # when retries fall due (the simulation runs its own)
+        # Selective sync. The exclusions themselves are `cfg.excluded` (config.toml, their one definition); the
+        # engine replaces `persist` with a call that saves the folder's config. Loop-owned: exclusions whose disk
+        # is still to be freed, and paths included again that must not be excluded anew as "new" (see _round).
+        self.persist: Callable[[Callable[[FolderConfig], FolderConfig]], FolderConfig] = self._keep_cfg
+        self._free: set[str] = set()
+        self._included: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -190,6 +198,11 @@ class FolderSync:
         """Paths left out of the sync and why: names this disk cannot hold, and NFC/NFD twins found on it."""
         return dict(self.view.kept_out) | dict.fromkeys(self.observer.twins, TWIN_REASON)
 
+    def kept_count(self) -> int:
+        """Files still on this disk inside excluded paths (`excluded` lists them with why)."""
+        excluded = self.cfg.excluded
+        return sum(1 for p in excluded for e in self.journal.iter_tree(self.fid, "local", p) if e.kind is not Kind.DIR)
+
     def _post(self, command: Callable[[], None]) -> None:
         """Run `command` on the loop thread at the top of its next turn (the only writer of the folder's state)."""
         self._inbox.put(command)
@@ -235,6 +248,23 @@ class FolderSync:
         """New credentials: the feed lists the server again; what the old token could not do runs again."""
         self.feed.server_changed(replaced=replaced)
         self._wake.set()
+
+    def _keep_cfg(self, change: Callable[[FolderConfig], FolderConfig]) -> FolderConfig:
+        self.cfg = change(self.cfg)
+        return self.cfg
+
+    def exclusions_changed(self, added: list[str], removed: list[str]) -> None:
+        """The user excluded `added` and included `removed` again (already saved in config.toml): free the
+        disk of what the added ones hold (next round, so not while paused), and plan the included ones again."""
+        def run() -> None:
+            self._free.difference_update(removed)
+            self._free.update(added)
+            self._included.update(removed)
+            self._included.difference_update(added)
+            with self._lock:
+                self._full = True
+            self.mark([*added, *removed])  # a settled subtree has no unsettled path: this makes the round run
+        self._post(run)
 
     def approve_deletions(self) -> None:
         def run() -> None:
@@ -339,6 +369,7 @@ class FolderSync:
         skip = set(self._kept_out) | set(self._held) | waiting
         skip |= {f.path for f in self.journal.list_failures(self.fid)}
         lost = {p for p in self._unsettled_paths() if p not in skip and not rules.is_ignored(p)}
+        lost -= self._settled_by_exclusion(lost)
         if lost:
             again = lost & self._lost_before  # planned last time and still unsettled: do not spin on them
             self._lost_before = lost
@@ -355,6 +386,18 @@ class FolderSync:
         with self._lock:
             if not self._pending and not self._full:
                 self._verified = True
+
+    def _settled_by_exclusion(self, paths: set[str]) -> set[str]:
+        """Paths among `paths` that disagree only because they are excluded (the server's files this disk does
+        not hold, a kept file whose newer server version is not downloaded): nothing is waiting on them."""
+        excluded = self.cfg.excluded
+        mine = {p for p in paths if is_excluded(p, excluded)}
+        if not mine:
+            return set()
+        ctx = PlanContext(host=self.settings().conflict_host_name, when=self.ctx.now(), profile=self.profile)
+        found = self.journal.rows_for_paths(self.fid, mine)
+        return {p for p, r in found.items()
+                if not any(needs_work(a) for a in plan_excluded(PathRows(p, *r), ctx))} | (mine - set(found))
 
     def _timeout(self) -> float:
         base = VERIFY_POLL_S if self._verify_soon else IDLE_TICK_S
@@ -466,14 +509,20 @@ class FolderSync:
             self._deleted = []
         plan_ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
                                exists=self._exists, root_length=len(str(self.root)))
+        excluded_rows = self._excluded_rows(rows)
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
         plan = plan_batch(rows.values(), plan_ctx, file_count, threshold)
+        # Excluded paths are planned one by one outside the batch: no moves, no deletion hold (their only local
+        # deletions are the server's own or the user's choice), never a download or a server deletion.
+        actions = plan.actions + order(a for r in excluded_rows for a in plan_excluded(r, plan_ctx))
+        actions += self._freeing()
         if log.isEnabledFor(logging.DEBUG):  # a user's log can explain where each file went
-            for a in plan.actions:
-                r = rows.get(a.path)
+            every = rows | {r.path: r for r in excluded_rows}
+            for a in actions:
+                r = every.get(a.path)
                 log.debug("%s: plan %r: %s | local=%s remote=%s synced=%s", self.fid, a.path, type(a).__name__,
                           r and r.local, r and r.remote, r and r.synced)
-        kept = {a.path: a.reason for a in plan.actions if isinstance(a, KeepOut | Skip)}
+        kept = {a.path: a.reason for a in actions if isinstance(a, KeepOut | Skip)}
         self._kept_out = {p: r for p, r in self._kept_out.items() if p not in rows} | kept
         if plan.held_deletions:
             newly = {a.path: a for a in plan.held_deletions if a.path not in self._held}
@@ -484,13 +533,46 @@ class FolderSync:
         else:
             for path in rows:
                 self._held.pop(path, None)
-        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **_pending_transfers(plan.actions))
-        result = self.executor.run(plan.actions)
+        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **_pending_transfers(actions))
+        result = self.executor.run(actions)
         if not approved:  # what the user approved does not count against what comes next
             done = sum(1 for a in plan.actions if deletes_file(a) and a.path in result.replan)
             if done:
                 self._deleted.append((now_m, done))
         self._absorb(result)
+
+    def _excluded_rows(self, rows: dict[str, PathRows]) -> list[PathRows]:
+        """Take the rows of excluded paths out of `rows` (returned apart); first, when new remote top-level
+        folders are not to be included by themselves, exclude those that appear (saved before anything runs)."""
+        cfg = self.cfg
+        if not cfg.auto_include_new:
+            new = [p for p, r in rows.items() if "/" not in p and r.remote is not None and r.remote.kind is Kind.DIR
+                   and r.local is None and r.synced is None and p not in self._included
+                   and not is_excluded(p, cfg.excluded)]
+            if new:
+                log.info("%s: new server folders not included (auto_include_new is off): %s", self.fid, new)
+                cfg = self.persist(lambda c: replace(c, excluded=normalise_exclusions((*c.excluded, *new))))
+        out = [r for p, r in rows.items() if is_excluded(p, cfg.excluded)]
+        for r in out:
+            del rows[r.path]
+        return out
+
+    def _freeing(self) -> list[Action]:
+        """The deletions that free this disk of what was just excluded: only files that disk, merge base and
+        server agree on (the rest stays and is reported by `excluded`); run once, when the user excludes."""
+        excluded = self.cfg.excluded
+        prefixes = {p for p in self._free if is_excluded(p, excluded)}
+        self._free = set()
+        out: list[Action] = []
+        for prefix in prefixes:
+            paths = {e.path for e in self.journal.iter_tree(self.fid, "local", prefix)}
+            found = self.journal.rows_for_paths(self.fid, paths)
+            deletions, kept = removals(PathRows(p, *r) for p, r in found.items())
+            if kept:
+                log.info("%s: %d files stay in the excluded %s (e.g. %s: %s)", self.fid, len(kept), prefix,
+                         *next(iter(sorted(kept.items()))))
+            out += deletions
+        return order(out)
 
     def _hold_vanished(self, rows: dict[str, PathRows]) -> None:
         """A path that vanished from disk waits while the local observer still has paths to index.
