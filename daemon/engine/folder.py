@@ -25,6 +25,7 @@ from typing import Any
 
 from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
+from ferrysync.daemon.engine import exclusions
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
 from ferrysync.daemon.engine.resume import resumable_temps
 from ferrysync.daemon.engine.swaps import recover_swaps
@@ -51,11 +52,10 @@ from ferrysync.daemon.planner import (
     Upload,
     deletes_file,
     local_state,
-    needs_work,
     plan_batch,
     remote_state,
 )
-from ferrysync.daemon.planner.selective import is_excluded, normalise_exclusions, order, plan_excluded, removals
+from ferrysync.daemon.planner.selective import normalise_exclusions, order, plan_excluded
 from ferrysync.daemon.remote import Unauthorized
 from ferrysync.daemon.remote.feed import FeedReader
 from ferrysync.daemon.remote.mapping import normalize_prefix
@@ -200,8 +200,7 @@ class FolderSync:
 
     def kept_count(self) -> int:
         """Files still on this disk inside excluded paths (`excluded` lists them with why)."""
-        excluded = self.cfg.excluded
-        return sum(1 for p in excluded for e in self.journal.iter_tree(self.fid, "local", p) if e.kind is not Kind.DIR)
+        return exclusions.kept_count(self.journal, self.fid, self.cfg.excluded)
 
     def _post(self, command: Callable[[], None]) -> None:
         """Run `command` on the loop thread at the top of its next turn (the only writer of the folder's state)."""
@@ -369,7 +368,9 @@ class FolderSync:
         skip = set(self._kept_out) | set(self._held) | waiting
         skip |= {f.path for f in self.journal.list_failures(self.fid)}
         lost = {p for p in self._unsettled_paths() if p not in skip and not rules.is_ignored(p)}
-        lost -= self._settled_by_exclusion(lost)
+        lost -= exclusions.settled(self.journal, self.fid, self.cfg.excluded, lost,
+                                   PlanContext(host=self.settings().conflict_host_name, when=self.ctx.now(),
+                                               profile=self.profile))
         if lost:
             again = lost & self._lost_before  # planned last time and still unsettled: do not spin on them
             self._lost_before = lost
@@ -386,18 +387,6 @@ class FolderSync:
         with self._lock:
             if not self._pending and not self._full:
                 self._verified = True
-
-    def _settled_by_exclusion(self, paths: set[str]) -> set[str]:
-        """Paths among `paths` that disagree only because they are excluded (the server's files this disk does
-        not hold, a kept file whose newer server version is not downloaded): nothing is waiting on them."""
-        excluded = self.cfg.excluded
-        mine = {p for p in paths if is_excluded(p, excluded)}
-        if not mine:
-            return set()
-        ctx = PlanContext(host=self.settings().conflict_host_name, when=self.ctx.now(), profile=self.profile)
-        found = self.journal.rows_for_paths(self.fid, mine)
-        return {p for p, r in found.items()
-                if not any(needs_work(a) for a in plan_excluded(PathRows(p, *r), ctx))} | (mine - set(found))
 
     def _timeout(self) -> float:
         base = VERIFY_POLL_S if self._verify_soon else IDLE_TICK_S
@@ -509,13 +498,19 @@ class FolderSync:
             self._deleted = []
         plan_ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
                                exists=self._exists, root_length=len(str(self.root)))
-        excluded_rows = self._excluded_rows(rows)
+        if not self.cfg.auto_include_new:
+            new = exclusions.new_top_folders(rows, self.cfg.excluded, self._included)
+            if new:
+                log.info("%s: new server folders not included (auto_include_new is off): %s", self.fid, new)
+                self.persist(lambda c: replace(c, excluded=normalise_exclusions((*c.excluded, *new))))
+        excluded_rows = exclusions.take_excluded(rows, self.cfg.excluded)
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
         plan = plan_batch(rows.values(), plan_ctx, file_count, threshold)
         # Excluded paths are planned one by one outside the batch: no moves, no deletion hold (their only local
         # deletions are the server's own or the user's choice), never a download or a server deletion.
         actions = plan.actions + order(a for r in excluded_rows for a in plan_excluded(r, plan_ctx))
-        actions += self._freeing()
+        freeing, self._free = self._free, set()
+        actions += exclusions.freeing(self.journal, self.fid, self.cfg.excluded, freeing)
         if log.isEnabledFor(logging.DEBUG):  # a user's log can explain where each file went
             every = rows | {r.path: r for r in excluded_rows}
             for a in actions:
@@ -540,39 +535,6 @@ class FolderSync:
             if done:
                 self._deleted.append((now_m, done))
         self._absorb(result)
-
-    def _excluded_rows(self, rows: dict[str, PathRows]) -> list[PathRows]:
-        """Take the rows of excluded paths out of `rows` (returned apart); first, when new remote top-level
-        folders are not to be included by themselves, exclude those that appear (saved before anything runs)."""
-        cfg = self.cfg
-        if not cfg.auto_include_new:
-            new = [p for p, r in rows.items() if "/" not in p and r.remote is not None and r.remote.kind is Kind.DIR
-                   and r.local is None and r.synced is None and p not in self._included
-                   and not is_excluded(p, cfg.excluded)]
-            if new:
-                log.info("%s: new server folders not included (auto_include_new is off): %s", self.fid, new)
-                cfg = self.persist(lambda c: replace(c, excluded=normalise_exclusions((*c.excluded, *new))))
-        out = [r for p, r in rows.items() if is_excluded(p, cfg.excluded)]
-        for r in out:
-            del rows[r.path]
-        return out
-
-    def _freeing(self) -> list[Action]:
-        """The deletions that free this disk of what was just excluded: only files that disk, merge base and
-        server agree on (the rest stays and is reported by `excluded`); run once, when the user excludes."""
-        excluded = self.cfg.excluded
-        prefixes = {p for p in self._free if is_excluded(p, excluded)}
-        self._free = set()
-        out: list[Action] = []
-        for prefix in prefixes:
-            paths = {e.path for e in self.journal.iter_tree(self.fid, "local", prefix)}
-            found = self.journal.rows_for_paths(self.fid, paths)
-            deletions, kept = removals(PathRows(p, *r) for p, r in found.items())
-            if kept:
-                log.info("%s: %d files stay in the excluded %s (e.g. %s: %s)", self.fid, len(kept), prefix,
-                         *next(iter(sorted(kept.items()))))
-            out += deletions
-        return order(out)
 
     def _hold_vanished(self, rows: dict[str, PathRows]) -> None:
         """A path that vanished from disk waits while the local observer still has paths to index.
