@@ -17,6 +17,7 @@ import tomli_w
 
 from ferrysync.daemon.atomic import atomic_write
 from ferrysync.daemon.paths import FerryPaths
+from ferrysync.daemon.planner.selective import check_excluded_path, normalise_exclusions
 from ferrysync.daemon.settings_schema import BY_NAME
 
 CredentialsStore = Literal["keyring", "file"]
@@ -51,6 +52,11 @@ class FolderConfig:
     local: Path
     remote: str = ""
     paused: bool = False
+    # Selective sync (docs/sync-model.md, "Choosing what syncs"): remote subtrees this device does not hold, as
+    # folder-relative POSIX paths. Kept here, not in the journal: config.toml is the one definition, so a restart,
+    # a stale journal or a deleted one can neither forget an exclusion nor turn it into a deletion.
+    excluded: tuple[str, ...] = ()
+    auto_include_new: bool = True  # False: a new remote top-level folder is excluded instead of downloaded
 
 
 def _default(name: str) -> Any:
@@ -166,7 +172,7 @@ def _parse_folder(file: Path, i: int, data: Any) -> FolderConfig:
     key = f"folders[{i}]"
     if not isinstance(data, dict):
         raise ConfigError(file, key, "must be a table ([[folders]])")
-    _unknown(file, key + ".", data, {"id", "local", "remote", "paused"})
+    _unknown(file, key + ".", data, {"id", "local", "remote", "paused", "excluded", "auto_include_new"})
     for required in ("id", "local"):
         if required not in data:
             raise ConfigError(file, f"{key}.{required}", "is required")
@@ -181,7 +187,18 @@ def _parse_folder(file: Path, i: int, data: Any) -> FolderConfig:
     if any(seg in ("", ".", "..") for seg in remote.split("/")) and remote:
         raise ConfigError(file, key + ".remote", f"{remote!r} is not a valid server path")
     paused = _check(file, key + ".paused", data.get("paused", False), "bool")
-    return FolderConfig(id=fid, local=local_path, remote=remote, paused=paused)
+    raw = data.get("excluded", [])
+    if not isinstance(raw, list):
+        raise ConfigError(file, key + ".excluded", "must be an array of paths inside the folder")
+    excluded: list[str] = []
+    for j, item in enumerate(raw):
+        try:
+            excluded.append(check_excluded_path(_check(file, f"{key}.excluded[{j}]", item, "str")))
+        except ValueError as exc:
+            raise ConfigError(file, f"{key}.excluded[{j}]", str(exc)) from None
+    auto = _check(file, key + ".auto_include_new", data.get("auto_include_new", True), "bool")
+    return FolderConfig(id=fid, local=local_path, remote=remote, paused=paused,
+                        excluded=normalise_exclusions(excluded), auto_include_new=auto)
 
 
 def parse_config(data: dict[str, Any], file: Path | str = "<config>") -> Config:
@@ -220,7 +237,8 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         "device_name": cfg.device_name,
         "settings": {k: v for k, v in settings.items() if v is not None},
         "folders": [
-            {"id": fo.id, "local": str(fo.local), "remote": fo.remote, "paused": fo.paused} for fo in cfg.folders
+            {"id": fo.id, "local": str(fo.local), "remote": fo.remote, "paused": fo.paused,
+             "excluded": list(fo.excluded), "auto_include_new": fo.auto_include_new} for fo in cfg.folders
         ],
     }
 

@@ -144,6 +144,8 @@ def cmd_folder_add(args: argparse.Namespace) -> int:
     params: dict[str, Any] = {"local": local}
     if args.remote:
         params["remote"] = args.remote
+    if args.exclude:
+        params["exclude"] = [p.strip("/") for p in args.exclude]
     folder = call("folder_add", **params)["folder"]
     return emit(
         [f"Syncing {folder.get('local')} with {folder.get('remote')} (folder id {folder.get('id')})."]

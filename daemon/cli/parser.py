@@ -62,9 +62,27 @@ def _ipc_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = _cmd(folder, "add", "commands:cmd_folder_add", "sync a local folder")
     p.add_argument("local", help="the local folder")
     p.add_argument("--remote", help="its path in the cloud (default: /<folder name>)")
+    p.add_argument("--exclude", action="append", default=[], metavar="REL",
+                   help="do not sync this path (relative to the folder) to this disk, from the first merge on; "
+                        "what the disk holds there is uploaded, never removed (repeatable)")
     p = _cmd(folder, "remove", "commands:cmd_folder_remove", "stop syncing a folder (files stay on disk)")
     p.add_argument("id", help="the folder's id (see `ferry folder list`)")
     _cmd(folder, "list", "commands:cmd_folder_list", "list synced folders", json=True)
+    p = _cmd(folder, "set", "selective:cmd_folder_set", "change one folder's settings", json=True)
+    p.add_argument("folder", help="the folder (its id or local path)")
+    p.add_argument("--auto-include-new", choices=("on", "off"),
+                   help="whether new top-level server folders are downloaded by themselves (on, the default) or "
+                        "excluded until you include them (off)")
+
+    for name, text in (("exclude", "stop syncing a subfolder to this disk (nothing is deleted on the server)"),
+                       ("include", "sync an excluded subfolder to this disk again")):
+        p = _cmd(sub, name, f"selective:cmd_{name}", text, json=True)
+        p.add_argument("path", help="a path inside a synced folder; or a folder (its id or local path) when REL "
+                                    "follows")
+        p.add_argument("rel", nargs="?", metavar="REL", help="a path relative to the folder named first")
+    p = _cmd(sub, "excluded", "selective:cmd_excluded", "what is excluded from this disk, and what stays anyway",
+             json=True)
+    p.add_argument("folder", nargs="?", help="only this folder (its id or local path)")
 
     _cmd(sub, "conflicts", "commands:cmd_conflicts", "list conflicted copies", json=True)
     p = _cmd(sub, "activity", "commands:cmd_activity", "recent changes", json=True)

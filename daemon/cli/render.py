@@ -111,6 +111,12 @@ def status_lines(s: Mapping[str, Any], now: float | None = None) -> list[str]:
         ]
     else:
         lines.append("Folders:    none (add one with `ferry folder add PATH`)")
+    for f in folders:
+        excluded = f.get("excluded") or []
+        if excluded:
+            kept = int(f.get("kept", 0) or 0)
+            also = f"; {plural(kept, 'file')} kept on this disk inside them" if kept else ""
+            lines.append(f"Excluded:   {len(excluded)} paths in {f.get('local')}{also} (see `ferry excluded`)")
     lines.append(f"Last sync:  {human_time(s.get('last_sync'), now)}")
     account = s.get("account")
     if account:

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ferrysync.daemon.config import Settings
+from ferrysync.daemon.control.selective import find_folder, selective_handlers
 from ferrysync.daemon.engine.engine import Engine
 from ferrysync.daemon.engine.folder import FolderSync, held_side
 from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
 from ferrysync.daemon.local.names import check_server_path, nfc
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.local.trash import list_folder_trash, move_to_trash, restore_from_folder_trash
+from ferrysync.daemon.planner.selective import check_excluded_path, normalise_exclusions
 from ferrysync.daemon.remote.mapping import to_server
 from ferrysync.daemon.settings_schema import BY_NAME
 
@@ -65,6 +68,16 @@ def _locate(engine: Engine, local_path: str) -> tuple[FolderSync, str]:
     raise ValueError(f"{local_path} is not inside a synced folder")
 
 
+def _epoch(value: str | float | None) -> float | None:
+    """A server time (RFC 3339 text, docs/api.md) as seconds since the epoch, or None if it says none."""
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(value).timestamp() if value else None
+    except ValueError:
+        return None
+
+
 def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds up the ~20 small handlers it defines
     """Paths in answers are absolute local paths: what a user can open or paste into a shell."""
 
@@ -73,10 +86,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         return str(disk_path(f.root, rel)) if f is not None else rel
 
     def _folder(ref: object) -> FolderSync:
-        match = [f for f in engine.folders.values() if str(ref) in (f.fid, str(f.root))]
-        if not match:
-            raise IpcError("not_found", f"no synced folder {ref!r}")
-        return match[0]
+        return find_folder(engine, ref)
 
     def _pause(params: Mapping[str, Any], paused: bool) -> Mapping[str, Any]:
         ref = params.get("folder")
@@ -102,7 +112,12 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         remote = params.get("remote")
         if remote is not None and not isinstance(remote, str):
             raise ValueError("'remote' must be a path like /Documents")
-        f = engine.add_folder(local, remote)
+        try:
+            excluded = normalise_exclusions(check_excluded_path(p) for p in params.get("exclude", []))
+        except ValueError as exc:
+            raise IpcError("bad_request", f"exclude: {exc}") from None
+        f = engine.add_folder(local, remote, excluded=excluded,
+                              auto_include_new=bool(params.get("auto_include_new", True)))
         return {"folder": {"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/")}}
 
     def folder_remove(params: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -212,7 +227,10 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
     def versions(params: Mapping[str, Any]) -> Mapping[str, Any]:
         f, rel = _locate(engine, str(params.get("path", "")))
         revs = engine.client.revisions(to_server(f.ctx.prefix, rel))
-        return {"revisions": [dataclasses.asdict(r) for r in revs]}
+        # `time` (when the version was made) and `device` (which device made it) are the server's created_at
+        # and modified_by, under the names the CLI and the web UI show.
+        return {"revisions": [{**dataclasses.asdict(r), "time": _epoch(r.created_at), "device": r.modified_by}
+                              for r in revs]}
 
     def restore(params: Mapping[str, Any]) -> Mapping[str, Any]:
         f, rel = _locate(engine, str(params.get("path", "")))
@@ -263,5 +281,5 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         "deletions_reject": deletions_reject, "versions": versions, "restore": restore,
         "trash_list": trash_list, "trash_restore": trash_restore, "wait_status": wait_status, "stop": stop,
         "login_reload": login_reload, "conflict_resolve": conflict_resolve, "devices": devices,
-        "device_revoke": device_revoke,
+        "device_revoke": device_revoke, **selective_handlers(engine),
     }

@@ -117,6 +117,7 @@ class Engine:
                             tracker=self.tracker)
         sync = FolderSync(folder, ctx, self.pool, self.settings, self.changed, self._notify)
         sync.feed.on_refused = self.credentials_refused
+        sync.persist = lambda change: self.update_folder(folder.id, change)
         if self.paused or folder.paused:
             ctx.cancel.set()
         with self._folders_lock:
@@ -260,17 +261,36 @@ class Engine:
         self.changed()
         return sync
 
+    def update_folder(self, folder_id: str, change: Callable[[FolderConfig], FolderConfig]) -> FolderConfig:
+        """Apply `change` to one folder's config and save it (read, change and write under one lock, so the
+        control channel and the folder's loop, which both change exclusions, never lose each other's change)."""
+        with self._folders_lock:
+            sync = self.folders.get(folder_id)
+            if sync is None:
+                raise KeyError(folder_id)
+            cfg = change(sync.cfg)
+            self._save(dataclasses.replace(self.config, folders=tuple(
+                cfg if f.id == folder_id else f for f in self.config.folders)))
+            sync.cfg = cfg  # replaced whole: readers take one reference
+        self.changed()
+        return cfg
+
     def _save(self, config: Config) -> None:
         with self._config_lock:
             save_config(self.paths, config)
             self.config = config
 
-    def add_folder(self, local: str, remote: str | None) -> FolderSync:
+    def add_folder(self, local: str, remote: str | None, *, excluded: tuple[str, ...] = (),
+                   auto_include_new: bool = True) -> FolderSync:
+        """Sync a new folder. `excluded` paths are saved with it, before its first merge: what this disk holds
+        there is merged (uploaded), never removed, and what the server holds there is not downloaded."""
         root = Path(local).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise ValueError(f"{root} is not a folder")
         with self._folders_lock:  # two adds at once must not both pass the overlap check
             config, folder = self.config.with_new_folder(root, remote)
+            folder = dataclasses.replace(folder, excluded=excluded, auto_include_new=auto_include_new)
+            config = config.with_folder(folder)
             self._save(config)
             return self._start_folder(folder)
 
@@ -359,7 +379,8 @@ class Engine:
             state, message = self._folder_state(f)
             states.append(state)
             folders.append({"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/"), "state": state,
-                            "message": message, "paused": f.cfg.paused})
+                            "message": message, "paused": f.cfg.paused,
+                            **({"excluded": list(f.cfg.excluded), "kept": f.kept_count()} if f.cfg.excluded else {})})
             up_n += view.pending_up[0]
             up_b += view.pending_up[1]
             down_n += view.pending_down[0]

@@ -25,6 +25,7 @@ from typing import Any
 
 from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
+from ferrysync.daemon.engine import exclusions
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
 from ferrysync.daemon.engine.resume import resumable_temps
 from ferrysync.daemon.engine.swaps import recover_swaps
@@ -54,6 +55,7 @@ from ferrysync.daemon.planner import (
     plan_batch,
     remote_state,
 )
+from ferrysync.daemon.planner.selective import normalise_exclusions, order, plan_excluded
 from ferrysync.daemon.remote import Unauthorized
 from ferrysync.daemon.remote.feed import FeedReader
 from ferrysync.daemon.remote.mapping import normalize_prefix
@@ -129,6 +131,12 @@ class FolderSync:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.clock: Callable[[], float] = time.monotonic  # when retries fall due (the simulation runs its own)
+        # Selective sync. The exclusions themselves are `cfg.excluded` (config.toml, their one definition); the
+        # engine replaces `persist` with a call that saves the folder's config. Loop-owned: exclusions whose disk
+        # is still to be freed, and paths included again that must not be excluded anew as "new" (see _round).
+        self.persist: Callable[[Callable[[FolderConfig], FolderConfig]], FolderConfig] = self._keep_cfg
+        self._free: set[str] = set()
+        self._included: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -190,6 +198,10 @@ class FolderSync:
         """Paths left out of the sync and why: names this disk cannot hold, and NFC/NFD twins found on it."""
         return dict(self.view.kept_out) | dict.fromkeys(self.observer.twins, TWIN_REASON)
 
+    def kept_count(self) -> int:
+        """Files still on this disk inside excluded paths (`excluded` lists them with why)."""
+        return exclusions.kept_count(self.journal, self.fid, self.cfg.excluded)
+
     def _post(self, command: Callable[[], None]) -> None:
         """Run `command` on the loop thread at the top of its next turn (the only writer of the folder's state)."""
         self._inbox.put(command)
@@ -235,6 +247,23 @@ class FolderSync:
         """New credentials: the feed lists the server again; what the old token could not do runs again."""
         self.feed.server_changed(replaced=replaced)
         self._wake.set()
+
+    def _keep_cfg(self, change: Callable[[FolderConfig], FolderConfig]) -> FolderConfig:
+        self.cfg = change(self.cfg)
+        return self.cfg
+
+    def exclusions_changed(self, added: list[str], removed: list[str]) -> None:
+        """The user excluded `added` and included `removed` again (already saved in config.toml): free the
+        disk of what the added ones hold (next round, so not while paused), and plan the included ones again."""
+        def run() -> None:
+            self._free.difference_update(removed)
+            self._free.update(added)
+            self._included.update(removed)
+            self._included.difference_update(added)
+            with self._lock:
+                self._full = True
+            self.mark([*added, *removed])  # a settled subtree has no unsettled path: this makes the round run
+        self._post(run)
 
     def approve_deletions(self) -> None:
         def run() -> None:
@@ -339,6 +368,9 @@ class FolderSync:
         skip = set(self._kept_out) | set(self._held) | waiting
         skip |= {f.path for f in self.journal.list_failures(self.fid)}
         lost = {p for p in self._unsettled_paths() if p not in skip and not rules.is_ignored(p)}
+        lost -= exclusions.settled(self.journal, self.fid, self.cfg.excluded, lost,
+                                   PlanContext(host=self.settings().conflict_host_name, when=self.ctx.now(),
+                                               profile=self.profile))
         if lost:
             again = lost & self._lost_before  # planned last time and still unsettled: do not spin on them
             self._lost_before = lost
@@ -466,14 +498,26 @@ class FolderSync:
             self._deleted = []
         plan_ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
                                exists=self._exists, root_length=len(str(self.root)))
+        if not self.cfg.auto_include_new:
+            new = exclusions.new_top_folders(rows, self.cfg.excluded, self._included)
+            if new:
+                log.info("%s: new server folders not included (auto_include_new is off): %s", self.fid, new)
+                self.persist(lambda c: replace(c, excluded=normalise_exclusions((*c.excluded, *new))))
+        excluded_rows = exclusions.take_excluded(rows, self.cfg.excluded)
         file_count = self.journal.count(self.fid, "synced", Kind.FILE)
         plan = plan_batch(rows.values(), plan_ctx, file_count, threshold)
+        # Excluded paths are planned one by one outside the batch: no moves, no deletion hold (their only local
+        # deletions are the server's own or the user's choice), never a download or a server deletion.
+        actions = plan.actions + order(a for r in excluded_rows for a in plan_excluded(r, plan_ctx))
+        freeing, self._free = self._free, set()
+        actions += exclusions.freeing(self.journal, self.fid, self.cfg.excluded, freeing)
         if log.isEnabledFor(logging.DEBUG):  # a user's log can explain where each file went
-            for a in plan.actions:
-                r = rows.get(a.path)
+            every = rows | {r.path: r for r in excluded_rows}
+            for a in actions:
+                r = every.get(a.path)
                 log.debug("%s: plan %r: %s | local=%s remote=%s synced=%s", self.fid, a.path, type(a).__name__,
                           r and r.local, r and r.remote, r and r.synced)
-        kept = {a.path: a.reason for a in plan.actions if isinstance(a, KeepOut | Skip)}
+        kept = {a.path: a.reason for a in actions if isinstance(a, KeepOut | Skip)}
         self._kept_out = {p: r for p, r in self._kept_out.items() if p not in rows} | kept
         if plan.held_deletions:
             newly = {a.path: a for a in plan.held_deletions if a.path not in self._held}
@@ -484,8 +528,8 @@ class FolderSync:
         else:
             for path in rows:
                 self._held.pop(path, None)
-        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **_pending_transfers(plan.actions))
-        result = self.executor.run(plan.actions)
+        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **_pending_transfers(actions))
+        result = self.executor.run(actions)
         if not approved:  # what the user approved does not count against what comes next
             done = sum(1 for a in plan.actions if deletes_file(a) and a.path in result.replan)
             if done:

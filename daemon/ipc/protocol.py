@@ -83,6 +83,7 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "limit": (_is_limit, "an integer from 1 to 10000"),
     "any": (_any, "any JSON value"),
     "str_list": (_is_str_list, "a list of strings"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
     "id": (_is_id, "a string or an integer"),
 }
 
@@ -97,7 +98,13 @@ METHOD_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "login_reload": {},
     "wait_status": {},
     "subscribe": {"events": ("str_list", False)},
-    "folder_add": {"local": ("str", True), "remote": ("str", False)},
+    "folder_add": {"local": ("str", True), "remote": ("str", False), "exclude": ("str_list", False),
+                   "auto_include_new": ("bool", False)},
+    "folder_set": {"folder": ("str", True), "auto_include_new": ("bool", True)},
+    "exclude": {"folder": ("str", True), "path": ("str", True)},
+    "include": {"folder": ("str", True), "path": ("str", True)},
+    "excluded": {"folder": ("str", False)},
+    "remote_dirs": {"folder": ("str", True), "path": ("str", False)},
     "folder_remove": {"id": ("id", True)},
     "settings_get": {},
     "settings_set": {"key": ("str", True), "value": ("any", True)},

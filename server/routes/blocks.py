@@ -157,4 +157,5 @@ def get_block(digest: Digest, caller: CallerDep, ctx: Ctx) -> Response:
         ctx.metrics.add("ferry_blocks_corrupt_total")
         raise ApiError(500, "corrupt_block", "the server's copy of this block is damaged; its operator has been "
                        "told") from None
+    ctx.metrics.add("ferry_block_bytes_downloaded_total", len(data))
     return Response(content=data, media_type="application/octet-stream")

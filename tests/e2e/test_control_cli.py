@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,6 +110,12 @@ def test_versions_restore_and_conflicts(make_device: Callable[..., Device]) -> N
         a.wait_synced()
     revs = a.json("versions", str(target))["revisions"]
     assert len(revs) >= 3
+    assert {r["device"] for r in revs} == {"laptop"}  # which device made each version
+    assert all(abs(r["time"] - time.time()) < 600 for r in revs)  # and when (Unix seconds)
+    text = b.ferry("versions", str(b.folder / "essay.txt")).stdout
+    assert "DEVICE" in text.splitlines()[0]
+    assert "TIME" in text.splitlines()[0]
+    assert "laptop" in text
     oldest = revs[-1]["rev"]
     a.ferry("restore", str(target), "--rev", str(oldest))
     wait_until(lambda: target.read_text() == "draft 1", timeout=30, what="the restored version on disk")

@@ -33,6 +33,7 @@ def test_metrics_count_requests_commits_and_blocks(shared_server: Server, alice:
     assert delta("ferry_commit_ops_total") >= 1
     assert delta("ferry_blocks_uploaded_total") >= 1
     assert delta("ferry_block_bytes_uploaded_total") >= 800
+    assert delta("ferry_block_bytes_downloaded_total") == 800  # the one block fetched back
     download = 'ferry_http_requests_total{method="GET",route="/v1/blocks/{digest}",status="200"}'
     assert delta(download) >= 1
     count = 'ferry_http_request_duration_seconds_count{method="GET",route="/v1/blocks/{digest}"}'
