@@ -18,6 +18,7 @@ requests, so each request must prove it comes from this user's browser, on purpo
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -29,6 +30,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 COOKIE = "ferry_session"
 TICKET_TTL_S = 120.0
@@ -149,7 +152,10 @@ class Guard:
                 await _refuse(send, 403, "Refused: missing or wrong CSRF token (reload the page and try again).")
                 return
             receive = _replay(body)
-        await self.app(scope, receive, _with_headers(send))
+        try:
+            await self.app(scope, receive, _with_headers(send))
+        except Exception:  # Starlette has answered 500 already; the daemon's log (not uvicorn's stderr) says why
+            log.exception("settings window: %s %s failed", scope["method"], path.removeprefix(base))
 
     async def _login(self, scope: Scope, send: Send, base: str) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

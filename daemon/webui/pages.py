@@ -63,6 +63,7 @@ class Pages:
             Route("/folders/pause", self.folder_pause, methods=post),
             Route("/folders/resume", self.folder_resume, methods=post),
             Route("/selective", self.selective, methods=get), Route("/selective", self.selective_save, methods=post),
+            Route("/selective/new", self.selective_new, methods=post),
             Route("/conflicts", self.conflicts, methods=get), Route("/conflicts/file", self.conflict_file, methods=get),
             Route("/conflicts/keep", self.conflict_keep, methods=post),
             Route("/activity", self.activity, methods=get), Route("/problems", self.problems, methods=get),
@@ -181,6 +182,13 @@ class Pages:
             notes += [f"Kept on this disk: {k.get('path')} ({k.get('reason')})" for k in answer.get("kept", [])]
         return self.back("selective", note=" ".join(notes) or "Nothing changed.", error="; ".join(errors) or None,
                          folder=fid, path=path)
+
+    async def selective_new(self, request: Request) -> Response:
+        form = await self.form(request)
+        fid, on = str(form.get("folder", "")), bool(form.get("auto_include_new"))
+        _, error = await self.attempt_async("folder_set", {"folder": fid, "auto_include_new": on})
+        note = "New top-level folders will be downloaded." if on else "New top-level folders stay on the server."
+        return self.back("selective", note=None if error else note, error=error, folder=fid)
 
     def conflicts(self, request: Request) -> Response:
         answer, error = self.attempt("conflicts", {})

@@ -301,6 +301,20 @@ def test_selective_sync_page(world: World, open_ui: Opener) -> None:
     page.get_by_role("button", name="Save choices").click()
     wait_until(lambda: (a.folder / "Photos" / "2025" / "beach.jpg").exists(), timeout=60, what="Photos back")
 
+    auto = page.get_by_role("checkbox", name="Download new top-level folders automatically")
+    _expect()(auto).to_be_checked()
+    auto.uncheck()
+    page.get_by_role("button", name="Save", exact=True).click()
+    _expect()(page.get_by_text("New top-level folders stay on the server.")).to_be_visible()
+    assert a.json("excluded")["folders"][0]["auto_include_new"] is False
+    (b.folder / "Videos").mkdir()
+    (b.folder / "Videos" / "clip.mp4").write_bytes(b"frames")
+    wait_until(lambda: world.view.files().get("Videos/clip.mp4") == b"frames", timeout=60, what="Videos uploaded")
+    page.reload()
+    _expect()(page.get_by_role("checkbox", name="Videos")).not_to_be_checked()
+    a.wait_synced()
+    assert not (a.folder / "Videos").exists(), "a new top-level folder is not downloaded with the setting off"
+
 
 def test_deletions_page_approves_a_held_batch(world: World, open_ui: Opener) -> None:
     # Last of the page tests: the desktop counts these four deletions (made on the laptop) against its own next

@@ -4,7 +4,7 @@
   const base = document.querySelector('meta[name="ferry-base"]').content;
 
   function when(ts) {
-    if (typeof ts !== "number") { return ""; }
+    if (typeof ts !== "number") { return "not yet"; }
     const d = new Date(ts * 1000), p = (n) => String(n).padStart(2, "0");
     return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
   }
