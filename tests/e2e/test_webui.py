@@ -71,7 +71,8 @@ Opener = Callable[[Device], Any]
 
 @pytest.fixture
 def open_ui(chromium: Any) -> Iterator[Opener]:
-    """A logged-in page of a device's window: `ferry open --print`, then the address in a fresh browser profile."""
+    """A logged-in page of a device's window: `ferry open` hands the address to $BROWSER (Python's webbrowser
+    honours it), here a script that writes it down; the test's chromium then goes there in a fresh profile."""
     contexts = []
 
     def open_(device: Device) -> Any:
@@ -80,7 +81,17 @@ def open_ui(chromium: Any) -> Iterator[Opener]:
         page = ctx.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.on("dialog", lambda d: d.accept())  # the confirmations of Stop syncing / Sign out
-        page.goto(device.ferry("open", "--print").stdout.strip())
+        record = device.home / f"opened-{len(contexts)}.txt"
+        script = device.home / "browser.sh"
+        script.write_text('#!/bin/sh\necho "$1" > "$FERRY_TEST_OPENED"\n')
+        script.chmod(0o755)
+        device.extra_env.update(BROWSER=str(script), FERRY_TEST_OPENED=str(record))
+        try:
+            assert "Opened Ferry's settings window" in device.ferry("open").stdout
+        finally:
+            for key in ("BROWSER", "FERRY_TEST_OPENED"):
+                device.extra_env.pop(key, None)
+        page.goto(record.read_text().strip())
         page.base = page.url.rstrip("/")
         return page
 
