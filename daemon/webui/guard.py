@@ -46,22 +46,23 @@ def same(a: str, b: str) -> bool:
 class Secrets:
     """The per-launch secrets and the one-time login tickets (thread-safe: minted from the control thread)."""
 
-    def __init__(self, prefix: str, session: str, csrf: str) -> None:
+    def __init__(self, prefix: str, session: str, csrf: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.prefix = prefix
+        self.clock = clock
         self.session = session
         self.csrf = csrf
         self._tickets: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def add_ticket(self, ticket: str) -> None:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             self._tickets = {t: exp for t, exp in self._tickets.items() if exp > now}
             self._tickets[ticket] = now + TICKET_TTL_S
 
     def redeem(self, ticket: str) -> bool:
         """True once for a ticket minted less than TICKET_TTL_S ago; a used or stale ticket is refused."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             for t, exp in list(self._tickets.items()):
                 if same(t, ticket):
