@@ -59,11 +59,12 @@ class _Streams:
         with self._lock:
             if self.open >= MAX_STREAMS:
                 return Response("Too many live pages open; close one.", status_code=503)
-            self.open += 1
         return StreamingResponse(self._events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def _events(self) -> AsyncIterator[str]:
+        with self._lock:
+            self.open += 1  # counted here, where the finally below is sure to run
         outbox = self.control.open_outbox(["status"])
         try:
             outbox.status_sent()  # the next status waits one interval; the current one goes now

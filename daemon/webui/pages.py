@@ -196,7 +196,8 @@ class Pages:
                            load_error=error)
 
     def conflict_file(self, request: Request) -> Response:
-        """One side of a conflict, for the browser to show or save; only paths the conflicts list names."""
+        """One side of a conflict, for the browser to save; only paths the conflicts list names. Always as an
+        attachment (and nosniff): a synced HTML file shown inline would run as a page of this window."""
         wanted = request.query_params.get("path", "")
         answer, _ = self.attempt("conflicts", {})
         known = {p for c in answer.get("conflicts", []) for p in (c.get("path"), c.get("original"))}

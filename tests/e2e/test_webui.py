@@ -131,6 +131,11 @@ def test_status_page_follows_the_daemon_live(world: World, open_ui: Opener) -> N
     finally:
         world.laptop.ferry("resume")
     expect(state).not_to_have_text("paused")
+    # keyboard only: the first Tab reaches "Skip to content", which moves the focus to the page's main landmark
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("main")).to_be_focused()
 
 
 def test_folders_page_pauses_adds_and_removes_folders(world: World, open_ui: Opener) -> None:
@@ -143,7 +148,8 @@ def test_folders_page_pauses_adds_and_removes_folders(world: World, open_ui: Ope
     _expect()(page.get_by_text("Paused.", exact=True)).to_be_visible()
     wait_until(lambda: _folder(d)["paused"] and _folder(d)["state"] == "paused", timeout=15,
                what="`ferry status` to say the folder is paused")
-    page.get_by_role("button", name=f"Resume {local}").click()
+    page.get_by_role("button", name=f"Resume {local}").focus()  # buttons, so the keyboard works them too
+    page.keyboard.press("Enter")
     wait_until(lambda: not _folder(d)["paused"], timeout=15, what="the folder to resume")
 
     extra = world.tmp / "extra"
