@@ -120,6 +120,9 @@ class FakeDaemon:
             raise IpcError("not_found", f"no folder with id {p['id']}")
         return {}
 
+    def h_ui_url(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "http://127.0.0.1:9/prefix/login?ticket=once"}
+
     def h_settings_get(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"settings": dict(self.settings)}
 

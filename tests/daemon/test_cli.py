@@ -405,3 +405,25 @@ def test_wait_draws_a_progress_bar_on_a_terminal(daemon: FakeDaemon, tmp_path: P
     assert proc.returncode == 4
     assert b"3 files (3.0 MB) left  Syncing 3 files" in seen
     assert b"[---" in seen
+
+
+def test_open_hands_the_address_to_a_browser_or_prints_it(daemon: FakeDaemon, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import webbrowser
+
+    url = "http://127.0.0.1:9/prefix/login?ticket=once"
+    assert run(capsys, "open", "--print")[:2] == (0, url + "\n")
+    opened: list[str] = []
+
+    def browser(u: str) -> bool:
+        opened.append(u)
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", browser)
+    code, out, _ = run(capsys, "open")
+    assert (code, opened) == (0, [url])
+    assert "Opened" in out
+    monkeypatch.setattr(webbrowser, "open", lambda u: False)  # no browser here: the address is printed instead
+    code, out, err = run(capsys, "open")
+    assert (code, out) == (0, url + "\n")
+    assert "no web browser" in err
