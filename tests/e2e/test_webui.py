@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -417,6 +418,9 @@ def test_requests_without_the_secret_or_from_elsewhere_are_refused(world: World,
 
 
 def _own_addresses() -> list[str]:
+    """This machine's IPv4 addresses besides loopback (none where `hostname -I` is missing)."""
+    if shutil.which("hostname") is None:
+        return []
     out = subprocess.run(["hostname", "-I"], capture_output=True, text=True, check=False).stdout.split()
     return [a for a in out if ":" not in a]
 
