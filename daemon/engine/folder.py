@@ -55,7 +55,7 @@ from ferrysync.daemon.planner import (
     plan_batch,
     remote_state,
 )
-from ferrysync.daemon.planner.selective import normalise_exclusions, order, plan_excluded
+from ferrysync.daemon.planner.selective import normalise_exclusions, order, plan_excluded, spare_parents
 from ferrysync.daemon.remote import Unauthorized
 from ferrysync.daemon.remote.feed import FeedReader
 from ferrysync.daemon.remote.mapping import normalize_prefix
@@ -508,7 +508,8 @@ class FolderSync:
         plan = plan_batch(rows.values(), plan_ctx, file_count, threshold)
         # Excluded paths are planned one by one outside the batch: no moves, no deletion hold (their only local
         # deletions are the server's own or the user's choice), never a download or a server deletion.
-        actions = plan.actions + order(a for r in excluded_rows for a in plan_excluded(r, plan_ctx))
+        actions = spare_parents(plan.actions, self.cfg.excluded)
+        actions += order(a for r in excluded_rows for a in plan_excluded(r, plan_ctx))
         freeing, self._free = self._free, set()
         actions += exclusions.freeing(self.journal, self.fid, self.cfg.excluded, freeing)
         if log.isEnabledFor(logging.DEBUG):  # a user's log can explain where each file went
