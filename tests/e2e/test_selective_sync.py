@@ -100,6 +100,7 @@ def test_exclude_frees_this_disk_only_and_include_reuses_chunks(
                and "Videos/2019/trip.txt" in tree(b.folder), timeout=60, what="Videos to come back")
     b.wait_synced()
     fetched = _downloaded(server) - before
+    print(f"including Videos again fetched {fetched:.0f} block bytes for {len(BIG) + 6 + 18} bytes of files")
     assert fetched < 64 * 1024, f"{fetched:.0f} bytes fetched: the 3 MiB file's chunks were on this disk already"
     assert _excluded(b)["excluded"] == []
 
