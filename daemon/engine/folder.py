@@ -55,7 +55,7 @@ from ferrysync.daemon.planner import (
     plan_batch,
     remote_state,
 )
-from ferrysync.daemon.planner.selective import normalise_exclusions, order, plan_excluded
+from ferrysync.daemon.planner.selective import normalise_exclusions, order, plan_excluded, spare_parents
 from ferrysync.daemon.remote import Unauthorized
 from ferrysync.daemon.remote.feed import FeedReader
 from ferrysync.daemon.remote.mapping import normalize_prefix
@@ -508,13 +508,14 @@ class FolderSync:
         plan = plan_batch(rows.values(), plan_ctx, file_count, threshold)
         # Excluded paths are planned one by one outside the batch: no moves, no deletion hold (their only local
         # deletions are the server's own or the user's choice), never a download or a server deletion.
-        actions = plan.actions + order(a for r in excluded_rows for a in plan_excluded(r, plan_ctx))
-        freeing, self._free = self._free, set()
+        actions = spare_parents(plan.actions, self.cfg.excluded)
+        actions += order(a for r in excluded_rows for a in plan_excluded(r, plan_ctx))
+        freeing = set(self._free)  # forgotten once run: a round cut short (offline) frees them next time
         actions += exclusions.freeing(self.journal, self.fid, self.cfg.excluded, freeing)
+        rows.update((r.path, r) for r in excluded_rows)  # what this round planned, for the reports below
         if log.isEnabledFor(logging.DEBUG):  # a user's log can explain where each file went
-            every = rows | {r.path: r for r in excluded_rows}
             for a in actions:
-                r = every.get(a.path)
+                r = rows.get(a.path)
                 log.debug("%s: plan %r: %s | local=%s remote=%s synced=%s", self.fid, a.path, type(a).__name__,
                           r and r.local, r and r.remote, r and r.synced)
         kept = {a.path: a.reason for a in actions if isinstance(a, KeepOut | Skip)}
@@ -530,6 +531,7 @@ class FolderSync:
                 self._held.pop(path, None)
         self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **_pending_transfers(actions))
         result = self.executor.run(actions)
+        self._free -= freeing
         if not approved:  # what the user approved does not count against what comes next
             done = sum(1 for a in plan.actions if deletes_file(a) and a.path in result.replan)
             if done:

@@ -100,6 +100,22 @@ def plan_excluded(rows: PathRows, ctx: PlanContext) -> list[Action]:
     return out
 
 
+def spare_parents(actions: Iterable[Action], excluded: Sequence[str]) -> list[Action]:
+    """The batch's actions with each server folder deletion that holds an excluded path turned into ForgetSynced.
+
+    The user deleted a folder here that holds an excluded subtree this disk never showed them: what they could see
+    goes (planned path by path), the excluded part stays on the server, and so does the folder (the server refuses
+    to delete a folder that is not empty, which would be retried for ever). With its merge base forgotten, the
+    folder comes back here, empty, as any folder still holding something on the other side does."""
+    out: list[Action] = []
+    for a in actions:
+        if isinstance(a, DeleteRemote) and a.kind is Kind.DIR and any(e.startswith(a.path + "/") for e in excluded):
+            out.append(ForgetSynced(a.path))
+        else:
+            out.append(a)
+    return out
+
+
 def removable(rows: PathRows) -> bool:
     """A file this disk may give up: disk, merge base and server all hold the same content."""
     local, remote, synced = rows.local, rows.remote, rows.synced

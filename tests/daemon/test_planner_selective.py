@@ -43,6 +43,7 @@ from ferrysync.daemon.planner.selective import (
     normalise_exclusions,
     plan_excluded,
     removals,
+    spare_parents,
 )
 
 CTX = PlanContext(host="laptop", when=datetime(2026, 12, 3, 12, 0, 0), profile=Profile.LINUX)
@@ -123,6 +124,13 @@ def test_a_first_merge_frees_nothing() -> None:
     deletions, kept = removals(subtree)
     assert deletions == []
     assert set(kept) == {"P/same.jpg", "P/mine.jpg", "P/other.jpg"}
+
+
+def test_a_folder_holding_an_excluded_path_is_not_deleted_on_the_server() -> None:
+    actions = [DeleteRemote("a", 3, Kind.DIR), DeleteRemote("a/c.txt", 4, Kind.FILE), DeleteRemote("ab", 5, Kind.DIR)]
+    spared = spare_parents(actions, ("a/b", "x"))
+    assert [(type(a), a.path) for a in spared] == [(ForgetSynced, "a"), (DeleteRemote, "a/c.txt"),
+                                                   (DeleteRemote, "ab")]
 
 
 def test_kept_reasons() -> None:

@@ -100,6 +100,7 @@ def test_exclude_frees_this_disk_only_and_include_reuses_chunks(
                and "Videos/2019/trip.txt" in tree(b.folder), timeout=60, what="Videos to come back")
     b.wait_synced()
     fetched = _downloaded(server) - before
+    print(f"including Videos again fetched {fetched:.0f} block bytes for {len(BIG) + 6 + 18} bytes of files")
     assert fetched < 64 * 1024, f"{fetched:.0f} bytes fetched: the 3 MiB file's chunks were on this disk already"
     assert _excluded(b)["excluded"] == []
 
@@ -267,3 +268,27 @@ def test_bad_exclusions_are_clear_errors(pair: tuple[Device, Device], tmp_path: 
     assert res.returncode != 0
     assert "not excluded" in res.stdout + res.stderr
     assert _excluded(b)["excluded"] == []
+
+
+def test_deleting_a_folder_that_holds_an_excluded_one_keeps_the_excluded_part(
+        pair: tuple[Device, Device], server: ServerProcess) -> None:
+    """The user deletes `Work` here, where `Work/Old` is excluded (never shown on this disk): what they saw goes
+    everywhere; `Work/Old` stays on the server and the laptop, and the desktop still settles ("up to date")."""
+    a, b = pair
+    view = ServerView(server)
+    (a.folder / "Work" / "Old").mkdir(parents=True)
+    (a.folder / "Work" / "Old" / "archive.txt").write_bytes(b"archive")
+    (a.folder / "Work" / "plan.txt").write_bytes(b"plan")
+    wait_until(lambda: "Work/Old/archive.txt" in tree(b.folder), timeout=30, what="Work on the desktop")
+    b.wait_synced()
+    b.ferry("exclude", str(b.folder), "Work/Old")
+    wait_until(lambda: not (b.folder / "Work" / "Old").exists(), timeout=30, what="Work/Old freed")
+
+    shutil.rmtree(b.folder / "Work")
+    wait_until(lambda: "Work/plan.txt" not in view.files(), timeout=30, what="the visible file deleted everywhere")
+    b.wait_synced()
+    a.wait_synced()
+    assert view.files().get("Work/Old/archive.txt") == b"archive", "the excluded part stays on the server"
+    assert tree(a.folder).get("Work/Old/archive.txt") == b"archive"
+    assert "Work/plan.txt" not in tree(a.folder)
+    assert "Work/Old" not in tree(b.folder), "still excluded here"

@@ -22,7 +22,10 @@ What a user relies on is then checked (`check`):
 * every byte a user wrote and did not themselves overwrite or delete exists at the end: at a path, in a
   conflict copy, in the folder trash, or among the server's revisions;
 * all devices converge on the server's tree once quiet, and none is idle ("Up to date") before that;
-* no file on any disk is torn: each holds a content some user wrote, whole.
+* no file on any disk is torn: each holds a content some user wrote, whole;
+* in the "selective" schedules, where one device excludes and includes a folder at random moments: no action that
+  downloads or deletes on the server is ever handed to the executor for an excluded path (invariant 11), and once
+  everything is included again every device holds the server's tree.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +47,7 @@ import requests
 from simcloud import SimCloud
 
 from ferrysync.daemon.config import FolderConfig, Settings
-from ferrysync.daemon.engine.executor import FolderContext
+from ferrysync.daemon.engine.executor import BatchResult, FolderContext
 from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal
@@ -53,11 +56,14 @@ from ferrysync.daemon.local.chunker import FileChangedWhileReading
 from ferrysync.daemon.local.hasher import HashPool, HashResult, digest_file
 from ferrysync.daemon.local.ignore import MARKER_NAME as MARKER_DIR
 from ferrysync.daemon.local.scanner import scan_folder
+from ferrysync.daemon.planner import Action, DeleteRemote, Download, MkdirLocal
+from ferrysync.daemon.planner.selective import is_excluded
 from ferrysync.daemon.remote import RemoteError
 from ferrysync.daemon.transfer import Downloader, Uploader
 
 PREFIX = "Shared"  # the folder's place on the server (as normalize_prefix gives it)
 NAMES = ["a.txt", "b", "c.md", "d/e.txt", "d/f", "g/h/i.txt"]
+EXCLUDED = "d"  # what the "selective" schedules exclude and include on one device
 USER_OPS = ["write", "write", "save", "save", "append", "truncate", "delete", "rename", "mkdir"]
 
 
@@ -153,6 +159,16 @@ class Device:
         self.folder = FolderSync(self.cfg, ctx, InlinePool(), lambda: self.settings, lambda: None,
                                  lambda title, body, kind: None)
         self.folder.clock = self.sim.now
+        self.folder.persist = self._persist  # config.toml: what a restart reads back
+        run = self.folder.executor.run
+
+        def run_checked(actions: Iterable[Action]) -> BatchResult:
+            """Invariant 11: an excluded path never yields a download nor a server deletion."""
+            todo = list(actions)
+            self.sim.violations += [f"{self.name}: {a!r}" for a in todo if isinstance(a, Download | MkdirLocal
+                                    | DeleteRemote) and is_excluded(a.path, self.folder.cfg.excluded)]
+            return run(todo)
+        self.folder.executor.run = run_checked  # type: ignore[method-assign]
         ctx.now = lambda: datetime(2026, 12, 1) + timedelta(seconds=self.sim.now())
         self.folder.prepare()
         scan_folder(self.journal, self.cfg.id, self.root, self.folder.observer.rules.get(), now=0.0)
@@ -162,6 +178,16 @@ class Device:
         if loc is None:
             return None
         return str(self.root.joinpath(*loc.path.split("/"))), loc.offset, loc.length
+
+    def _persist(self, change: Callable[[FolderConfig], FolderConfig]) -> FolderConfig:
+        self.cfg = self.folder.cfg = change(self.cfg)
+        return self.cfg
+
+    def toggle_exclusion(self, path: str) -> None:
+        """The user excludes `path` on this device, or includes it again (`ferry exclude` / `ferry include`)."""
+        on = path not in self.cfg.excluded
+        self._persist(lambda c: replace(c, excluded=(path,) if on else ()))
+        self.folder.exclusions_changed([path] if on else [], [] if on else [path])
 
     def crash_and_restart(self) -> None:
         self.crashes += 1
@@ -240,11 +266,13 @@ class Device:
 
 class Simulation:
     def __init__(self, seed: int, base: Path, *, knobs: Knobs | None = None, devices: int = 2,
-                 steps: int = 40, skip: frozenset[int] = frozenset()) -> None:
+                 steps: int = 40, skip: frozenset[int] = frozenset(), selective: bool = False) -> None:
         self.seed = seed
         self.base = base
         self.knobs = knobs or Knobs()
         self.steps = steps
+        self.selective = selective  # the last device excludes and includes EXCLUDED now and then
+        self.violations: list[str] = []  # actions an exclusion forbids, as the executor was handed them
         self.skip = skip  # injection numbers turned off (to shrink a failing schedule)
         self.injections: list[str] = []  # what the injector did, in order: the replay log
         self.rng = random.Random(seed)
@@ -439,7 +467,9 @@ class Simulation:
                     self.user_action(d, random.Random(self.rng.random()))
             for _ in range(self.steps):
                 d = self.rng.choice(self.devices)
-                if self.rng.random() < 0.25:
+                if self.selective and self.rng.random() < 0.1:
+                    self._toggle(self.devices[-1])
+                elif self.rng.random() < 0.25:
                     self.user_action(d, random.Random(self.rng.random()))
                 else:
                     with self.acting(d):
@@ -447,9 +477,17 @@ class Simulation:
                 self._clock += self.rng.choice([0.0, 0.1, 1.0])
             # Quiet: the users stop, nothing crashes, the network holds.
             self.knobs = Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0)
+            for d in self.devices:  # everything included again: then every disk must hold the server's tree
+                if d.cfg.excluded:
+                    self._toggle(d)
             self.settle()
         finally:
             fsio.set_hook(None)
+
+    def _toggle(self, device: Device) -> None:
+        device.toggle_exclusion(EXCLUDED)
+        verb = "excludes" if device.cfg.excluded else "includes"
+        self.injections.append(f"  {device.name} user: {verb} {EXCLUDED}")
 
     def settle(self, max_turns: int = 200) -> None:
         """Turn every device until all are idle at once; then they must agree with the server and each other."""
@@ -487,6 +525,7 @@ class Simulation:
         survivors = self.cloud.every_version()
         for d in self.devices:
             survivors |= {c for c in d.disk().values() if c is not None} | d.trash_contents()
+        assert not self.violations, f"seed {self.seed}: excluded paths downloaded or deleted: {self.violations}"
         lost = self.ledger.precious - survivors
         assert not lost, f"seed {self.seed}: user bytes lost: {[c[:24] for c in lost]}"
         for d in self.devices:
@@ -568,6 +607,7 @@ PROFILES: list[tuple[str, dict[str, Any]]] = [
     ("stormy", {"knobs": Knobs(user=0.06, other_thread=0.06, crash=0.02, network=0.03, max_crashes=4)}),
     ("three devices", {"devices": 3, "knobs": Knobs(user=0.03, other_thread=0.05, crash=0.01)}),
     ("long", {"steps": 90}),
+    ("selective", {"knobs": Knobs(user=0.04, other_thread=0.05, crash=0.02), "selective": True}),
 ]
 
 
