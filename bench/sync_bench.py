@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -221,8 +222,16 @@ def _attach_restarted(profiler: Profiler, running: list[Device], dev: Device) ->
         profiler.attach(dev.name, dev.pid)
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM, and SIGINT even when a non-interactive shell started the bench in the background (which leaves
+    it ignored), end the run through its `finally`: every process it started is stopped."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args([] if argv is None else argv)
+    _stop_on_signals()
     sizes = sizes_of(args)
     tmp = Path(tempfile.mkdtemp(prefix="ferry-sync-bench-"))
     procs = Procs()

@@ -306,21 +306,14 @@ class FolderSync:
     def _unsettled_paths(self) -> set[str]:
         """Every path whose three rows do not already agree: a restart over a settled folder plans nothing.
 
-        One ordered pass over each tree (SQLite's binary order is Python's code-point order for UTF-8), instead
-        of three point queries per path."""
-        trees = [self.journal.iter_tree(self.fid, t) for t in ("local", "remote", "synced")]
-        heads: list[Any] = [next(it, None) for it in trees]
-        out: set[str] = set()
-        while any(h is not None for h in heads):
-            path = min(h.path for h in heads if h is not None)
-            row = [h if h is not None and h.path == path else None for h in heads]
-            for i, h in enumerate(row):
-                if h is not None:
-                    heads[i] = next(trees[i], None)
-            local, remote, synced = row
-            if not (local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME):
-                out.add(path)
-        return out
+        The journal names the paths whose rows differ in any compared column (one indexed join in SQLite, so
+        the cost of a settled folder does not grow in Python with its size); the planner's own state functions
+        then judge those rows, so "settled" has one definition."""
+        candidates = self.journal.maybe_unsettled(self.fid)
+        if not candidates:
+            return set()
+        return {p for p, (local, remote, synced) in self.journal.rows_for_paths(self.fid, candidates).items()
+                if not (local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME)}
 
     def _verify(self) -> None:
         """The queues are empty: confirm from the journal that every path is settled.
@@ -466,8 +459,7 @@ class FolderSync:
             self._deleted = []
         plan_ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
                                exists=self._exists, root_length=len(str(self.root)))
-        file_count = self.journal.count(self.fid, "synced", Kind.FILE)
-        plan = plan_batch(rows.values(), plan_ctx, file_count, threshold)
+        plan = plan_batch(rows.values(), plan_ctx, lambda: self.journal.count(self.fid, "synced", Kind.FILE), threshold)
         if log.isEnabledFor(logging.DEBUG):  # a user's log can explain where each file went
             for a in plan.actions:
                 r = rows.get(a.path)
