@@ -1,7 +1,7 @@
 """Sync benchmark: ferry daemons end to end, each figure beside rclone or the loopback limit, with its aim.
 
 `python bench/run.py sync` (full sizes) or `python bench/sync_bench.py --quick`; sizes can also be set by
-environment (FERRY_SYNC_BENCH_QUICK=1, FERRY_SYNC_BENCH_SMALL_FILES, _BIG_MIB, _EDITS, _IDLE_FILES) since
+environment (FERRY_SYNC_BENCH_QUICK=1, FERRY_SYNC_BENCH_SMALL_FILES, _BIG_MIB, _EDITS, _IDLE_FILES, _SCALE_FILES) since
 run.py passes no arguments. Everything runs on 127.0.0.1 in one temp dir that is removed at the end, with a
 real ferry-server, real `ferryd` daemons and rclone into SeaweedFS's S3 gateway (rclone's strongest loopback
 target here). Aims are printed beside the figures, never asserted: a benchmark measures, it does not judge.
@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,12 +27,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parent))
 
 import sync_cases as cases
+import sync_down
+import sync_scale
 from sync_machine import CpuMeter, Profiler
 from sync_peer import Rclone, Seaweed
 from sync_procs import Device, FerryServer, Procs, Sink, bin_path
 
-QUICK = cases.Sizes(small_files=1000, big_bytes=128 * cases.MIB, edits=20, idle_files=10_000)
-CASES = ("small", "big", "edits", "propagation", "idle")
+QUICK = cases.Sizes(small_files=1000, big_bytes=128 * cases.MIB, edits=20, idle_files=10_000, scale_files=20_000)
+CASES = ("small", "small_down", "big", "big_down", "edits", "propagation", "idle", "scale")
+DEFAULT_CASES = tuple(c for c in CASES if c != "scale")  # scale is long: only when asked (`--only scale`)
 ENV = "FERRY_SYNC_BENCH_"
 
 
@@ -42,16 +46,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--quick",
         action="store_true",
         default=env.get(ENV + "QUICK", "") not in ("", "0"),
-        help="small sizes: 1,000 files, 128 MiB, 20 edits, 10,000 idle files",
+        help="small sizes: 1,000 files, 128 MiB, 20 edits, 10,000 idle files, 20,000 scale files",
     )
     p.add_argument("--small-files", type=int, default=_env_int("SMALL_FILES"))
     p.add_argument("--big-mib", type=int, default=_env_int("BIG_MIB"))
     p.add_argument("--edits", type=int, default=_env_int("EDITS"))
     p.add_argument("--idle-files", type=int, default=_env_int("IDLE_FILES"))
+    p.add_argument("--scale-files", type=int, default=_env_int("SCALE_FILES"), help="files of the scale case")
+    p.add_argument(
+        "--idle-window",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how long the scale case watches the idle daemon's CPU (default 30 s)",
+    )
     p.add_argument(
         "--only",
-        default=env.get(ENV + "ONLY", ",".join(CASES)),
-        help=f"comma-separated cases to run (of {','.join(CASES)}); edits needs big",
+        default=env.get(ENV + "ONLY", ",".join(DEFAULT_CASES)),
+        help=f"comma-separated cases to run (of {','.join(CASES)}; default all but scale); "
+        "small_down needs small, big_down and edits need big (each runs it first)",
     )
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data) for a post-mortem")
     p.add_argument(
@@ -93,7 +106,9 @@ def sizes_of(args: argparse.Namespace) -> cases.Sizes:
         s = replace(s, edits=args.edits)
     if args.idle_files is not None:
         s = replace(s, idle_files=args.idle_files)
-    if min(s.small_files, s.big_bytes, s.edits, s.idle_files) < 1:
+    if args.scale_files is not None:
+        s = replace(s, scale_files=args.scale_files)
+    if min(s.small_files, s.big_bytes, s.edits, s.idle_files, s.scale_files) < 1:
         raise SystemExit("every size must be at least 1")
     return s
 
@@ -101,19 +116,31 @@ def sizes_of(args: argparse.Namespace) -> cases.Sizes:
 def aims(r: dict[str, Any]) -> dict[str, Any]:
     """Each aim beside the figure it reads (None where that case did not run)."""
     out: dict[str, Any] = {}
-    if "small_files" in r:
-        x = r["small_files"]["ferry_speedup_vs_rclone"]
-        out["small_files_3x_rclone"] = {"aim": ">= 3.0", "got": x, "met": x is not None and x >= 3.0}
-    if "big_file" in r:
-        x = r["big_file"]["ferry_vs_loopback"]
-        out["big_file_0.8_of_loopback"] = {"aim": ">= 0.8", "got": x, "met": x is not None and x >= 0.8}
+    for case in ("small_files", "small_files_down"):
+        if case in r:
+            x = r[case]["ferry_speedup_vs_rclone"]
+            out[f"{case}_3x_rclone"] = {"aim": ">= 3.0", "got": x, "met": x is not None and x >= 3.0}
+    for case in ("big_file", "big_file_down"):
+        if case in r:
+            x = r[case]["ferry_vs_loopback"]
+            out[f"{case}_0.6_of_loopback"] = {"aim": ">= 0.6", "got": x, "met": x is not None and x >= 0.6}
     if "edits" in r:
         for k in ("one_byte_edit", "one_byte_insert"):
             x = r["edits"][k]["ferry_chunks_sent"]
             out[f"{k}_at_most_2_chunks"] = {"aim": "<= 2", "got": x, "met": x <= 2}
     if "propagation" in r:
         x = r["propagation"]["p50_ms"]
-        out["propagation_p50_under_1s"] = {"aim": "< 1000 ms", "got": x, "met": x < 1000}
+        out["propagation_p50_under_0.5s"] = {"aim": "< 500 ms", "got": x, "met": x < 500}
+        x = r["propagation"]["p99_ms"]
+        out["propagation_p99_under_1.5s"] = {"aim": "< 1500 ms", "got": x, "met": x < 1500}
+    if "scale" in r:
+        sc = r["scale"]
+        x = sc["restart_to_idle_s"]
+        out["scale_restart_to_idle_under_10s"] = {"aim": "< 10 s", "got": x, "met": x < 10}
+        x = sc["idle_rss_mb"]
+        out["scale_idle_rss_under_200MB"] = {"aim": "< 200 MB", "got": x, "met": x < 200}
+        x = sc["idle_cpu_s_per_s"]
+        out["scale_idle_cpu_about_0"] = {"aim": "< 0.01 CPU-s/s", "got": x, "met": x < 0.01}
     return out
 
 
@@ -154,11 +181,19 @@ def run(tmp: Path, sizes: cases.Sizes, args: argparse.Namespace, procs: Procs) -
         timings[name] = round(time.perf_counter() - t0, 1)
         print(f"sync bench: {name} done in {timings[name]} s", file=sys.stderr, flush=True)
 
-    if "small" in only:
+    if "small" in only or "small_down" in only:
         timed("small_files", lambda: cases.small_files(tmp, a, server, rclone, sizes))
-    if "big" in only or "edits" in only:
+    if "small_down" in only:
+        d = device("d")
+        timed("small_files_down", lambda: sync_down.small_files_down(tmp, d, rclone, sizes, "small"))
+        _retire(d, running)
+    if "big" in only or "big_down" in only or "edits" in only:
         sink = Sink(procs, tmp / "sink.log").start()
         timed("big_file", lambda: cases.big_file(tmp, a, server, rclone, sink, sizes))
+    if "big_down" in only:  # before edits change the file
+        e = device("e")
+        timed("big_file_down", lambda: sync_down.big_file_down(tmp, e, rclone, sink, sizes, "big"))
+        _retire(e, running)
     if "edits" in only:
         timed("edits", lambda: cases.edits(tmp, a, server, rclone, sizes))
     if "propagation" in only:
@@ -167,8 +202,18 @@ def run(tmp: Path, sizes: cases.Sizes, args: argparse.Namespace, procs: Procs) -
     if "idle" in only:
         c = device("c")
         timed("idle_restart", lambda: cases.idle_restart(tmp, c, server, sizes))
+        _retire(c, running)
+    if "scale" in only:
+        s = device("s")
+        timed("scale", lambda: sync_scale.scale(s, server, sizes, args.idle_window))
     result["seconds_per_case"] = timings
     return result
+
+
+def _retire(dev: Device, running: list[Device]) -> None:
+    """A device whose case is over stops, so its daemon does not share the CPUs with the next cases."""
+    dev.stop()
+    running.remove(dev)
 
 
 def _attach_restarted(profiler: Profiler, running: list[Device], dev: Device) -> None:
@@ -177,8 +222,16 @@ def _attach_restarted(profiler: Profiler, running: list[Device], dev: Device) ->
         profiler.attach(dev.name, dev.pid)
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM, and SIGINT even when a non-interactive shell started the bench in the background (which leaves
+    it ignored), end the run through its `finally`: every process it started is stopped."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args([] if argv is None else argv)
+    _stop_on_signals()
     sizes = sizes_of(args)
     tmp = Path(tempfile.mkdtemp(prefix="ferry-sync-bench-"))
     procs = Procs()

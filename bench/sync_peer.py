@@ -50,6 +50,7 @@ class Seaweed:
         }
         cmd = [
             bin_path("weed"),
+            f"-logdir={data}",  # its own log files stay in the run's dir (by default they pile up in /tmp)
             "server",
             f"-dir={data}",
             "-ip=127.0.0.1",
@@ -120,10 +121,16 @@ class Rclone:
 
     def copy(self, src: Path, dest: str, *, local_dest: bool = False) -> CopyResult:
         """`rclone copy SRC DEST` (DEST: a bucket path or a local dir), with rclone's own final stats."""
-        target = dest if local_dest else f"{REMOTE}:{BUCKET}/{dest}"
+        return self._copy(str(src), dest if local_dest else f"{REMOTE}:{BUCKET}/{dest}")
+
+    def copy_down(self, remote: str, dest: Path) -> CopyResult:
+        """`rclone copy` of a bucket path back out of S3 into a local dir (the download peer)."""
+        return self._copy(f"{REMOTE}:{BUCKET}/{remote}", str(dest))
+
+    def _copy(self, source: str, target: str) -> CopyResult:
         args = [
             "copy",
-            str(src),
+            source,
             target,
             f"--transfers={self.transfers}",
             "--use-json-log",

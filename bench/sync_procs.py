@@ -328,6 +328,21 @@ class Sink:
             raise RuntimeError(f"the sink got {r.text} bytes of {path.stat().st_size}")
         return time.perf_counter() - t0
 
+    def get_file(self, path: Path) -> float:
+        """One streamed GET of `path`'s bytes from the sink, read and dropped; the seconds it took (the download
+        twin of `put_file`: HTTP on this machine, no disk write, no hashing)."""
+        t0 = time.perf_counter()
+        got = 0
+        with requests.get(
+            f"http://127.0.0.1:{self.port}/", params={"file": str(path)}, stream=True, timeout=600
+        ) as r:
+            r.raise_for_status()
+            for chunk in r.iter_content(1024 * 1024):
+                got += len(chunk)
+        if got != path.stat().st_size:
+            raise RuntimeError(f"the sink sent {got} bytes of {path.stat().st_size}")
+        return time.perf_counter() - t0
+
     def put_blocks(self, path: Path, block: int = 1280 * 1024, parallel: int = 4) -> float:
         """PUT `path` as `block`-sized bodies, `parallel` at a time (the shape of ferry's big-file upload);
         the seconds it took. Shows what one request per block costs over HTTP, before any storage."""

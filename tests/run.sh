@@ -23,7 +23,7 @@ fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e ".[test,postgres,s3,bundle]"
+"$VENV/bin/python" -m pip install -q -e ".[test,postgres,s3,bundle,bench]"
 if pkg-config --exists gobject-introspection-1.0 2>/dev/null; then
   # PyGObject gives pystray its GTK/AppIndicator backends (the full menu); 3.51+ needs a newer GLib than Debian 12's.
   "$VENV/bin/python" -m pip install -q "pygobject<3.51" || echo "warning: PyGObject did not build; tray menu tests skip"

@@ -335,21 +335,14 @@ class FolderSync:
     def _unsettled_paths(self) -> set[str]:
         """Every path whose three rows do not already agree: a restart over a settled folder plans nothing.
 
-        One ordered pass over each tree (SQLite's binary order is Python's code-point order for UTF-8), instead
-        of three point queries per path."""
-        trees = [self.journal.iter_tree(self.fid, t) for t in ("local", "remote", "synced")]
-        heads: list[Any] = [next(it, None) for it in trees]
-        out: set[str] = set()
-        while any(h is not None for h in heads):
-            path = min(h.path for h in heads if h is not None)
-            row = [h if h is not None and h.path == path else None for h in heads]
-            for i, h in enumerate(row):
-                if h is not None:
-                    heads[i] = next(trees[i], None)
-            local, remote, synced = row
-            if not (local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME):
-                out.add(path)
-        return out
+        The journal names the paths whose rows differ in any compared column (one indexed join in SQLite, so
+        the cost of a settled folder does not grow in Python with its size); the planner's own state functions
+        then judge those rows, so "settled" has one definition."""
+        candidates = self.journal.maybe_unsettled(self.fid)
+        if not candidates:
+            return set()
+        return {p for p, (local, remote, synced) in self.journal.rows_for_paths(self.fid, candidates).items()
+                if not (local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME)}
 
     def _verify(self) -> None:
         """The queues are empty: confirm from the journal that every path is settled.
@@ -504,8 +497,7 @@ class FolderSync:
                 log.info("%s: new server folders not included (auto_include_new is off): %s", self.fid, new)
                 self.persist(lambda c: replace(c, excluded=normalise_exclusions((*c.excluded, *new))))
         excluded_rows = exclusions.take_excluded(rows, self.cfg.excluded)
-        file_count = self.journal.count(self.fid, "synced", Kind.FILE)
-        plan = plan_batch(rows.values(), plan_ctx, file_count, threshold)
+        plan = plan_batch(rows.values(), plan_ctx, lambda: self.journal.count(self.fid, "synced", Kind.FILE), threshold)
         # Excluded paths are planned one by one outside the batch: no moves, no deletion hold (their only local
         # deletions are the server's own or the user's choice), never a download or a server deletion.
         actions = spare_parents(plan.actions, self.cfg.excluded)

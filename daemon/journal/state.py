@@ -126,6 +126,10 @@ class StateOps(JournalBase):
             row = self._read_one("SELECT MIN(ready_at) FROM dirty WHERE folder_id = ?", (folder_id,))
         return None if row[0] is None else float(row[0])
 
+    def has_dirty(self, folder_id: str) -> bool:
+        """Whether any path of the folder is queued (one index probe, where a count reads every queued row)."""
+        return bool(self._read_one("SELECT EXISTS (SELECT 1 FROM dirty WHERE folder_id = ?)", (folder_id,))[0])
+
     def dirty_count(self, folder_id: str | None = None) -> int:
         if folder_id is None:
             return int(self._read_one("SELECT COUNT(*) FROM dirty")[0])

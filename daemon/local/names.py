@@ -223,8 +223,11 @@ def pick_on_disk(wanted: str, names: Iterable[str]) -> str | None:
 
 def map_listing(names: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
     """A folder listing as the journal sees it: (on-disk name -> NFC name, twins left out -> NFC name)."""
+    listed = list(names)
+    if all(n.isascii() for n in listed):  # the common case: an ASCII name is its own NFC form, and has no twin
+        return {n: n for n in listed}, {}
     groups: dict[str, list[str]] = {}
-    for n in names:
+    for n in listed:
         groups.setdefault(nfc(n), []).append(n)
     kept: dict[str, str] = {}
     twins: dict[str, str] = {}

@@ -39,7 +39,7 @@ from ferrysync.daemon.local.indexer import LocalIndexer
 from ferrysync.daemon.local.marker import RootUnavailable, check_marker
 from ferrysync.daemon.local.names import nfc
 from ferrysync.daemon.local.ondisk import twins_in
-from ferrysync.daemon.local.scanner import RulesCache, ScanResult, scan_folder, valid_name
+from ferrysync.daemon.local.scanner import RulesCache, scan_folder, valid_name
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,6 @@ class FolderWatcher:
         self.rules = rules or RulesCache(root)
         self.mode: Mode = "stopped"
         self.status_message: str | None = None
-        self.last_scan: ScanResult | None = None
         self.scans = 0
         self._on_dirty = on_dirty or (lambda: None)
         self._on_error = on_error or (lambda exc: None)
@@ -293,16 +292,17 @@ class FolderWatcher:
     def _scan(self, reason: str) -> None:
         log.info("%s: scanning (%s)", self.root, reason)
         try:
-            self.last_scan = scan_folder(self.journal, self.folder_id, self.root, self.rules.get())
+            # not kept: its list of queued paths would hold a whole first scan's names in memory while idle
+            scan = scan_folder(self.journal, self.folder_id, self.root, self.rules.get())
         except RootUnavailable as exc:
             self.status_message = str(exc)
             self._on_error(exc)
             return
         self.scans += 1
-        self.twins = dict(self.last_scan.twins)
+        self.twins = dict(scan.twins)
         if self.mode == "native":
             self.status_message = None
-        if self.last_scan.queued:
+        if scan.queued:
             self._on_dirty()
 
 
@@ -311,7 +311,6 @@ class ObserverStatus:
     mode: Mode
     message: str | None  # e.g. the watch-limit advice, or why the folder is stopped
     error: RootUnavailable | None  # set while the root or marker is missing (nothing is recorded meanwhile)
-    dirty: int  # paths queued or buffered, not yet indexed
 
 
 class LocalObserver:
@@ -390,12 +389,12 @@ class LocalObserver:
     @property
     def status(self) -> ObserverStatus:
         message = str(self.error) if self.error else self.watcher.status_message
-        dirty = self.journal.dirty_count(self.folder_id) + self.watcher.pending()
-        return ObserverStatus(self.watcher.mode, message, self.error, dirty)
+        return ObserverStatus(self.watcher.mode, message, self.error)
 
     def idle(self) -> bool:
         """Nothing buffered, queued or being indexed (what tests and `ferry wait` poll for)."""
-        return not self._busy and self.watcher.pending() == 0 and self.journal.dirty_count(self.folder_id) == 0
+        # "any queued path", not a count: the status asks every second, and a first scan queues every file
+        return not self._busy and self.watcher.pending() == 0 and not self.journal.has_dirty(self.folder_id)
 
     def _watch_error(self, exc: Exception) -> None:
         if isinstance(exc, RootUnavailable):

@@ -8,7 +8,7 @@ batch would delete more files than the threshold allows.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -91,13 +91,15 @@ class BatchPlan(NamedTuple):
 def plan_batch(
     changes: Iterable[PathRows],
     ctx: PlanContext,
-    file_count: int,
+    file_count: int | Callable[[], int],
     threshold: DeletionThreshold,
 ) -> BatchPlan:
     """Plan the rows of many paths together.
 
     `changes` holds the rows of every dirty path (a folder that vanished, moved or changed kind with its
-    subtree); `file_count` is the number of files in the folder now, for the threshold's ratio. Returns the
+    subtree); `file_count` is the number of files in the folder now, for the threshold's ratio (or a function
+    giving it, called only when the batch deletes something: counting a big folder's files costs a pass over its
+    rows, which a batch without deletions need not pay). Returns the
     actions in a safe order (no Noop) and, when the batch deletes too much, its deletions held apart.
     """
     rows = {r.path: r for r in changes}
@@ -140,7 +142,8 @@ def plan_batch(
     actions, clearing = _fix_folder_deletions(actions, rows, ctx)
     ordered = sorted(actions, key=lambda a: _order_key(a, clearing))
     deletions = [a for a in ordered if is_deletion(a)]
-    if threshold.exceeded(sum(1 for a in deletions if deletes_file(a)), file_count):
+    deleting = sum(1 for a in deletions if deletes_file(a))
+    if deleting and threshold.exceeded(deleting, file_count() if callable(file_count) else file_count):
         return BatchPlan([a for a in ordered if not is_deletion(a)], deletions)
     return BatchPlan(ordered, [])
 

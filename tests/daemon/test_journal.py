@@ -252,3 +252,50 @@ def test_rows_for_paths_matches_rows_for_path(journal: Journal) -> None:
     assert list(bulk) == paths
     for p in paths:
         assert bulk[p] == journal.rows_for_path("f1", p)
+
+
+
+row_kinds = st.sampled_from([Kind.FILE, Kind.DIR, Kind.SYMLINK])
+# One column of the merge base changed on the local or remote row (or none, or a row missing).
+CHANGES = ("none", "l.kind", "l.size", "l.mtime", "l.inode", "l.exe", "l.hash", "l.unhashed", "l.missing",
+           "r.kind", "r.file_id", "r.rev", "r.exe", "r.hash", "r.missing", "s.missing")
+
+
+def _rows(i: int, kind: Kind, h: str, change: str) -> tuple[LocalEntry | None, RemoteEntry | None, SyncedEntry | None]:
+    p = f"p{i}"
+    fh = h if kind is Kind.FILE else None
+    other = Kind.DIR if kind is Kind.FILE else Kind.FILE
+    synced = SyncedEntry(p, kind, "fa", 1, 5, 5, 5, False, fh)
+    local = LocalEntry(p, other if change == "l.kind" else kind, 6 if change == "l.size" else 5,
+                       6 if change == "l.mtime" else 5, 6 if change == "l.inode" else 5, change == "l.exe",
+                       None if change == "l.unhashed" else H3 if change == "l.hash" else fh)
+    remote = RemoteEntry(p, other if change == "r.kind" else kind, "fb" if change == "r.file_id" else "fa",
+                         2 if change == "r.rev" else 1, 5, 5, change == "r.exe", H3 if change == "r.hash" else fh)
+    return (None if change == "l.missing" else local, None if change == "r.missing" else remote,
+            None if change == "s.missing" else synced)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(row_kinds, st.sampled_from([H1, H2]), st.sampled_from(CHANGES)), min_size=1,
+                     max_size=len(CHANGES)))
+def test_maybe_unsettled_misses_no_path_the_planner_would_act_on(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[tuple[Kind, str, str]]
+) -> None:
+    """The SQL pre-filter of the engine's settled check may name too many paths, never too few: every path whose
+    rows the planner's state functions do not call SAME on both sides is among them."""
+    from ferrysync.daemon.planner import State, local_state, remote_state
+
+    with Journal(tmp_path_factory.mktemp("j") / "journal.db") as journal:
+        expected = {}
+        for i, (kind, h, change) in enumerate(rows):
+            local, remote, synced = _rows(i, kind, h, change)
+            with journal.transaction():
+                for tree, row in (("local", local), ("remote", remote), ("synced", synced)):
+                    if row is not None:
+                        journal.put("f", tree, row)  # type: ignore[arg-type]
+            expected[f"p{i}"] = local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME
+        candidates = journal.maybe_unsettled("f")
+        assert {p for p, settled in expected.items() if not settled} <= candidates
+        untouched = {f"p{i}" for i, (_, _, change) in enumerate(rows) if change == "none"}
+        assert not untouched & candidates, "rows equal to their merge base must not be read again"
+        assert journal.maybe_unsettled("other") == set()
