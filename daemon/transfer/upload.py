@@ -28,6 +28,7 @@ from ferrysync.daemon.transfer.errors import TransferCancelled
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_BLOCKS = 256
 SMALL_BLOCK = 1024 * 1024  # blocks up to this size travel in batches; bigger ones by PUT
+PARALLEL = 8  # requests in flight: enough to keep the server flushing one block while receiving the next ones
 
 Progress = Callable[[int], None]
 
@@ -86,7 +87,7 @@ class _Prepared:
 class Uploader:
     """Sends blocks for many files through one RemoteClient. Thread-safe; shares `throttle` if given."""
 
-    def __init__(self, client: RemoteClient, *, throttle: TokenBucket | None = None, parallel: int = 4,
+    def __init__(self, client: RemoteClient, *, throttle: TokenBucket | None = None, parallel: int = PARALLEL,
                  batch_bytes: int = BATCH_BYTES, batch_blocks: int = BATCH_BLOCKS,
                  small_block: int = SMALL_BLOCK) -> None:
         self.client = client
