@@ -56,8 +56,12 @@ def pipelined(chunks: Sequence[T], send: Callable[[T, threading.Event], R],
 
     `send` gets an event that is set when `cancel` is, or when the caller stops iterating early (an error in its
     commit): the send running ahead then stops at its next request instead of sending a round nobody commits.
-    An exception from a send is raised here, at that chunk's turn.
+    An exception from a send is raised here, at that chunk's turn. A single chunk (one edited file: the common
+    case) is sent on the calling thread: nothing to overlap it with.
     """
+    if len(chunks) == 1:
+        yield chunks[0], send(chunks[0], cancel)
+        return
     if not chunks:
         return
     stop = EitherEvent(cancel)

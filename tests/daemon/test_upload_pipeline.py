@@ -40,16 +40,19 @@ def test_a_caller_that_stops_early_cancels_the_round_running_ahead() -> None:
     ahead_saw_stop = threading.Event()
 
     def send(chunk: int, cancel: threading.Event) -> int:
-        if chunk == 1:  # runs ahead while round 0 is handled; waits for the caller to give up
-            if cancel.wait(DEADLINE_S):
-                ahead_saw_stop.set()
-                raise TransferCancelled("stopped")
+        # Round 1 runs ahead while round 0 is handled, and waits for the caller to give up.
+        if chunk == 1 and cancel.wait(DEADLINE_S):
+            ahead_saw_stop.set()
+            raise TransferCancelled("stopped")
         return chunk
 
-    with pytest.raises(ConnectionError):
+    def commit_all() -> None:
         for chunk, _ in pipelined([0, 1, 2], send, threading.Event()):
             if chunk == 0:
                 raise ConnectionError("the commit of round 0 failed")
+
+    with pytest.raises(ConnectionError):
+        commit_all()
     assert ahead_saw_stop.wait(DEADLINE_S)
 
 
@@ -63,8 +66,12 @@ def test_a_failed_send_is_raised_at_its_turn_after_the_rounds_before_it() -> Non
             raise TransferCancelled("paused")
         return chunk
 
-    handled = []
-    with pytest.raises(TransferCancelled):
+    handled: list[int] = []
+
+    def commit_all() -> None:
         for chunk, _ in pipelined([0, 1, 2], send, pause):
             handled.append(chunk)
+
+    with pytest.raises(TransferCancelled):
+        commit_all()
     assert handled == [0]
