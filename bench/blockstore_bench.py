@@ -1,4 +1,5 @@
-"""Block stores side by side: the disk store (a file per block) and the packed store, on the same 4 KiB blocks.
+"""Block stores side by side: the disk store (a file per block), the packed store and the hybrid one (the default:
+packs for blocks up to 1 MiB, so all of these), on the same 4 KiB blocks.
 
 `python bench/run.py blockstore` prints JSON: for each store, put and get rates of 10,000 blocks of 4 KiB
 in-process (put in batches of 1,000, as `POST /v1/blocks/batch` hands them over: one 4 MiB flush each), the
@@ -30,6 +31,7 @@ from ferrysync.server.blocks import disk as disk_module
 from ferrysync.server.blocks import packed as packed_module
 from ferrysync.server.blocks.base import BlockStore
 from ferrysync.server.blocks.disk import DiskBlockStore
+from ferrysync.server.blocks.hybrid import HybridBlockStore
 from ferrysync.server.blocks.packed import PackedBlockStore
 
 BLOCKS = int(os.environ.get("FERRY_BLOCKSTORE_BENCH_BLOCKS", "10000"))
@@ -114,7 +116,8 @@ def main() -> int:
         blocks = [(blake3.blake3(b).hexdigest(), b) for b in (os.urandom(SIZE) for _ in range(BLOCKS))]
         result: dict[str, Any] = {"suite": "blockstore", "blocks": BLOCKS, "block_bytes": SIZE, "batch": BATCH,
                                   "cpus": os.cpu_count(), "loadavg_1min_at_start": round(os.getloadavg()[0], 2)}
-        stores: dict[str, Callable[[Path], BlockStore]] = {"disk": DiskBlockStore, "packed": PackedBlockStore}
+        stores: dict[str, Callable[[Path], BlockStore]] = {"disk": DiskBlockStore, "packed": PackedBlockStore,
+                                                           "hybrid": HybridBlockStore}  # the default
         for kind, make in stores.items():
             print(f"blockstore bench: {kind}", file=sys.stderr)
             result[kind] = {"in_process": _in_process(make(tmp / kind), blocks),

@@ -169,9 +169,15 @@ class FerryServer:
         return int(self.get("/v1/changes/wait", cursor=0, timeout=0)["cursor"])
 
     def block_count(self) -> int:
-        """Blocks in the server's store (ROOT/ab/cd/<hash>): what actually crossed the wire and landed."""
-        root = self.data / "blocks"
-        return sum(len(files) for d, _, files in os.walk(root) if Path(d) != root / "tmp")
+        """Blocks in the server's store (packs and files, read as the server reads them): what actually crossed
+        the wire and landed."""
+        from ferrysync.server.blocks.hybrid import HybridBlockStore
+
+        store = HybridBlockStore(self.data)
+        try:
+            return sum(1 for _ in store.iter())
+        finally:
+            store.close()
 
     def wait_live(
         self, cursor: int, want: Callable[[dict[str, Any]], bool], count: int, timeout: float

@@ -58,10 +58,11 @@ def _store_args(p: argparse.ArgumentParser, blocks: bool = False) -> None:
     p.add_argument("--database-url", help="metadata database: postgresql://USER:PASSWORD@HOST/DB (psycopg 3) or a "
                    "SQLAlchemy URL (default: SQLite under --data)")
     if blocks:
-        p.add_argument("--blocks", metavar="disk|packed|s3://BUCKET/PREFIX",
-                       help="where blocks live: under --data a file per block (disk) or in pack files (packed), or "
-                       "in S3 (credentials and region the usual AWS ways); default: what --data already holds, "
-                       "else disk")
+        p.add_argument("--blocks", metavar="hybrid|disk|packed|s3://BUCKET/PREFIX",
+                       help="where blocks live: under --data, blocks up to 1 MiB in pack files and bigger ones a "
+                       "file each (hybrid, the default: also reads data dirs written by disk or packed), only a "
+                       "file per block (disk), only pack files (packed); or in S3 (credentials and region the "
+                       "usual AWS ways)")
         p.add_argument("--s3-endpoint-url", help="S3 endpoint for S3-compatible stores (or AWS_ENDPOINT_URL)")
 
 
@@ -144,7 +145,7 @@ def _check_locations(args: argparse.Namespace) -> str | None:
     if args.data is None and (args.database_url is None or blocks is None or blocks in KINDS):
         return "--data is required unless --database-url (and, for serve and gc, --blocks s3://...) are given"
     if blocks is not None and blocks not in KINDS and not blocks.startswith("s3://"):
-        return f"--blocks must be disk, packed or an s3://BUCKET/PREFIX URL, not {blocks!r}"
+        return f"--blocks must be hybrid, disk, packed or an s3://BUCKET/PREFIX URL, not {blocks!r}"
     return None
 
 

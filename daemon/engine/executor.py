@@ -9,6 +9,7 @@ downloads run on a small pool. A server that stops answering aborts the batch (`
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import logging
@@ -31,7 +32,7 @@ from ferrysync.daemon.local.marker import RootUnavailable, check_marker, tmp_dir
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.local.scanner import DiskEntry, stat_entry
 from ferrysync.daemon.local.trash import move_to_trash
-from ferrysync.daemon.model import Chunk, Kind, LocalEntry
+from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry
 from ferrysync.daemon.planner import (
     Action,
     ConflictCopy,
@@ -66,7 +67,8 @@ from ferrysync.daemon.remote.mapping import from_server, to_server
 from ferrysync.daemon.transfer import Downloader, Uploader
 from ferrysync.daemon.transfer.download import LocalBlockFinder, ResumeState
 from ferrysync.daemon.transfer.errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
-from ferrysync.daemon.transfer.upload import UploadItem
+from ferrysync.daemon.transfer.pipeline import pipelined, rounds
+from ferrysync.daemon.transfer.upload import UploadItem, UploadOutcome
 
 log = logging.getLogger(__name__)
 
@@ -412,24 +414,35 @@ class Executor:
     # -- transfers -------------------------------------------------------------------------------------------
 
     def _upload(self, uploads: list[Upload], result: BatchResult) -> None:
-        items: list[UploadItem] = []
+        """Upload in rounds (pipeline.py): round k+1's blocks are sent while round k is committed and recorded."""
+        items: dict[str, UploadItem] = {}
         for a in uploads:
             chunks = tuple(self.j.local_chunks(self.fid, a.path))
             digest = None
             if a.local.content_hash and chunks and tuple(c.hash for c in chunks) == a.local.blocks:
                 digest = FileDigest(a.local.content_hash, chunks, a.local.size)
-            items.append(UploadItem(self._abs(a.path), to_server(self.ctx.prefix, a.path), a.base_rev,
-                                    digest, a.local.mtime_ns, a.local.executable))
+            items[a.path] = UploadItem(self._abs(a.path), to_server(self.ctx.prefix, a.path), a.base_rev,
+                                       digest, a.local.mtime_ns, a.local.executable)
         total = sum(a.local.size for a in uploads)
         label = uploads[0].path if len(uploads) == 1 else f"{len(uploads)} files"
+        todo = rounds(uploads, lambda a: a.local.size)
         with self.ctx.tracker.transfer(label, "up", total) as progress:
+
+            def send(group: list[Upload], cancel: threading.Event) -> list[UploadOutcome]:
+                return self.ctx.uploader.upload_many([items[a.path] for a in group], progress=progress, cancel=cancel)
+
+            done = 0
             try:
-                outcomes = self.ctx.uploader.upload_many(items, progress=progress, cancel=self.ctx.cancel)
+                with contextlib.closing(pipelined(todo, send, self.ctx.cancel)) as sent:
+                    for group, outcomes in sent:
+                        self._commit_uploads(group, outcomes, result)
+                        done += 1
             except TransferCancelled:
-                result.retry.update(a.path for a in uploads)
-                return
+                result.retry.update(a.path for group in todo[done:] for a in group)
             except ServerUnavailable as exc:
                 raise Offline(str(exc)) from exc
+
+    def _commit_uploads(self, uploads: list[Upload], outcomes: list[UploadOutcome], result: BatchResult) -> None:
         ready = [(a, o.op) for a, o in zip(uploads, outcomes, strict=True) if o.op is not None]
         for a, o in zip(uploads, outcomes, strict=True):
             if isinstance(o.error, _DISK_MOVED_ON):
@@ -440,23 +453,24 @@ class Executor:
                 result.failed[a.path] = message
         if not ready:
             return
-        try:
-            results = self.ctx.client.commit([op for _, op in ready])
-        except ServerUnavailable as exc:
-            raise Offline(str(exc)) from exc
-        with self.j.transaction():  # one transaction for the whole batch: thousands of small files commit at once
+        results = self.ctx.client.commit([op for _, op in ready])
+        failing = {f.path for f in self.j.list_failures(self.fid)}
+        with self.j.transaction():  # one transaction for the whole round: thousands of small files commit at once
+            remotes: list[RemoteEntry] = []
             for (a, _), r in zip(ready, results, strict=True):
                 if not r.ok or r.entry is None:
                     self._note_refusal(a.path, r, result)
                     continue
-                remote = replace(r.entry.entry, path=a.path)
-                self.j.put_remote(self.fid, remote)
-                self.j.put_synced(self.fid, merge_base(a.local, remote))
-                self.j.clear_failure(self.fid, a.path)
+                remotes.append(replace(r.entry.entry, path=a.path))
+                if a.path in failing:
+                    self.j.clear_failure(self.fid, a.path)
                 self.j.add_activity(self.fid, a.path, "uploaded", str(a.local.size))
-                log.debug("%s: Upload %r done (rev %d)", self.fid, a.path, remote.rev)
+                log.debug("%s: Upload %r done (rev %d)", self.fid, a.path, remotes[-1].rev)
                 result.replan.add(a.path)
                 result.done += 1
+            locals_ = {a.path: a.local for a, _ in ready}
+            self.j.put_many(self.fid, "remote", remotes)  # a statement per tree for the round, not per file
+            self.j.put_many(self.fid, "synced", [merge_base(locals_[r.path], r) for r in remotes])
 
     def _download_all(self, downloads: list[Download], result: BatchResult) -> None:
         if len(downloads) == 1 or self.ctx.download_workers <= 1:

@@ -111,7 +111,7 @@ class RemoteClient:
         timeout: tuple[float, float] = (10.0, 60.0),
         retries: int = 4,
         backoff: float = 0.5,
-        pool_size: int = 8,
+        pool_size: int = 16,
     ) -> None:
         self.timeout = timeout
         self._retries, self._backoff, self._pool_size = retries, backoff, pool_size

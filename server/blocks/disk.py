@@ -102,6 +102,10 @@ class DiskBlockStore:
             raise KeyError(digest) from None
         return verified(digest, data, str(path))
 
+    def refresh(self, digest: str) -> bool:
+        """If the block is stored, mark it as just stored (garbage collection spares it) and return True."""
+        return self._refresh(self._path(digest))
+
     def _refresh(self, final: Path) -> bool:
         """If the block exists, mark it as just stored (its mtime) and say so; garbage collection spares it then."""
         with self._age_lock:

@@ -1,7 +1,9 @@
-"""Which store holds a data directory's blocks: DATA/blocks (a file per block) or DATA/packs (pack files).
+"""Which store holds a data directory's blocks: DATA/packs and DATA/blocks together (hybrid, the default), or one.
 
-A data directory keeps the store it was created with: blocks already stored in one layout are invisible to the
-other, so asking for the other one is refused rather than serving 404s for every existing file.
+The hybrid store (hybrid.py) reads both layouts, so it opens any data directory as it is: one written by an older
+server with a file per block (DATA/blocks) or with `--blocks packed` (DATA/packs) needs no migration. The single
+layouts stay available on request, but each sees only its own half: asking for one over a directory holding the
+other (or both) is refused rather than serving 404s for every block the other half holds.
 """
 
 from __future__ import annotations
@@ -11,32 +13,34 @@ from pathlib import Path
 from ferrysync.server.blocks.base import BlockStore
 from ferrysync.server.blocks.s3 import StoreUnavailable
 
-DISK, PACKED = "disk", "packed"
-KINDS = (DISK, PACKED)
-# What a data directory holding no blocks yet gets.
-DEFAULT_FOR_NEW = DISK
+HYBRID, DISK, PACKED = "hybrid", "disk", "packed"
+KINDS = (HYBRID, DISK, PACKED)
+# What --blocks means when not given, for new and existing data directories alike.
+DEFAULT = HYBRID
 
 
 class LayoutMismatch(StoreUnavailable):
-    """The data directory already holds blocks in the other layout."""
+    """The data directory already holds blocks in a layout the requested store cannot read."""
 
 
 def existing_kind(data_dir: Path) -> str | None:
-    if (data_dir / "packs").is_dir():
-        return PACKED
-    if (data_dir / "blocks").is_dir():
-        return DISK
-    return None
+    packs, files = (data_dir / "packs").is_dir(), (data_dir / "blocks").is_dir()
+    if packs and files:
+        return HYBRID
+    return PACKED if packs else DISK if files else None
 
 
 def open_local(data_dir: Path, kind: str | None) -> BlockStore:
-    """The store `kind` asks for (None: the one the directory has, or the default for a new one)."""
+    """The store `kind` asks for (None: the hybrid store, which reads whatever the directory holds)."""
     found = existing_kind(data_dir)
-    wanted = kind or found or DEFAULT_FOR_NEW
+    wanted = kind or DEFAULT
+    if wanted == HYBRID:
+        from ferrysync.server.blocks.hybrid import HybridBlockStore
+
+        return HybridBlockStore(data_dir)
     if found is not None and found != wanted:
-        other = data_dir / ("packs" if found == PACKED else "blocks")
-        raise LayoutMismatch(f"{other} holds this server's blocks in the {found} layout: start it with --blocks "
-                             f"{found} (or without --blocks)")
+        raise LayoutMismatch(f"{data_dir} holds this server's blocks in the {found} layout, which --blocks {wanted} "
+                             f"cannot read: start it without --blocks (the hybrid store reads every layout)")
     if wanted == PACKED:
         from ferrysync.server.blocks.packed import PackedBlockStore
 

@@ -149,6 +149,15 @@ class PackedBlockStore:
                                  [(d, pack, offset, length, now) for d, offset, length in placed])
                 conn.execute("UPDATE packs SET size = ? WHERE id = ?", (size, pack))
 
+    def refresh_many(self, digests: list[str]) -> list[str]:
+        """Mark the blocks already stored here as just stored (collection spares them); return the others."""
+        for digest in digests:
+            _check(digest)
+        if not digests:
+            return []
+        with self._writing():
+            return self._refresh(digests, time.time())
+
     def get(self, digest: str) -> bytes:
         _check(digest)
         for _ in range(10):

@@ -3,7 +3,7 @@
     python blockstore_child.py SPEC_JSON batches SEED BATCH   # put_many batches forever, printing each acknowledged
     python blockstore_child.py SPEC_JSON tear SEED            # one put whose write lands half-way, then SIGKILL
 
-SPEC_JSON names the store (kind disk|packed|s3 and where); `open_store` is also what the suite reopens it with.
+SPEC_JSON names the store (kind disk|packed|hybrid|s3 and where); `open_store` is also what the suite reopens it with.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ def open_store(spec: dict[str, Any]) -> BlockStore:
         from ferrysync.server.blocks.disk import DiskBlockStore
 
         return DiskBlockStore(Path(spec["root"]))
+    if spec["kind"] == "hybrid":
+        from ferrysync.server.blocks.hybrid import HybridBlockStore
+
+        return HybridBlockStore(Path(spec["root"]), small_max=int(spec["small_max"]),
+                                pack_bytes=int(spec["pack_bytes"]))
     if spec["kind"] == "packed":
         from ferrysync.server.blocks.packed import PackedBlockStore
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import requests
 from cloud import s3_client
 from srvapi import Api, Server, batch_body, h
+from stored_blocks import damage
 
 # Run against SQLite+disk and PostgreSQL+S3 (see conftest.py).
 BACKENDS = ("sqlite", "pg-s3")
@@ -152,8 +153,7 @@ def _damage(server: Server, digest: str) -> None:
     """Flip the stored copy's bytes behind the server's back (disk rot, a bad restore)."""
     args = server.extra_args
     if "--blocks" not in args:
-        path = server.data / "blocks" / digest[:2] / digest[2:4] / digest
-        path.write_bytes(b"rot" + path.read_bytes()[3:])
+        damage(server.data, digest)
         return
     bucket, _, prefix = args[args.index("--blocks") + 1].removeprefix("s3://").partition("/")
     key = f"{prefix.rstrip('/')}/{digest[:2]}/{digest}".lstrip("/")

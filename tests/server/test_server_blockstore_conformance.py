@@ -1,5 +1,5 @@
-"""One suite every block store passes (disk, packed, and S3 when tests/services.sh started SeaweedFS), in the spirit
-of rclone's fstest: what the server relies on from `BlockStore` (server/blocks/base.py), faults included.
+"""One suite every block store passes (disk, packed, hybrid, and S3 when tests/services.sh started SeaweedFS), in the
+spirit of rclone's fstest: what the server relies on from `BlockStore` (server/blocks/base.py), faults included.
 
 - put/put_many/get/has/delete/iter, refresh and delete_if_older (the garbage collector's age test);
 - a stored byte corrupted afterwards is refused on read, never served;
@@ -61,6 +61,17 @@ def _corrupt_packed(spec: dict[str, Any]) -> Callable[[BlockStore, str], None]:
     return corrupt
 
 
+def _corrupt_hybrid(spec: dict[str, Any]) -> Callable[[BlockStore, str], None]:
+    """The block is in whichever half its size sent it to: packs (small) or a file of its own (big)."""
+    root = Path(spec["root"])
+    in_packs = _corrupt_packed({"root": str(root / "packs")})
+    in_files = _corrupt_disk({"root": str(root / "blocks")})
+
+    def corrupt(store: BlockStore, digest: str) -> None:
+        (in_files if (root / "blocks" / digest[:2] / digest[2:4] / digest).exists() else in_packs)(store, digest)
+    return corrupt
+
+
 def _corrupt_s3(store: BlockStore, digest: str) -> None:
     data = bytearray(store.get(digest))
     data[len(data) // 2] ^= 1
@@ -76,7 +87,7 @@ def _flip(path: Path, at: int) -> None:
         f.write(bytes([byte[0] ^ 1]))
 
 
-@pytest.fixture(params=["disk", "packed", "s3"])
+@pytest.fixture(params=["disk", "packed", "hybrid", "s3"])
 def kind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kind]:
     name = request.param
     if name == "disk":
@@ -85,6 +96,9 @@ def kind(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kind]:
     elif name == "packed":
         spec = {"kind": "packed", "root": str(tmp_path / "packs"), "pack_bytes": 256 * 1024}
         yield Kind(name, spec, 0.01, _corrupt_packed(spec))
+    elif name == "hybrid":  # a low cut-off, so the suite's 4 KiB blocks go to packs and its bigger ones to files
+        spec = {"kind": "hybrid", "root": str(tmp_path / "data"), "small_max": 16 * 1024, "pack_bytes": 256 * 1024}
+        yield Kind(name, spec, 0.05, _corrupt_hybrid(spec))
     else:
         endpoint = os.environ.get(S3_ENV)
         if not endpoint:

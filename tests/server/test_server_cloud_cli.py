@@ -28,7 +28,8 @@ def test_s3_locations_and_notification_payloads_parse() -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["gc"], "--data is required"),
     (["gc", "--database-url", "sqlite:///x.db"], "--data is required"),
-    (["gc", "--data", ".", "--blocks", "/srv/blocks"], "--blocks must be disk, packed or an s3://BUCKET/PREFIX URL"),
+    (["gc", "--data", ".", "--blocks", "/srv/blocks"],
+     "--blocks must be hybrid, disk, packed or an s3://BUCKET/PREFIX URL"),
 ])
 def test_missing_or_wrong_locations_are_refused(args: list[str], message: str) -> None:
     res = ferry_server(*args)

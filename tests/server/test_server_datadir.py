@@ -32,13 +32,16 @@ def _modes(root: Path) -> dict[str, int]:
 
 
 def _use(server: ServerProcess) -> None:
-    """Everything that creates files: users, a login, a block, a commit."""
+    """Everything that creates files: users, a login, a small block (packs) and a big one (a file), a commit."""
     server.add_user("alice", "alice-pw")
     token = server.login("alice", "alice-pw")
     auth = {"Authorization": f"Bearer {token}"}
     digest = block_hash(b"private bytes")
     assert requests.put(f"{server.url}/v1/blocks/{digest}", data=b"private bytes", headers=auth,
                         timeout=10).status_code == 201
+    big = os.urandom(2 * 1024 * 1024)
+    assert requests.put(f"{server.url}/v1/blocks/{block_hash(big)}", data=big, headers=auth,
+                        timeout=30).status_code == 201
     op = {"op": "put", "path": "secret.txt", "blocks": [digest], "size": 13, "mtime_ns": 1, "base_rev": None}
     assert requests.post(f"{server.url}/v1/commit", json={"ops": [op]}, headers=auth, timeout=10).json()[
         "results"][0]["ok"]
@@ -50,7 +53,8 @@ def test_under_umask_022_every_file_is_0600_and_every_directory_0700(server_fact
     _use(server)
     modes = _modes(server.data)
     assert "ferry.db" in modes
-    assert any(name.startswith("blocks/") and len(Path(name).name) == 64 for name in modes)  # a block file
+    assert any(name.startswith("blocks/") and len(Path(name).name) == 64 for name in modes)  # a big block's file
+    assert {"packs/00000001.pack", "packs/index.db"} <= set(modes)  # where the small one went
     wrong = {name: f"{mode:04o}" for name, mode in modes.items()
              if mode != (0o700 if (server.data / name).is_dir() else 0o600)}
     assert wrong == {}

@@ -12,6 +12,7 @@ import pytest
 import requests
 from cloud import CloudServer, bucket_keys, cloud_args, fresh_database, require_postgres, start_server
 from srvapi import Api
+from stored_blocks import stored
 from util import wait_until
 
 from ferrysync.server.store.blockmarks import BlockRaced
@@ -87,7 +88,7 @@ def gc_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CloudS
 
 def _stored(server: CloudServer) -> set[str]:
     if "--blocks" not in server.extra_args:
-        return {p.name for p in (server.data / "blocks").rglob("*") if p.is_file()}
+        return stored(server.data)
     args = server.extra_args
     bucket = args[args.index("--blocks") + 1][len("s3://"):].split("/")[0]
     return {k.rsplit("/", 1)[1] for k in bucket_keys(args[args.index("--s3-endpoint-url") + 1], bucket)}

@@ -1,0 +1,71 @@
+"""The default local block store (server/blocks/hybrid.py): small blocks in packs, big ones as files, and every data
+directory an older server wrote (a file per block, or packs) read as it is, with no migration step."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from blockstore_child import block
+from srvapi import Api, Server, batch_body, h
+
+from ferrysync.server.blocks.disk import DiskBlockStore
+from ferrysync.server.blocks.hybrid import HybridBlockStore
+from ferrysync.server.blocks.packed import PackedBlockStore
+
+
+def _files(root: Path) -> set[str]:
+    return {p.name for p in root.rglob("*") if p.is_file() and p.parent.name != "tmp"}
+
+
+def test_small_blocks_go_to_packs_and_big_ones_to_files(tmp_path: Path) -> None:
+    store = HybridBlockStore(tmp_path, small_max=64 * 1024)
+    small, big = block(1, 0, 64 * 1024), block(1, 1, 64 * 1024 + 1)
+    store.put_many([small, big])
+    assert _files(tmp_path / "blocks") == {big[0]}
+    assert store.packs.has(small[0])
+    assert not store.packs.has(big[0])
+    assert store.get(small[0]) == small[1]
+    assert store.get(big[0]) == big[1]
+
+
+def test_data_dirs_of_either_older_layout_are_read_as_they_are(tmp_path: Path) -> None:
+    old_file, old_packed = block(2, 0), block(2, 1, 2 * 1024 * 1024)
+    DiskBlockStore(tmp_path / "blocks").put(*old_file)  # small, yet a file: the old default layout
+    packed = PackedBlockStore(tmp_path / "packs")
+    packed.put(*old_packed)  # big, yet in a pack: --blocks packed
+    packed.close()
+    store = HybridBlockStore(tmp_path)
+    assert sorted(store.iter()) == sorted([old_file[0], old_packed[0]])
+    assert store.get(old_file[0]) == old_file[1]
+    assert store.get(old_packed[0]) == old_packed[1]
+    cutoff = time.time()
+    time.sleep(0.05)  # file times tick with the kernel's coarse clock
+    # Stored again (an upload told it is stored): refreshed where it lies, not copied into the other half.
+    store.put_many([old_file, old_packed])
+    assert not store.packs.has(old_file[0])
+    assert _files(tmp_path / "blocks") == {old_file[0]}
+    assert not store.delete_if_older(old_file[0], cutoff)
+    assert not store.delete_if_older(old_packed[0], cutoff)
+    assert store.delete_if_older(old_file[0], time.time() + 1)
+    assert store.delete_if_older(old_packed[0], time.time() + 1)
+    assert list(store.iter()) == []
+
+
+def test_a_server_keeps_batched_blocks_in_packs_and_a_big_put_in_a_file(tmp_path: Path) -> None:
+    server = Server(tmp_path / "data").start()
+    try:
+        server.add_user("alice", "alice-pw")
+        alice = Api(server.url, server.login("alice", "alice-pw"), "alice")
+        small = [os.urandom(4096) for _ in range(20)]
+        assert alice.post("/v1/blocks/batch", data=batch_body(small)).status_code == 200
+        big = os.urandom(3 * 1024 * 1024)
+        alice.upload(big)
+        assert _files(tmp_path / "data" / "blocks") == {h(big)}
+        server.stop()
+        server.start()
+        alice = Api(server.url, server.login("alice", "alice-pw"), "alice")
+        assert all(alice.get(f"/v1/blocks/{h(b)}").content == b for b in [*small, big])
+    finally:
+        server.stop()
