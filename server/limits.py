@@ -12,6 +12,9 @@ MAX_BLOCK = 8 * MIB
 MAX_BATCH_BODY = 64 * MIB
 MAX_OPS_PER_COMMIT = 1000
 MAX_HASHES_PER_MISSING = 10_000
+# POST /v1/blocks/fetch: hashes per call and the bytes of its answer (held in memory while it is sent).
+MAX_HASHES_PER_FETCH = 4096
+MAX_FETCH_BYTES = 16 * MIB
 DEFAULT_CHANGES_LIMIT = 1000
 MAX_CHANGES_LIMIT = 10_000
 MAX_WAIT_SECONDS = 120
@@ -59,6 +62,8 @@ PUBLISHED: dict[str, Published] = {
                                           "bytes in a body sent without a valid device token (e.g. a login)"),
     "max_ops_per_commit": Published(MAX_OPS_PER_COMMIT, "ops in one POST /v1/commit"),
     "max_hashes_per_missing": Published(MAX_HASHES_PER_MISSING, "hashes in one POST /v1/blocks/missing"),
+    "max_hashes_per_fetch": Published(MAX_HASHES_PER_FETCH, "hashes in one POST /v1/blocks/fetch"),
+    "max_fetch_bytes": Published(MAX_FETCH_BYTES, "bytes of blocks one POST /v1/blocks/fetch may ask for"),
     "default_changes_limit": Published(DEFAULT_CHANGES_LIMIT, "page size of GET /v1/changes without `limit`"),
     "max_changes_limit": Published(MAX_CHANGES_LIMIT, "largest `limit` of GET /v1/changes"),
     "default_wait_seconds": Published(DEFAULT_WAIT_SECONDS, "GET /v1/changes/wait `timeout` when not given"),

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from ferrysync.server.limits import (
+    MAX_HASHES_PER_FETCH,
     MAX_HASHES_PER_MISSING,
     MAX_INT,
     MAX_NAME_CHARS,
@@ -114,6 +115,10 @@ LimitsResponse: type[BaseModel] = create_model(
 # -- blocks ----------------------------------------------------------------------------------------------------
 class MissingRequest(StrictModel):
     hashes: list[str] = Field(max_length=MAX_HASHES_PER_MISSING)
+
+
+class FetchRequest(StrictModel):
+    hashes: list[str] = Field(min_length=1, max_length=MAX_HASHES_PER_FETCH)
 
 
 class MissingResponse(BaseModel):

@@ -235,6 +235,9 @@ def test_every_call_of_the_client_round_trips_through_the_servers_models(
     assert c.get_block(digest) == data
     with pytest.raises(NotFound):
         c.get_block(chunker.block_hash(b"never uploaded"))
+    assert c.get_blocks([digest, *(h for h, _ in small), digest]) == {digest: data, **dict(small)}
+    with pytest.raises(NotFound):
+        c.get_blocks([digest, chunker.block_hash(b"never uploaded")])
 
     put = c.commit([MkdirOp("docs"), PutOp("docs/a.txt", (digest,), len(data), 1_700_000_000_000_000_000, False,
                                            None)])

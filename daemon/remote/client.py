@@ -1,9 +1,10 @@
 """RemoteClient: typed calls to one Ferry server (HTTP API v1) over one pooled, retrying requests.Session.
 
 Retry policy, explicitly: GET, PUT and DELETE are retried on connection drops, timeouts and 5xx with
-backoff and jitter; of the POSTs only /v1/blocks/missing and /v1/blocks/batch are (asking, or storing
-content-addressed blocks twice, is harmless). /v1/commit, /v1/login, /v1/logout and /v1/restore are retried
-only when the connection could not be opened at all (nothing was sent): a replay could apply a change twice.
+backoff and jitter; of the POSTs only /v1/blocks/missing, /v1/blocks/batch and /v1/blocks/fetch are (asking,
+reading, or storing content-addressed blocks twice, is harmless). /v1/commit, /v1/login, /v1/logout and
+/v1/restore are retried only when the connection could not be opened at all (nothing was sent): a replay could
+apply a change twice.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import requests
 from ferrysync.daemon import __version__
 from ferrysync.daemon.local.chunker import block_hash
 from ferrysync.daemon.remote.errors import ProtocolError, RemoteError, error_from_exception, error_from_response
+from ferrysync.daemon.remote.framing import decode_blocks
 from ferrysync.daemon.remote.limits import (
     MAX_BATCH_BODY,
     MAX_BLOCK,
@@ -45,7 +47,7 @@ from ferrysync.daemon.remote.types import (
     parse_str_list,
 )
 
-SAFE_POSTS = ("/v1/blocks/missing", "/v1/blocks/batch")
+SAFE_POSTS = ("/v1/blocks/missing", "/v1/blocks/batch", "/v1/blocks/fetch")
 _IO_PIECE = 64 * 1024
 
 
@@ -67,6 +69,12 @@ class _ThrottledBody(io.BytesIO):
         if piece:
             self._throttle.consume(len(piece))
         return piece
+
+
+def _throttled(pieces: Iterator[bytes], throttle: Throttle) -> Iterator[bytes]:
+    for piece in pieces:
+        throttle.consume(len(piece))
+        yield piece
 
 
 def encode_batch(blocks: Sequence[tuple[str, bytes]]) -> bytes:
@@ -317,6 +325,25 @@ class RemoteClient:
                 f"block {hash_} arrived corrupted ({len(data)} bytes with another hash)", code="hash_mismatch"
             )
         return data
+
+    def get_blocks(self, hashes: Sequence[str], *, throttle: Throttle | None = None) -> dict[str, bytes]:
+        """Many blocks in one request (POST /v1/blocks/fetch): hash -> bytes, each verified (see framing.py).
+
+        The caller keeps within max_hashes_per_fetch and max_fetch_bytes; a block it does not hold is NotFound
+        for the whole call (its `missing` names them)."""
+        wanted = list(dict.fromkeys(hashes))
+        if not wanted:
+            return {}
+        resp = self._request("POST", "/v1/blocks/fetch", json={"hashes": wanted}, stream=True)
+        try:
+            pieces = resp.iter_content(_IO_PIECE)
+            if throttle is not None:
+                pieces = _throttled(pieces, throttle)
+            return decode_blocks(pieces, wanted)
+        except requests.RequestException as exc:
+            raise error_from_exception(exc, "POST /v1/blocks/fetch") from exc
+        finally:
+            resp.close()
 
     # -- tree ------------------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Block endpoints: which are missing, single upload, batch upload, download. All answered per user."""
+"""Block endpoints: which are missing, single upload, batch upload, download of one or many. All answered per user."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from ferrysync.server.blocks.base import BlockCorrupt
 from ferrysync.server.context import AppContext, get_ctx
 from ferrysync.server.errors import ApiError
 from ferrysync.server.hashing import block_hash, is_block_hash
-from ferrysync.server.limits import MAX_BLOCK
-from ferrysync.server.models import BatchStored, BlockStored, MissingRequest, MissingResponse
+from ferrysync.server.limits import MAX_BLOCK, MAX_FETCH_BYTES
+from ferrysync.server.models import BatchStored, BlockStored, FetchRequest, MissingRequest, MissingResponse
 from ferrysync.server.store.blockmarks import BlockRaced
 
 log = logging.getLogger("ferrysync.server")
@@ -137,6 +137,52 @@ def _parse_header(raw: bytes) -> tuple[str, int]:
     return digest, length
 
 
+def _read(ctx: AppContext, digest: str) -> bytes:
+    """A stored block's verified bytes; a damaged copy is never served (500 corrupt_block, the operator told)."""
+    try:
+        return ctx.blocks.get(digest)
+    except KeyError:
+        raise ApiError(404, "not_found", "no such block", missing=[digest]) from None
+    except BlockCorrupt as exc:
+        # The server's storage failed, not the client: a 5xx (alerts fire), with its own code so it is not taken
+        # for a bug, and the operator is told which block and where (restore it from a backup of the store).
+        log.error("CORRUPT BLOCK: %s; it is not served. Restore this file from a backup of the block store.", exc)
+        ctx.metrics.add("ferry_blocks_corrupt_total")
+        raise ApiError(500, "corrupt_block", "the server's copy of this block is damaged; its operator has been "
+                       "told", hash=digest) from None
+
+
+@router.post("/fetch", response_class=Response,
+             responses={200: {"content": {"application/octet-stream": {}},
+                              "description": "one record per distinct hash, in request order: 64 hex characters, "
+                                             "8-byte big-endian length, the bytes (the framing of /v1/blocks/batch)"},
+                        404: {"description": "not_found: some hashes are not this user's; `missing` lists them"},
+                        413: {"description": "too_large: the blocks add up to more than max_fetch_bytes"},
+                        500: {"description": "corrupt_block: a stored copy is damaged (never served)"}})
+def fetch_blocks(body: FetchRequest, caller: CallerDep, ctx: Ctx) -> Response:
+    """Download many blocks in one request: the round trip a small file would otherwise cost on its own.
+
+    All or nothing, decided before a byte is sent: every hash must be one this user holds (else 404 listing the
+    missing ones; other users' blocks are missing exactly like absent ones), and their sizes must add up to at
+    most max_fetch_bytes (else 413). Each block is verified against its hash as it is read, as GET does."""
+    wanted = list(dict.fromkeys(_check_hash(d) for d in body.hashes))
+    sizes = ctx.meta.user_block_sizes(caller.user_id, wanted)
+    missing = [d for d in wanted if d not in sizes]
+    if missing:
+        raise ApiError(404, "not_found", f"{len(missing)} of these blocks are not yours (or not stored)",
+                       missing=missing)
+    total = sum(sizes.values())
+    if total > MAX_FETCH_BYTES:
+        raise ApiError(413, "too_large", f"these blocks add up to {total} bytes, over the {MAX_FETCH_BYTES}-byte "
+                       "limit of one fetch: ask for fewer")
+    parts: list[bytes] = []
+    for digest in wanted:
+        data = _read(ctx, digest)
+        parts += [digest.encode("ascii"), struct.pack(">Q", len(data)), data]
+    ctx.metrics.add("ferry_block_bytes_downloaded_total", sum(sizes.values()))
+    return Response(content=b"".join(parts), media_type="application/octet-stream")
+
+
 @router.get("/{digest}", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "the block's bytes"},
                        404: {"description": "this user holds no such block"},
@@ -146,16 +192,6 @@ def get_block(digest: Digest, caller: CallerDep, ctx: Ctx) -> Response:
     _check_hash(digest)
     if not ctx.meta.user_has_block(caller.user_id, digest):
         raise ApiError(404, "not_found", "no such block")
-    try:
-        data = ctx.blocks.get(digest)
-    except KeyError:
-        raise ApiError(404, "not_found", "no such block") from None
-    except BlockCorrupt as exc:
-        # The server's storage failed, not the client: a 5xx (alerts fire), with its own code so it is not taken
-        # for a bug, and the operator is told which block and where (restore it from a backup of the store).
-        log.error("CORRUPT BLOCK: %s; it is not served. Restore this file from a backup of the block store.", exc)
-        ctx.metrics.add("ferry_blocks_corrupt_total")
-        raise ApiError(500, "corrupt_block", "the server's copy of this block is damaged; its operator has been "
-                       "told") from None
+    data = _read(ctx, digest)
     ctx.metrics.add("ferry_block_bytes_downloaded_total", len(data))
     return Response(content=data, media_type="application/octet-stream")

@@ -253,6 +253,17 @@ class SqlMetaStore:
             return conn.execute(select(user_blocks.c.hash).where(and_(
                 user_blocks.c.user_id == user_id, user_blocks.c.hash == digest))).first() is not None
 
+    def user_block_sizes(self, user_id: int, hashes: Sequence[str]) -> dict[str, int]:
+        """The sizes of those of `hashes` this user holds (the others are absent from the answer)."""
+        wanted = list(dict.fromkeys(hashes))
+        sizes: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                rows = conn.execute(select(user_blocks.c.hash, user_blocks.c.size).where(and_(
+                    user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(wanted[i:i + _IN_CHUNK]))))
+                sizes.update((str(h), int(n)) for h, n in rows)
+        return sizes
+
     # -- tree ----------------------------------------------------------------------------------------------
     def commit(self, user_id: int, device_name: str, ops: Sequence[Op]) -> tuple[list[OpResult], int]:
         """Apply ops in order in one transaction; each succeeds or fails alone. Returns results and new seq."""
