@@ -15,12 +15,13 @@ import itertools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+from ferrysync.daemon.engine.download_batch import Landed, SmallDownloads, is_small
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.engine.resume import forget_resume, resume_state, save_resume
 from ferrysync.daemon.engine.swaps import clear_swap, record_swap
@@ -152,15 +153,21 @@ class Executor:
         if downloads:
             self._download_all(downloads, result)
 
-    def _guarded(self, action: Action, result: BatchResult, fn: Callable[[Action, BatchResult], None]) -> None:
-        """Run one action; map its failure to re-plan, backoff or offline."""
+    def _guarded(self, action: Action, result: BatchResult, fn: Callable[[Action, BatchResult], None], *,
+                 settle: bool = True) -> bool:
+        """Run one action; map its failure to re-plan, backoff or offline. True if it succeeded.
+
+        settle=False: the caller counts the success and clears the path's failure itself (with the batch's
+        journal transaction)."""
         try:
             fn(action, result)
             log.debug("%s: %s %r done", self.fid, type(action).__name__, action.path)
-            if needs_work(action):  # a report (kept out, skipped) changes nothing: planning it again is idle work
+            # A report (kept out, skipped) changes nothing: planning it again is idle work.
+            if settle and needs_work(action):
                 result.done += 1
                 result.replan.add(action.path)
                 self.j.clear_failure(self.fid, action.path)
+            return True
         except (GuardFailed, TargetChanged, FileChangedWhileReading, FileNotFoundError, NotADirectoryError,
                 IsADirectoryError) as exc:
             log.debug("%s: %s re-planned: %s", self.fid, action.path, exc)
@@ -181,6 +188,7 @@ class Executor:
             log.warning("%s: %s failed: %s", self.fid, action.path, message)
             self.j.record_failure(self.fid, action.path, message)
             result.failed[action.path] = message
+        return False
 
     # -- local-only actions ----------------------------------------------------------------------------------
 
@@ -473,19 +481,39 @@ class Executor:
             self.j.put_many(self.fid, "synced", [merge_base(locals_[r.path], r) for r in remotes])
 
     def _download_all(self, downloads: list[Download], result: BatchResult) -> None:
-        if len(downloads) == 1 or self.ctx.download_workers <= 1:
-            for d in downloads:
+        small = [d for d in downloads if is_small(d.remote)]
+        big = [d for d in downloads if not is_small(d.remote)]
+        if len(small) > 1:
+            try:
+                SmallDownloads(self).run(small, result)
+            except (ServerUnavailable, ConnectionError) as exc:
+                raise Offline(str(exc)) from exc
+        else:
+            big = small + big
+        if len(big) == 1 or self.ctx.download_workers <= 1:
+            for d in big:
                 self._guarded(d, result, self._download)
             return
         with ThreadPoolExecutor(self.ctx.download_workers, thread_name_prefix="ferry-dl") as pool:
-            futures = [pool.submit(self._guarded, d, result, self._download) for d in downloads]
+            futures = [pool.submit(self._guarded, d, result, self._download) for d in big]
             errors = [f.exception() for f in futures]
-        for exc in errors:
-            if exc is not None:
-                raise exc
+        for error in errors:
+            if error is not None:
+                raise error
 
     def _download(self, a: Action, result: BatchResult) -> None:
         assert isinstance(a, Download)
+        landed = self.land(a, result)
+        with self.j.transaction():
+            self.record_landed(landed)
+        self.ctx.wake_indexer()
+
+    def land(self, a: Download, result: BatchResult, blocks: Mapping[str, bytes] | None = None,
+             progress: Callable[[int], None] | None = None) -> Landed:
+        """Put `a`'s file on disk (guarded, verified, swapped safely); what the journal must record of it.
+
+        `blocks`: fetched ahead for a batch of small files (no resume state: such a file is fetched again whole,
+        and the caller fsyncs the folders and records the batch in one transaction)."""
         remote = a.remote
         self._writable()
         self._check_disk(a.path, a.expect_local)
@@ -494,56 +522,58 @@ class Executor:
         swapped: list[Path] = []  # the temp file whose exchange with the target began (see swaps.py)
         if exp is not None and exp.kind is Kind.FILE and exp.content_hash == remote.content_hash:
             fsio.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
-            chunks = self.j.local_chunks(self.fid, a.path)
             # What the engine wrote is the mode; the content it vouches for is the planned row's.
-            local = replace(exp, executable=remote.executable)
-        else:
-            self._make_dirs(a.path, target.parent)
-            states: list[ResumeState] = []
+            return Landed(a, replace(exp, executable=remote.executable), self.j.local_chunks(self.fid, a.path))
+        self._make_dirs(a.path, target.parent)
+        batch = blocks is not None
 
-            def on_state(st: ResumeState) -> None:
-                states[:] = [st]
-                save_resume(self.j, self.fid, a.path, st)
+        def on_state(st: ResumeState) -> None:
+            save_resume(self.j, self.fid, a.path, st)
 
-            def before_swap(temp: Path) -> None:
-                # From the exchange on, the temp may hold the user's bytes: never resumed into, kept over a crash.
-                swapped.append(temp)
-                with self.j.transaction():
+        def before_swap(temp: Path) -> None:
+            # From the exchange on, the temp may hold the user's bytes: never resumed into, kept over a crash.
+            swapped.append(temp)
+            with self.j.transaction():
+                forget_resume(self.j, self.fid, a.path)
+                record_swap(self.j, self.fid, a.path, temp, remote.content_hash, exp)
+
+        with contextlib.ExitStack() as stack:
+            if progress is None:
+                progress = stack.enter_context(self.ctx.tracker.transfer(a.path, "down", remote.size))
+            try:
+                done = self.ctx.downloader.download(
+                    remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
+                    find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
+                    tmp_dir=tmp_dir(self.ctx.root),
+                    resume=None if batch else resume_state(self.j, self.fid, a.path, remote),
+                    on_state=None if batch else on_state,
+                    target_is_new=exp is None, displaced_matches=lambda p: _stat_matches(_stat_or_none(p), exp),
+                    before_swap=before_swap, blocks=blocks, sync_dir=not batch,
+                )
+            except (TargetChanged, CorruptDownload, DiskFull):
+                with self.j.transaction():  # the temp file is gone (no swap happened): nothing to resume
                     forget_resume(self.j, self.fid, a.path)
-                    record_swap(self.j, self.fid, a.path, temp, remote.content_hash, exp)
+                    for temp in swapped:
+                        clear_swap(self.j, self.fid, temp)
+                raise
+        # Index the new file's chunks, so the next edit of it downloads only the chunks that changed.
+        chunks = _chunks(remote.blocks, done.block_lengths)
+        inode, size, mtime_ns, executable = done.written
+        local = LocalEntry(a.path, Kind.FILE, size, mtime_ns, inode, executable, remote.content_hash, remote.blocks)
+        if done.displaced is not None:
+            self._keep_displaced(a.path, done.displaced, result)
+        return Landed(a, local, chunks, tuple(swapped))
 
-            with self.ctx.tracker.transfer(a.path, "down", remote.size) as progress:
-                try:
-                    done = self.ctx.downloader.download(
-                        remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
-                        find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
-                        tmp_dir=tmp_dir(self.ctx.root), resume=resume_state(self.j, self.fid, a.path, remote),
-                        on_state=on_state,
-                        target_is_new=exp is None, displaced_matches=lambda p: _stat_matches(_stat_or_none(p), exp),
-                        before_swap=before_swap,
-                    )
-                except (TargetChanged, CorruptDownload, DiskFull):
-                    with self.j.transaction():  # the temp file is gone (no swap happened): nothing to resume
-                        forget_resume(self.j, self.fid, a.path)
-                        for temp in swapped:
-                            clear_swap(self.j, self.fid, temp)
-                    raise
-            forget_resume(self.j, self.fid, a.path)
-            # Index the new file's chunks, so the next edit of it downloads only the chunks that changed.
-            chunks = _chunks(remote.blocks, states[0].block_lengths if states else ())
-            inode, size, mtime_ns, executable = done.written
-            local = LocalEntry(a.path, Kind.FILE, size, mtime_ns, inode, executable, remote.content_hash,
-                               remote.blocks)
-            if done.displaced is not None:
-                self._keep_displaced(a.path, done.displaced, result)
-        with self.j.transaction():
-            self.j.put_local(self.fid, local, chunks)
-            self.j.put_synced(self.fid, merge_base(local, remote))
-            self.j.add_activity(self.fid, a.path, "downloaded", str(remote.size))
-            for temp in swapped:
-                clear_swap(self.j, self.fid, temp)  # what it displaced is safe: gone as planned, or kept above
-            self._recheck(a.path)
-        self.ctx.wake_indexer()
+    def record_landed(self, landed: Landed) -> None:
+        """The journal's side of a landed download (inside the caller's transaction)."""
+        a = landed.action
+        self.j.put_local(self.fid, landed.local, landed.chunks)
+        self.j.put_synced(self.fid, merge_base(landed.local, a.remote))
+        self.j.add_activity(self.fid, a.path, "downloaded", str(a.remote.size))
+        forget_resume(self.j, self.fid, a.path)
+        for temp in landed.swapped:
+            clear_swap(self.j, self.fid, temp)  # what it displaced is safe: gone as planned, or kept above
+        self._recheck(a.path)
 
     def _keep_displaced(self, path: str, displaced: Path, result: BatchResult) -> None:
         """A save the user made in the instant before the download's swap: keep it as a conflict copy."""

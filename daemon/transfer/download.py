@@ -1,7 +1,8 @@
 """Download one remote file safely: temp file in the same folder, verified, then replaced only if unchanged.
 
 Blocks already on this disk (found through the engine's block index) are copied instead of fetched; the rest
-come from the server, several at a time, and are written in order. Each block is verified before it is
+come from the server, several at a time, and are written in order. Small files' blocks are fetched ahead, many
+per request (`prefetch`), by the executor's batches, and handed in as `blocks`. Each block is verified before it is
 written, so the temp file always holds a verified prefix: the resume state (temp path + lengths of that
 prefix) lets a restarted daemon continue where it stopped. The target is replaced only if `still_matches()`
 says the local file is still what the engine last saw; a full disk removes the temp, leaves the target alone.
@@ -20,7 +21,7 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ class DownloadResult:
     written: tuple[int, int, int, bool] = (0, 0, 0, False)
     # A user's save that was at the target at the moment of the swap, kept under this temp name (see module doc).
     displaced: Path | None = None
+    block_lengths: tuple[int, ...] = ()  # of each block of the file, in order (the block index records them)
 
 
 def _default_write(f: BinaryIO, data: bytes) -> object:
@@ -85,6 +87,10 @@ class Downloader:
         self.parallel = max(1, parallel)
         self._write = write
 
+    def prefetch(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """Many blocks in one request, each verified (hash -> bytes); the caller keeps within the fetch limits."""
+        return self.client.get_blocks(hashes, throttle=self.throttle)
+
     def download(
         self,
         entry: RemoteEntry,
@@ -100,9 +106,15 @@ class Downloader:
         target_is_new: bool | None = None,
         displaced_matches: Callable[[Path], bool] | None = None,
         before_swap: Callable[[Path], None] | None = None,
+        blocks: Mapping[str, bytes] | None = None,
+        sync_dir: bool = True,
     ) -> DownloadResult:
         """Fetch `entry` onto `target`. Raises TargetChanged, DiskFull, TransferCancelled, CorruptDownload or
-        a RemoteError; on cancel or network errors the temp file is kept (see `on_state`) for a resume."""
+        a RemoteError; on cancel or network errors the temp file is kept (see `on_state`) for a resume.
+
+        `blocks`: verified bytes fetched ahead (`prefetch`), used before the disk or the network. `sync_dir=False`
+        leaves the fsync of the target's folder to the caller, who must do it before recording the result (one
+        fsync for a batch of files landing in the same folder)."""
         if entry.kind is not Kind.FILE:
             raise ValueError(f"only files can be downloaded, {entry.path!r} is a {entry.kind.value}")
         if entry.content_hash is not None and content_hash_of(entry.blocks) != entry.content_hash:
@@ -111,7 +123,7 @@ class Downloader:
         folder = Path(tmp_dir) if tmp_dir is not None else target.parent
         if tmp_dir is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        job = _Job(self, entry, target, find_local_block, on_state, progress, cancel)
+        job = _Job(self, entry, target, find_local_block, on_state, progress, cancel, blocks or {})
         temp = job.open_temp(folder, resume)
         try:
             job.fill()
@@ -139,8 +151,9 @@ class Downloader:
             if not job.swapping:  # after the swap the temp may hold the user's bytes: never discarded here
                 job.discard()
             raise
-        fsio.fsync_dir(target.parent)
-        return DownloadResult(target, job.fetched, job.reused, written, displaced)
+        if sync_dir:
+            fsio.fsync_dir(target.parent)
+        return DownloadResult(target, job.fetched, job.reused, written, displaced, tuple(job.lengths))
 
 
 def _install(job: _Job, temp: Path, target: Path, target_is_new: bool | None,
@@ -182,8 +195,10 @@ class _Job:
 
     def __init__(self, owner: Downloader, entry: RemoteEntry, target: Path,
                  finder: LocalBlockFinder | None, on_state: Callable[[ResumeState], None] | None,
-                 progress: Callable[[int], None] | None, cancel: threading.Event | None) -> None:
+                 progress: Callable[[int], None] | None, cancel: threading.Event | None,
+                 fetched: Mapping[str, bytes]) -> None:
         self.owner, self.entry, self.target = owner, entry, target
+        self.ahead = fetched
         self.finder, self.on_state, self.progress, self.cancel = finder, on_state, progress, cancel
         self.lengths: list[int] = []
         self.written: dict[str, tuple[int, int]] = {}  # hash → (offset, length) inside the temp file
@@ -240,6 +255,9 @@ class _Job:
 
     def _fetch(self, h: str) -> tuple[bytes, bool]:
         """A block's verified bytes and whether they came from this disk."""
+        ahead = self.ahead.get(h)
+        if ahead is not None:
+            return ahead, False  # verified on arrival (framing.decode_blocks)
         if self.finder is not None:
             found = self.finder(h)
             if found is not None:
@@ -262,7 +280,11 @@ class _Job:
         assert self.f is not None
         blocks = self.entry.blocks
         start = len(self.lengths)
-        window = self.owner.parallel * 2 if self.owner.parallel > 1 else 1  # 1: strictly one step at a time
+        rest = blocks[start:]
+        if self.owner.parallel == 1 or len(rest) <= 1 or all(h in self.ahead for h in rest):
+            self._fill_in_turn(start)  # nothing to wait for in parallel: no threads to start
+            return
+        window = self.owner.parallel * 2  # blocks planned ahead of the one being written
         futures: dict[int, Future[tuple[bytes, bool]]] = {}
         planned: set[str] = set(self.written)
         nxt = start
@@ -285,6 +307,17 @@ class _Job:
             finally:
                 for fut in futures.values():
                     fut.cancel()
+
+    def _fill_in_turn(self, start: int) -> None:
+        """`fill`, one block after the other on the calling thread."""
+        blocks = self.entry.blocks
+        for i in range(start, len(blocks)):
+            if self.cancel is not None and self.cancel.is_set():
+                raise TransferCancelled(f"download of {self.entry.path!r} paused or cancelled")
+            if blocks[i] in self.written:
+                self._append(blocks[i], self._from_temp(blocks[i]), True)
+            else:
+                self._append(blocks[i], *self._fetch(blocks[i]))
 
     def _from_temp(self, h: str) -> bytes:
         assert self.f is not None

@@ -1,0 +1,147 @@
+"""Downloading many small files at once: their blocks fetched many per request, their journal rows in one commit.
+
+A small file costs one request of its own otherwise, and one request's handling (~ms) is most of what moving a
+4 KiB file costs. So small files are grouped into batches bounded by bytes and blocks (within the server's
+`max_fetch_bytes` and `max_hashes_per_fetch`), each batch's blocks come in one POST /v1/blocks/fetch (a few
+batches in flight while earlier ones land), and each file then lands exactly as a single download does (guarded,
+written to a temp, verified, fsynced, swapped only if the target is still what the engine last saw). What a batch
+changes in the journal is written in ONE transaction after its folders are fsynced: a crash before that commit
+leaves files on disk the journal does not know yet, which the next scan finds identical to the server's and
+records, never a row for bytes that are not durably there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ferrysync.daemon.local import fsio
+from ferrysync.daemon.model import Chunk, LocalEntry, RemoteEntry
+from ferrysync.daemon.planner import Download
+from ferrysync.daemon.remote import RemoteError, ServerUnavailable, Unauthorized
+
+if TYPE_CHECKING:
+    from ferrysync.daemon.engine.executor import BatchResult, Executor
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+SMALL_FILE = 1 * MIB  # at most this big: fetched in batches; bigger files fetch their blocks in parallel instead
+BATCH_BYTES = 4 * MIB  # ≤ the server's max_fetch_bytes; small enough that several batches overlap
+BATCH_BLOCKS = 1024  # ≤ the server's max_hashes_per_fetch
+IN_FLIGHT = 3  # batches being fetched while one lands
+
+
+@dataclass(frozen=True, slots=True)
+class Landed:
+    """A download that is on disk, and what the journal must record of it."""
+
+    action: Download
+    local: LocalEntry  # what the engine wrote (identity taken before the rename)
+    chunks: list[Chunk]
+    swapped: tuple[Path, ...] = ()  # temps whose swap records are cleared with the result
+
+
+def is_small(remote: RemoteEntry) -> bool:
+    return remote.size <= SMALL_FILE and len(remote.blocks) <= BATCH_BLOCKS
+
+
+def batches(downloads: Sequence[Download]) -> list[list[Download]]:
+    """Consecutive groups of at most BATCH_BYTES (by file size, which bounds its distinct blocks) and
+    BATCH_BLOCKS blocks; a file is never split."""
+    out: list[list[Download]] = []
+    current: list[Download] = []
+    size = count = 0
+    for d in downloads:
+        if current and (size + d.remote.size > BATCH_BYTES or count + len(d.remote.blocks) > BATCH_BLOCKS):
+            out.append(current)
+            current, size, count = [], 0, 0
+        current.append(d)
+        size += d.remote.size
+        count += len(d.remote.blocks)
+    if current:
+        out.append(current)
+    return out
+
+
+class SmallDownloads:
+    """One run of the executor's small downloads (see the module doc)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.ex = executor
+        self.ctx = executor.ctx
+
+    def run(self, downloads: Sequence[Download], result: BatchResult) -> None:
+        """Raises ServerUnavailable (the executor's Offline) or Unauthorized, after recording what landed."""
+        groups = batches(downloads)
+        workers = max(1, self.ctx.download_workers)
+        with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="ferry-fetch") as fetchers, \
+                ThreadPoolExecutor(workers, thread_name_prefix="ferry-dl") as landers:
+            ahead: deque[Future[dict[str, bytes]]] = deque(
+                fetchers.submit(self._prefetch, g) for g in groups[:IN_FLIGHT])
+            try:
+                for i, group in enumerate(groups):
+                    fetched = ahead.popleft()
+                    if i + IN_FLIGHT < len(groups):
+                        ahead.append(fetchers.submit(self._prefetch, groups[i + IN_FLIGHT]))
+                    if self.ctx.cancel.is_set():  # paused or stopping: the rest is planned again later
+                        result.retry.update(d.path for g in groups[i:] for d in g)
+                        return
+                    self._land(group, fetched.result(), result, landers)
+            finally:
+                for f in ahead:
+                    f.cancel()
+
+    def _prefetch(self, group: list[Download]) -> dict[str, bytes]:
+        """The group's blocks that are not on this disk already, in one request; {} lets each file fetch its own
+        (and fail on its own: a block gone from the server, a refused answer)."""
+        wanted: dict[str, None] = {}
+        for d in group:
+            exp = d.expect_local
+            if exp is not None and exp.content_hash == d.remote.content_hash:
+                continue  # only its executable bit changes
+            wanted.update(dict.fromkeys(d.remote.blocks))
+        hashes = [h for h in wanted if self.ctx.find_block(h) is None]
+        if not hashes or self.ctx.cancel.is_set():
+            return {}
+        try:
+            return self.ctx.downloader.prefetch(hashes)
+        except (ServerUnavailable, Unauthorized):
+            raise
+        except RemoteError as exc:
+            log.info("%s: fetching %d blocks at once failed (%s); fetching them file by file", self.ex.fid,
+                     len(hashes), exc)
+            return {}
+
+    def _land(self, group: list[Download], blocks: dict[str, bytes], result: BatchResult,
+              landers: ThreadPoolExecutor) -> None:
+        landed: list[Landed] = []
+        total = sum(d.remote.size for d in group)
+        with self.ctx.tracker.transfer(f"{len(group)} files", "down", total) as progress:
+            def one(d: Download) -> None:
+                self.ex._guarded(d, result, lambda a, r: landed.append(self.ex.land(d, r, blocks, progress)),
+                                 settle=False)
+
+            errors = [f.exception() for f in [landers.submit(one, d) for d in group]]
+        if landed:
+            self._record(landed, result)
+        for exc in errors:  # Offline or Unauthorized: the batch stops, what landed is recorded above
+            if exc is not None:
+                raise exc
+
+    def _record(self, landed: list[Landed], result: BatchResult) -> None:
+        for folder in {self.ex._abs(x.action.path).parent for x in landed}:
+            fsio.fsync_dir(folder)  # the renames are durable before the journal says the files are there
+        with self.ex.j.transaction():
+            for x in landed:
+                self.ex.record_landed(x)
+                self.ex.j.clear_failure(self.ex.fid, x.action.path)
+        for x in landed:
+            result.done += 1
+            result.replan.add(x.action.path)
+        self.ctx.wake_indexer()
