@@ -16,12 +16,11 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ferrysync.daemon.engine.landing import Landed, land, record_landed
 from ferrysync.daemon.local import fsio
-from ferrysync.daemon.model import Chunk, LocalEntry, RemoteEntry
+from ferrysync.daemon.model import RemoteEntry
 from ferrysync.daemon.planner import Download
 from ferrysync.daemon.remote import RemoteError, ServerUnavailable, Unauthorized
 
@@ -35,16 +34,6 @@ SMALL_FILE = 1 * MIB  # at most this big: fetched in batches; bigger files fetch
 BATCH_BYTES = 4 * MIB  # ≤ the server's max_fetch_bytes; small enough that several batches overlap
 BATCH_BLOCKS = 1024  # ≤ the server's max_hashes_per_fetch
 IN_FLIGHT = 3  # batches being fetched while one lands
-
-
-@dataclass(frozen=True, slots=True)
-class Landed:
-    """A download that is on disk, and what the journal must record of it."""
-
-    action: Download
-    local: LocalEntry  # what the engine wrote (identity taken before the rename)
-    chunks: list[Chunk]
-    swapped: tuple[Path, ...] = ()  # temps whose swap records are cleared with the result
 
 
 def is_small(remote: RemoteEntry) -> bool:
@@ -124,7 +113,7 @@ class SmallDownloads:
         total = sum(d.remote.size for d in group)
         with self.ctx.tracker.transfer(f"{len(group)} files", "down", total) as progress:
             def one(d: Download) -> None:
-                self.ex._guarded(d, result, lambda a, r: landed.append(self.ex.land(d, r, blocks, progress)),
+                self.ex._guarded(d, result, lambda a, r: landed.append(land(self.ex, d, r, blocks, progress)),
                                  settle=False)
 
             errors = [f.exception() for f in [landers.submit(one, d) for d in group]]
@@ -139,7 +128,7 @@ class SmallDownloads:
             fsio.fsync_dir(folder)  # the renames are durable before the journal says the files are there
         with self.ex.j.transaction():
             for x in landed:
-                self.ex.record_landed(x)
+                record_landed(self.ex, x)
                 self.ex.j.clear_failure(self.ex.fid, x.action.path)
         for x in landed:
             result.done += 1

@@ -9,31 +9,27 @@ downloads run on a small pool. A server that stops answering aborts the batch (`
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import itertools
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from ferrysync.daemon.engine.download_batch import Landed, SmallDownloads, is_small
+from ferrysync.daemon.engine.download_batch import SmallDownloads, is_small
+from ferrysync.daemon.engine.landing import land, record_landed
 from ferrysync.daemon.engine.progress import TransferTracker
-from ferrysync.daemon.engine.resume import forget_resume, resume_state, save_resume
-from ferrysync.daemon.engine.swaps import clear_swap, record_swap
 from ferrysync.daemon.journal import Journal, Tree
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest
-from ferrysync.daemon.local.conflicts import conflict_name
-from ferrysync.daemon.local.marker import RootUnavailable, check_marker, tmp_dir
+from ferrysync.daemon.local.marker import RootUnavailable, check_marker
 from ferrysync.daemon.local.ondisk import disk_path
-from ferrysync.daemon.local.scanner import DiskEntry, stat_entry
+from ferrysync.daemon.local.scanner import stat_entry
 from ferrysync.daemon.local.trash import move_to_trash
-from ferrysync.daemon.model import Chunk, Kind, LocalEntry, RemoteEntry
+from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry
 from ferrysync.daemon.planner import (
     Action,
     ConflictCopy,
@@ -66,8 +62,8 @@ from ferrysync.daemon.remote import (
 )
 from ferrysync.daemon.remote.mapping import from_server, to_server
 from ferrysync.daemon.transfer import Downloader, Uploader
-from ferrysync.daemon.transfer.download import LocalBlockFinder, ResumeState
-from ferrysync.daemon.transfer.errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
+from ferrysync.daemon.transfer.download import LocalBlockFinder
+from ferrysync.daemon.transfer.errors import TargetChanged, TransferCancelled
 from ferrysync.daemon.transfer.pipeline import pipelined, rounds
 from ferrysync.daemon.transfer.upload import UploadItem, UploadOutcome
 
@@ -503,97 +499,10 @@ class Executor:
 
     def _download(self, a: Action, result: BatchResult) -> None:
         assert isinstance(a, Download)
-        landed = self.land(a, result)
+        landed = land(self, a, result)
         with self.j.transaction():
-            self.record_landed(landed)
+            record_landed(self, landed)
         self.ctx.wake_indexer()
-
-    def land(self, a: Download, result: BatchResult, blocks: Mapping[str, bytes] | None = None,
-             progress: Callable[[int], None] | None = None) -> Landed:
-        """Put `a`'s file on disk (guarded, verified, swapped safely); what the journal must record of it.
-
-        `blocks`: fetched ahead for a batch of small files (no resume state: such a file is fetched again whole,
-        and the caller fsyncs the folders and records the batch in one transaction)."""
-        remote = a.remote
-        self._writable()
-        self._check_disk(a.path, a.expect_local)
-        target = self._abs(a.path)
-        exp = a.expect_local
-        swapped: list[Path] = []  # the temp file whose exchange with the target began (see swaps.py)
-        if exp is not None and exp.kind is Kind.FILE and exp.content_hash == remote.content_hash:
-            fsio.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
-            # What the engine wrote is the mode; the content it vouches for is the planned row's.
-            return Landed(a, replace(exp, executable=remote.executable), self.j.local_chunks(self.fid, a.path))
-        self._make_dirs(a.path, target.parent)
-        batch = blocks is not None
-
-        def on_state(st: ResumeState) -> None:
-            save_resume(self.j, self.fid, a.path, st)
-
-        def before_swap(temp: Path) -> None:
-            # From the exchange on, the temp may hold the user's bytes: never resumed into, kept over a crash.
-            swapped.append(temp)
-            with self.j.transaction():
-                forget_resume(self.j, self.fid, a.path)
-                record_swap(self.j, self.fid, a.path, temp, remote.content_hash, exp)
-
-        with contextlib.ExitStack() as stack:
-            if progress is None:
-                progress = stack.enter_context(self.ctx.tracker.transfer(a.path, "down", remote.size))
-            try:
-                done = self.ctx.downloader.download(
-                    remote, target, still_matches=lambda: _matches(self.ctx.root, a.path, exp),
-                    find_local_block=self.ctx.find_block, progress=progress, cancel=self.ctx.cancel,
-                    tmp_dir=tmp_dir(self.ctx.root),
-                    resume=None if batch else resume_state(self.j, self.fid, a.path, remote),
-                    on_state=None if batch else on_state,
-                    target_is_new=exp is None, displaced_matches=lambda p: _stat_matches(_stat_or_none(p), exp),
-                    before_swap=before_swap, blocks=blocks, sync_dir=not batch,
-                )
-            except (TargetChanged, CorruptDownload, DiskFull):
-                with self.j.transaction():  # the temp file is gone (no swap happened): nothing to resume
-                    forget_resume(self.j, self.fid, a.path)
-                    for temp in swapped:
-                        clear_swap(self.j, self.fid, temp)
-                raise
-        # Index the new file's chunks, so the next edit of it downloads only the chunks that changed.
-        chunks = _chunks(remote.blocks, done.block_lengths)
-        inode, size, mtime_ns, executable = done.written
-        local = LocalEntry(a.path, Kind.FILE, size, mtime_ns, inode, executable, remote.content_hash, remote.blocks)
-        if done.displaced is not None:
-            self._keep_displaced(a.path, done.displaced, result)
-        return Landed(a, local, chunks, tuple(swapped))
-
-    def record_landed(self, landed: Landed) -> None:
-        """The journal's side of a landed download (inside the caller's transaction)."""
-        a = landed.action
-        self.j.put_local(self.fid, landed.local, landed.chunks)
-        self.j.put_synced(self.fid, merge_base(landed.local, a.remote))
-        self.j.add_activity(self.fid, a.path, "downloaded", str(a.remote.size))
-        forget_resume(self.j, self.fid, a.path)
-        for temp in landed.swapped:
-            clear_swap(self.j, self.fid, temp)  # what it displaced is safe: gone as planned, or kept above
-        self._recheck(a.path)
-
-    def _keep_displaced(self, path: str, displaced: Path, result: BatchResult) -> None:
-        """A save the user made in the instant before the download's swap: keep it as a conflict copy."""
-        when = self.ctx.now()
-        for _ in range(100):
-            copy = conflict_name(path, self.ctx.host, when, lambda p: stat_entry(self.ctx.root, p) is not None)
-            try:
-                fsio.rename_noreplace(displaced, self._abs(copy))
-                break
-            except FileExistsError:
-                continue  # taken in between: pick the next free name
-        else:  # pragma: no cover - a hundred names taken in a row
-            raise GuardFailed(f"no free conflict name for {path}")
-        log.warning("%s: %s was saved while its download landed; kept as %s", self.fid, path, copy)
-        with self.j.transaction():
-            self.j.add_conflict(self.fid, copy, path)
-            self._recheck(copy)
-        result.conflicts.append(copy)
-        result.retry.add(copy)
-
 
 # What reading or writing a path raises when the disk is no longer what its row says: re-plan, not an error.
 _DISK_MOVED_ON = (FileChangedWhileReading, FileNotFoundError, NotADirectoryError, IsADirectoryError)
@@ -602,35 +511,6 @@ _DISK_MOVED_ON = (FileChangedWhileReading, FileNotFoundError, NotADirectoryError
 def _ancestors(path: str) -> tuple[str, ...]:
     parts = path.split("/")
     return tuple("/".join(parts[:i]) for i in range(1, len(parts)))
-
-
-def _chunks(blocks: tuple[str, ...], lengths: tuple[int, ...]) -> list[Chunk]:
-    if len(lengths) != len(blocks):
-        return []  # not known (e.g. only the executable bit changed): the indexer records them when it next reads
-    offsets = itertools.accumulate(lengths, initial=0)
-    return [Chunk(h, off, n) for h, off, n in zip(blocks, offsets, lengths, strict=False)]
-
-
-def _matches(root: Path, path: str, expect: LocalEntry | None) -> bool:
-    return _stat_matches(stat_entry(root, path), expect)
-
-
-def _stat_or_none(path: Path) -> DiskEntry | None:
-    return stat_entry(path.parent, path.name)
-
-
-def _stat_matches(disk: DiskEntry | None, expect: LocalEntry | None) -> bool:
-    if expect is None:
-        return disk is None
-    if disk is None or disk.kind is not expect.kind:
-        return False
-    return disk.kind is not Kind.FILE or (disk.size, disk.mtime_ns, disk.inode) == (
-        expect.size, expect.mtime_ns, expect.inode)
-
-
-def _mode(path: Path, executable: bool) -> int:
-    mode = fsio.stat(path).st_mode & 0o7777
-    return mode | 0o111 if executable else mode & ~0o111
 
 
 def _describe(exc: BaseException) -> str:
