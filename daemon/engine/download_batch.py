@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from ferrysync.daemon.engine.landing import Landed, land, record_landed
+from ferrysync.daemon.engine.landing import Landed, land, record_batch
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.model import RemoteEntry
 from ferrysync.daemon.planner import Download
@@ -126,10 +126,7 @@ class SmallDownloads:
     def _record(self, landed: list[Landed], result: BatchResult) -> None:
         for folder in {self.ex._abs(x.action.path).parent for x in landed}:
             fsio.fsync_dir(folder)  # the renames are durable before the journal says the files are there
-        with self.ex.j.transaction():
-            for x in landed:
-                record_landed(self.ex, x)
-                self.ex.j.clear_failure(self.ex.fid, x.action.path)
+        record_batch(self.ex, landed)
         for x in landed:
             result.done += 1
             result.replan.add(x.action.path)

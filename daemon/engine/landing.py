@@ -2,8 +2,8 @@
 
 `land` does the disk side (invariant 7 of docs/sync-model.md: a download replaces a local file only if it still
 matches the row it was planned from, through the crash-safe swap of swaps.py); `record_landed` is the journal side,
-written inside the caller's transaction: one per file for a single download, one per batch for small files
-(download_batch.py).
+written inside the caller's transaction, one per file for a single download; `record_batch` records a batch of
+small files (download_batch.py) in one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,6 +109,24 @@ def record_landed(ex: Executor, landed: Landed) -> None:
     for temp in landed.swapped:
         clear_swap(ex.j, ex.fid, temp)  # what it displaced is safe: gone as planned, or kept above
     ex._recheck(a.path)
+
+def record_batch(ex: Executor, landed: Sequence[Landed]) -> None:
+    """`record_landed` for many files in ONE transaction, with one statement per table (a batch of small files)."""
+    j, fid = ex.j, ex.fid
+    paths = [x.action.path for x in landed]
+    resumable = {t.path for t in j.list_transfers(fid) if t.direction == "download"}  # a big download's leftover
+    with j.transaction():
+        j.put_locals(fid, [(x.local, x.chunks) for x in landed])
+        j.put_many(fid, "synced", [merge_base(x.local, x.action.remote) for x in landed])
+        j.add_activities(fid, [(x.action.path, "downloaded", str(x.action.remote.size)) for x in landed])
+        j.clear_failures(fid, paths)
+        for x in landed:
+            if x.action.path in resumable:
+                forget_resume(j, fid, x.action.path)
+            for temp in x.swapped:
+                clear_swap(j, fid, temp)
+        ex._recheck(*paths)
+
 
 def _keep_displaced(ex: Executor, path: str, displaced: Path, result: BatchResult) -> None:
     """A save the user made in the instant before the download's swap: keep it as a conflict copy."""

@@ -155,6 +155,10 @@ class StateOps(JournalBase):
     def clear_failure(self, folder_id: str, path: str) -> None:
         self._write("DELETE FROM backoff WHERE folder_id = ? AND path = ?", (folder_id, path))
 
+    def clear_failures(self, folder_id: str, paths: Iterable[str]) -> None:
+        """Many `clear_failure`s in one statement (a batch of downloads that succeeded)."""
+        self._write_many("DELETE FROM backoff WHERE folder_id = ? AND path = ?", [(folder_id, p) for p in paths])
+
     def get_backoff(self, folder_id: str, path: str) -> PathFailure | None:
         row = self._read_one(
             "SELECT folder_id, path, attempts, next_try, message, updated_at FROM backoff"
@@ -228,6 +232,18 @@ class StateOps(JournalBase):
             newest = int(cur.lastrowid or 0)
             if newest % 100 == 0:  # prune in steps, not on every insert
                 self._writer.execute("DELETE FROM activity WHERE id <= ?", (newest - ACTIVITY_KEEP,))
+
+    def add_activities(self, folder_id: str, items: Iterable[tuple[str, str, str]]) -> None:
+        """Many `add_activity`s (path, action, detail) in one statement, pruned as one."""
+        now = time.time()
+        rows = [(now, folder_id, path, action, detail) for path, action, detail in items]
+        if not rows:
+            return
+        with self.transaction():
+            self._writer.executemany(
+                "INSERT INTO activity (ts, folder_id, path, action, detail) VALUES (?, ?, ?, ?, ?)", rows)
+            newest = int(self._writer.execute("SELECT MAX(id) FROM activity").fetchone()[0] or 0)
+            self._writer.execute("DELETE FROM activity WHERE id <= ?", (newest - ACTIVITY_KEEP,))
 
     def list_activity(self, limit: int = 50, folder_id: str | None = None) -> list[Activity]:
         """The most recent activity, newest first."""

@@ -196,6 +196,17 @@ def test_activity_is_bounded_and_newest_first(journal: Journal) -> None:
     assert journal.list_activity(1, folder_id="nope") == []
 
 
+def test_many_failures_clear_and_many_activities_land_at_once(journal: Journal) -> None:
+    for p in ("a", "b", "c"):
+        journal.record_failure("f", p, "boom", now=1000.0)
+    journal.clear_failures("f", ["a", "c", "never-failed"])
+    assert [b.path for b in journal.list_failures()] == ["b"]
+    journal.add_activities("f", [(f"p{i}", "downloaded", str(i)) for i in range(1500)])
+    latest = journal.list_activity(2)
+    assert [(a.path, a.detail) for a in latest] == [("p1499", "1499"), ("p1498", "1498")]
+    assert len(journal.list_activity(5000)) <= 1000  # bounded as one at a time is
+
+
 def test_transfer_and_folder_state_round_trip(journal: Journal) -> None:
     up = TransferState("f", "big.iso", "upload", H1, uploaded=frozenset({H2, H3}), updated_at=5.0)
     down = TransferState(
