@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -66,11 +66,16 @@ class SmallDownloads:
         self.ctx = executor.ctx
 
     def run(self, downloads: Sequence[Download], result: BatchResult) -> None:
-        """Raises ServerUnavailable (the executor's Offline) or Unauthorized, after recording what landed."""
+        """Raises ServerUnavailable (the executor's Offline) or Unauthorized, after recording what landed.
+
+        Pipelined: while one batch lands, the next ones are fetched and the one before is recorded."""
         groups = batches(downloads)
         workers = max(1, self.ctx.download_workers)
+        unrecorded: list[Landed] = []
+        total = sum(d.remote.size for d in downloads)
         with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="ferry-fetch") as fetchers, \
-                ThreadPoolExecutor(workers, thread_name_prefix="ferry-dl") as landers:
+                ThreadPoolExecutor(workers, thread_name_prefix="ferry-dl") as landers, \
+                self.ctx.tracker.transfer(f"{len(downloads)} files", "down", total) as progress:
             ahead: deque[Future[dict[str, bytes]]] = deque(
                 fetchers.submit(self._prefetch, g) for g in groups[:IN_FLIGHT])
             try:
@@ -81,10 +86,25 @@ class SmallDownloads:
                     if self.ctx.cancel.is_set():  # paused or stopping: the rest is planned again later
                         result.retry.update(d.path for g in groups[i:] for d in g)
                         return
-                    self._land(group, fetched.result(), result, landers)
+                    blocks = fetched.result()
+                    landed: list[Landed] = []
+                    futures = [landers.submit(self._land_one, d, blocks, result, progress, landed) for d in group]
+                    if unrecorded:  # the batch before, recorded while this one lands
+                        self._record(unrecorded, result)
+                    unrecorded = landed
+                    errors = [f.exception() for f in futures]  # every file of the batch settles first
+                    for error in errors:  # Offline or Unauthorized: the run stops (what landed is recorded)
+                        if error is not None:
+                            raise error
             finally:
-                for f in ahead:
-                    f.cancel()
+                for pending in ahead:
+                    pending.cancel()
+                if unrecorded:
+                    self._record(unrecorded, result)
+
+    def _land_one(self, d: Download, blocks: dict[str, bytes], result: BatchResult, progress: Callable[[int], None],
+                  landed: list[Landed]) -> None:
+        self.ex._guarded(d, result, lambda a, r: landed.append(land(self.ex, d, r, blocks, progress)), settle=False)
 
     def _prefetch(self, group: list[Download]) -> dict[str, bytes]:
         """The group's blocks that are not on this disk already, in one request; {} lets each file fetch its own
@@ -106,22 +126,6 @@ class SmallDownloads:
             log.info("%s: fetching %d blocks at once failed (%s); fetching them file by file", self.ex.fid,
                      len(hashes), exc)
             return {}
-
-    def _land(self, group: list[Download], blocks: dict[str, bytes], result: BatchResult,
-              landers: ThreadPoolExecutor) -> None:
-        landed: list[Landed] = []
-        total = sum(d.remote.size for d in group)
-        with self.ctx.tracker.transfer(f"{len(group)} files", "down", total) as progress:
-            def one(d: Download) -> None:
-                self.ex._guarded(d, result, lambda a, r: landed.append(land(self.ex, d, r, blocks, progress)),
-                                 settle=False)
-
-            errors = [f.exception() for f in [landers.submit(one, d) for d in group]]
-        if landed:
-            self._record(landed, result)
-        for exc in errors:  # Offline or Unauthorized: the batch stops, what landed is recorded above
-            if exc is not None:
-                raise exc
 
     def _record(self, landed: list[Landed], result: BatchResult) -> None:
         for folder in {self.ex._abs(x.action.path).parent for x in landed}:
