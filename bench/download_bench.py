@@ -4,6 +4,7 @@ until every byte is on its disk.
     python bench/download_bench.py small [N]      # N files of 4 KiB (default 10,000) -> files/s
     python bench/download_bench.py big [MIB]      # one file of MIB MiB (default 1,024), cut as the daemon cuts -> MB/s
     FERRY_DL_PROFILE=out.txt python bench/download_bench.py small   # py-spy (raw format) on the daemon meanwhile
+    FERRY_DL_KEEP=1 ...                            # keep the temp dir (server and daemon logs)
 
 The upload side is not timed (the blocks and commits go straight through the API), so the figure is the
 daemon's download path and the server's read path only. Prints one JSON line, with the load average before and
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -106,6 +108,8 @@ def main() -> int:
         c.close()
     finally:
         procs.stop_all()
+        if not os.environ.get("FERRY_DL_KEEP"):
+            shutil.rmtree(base, ignore_errors=True)
     return 0
 
 
