@@ -20,7 +20,8 @@ _COUNTERS = {
     "ferry_commit_ops_total": "Ops applied successfully by commits",
     "ferry_blocks_uploaded_total": "Blocks received and stored (after hash verification)",
     "ferry_block_bytes_uploaded_total": "Bytes of the blocks received and stored",
-    "ferry_block_bytes_downloaded_total": "Bytes of the blocks served to clients (GET /v1/blocks/{hash}, POST /v1/blocks/fetch)",
+    "ferry_block_bytes_downloaded_total": "Bytes of the blocks served to clients (GET /v1/blocks/{hash}, "
+                                          "POST /v1/blocks/fetch)",
     "ferry_blocks_collected_total": "Stored blocks deleted by garbage collection",
     "ferry_blocks_corrupt_total": "Block reads refused because the stored bytes no longer match the hash",
     "ferry_slow_connections_closed_total": "Connections closed for sending their request too slowly, or evicted "
