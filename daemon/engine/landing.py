@@ -99,6 +99,7 @@ def land(ex: Executor, a: Download, result: BatchResult, blocks: Mapping[str, by
         _keep_displaced(ex, a.path, done.displaced, result)
     return Landed(a, local, chunks, tuple(swapped))
 
+
 def record_landed(ex: Executor, landed: Landed) -> None:
     """The journal's side of a landed download (inside the caller's transaction)."""
     a = landed.action
@@ -109,6 +110,7 @@ def record_landed(ex: Executor, landed: Landed) -> None:
     for temp in landed.swapped:
         clear_swap(ex.j, ex.fid, temp)  # what it displaced is safe: gone as planned, or kept above
     ex._recheck(a.path)
+
 
 def record_batch(ex: Executor, landed: Sequence[Landed]) -> None:
     """`record_landed` for many files in ONE transaction, with one statement per table (a batch of small files)."""
