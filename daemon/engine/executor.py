@@ -9,6 +9,7 @@ downloads run on a small pool. A server that stops answering aborts the batch (`
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
