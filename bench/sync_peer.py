@@ -68,7 +68,10 @@ class Seaweed:
             ),
         ]
         log = self.base / "seaweed.log"
-        proc = self.procs.start(cmd, log)
+        # SeaweedFS turns S3 authentication on when AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are in its environment
+        # (tests/services.sh exports them for the server's S3 tests): this peer is open, as rclone expects.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        proc = self.procs.start(cmd, log, env=env)
         rclone = Rclone(self.base / "rclone.log", self.endpoint)
 
         def bucket_made() -> bool:
