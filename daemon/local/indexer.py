@@ -148,7 +148,10 @@ class LocalIndexer:
             for path in b.gone:
                 self._remember_vanished(path)
                 result.changed += self.journal.delete_subtree(self.folder_id, "local", path)
-            for path in failing.intersection(e.path for e, _ in b.puts):
+            # A path looked at without error is no longer failing to index, whether its row changed or not (a
+            # file that turned into a folder while it was hashed failed once; the folder's row may be unchanged).
+            looked_at = {i.path for i in items}.union(e.path for e, _ in b.puts).union(b.gone)
+            for path in failing.intersection(looked_at).difference(result.errors, b.requeue):
                 self.journal.clear_failure(self.folder_id, path)
             retry = [self.journal.record_failure(self.folder_id, p, m, now) for p, m in result.errors.items()]
             self.journal.ack_dirty(items)

@@ -183,6 +183,24 @@ def test_file_changing_while_read_is_requeued_then_indexed(
     assert calls["n"] == 2
 
 
+def test_a_file_that_became_a_folder_while_hashed_stops_failing_once_the_folder_is_indexed(
+    journal: Journal, root: Path, pool: HashPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulation seed 1147: the hash of `a.txt` failed with "Is a directory" (a folder had been renamed onto it),
+    and the folder's row, already known and unchanged, never cleared that failure: the folder was reported as
+    failing, and never idle, for ever."""
+    (root / "a.txt").mkdir()
+    ix = LocalIndexer(journal, FID, root, pool, quiet_period=0.0)
+    journal.mark_dirty(FID, ["a.txt"], 0.0)
+    ix.drain()
+    assert journal.get_local(FID, "a.txt") is not None
+    journal.record_failure(FID, "a.txt", "Is a directory", now=0.0)  # what the failed hash left
+    journal.mark_dirty(FID, ["a.txt"], 0.0)
+    ix.run_once()
+    assert journal.list_failures(FID) == []
+    assert journal.get_backoff(FID, "a.txt") is None
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
 def test_unreadable_file_is_backed_off_not_fatal(journal: Journal, root: Path, pool: HashPool) -> None:
     (root / "secret").write_text("x")
