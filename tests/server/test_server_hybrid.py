@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from blockstore_child import block
 from srvapi import Api, Server, batch_body, h
 
@@ -30,18 +31,24 @@ def test_small_blocks_go_to_packs_and_big_ones_to_files(tmp_path: Path) -> None:
     assert store.get(big[0]) == big[1]
 
 
-def test_data_dirs_of_either_older_layout_are_read_as_they_are(tmp_path: Path) -> None:
+def test_data_dirs_of_either_older_layout_are_read_as_they_are(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     old_file, old_packed = block(2, 0), block(2, 1, 2 * 1024 * 1024)
+    an_hour_ago = time.time() - 3600  # both written long ago, so a refresh shows however coarse the clock
     DiskBlockStore(tmp_path / "blocks").put(*old_file)  # small, yet a file: the old default layout
+    for f in (tmp_path / "blocks").rglob("*"):
+        if f.is_file():
+            os.utime(f, (an_hour_ago, an_hour_ago))
     packed = PackedBlockStore(tmp_path / "packs")
-    packed.put(*old_packed)  # big, yet in a pack: --blocks packed
+    with monkeypatch.context() as m:
+        m.setattr(time, "time", lambda: an_hour_ago)
+        packed.put(*old_packed)  # big, yet in a pack: --blocks packed
     packed.close()
     store = HybridBlockStore(tmp_path)
     assert sorted(store.iter()) == sorted([old_file[0], old_packed[0]])
     assert store.get(old_file[0]) == old_file[1]
     assert store.get(old_packed[0]) == old_packed[1]
-    cutoff = time.time()
-    time.sleep(0.05)  # file times tick with the kernel's coarse clock
+    cutoff = time.time() - 60
     # Stored again (an upload told it is stored): refreshed where it lies, not copied into the other half.
     store.put_many([old_file, old_packed])
     assert not store.packs.has(old_file[0])
