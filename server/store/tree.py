@@ -3,6 +3,11 @@
 Every operation checks everything first and writes only when it will succeed, so a failed op changes nothing
 while the ops before and after it in the same request still apply. Each written row takes the next value of the
 user's sequence counter (locked by the UPDATE in `TreeTxn.__init__` for the whole transaction).
+
+Written rows are held in this object and sent to the database in a few executemany statements (one per table
+and kind of write) when the transaction finishes or before a query that must see them, rather than 3–4
+statements per row: a commit of 1,000 small files spent most of its server time issuing single-row statements.
+Reads by path are served from the same cache, so an op sees the rows the ops before it wrote either way.
 """
 
 from __future__ import annotations
@@ -59,6 +64,10 @@ class TreeTxn:
         self._start_seq = self.seq
         self._rows: dict[str, Entry | None] = {}
         self._block_sizes: dict[str, int] = {}
+        # Rows stored but not yet written: path -> True when the database has no row there yet (INSERT), False
+        # when it has one (UPDATE, and its open revision is superseded). The row itself is `_rows[path]`.
+        self._pending: dict[str, bool] = {}
+        self._pending_revisions: list[Entry] = []
 
     # -- reads ---------------------------------------------------------------------------------------------
     def prefetch(self, ops: Sequence[Op]) -> None:
@@ -98,6 +107,7 @@ class TreeTxn:
 
     def live_descendants(self, root: str) -> list[Entry]:
         """Live rows strictly below `root`, sorted by path (so parents come before their children)."""
+        self.flush()
         query = select(entries).where(and_(
             entries.c.user_id == self._uid, entries.c.deleted.is_(False),
             entries.c.path.startswith(root + "/", autoescape=True)))
@@ -109,6 +119,7 @@ class TreeTxn:
         return bool(self.live_descendants(root))
 
     def file_id_live(self, file_id: str) -> bool:
+        self.flush()
         query = select(entries.c.path).where(and_(
             entries.c.user_id == self._uid, entries.c.file_id == file_id, entries.c.deleted.is_(False)))
         return self._conn.execute(query.limit(1)).first() is not None
@@ -130,21 +141,49 @@ class TreeTxn:
         return self.seq
 
     def store(self, entry: Entry) -> Entry:
-        """Write `entry` as the row at its path and record it as that path's newest revision."""
-        values = entry_values(entry)
-        where = {"b_uid": self._uid, "b_key": values["path_key"]}
-        if self.row(entry.path) is None:
+        """Make `entry` the row at its path and record it as that path's newest revision (written by `flush`)."""
+        if entry.path not in self._pending:
             # No row: any revisions left at this path were superseded already (retention dropped the tombstone).
-            self._conn.execute(_INSERT_ENTRY, {"user_id": self._uid, **values})
-        else:
-            self._conn.execute(_UPDATE_ENTRY, {**values, **where})
-            self._conn.execute(_SUPERSEDE, {**where, "b_now": self._now})
-        self._conn.execute(_INSERT_REVISION, {"user_id": self._uid, **revision_values(entry)})
+            self._pending[entry.path] = self.row(entry.path) is None
+        self._pending_revisions.append(entry)
         self._rows[entry.path] = entry
         return entry
 
+    def flush(self) -> None:
+        """Write the stored rows: one executemany per statement, in the order the single-row writes had.
+
+        A path stored several times since the last flush gets its final row once, and every revision but its
+        last is written already superseded (what the per-row supersede of the next store did before).
+        """
+        if not self._pending:
+            return
+        uid = self._uid
+        updated = [path for path, new in self._pending.items() if not new]
+        inserted = [path for path, new in self._pending.items() if new]
+        last = {entry.path: i for i, entry in enumerate(self._pending_revisions)}
+        revision_rows = [{"user_id": uid, **revision_values(entry),
+                          "superseded_at": None if last[entry.path] == i else self._now}
+                         for i, entry in enumerate(self._pending_revisions)]
+        if updated:
+            keys = [{"b_uid": uid, "b_key": path_key(path)} for path in updated]
+            self._conn.execute(_SUPERSEDE, [{**key, "b_now": self._now} for key in keys])
+            self._conn.execute(_UPDATE_ENTRY, [{**entry_values(self._stored(path)), **key}
+                                               for path, key in zip(updated, keys, strict=True)])
+        if inserted:
+            self._conn.execute(_INSERT_ENTRY, [{"user_id": uid, **entry_values(self._stored(path))}
+                                               for path in inserted])
+        self._conn.execute(_INSERT_REVISION, revision_rows)
+        self._pending.clear()
+        self._pending_revisions.clear()
+
+    def _stored(self, path: str) -> Entry:
+        entry = self._rows[path]
+        assert entry is not None
+        return entry
+
     def finish(self) -> int:
-        """Save the counter; returns the user's seq after this transaction."""
+        """Write the stored rows and save the counter; returns the user's seq after this transaction."""
+        self.flush()
         if self.seq != self._start_seq:
             self._conn.execute(update(users).where(users.c.id == self._uid).values(seq=self.seq))
         return self.seq
