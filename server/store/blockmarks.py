@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ferrysync.server.store.schema import block_marks, user_blocks
@@ -38,6 +38,23 @@ def upsert(conn: Connection, table: Any) -> Any:
     return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+def _mark_upload_stmt(dialect: str) -> Any:
+    """The upload-mark upsert, built once per dialect and run with one parameter set per block (executemany):
+    a multi-row VALUES list is a new statement to compile for every batch, which cost more than running it."""
+    stmt = _UPSERT_MARKS.get(dialect)
+    if stmt is None:
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(block_marks).values(
+            hash=bindparam("m_hash"), state=UPLOAD, at=bindparam("m_at"))
+        stmt = ins.on_conflict_do_update(
+            index_elements=["hash"], set_={"state": UPLOAD, "at": ins.excluded.at},
+            where=or_(block_marks.c.state == UPLOAD, block_marks.c.at < ins.excluded.at - STALE_DELETE_MS))
+        _UPSERT_MARKS[dialect] = stmt
+    return stmt
+
+
+_UPSERT_MARKS: dict[str, Any] = {}
+
+
 def _chunks(items: Sequence[str]) -> list[list[str]]:
     """Sorted, de-duplicated chunks: transactions marking overlapping sets lock rows in one order (no deadlock)."""
     unique = sorted(set(items))
@@ -48,11 +65,7 @@ def mark_uploading(conn: Connection, hashes: Sequence[str], now: int) -> list[st
     """Take or refresh upload marks; returns the hashes a collector is deleting right now (the caller retries)."""
     busy: list[str] = []
     for chunk in _chunks(hashes):
-        stmt = upsert(conn, block_marks).values([{"hash": h, "state": UPLOAD, "at": now} for h in chunk])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["hash"], set_={"state": UPLOAD, "at": now},
-            where=or_(block_marks.c.state == UPLOAD, block_marks.c.at < now - STALE_DELETE_MS))
-        conn.execute(stmt)
+        conn.execute(_mark_upload_stmt(conn.dialect.name), [{"m_hash": h, "m_at": now} for h in chunk])
         busy += conn.execute(select(block_marks.c.hash).where(and_(
             block_marks.c.hash.in_(chunk), block_marks.c.state == DELETE))).scalars().all()
     return busy

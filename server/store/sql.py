@@ -42,6 +42,7 @@ class SqlMetaStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._gate = WriteGate(engine)
+        self._hold_stmt: dict[str, Any] = {}
 
     @classmethod
     def from_url(cls, url: str) -> SqlMetaStore:
@@ -201,10 +202,14 @@ class SqlMetaStore:
         rows = [{"user_id": user_id, "hash": h, "size": sizes[h], "created_at": now} for h in sorted(sizes)]
         with self._gate.hold(), self.engine.begin() as conn:
             blockmarks.confirm_uploaded(conn, list(sizes), now)
+            stmt = self._hold_stmt.get(conn.dialect.name)
+            if stmt is None:  # built once, run with one parameter set per row (no compiling per batch)
+                ins = blockmarks.upsert(conn, user_blocks)
+                stmt = ins.on_conflict_do_update(index_elements=["user_id", "hash"],
+                                                 set_={"created_at": ins.excluded.created_at})
+                self._hold_stmt[conn.dialect.name] = stmt
             for i in range(0, len(rows), _IN_CHUNK):
-                stmt = blockmarks.upsert(conn, user_blocks).values(rows[i:i + _IN_CHUNK])
-                conn.execute(stmt.on_conflict_do_update(index_elements=["user_id", "hash"],
-                                                        set_={"created_at": now}))
+                conn.execute(stmt, rows[i:i + _IN_CHUNK])
 
     def blocks_held(self, hashes: Sequence[str]) -> set[str]:
         """Which of these blocks any user holds (garbage collection keeps those)."""
