@@ -421,8 +421,9 @@ class Executor:
     def _upload(self, uploads: list[Upload], result: BatchResult) -> None:
         """Upload in rounds (pipeline.py): round k+1's blocks are sent while round k is committed and recorded."""
         items: dict[str, UploadItem] = {}
+        known = self.j.local_chunks_many(self.fid, (a.path for a in uploads))  # one query, not one per file
         for a in uploads:
-            chunks = tuple(self.j.local_chunks(self.fid, a.path))
+            chunks = tuple(known.get(a.path, ()))
             digest = None
             if a.local.content_hash and chunks and tuple(c.hash for c in chunks) == a.local.blocks:
                 digest = FileDigest(a.local.content_hash, chunks, a.local.size)
@@ -462,6 +463,7 @@ class Executor:
         failing = {f.path for f in self.j.list_failures(self.fid)}
         with self.j.transaction():  # one transaction for the whole round: thousands of small files commit at once
             remotes: list[RemoteEntry] = []
+            activities: list[tuple[str, str, str]] = []
             for (a, _), r in zip(ready, results, strict=True):
                 if not r.ok or r.entry is None:
                     self._note_refusal(a.path, r, result)
@@ -469,11 +471,12 @@ class Executor:
                 remotes.append(replace(r.entry.entry, path=a.path))
                 if a.path in failing:
                     self.j.clear_failure(self.fid, a.path)
-                self.j.add_activity(self.fid, a.path, "uploaded", str(a.local.size))
+                activities.append((a.path, "uploaded", str(a.local.size)))
                 log.debug("%s: Upload %r done (rev %d)", self.fid, a.path, remotes[-1].rev)
                 result.replan.add(a.path)
                 result.done += 1
             locals_ = {a.path: a.local for a, _ in ready}
+            self.j.add_activities(self.fid, activities)
             self.j.put_many(self.fid, "remote", remotes)  # a statement per tree for the round, not per file
             self.j.put_many(self.fid, "synced", [merge_base(locals_[r.path], r) for r in remotes])
 

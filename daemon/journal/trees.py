@@ -149,6 +149,12 @@ class TreeOps(JournalBase):
             found = self._get_many(conn, folder_id, "local", list(dict.fromkeys(paths)))
         return {p: e for p, e in found.items() if isinstance(e, LocalEntry)}
 
+    def get_remotes(self, folder_id: str, paths: Iterable[str]) -> dict[str, RemoteEntry]:
+        """The remote rows of many paths at once ({path: row}, missing paths absent)."""
+        with self._snapshot() as conn:
+            found = self._get_many(conn, folder_id, "remote", list(dict.fromkeys(paths)))
+        return {p: e for p, e in found.items() if isinstance(e, RemoteEntry)}
+
     def rows_for_paths(self, folder_id: str, paths: Iterable[str]) -> dict[str, TreeRows]:
         """`rows_for_path` for many paths from one snapshot, in three queries per 500 paths (planning rounds)."""
         wanted = list(dict.fromkeys(paths))
@@ -284,6 +290,22 @@ class TreeOps(JournalBase):
             (folder_id, path),
         )
         return [Chunk(r[0].hex(), r[1], r[2]) for r in rows]
+
+    def local_chunks_many(self, folder_id: str, paths: Iterable[str]) -> dict[str, list[Chunk]]:
+        """`local_chunks` of many paths in one query per 500 (a round of uploads); paths without chunks absent."""
+        wanted = list(dict.fromkeys(paths))
+        found: dict[str, list[Chunk]] = {}
+        with self._snapshot() as conn:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ", ".join("?" * len(part))
+                for path, block, offset, length in conn.execute(
+                    "SELECT path, block, offset, length FROM local_block"
+                    f" WHERE folder_id = ? AND path IN ({marks}) ORDER BY path, offset",
+                    (folder_id, *part),
+                ):
+                    found.setdefault(path, []).append(Chunk(block.hex(), offset, length))
+        return found
 
     def local_stats(self, folder_id: str, prefix: str = "") -> dict[str, StatKey]:
         """A lean {path: StatKey} view of the local tree (no block lists): what a stat-only rescan compares."""

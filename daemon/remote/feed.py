@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from ferrysync.daemon import threads
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.names import is_safe_relative
-from ferrysync.daemon.model import SyncedEntry
+from ferrysync.daemon.model import RemoteEntry, SyncedEntry
 from ferrysync.daemon.remote import (
     CertificateError,
     CursorExpired,
@@ -364,21 +364,29 @@ class FeedReader:
 
     def _apply(self, entries: tuple[FeedEntry, ...], *, cursor: int) -> list[str]:
         touched: list[str] = []
+        mine = [(rel, fe) for fe in entries
+                if (rel := from_server(self.prefix, fe.path)) is not None and is_safe_relative(rel)]
+        # outside this folder, or a path no server should send: never stored. The page is applied as the
+        # entries one by one would be, on rows read in one query and written in one statement per kind.
         with self.journal.transaction():
-            for fe in entries:
-                rel = from_server(self.prefix, fe.path)
-                if rel is None or not is_safe_relative(rel):
-                    continue  # outside this folder; or a path no server should send: never stored
-                current = self.journal.get_remote(self.folder_id, rel)
+            rows: dict[str, RemoteEntry | None] = dict(self.journal.get_remotes(self.folder_id,
+                                                                                (rel for rel, _ in mine)))
+            changed: dict[str, RemoteEntry | None] = {}
+            for rel, fe in mine:
+                current = rows.get(rel)
                 if current is not None and current.rev > fe.seq:
                     continue  # the executor already recorded a newer state of this path
                 if fe.deleted:
                     if current is not None:
-                        self.journal.delete_remote(self.folder_id, rel)
+                        rows[rel] = changed[rel] = None
                         touched.append(rel)
                     continue
-                self.journal.put_remote(self.folder_id, replace(fe.entry, path=rel))
+                rows[rel] = changed[rel] = replace(fe.entry, path=rel)
                 touched.append(rel)
+            for rel, row in changed.items():
+                if row is None:
+                    self.journal.delete_remote(self.folder_id, rel)
+            self.journal.put_many(self.folder_id, "remote", [row for row in changed.values() if row is not None])
             self._anchor(max(entries, key=lambda fe: fe.seq, default=None))
             self.journal.set_cursor(self.folder_id, cursor)
         return touched
