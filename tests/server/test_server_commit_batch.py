@@ -1,0 +1,80 @@
+"""A commit's rows are written in a few statements when the transaction finishes (store/tree.py): the database
+must end up exactly as one statement per row left it, also when one request touches a path several times."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from cloud import fresh_database, require_postgres
+from sqlalchemy import select
+
+from ferrysync.server.store.base import DeleteOp, MkdirOp, MoveOp, OpOk, PutOp
+from ferrysync.server.store.rows import path_key
+from ferrysync.server.store.schema import revisions
+from ferrysync.server.store.sql import SqlMetaStore
+
+A, B = "a" * 64, "b" * 64
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetaStore]:
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'ferry.db'}"
+        else:
+            url = stack.enter_context(fresh_database(require_postgres()))
+        store = SqlMetaStore.from_url(url)
+        stack.callback(store.close)
+        yield store
+
+
+def _open_revisions(meta: SqlMetaStore, uid: int, path: str) -> list[tuple[int, int | None]]:
+    with meta.engine.connect() as conn:
+        rows = conn.execute(select(revisions.c.rev, revisions.c.superseded_at).where(
+            revisions.c.user_id == uid, revisions.c.path_key == path_key(path)).order_by(revisions.c.rev)).all()
+    return [(int(r.rev), r.superseded_at) for r in rows]
+
+
+def test_a_path_written_several_times_in_one_commit_keeps_one_open_revision(meta: SqlMetaStore) -> None:
+    user = meta.add_user("u", "x")
+    meta.mark_uploading([A, B])
+    meta.add_user_blocks(user.id, [(A, 1), (B, 2)])
+    put = PutOp(path="d/f", blocks=(A,), size=1, mtime_ns=1, executable=False, base_rev=None)
+    first, _ = meta.commit(user.id, "dev", [put])
+    assert isinstance(first[0], OpOk)
+    rev1 = first[0].entry.seq
+    # One request: edit, delete, create again, edit, then move the folder away (a subtree move reads the rows
+    # the same request wrote, so they must be in the database by then).
+    ops = [PutOp(path="d/f", blocks=(B,), size=2, mtime_ns=2, executable=False, base_rev=rev1)]
+    results, _ = meta.commit(user.id, "dev", ops)
+    assert isinstance(results[0], OpOk)
+    rev2 = results[0].entry.seq
+    results, seq = meta.commit(user.id, "dev", [
+        DeleteOp(path="d/f", base_rev=rev2),
+        PutOp(path="d/f", blocks=(A,), size=1, mtime_ns=3, executable=False, base_rev=None),
+        MkdirOp(path="e", base_rev=None),
+        PutOp(path="e/g", blocks=(A,), size=1, mtime_ns=3, executable=False, base_rev=None),
+    ])
+    assert all(isinstance(r, OpOk) for r in results)
+    d_rev = meta.changes(user.id, 0, 1000)
+    live = {e.path: e for e in d_rev.entries if not e.deleted}
+    results, _ = meta.commit(user.id, "dev", [MoveOp(path="e", to="moved", base_rev=live["e"].seq)])
+    assert isinstance(results[0], OpOk)
+    history = _open_revisions(meta, user.id, "d/f")
+    assert [rev for rev, _ in history] == sorted(rev for rev, _ in history)
+    assert len(history) == 4  # put, edit, delete, put again
+    assert [s is None for _, s in history] == [False, False, False, True]  # only the newest is open
+    # e/g: its put, then the tombstone the move left (the newest, so the open one)
+    assert [s is None for _, s in _open_revisions(meta, user.id, "e/g")] == [False, True]
+    assert [s is None for _, s in _open_revisions(meta, user.id, "moved/g")] == [True]
+    page = meta.changes(user.id, 0, 1000)
+    final = {e.path: e for e in page.entries}
+    assert final["d/f"].size == 1
+    assert not final["d/f"].deleted
+    assert final["d/f"].seq <= seq
+    assert all(p not in final or final[p].deleted for p in ("e", "e/g"))
+    assert not final["moved/g"].deleted
+    assert page.cursor == meta.current_seq(user.id)
