@@ -126,7 +126,11 @@ def test_a_password_is_asked_and_remembered_by_a_strict_cookie(alice: Api) -> No
     grant = set_cookies(right)["ferry_link"]
     for flag in ("HttpOnly", "SameSite=Strict", f"Path=/s/{token}"):
         assert flag.lower() in grant.lower(), grant
-    assert "secure" not in grant.lower()  # plain http here; over TLS the cookie is Secure
+    assert "secure" not in grant.lower()  # plain http here; over TLS the cookie is Secure:
+    behind_tls = requests.post(url, data={"password": "open sesame", "csrf": csrf.group(1)}, allow_redirects=False,
+                               cookies={"ferry_link_csrf": csrf.group(1)}, timeout=30,
+                               headers={"X-Forwarded-Proto": "https"})  # (as a TLS proxy on loopback says)
+    assert "; secure" in set_cookies(behind_tls)["ferry_link"].lower()
     assert visit(url, "/download", session=s).content == b"the secret"
     assert "secret.txt" in visit(url, session=s).text
 
