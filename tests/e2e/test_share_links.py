@@ -1,5 +1,6 @@
 """Share links end to end: a real daemon and server; `ferry share`, `ferry shares` and `ferry unshare` as a user
-runs them, and the link fetched with plain HTTP by someone without an account."""
+runs them, and the link fetched with plain HTTP by someone without an account; and a visitor opening a password
+link in a real browser (Debian's chromium through Playwright: tests/e2e/webui_browser.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,13 @@ import io
 import re
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
 import requests
 from devices import Device
+from srvapi import Api
+from util import ServerProcess
+from webui_browser import TIMEOUT_MS, browser, need_browser, shot
 
 
 def test_share_list_fetch_and_unshare_through_the_cli(make_device: Callable[..., Device]) -> None:
@@ -72,3 +77,42 @@ def test_share_list_fetch_and_unshare_through_the_cli(make_device: Callable[...,
     # A path in the cloud works too (here the same file as the folder's, by its server path).
     by_server_path = a.ferry("share", "/Shared/album/cover.txt").stdout.strip()
     assert requests.get(by_server_path + "/download", timeout=30).content == b"cover"
+
+
+def test_a_visitor_opens_a_password_link_in_a_real_browser(server: ServerProcess, tmp_path: Path) -> None:
+    need_browser()
+    owner = Api(server.url, server.login("alice", "alice-pw"), "alice")
+    owner.put_file("Trip/plan.txt", b"day 1: the coast")
+    owner.put_file("Trip/photos/beach.jpg", b"\xff\xd8 a beach")
+    made = owner.ok(owner.post("/v1/shares", json={"path": "Trip", "password": "s3cret pass"}), 201)
+    violations: list[str] = []
+    with browser() as b:
+        context = b.new_context(accept_downloads=True)
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+        page.goto(made["url"])
+        assert page.locator("h1").inner_text() == "Trip"
+        shot(page, "share-password")
+        page.fill("#password", "wrong")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=That password is not right.")
+        assert "plan.txt" not in page.content()
+        page.fill("#password", "s3cret pass")
+        page.click("button[type=submit]")
+        page.wait_for_selector("text=Download all (zip)")
+        assert page.url == made["url"]
+        assert "photos/beach.jpg" in page.locator("table").inner_text()
+        shot(page, "share-folder")
+        grant = next(c for c in context.cookies() if c["name"] == "ferry_link")
+        assert grant["httpOnly"] is True
+        assert grant["sameSite"] == "Strict"
+        assert grant["path"] == "/s/" + made["token"]
+        with page.expect_download() as caught:
+            page.click("tr.file:has-text('plan.txt') a")
+        saved = tmp_path / "plan.txt"
+        caught.value.save_as(saved)
+        assert saved.read_bytes() == b"day 1: the coast"
+        assert caught.value.suggested_filename == "plan.txt"
+        context.close()
+    assert violations == []  # the page needs nothing its own policy forbids (styles come from the server)
