@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import zipfile
+from pathlib import Path
 
 from ferrysync.server.links import grants
 from ferrysync.server.store.base import Entry
@@ -18,7 +21,7 @@ def _file(path: str, blocks: dict[str, bytes], names: list[str], **kw: object) -
                  **kw)  # type: ignore[arg-type]
 
 
-def test_a_tree_streams_as_a_zip_a_block_at_a_time() -> None:
+def test_a_tree_streams_as_a_zip_a_block_at_a_time(tmp_path: Path) -> None:
     blocks = {"r1": os.urandom(MIB), "r2": os.urandom(MIB), "r3": os.urandom(MIB // 2), "t": b"text " * 100}
     root = Entry("Docs", "dir", "root", 1, False)
     below = [Entry("Docs/empty", "dir", "e", 2, False),
@@ -45,6 +48,16 @@ def test_a_tree_streams_as_a_zip_a_block_at_a_time() -> None:
     assert archive.getinfo("Docs/zero").date_time[0] == 2107  # past 2107: the last time a zip holds
     assert archive.getinfo("Docs/big.bin").date_time[:3] == (2023, 11, 14)
     assert b"".join(stream_file(below[1], read)) == archive.read("Docs/big.bin")
+    # Random bytes are stored (deflating them saves nothing), text is deflated.
+    assert archive.getinfo("Docs/big.bin").compress_type == zipfile.ZIP_STORED
+    assert archive.getinfo("Docs/run.sh").compress_type == zipfile.ZIP_DEFLATED
+    assert archive.getinfo("Docs/run.sh").compress_size < 100
+    unzip = shutil.which("unzip")
+    if unzip is not None:  # Info-ZIP reads both kinds of member, with their data descriptors, as whole
+        path = tmp_path / "docs.zip"
+        path.write_bytes(b"".join(pieces))
+        checked = subprocess.run([unzip, "-tq", str(path)], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_a_failing_block_cuts_the_archive_short() -> None:
