@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ferrysync.daemon.engine.engine import Engine
@@ -25,6 +26,12 @@ Locate = Callable[[Engine, str], tuple[FolderSync, str]]
 def server_path_of(engine: Engine, locate: Locate, local: object, remote: object) -> str:
     """The server path a `share` request names: its local path when that lies in a synced folder, else `remote`."""
     if isinstance(local, str) and local:
+        root = next((f for f in engine.folders.values() if Path(local) == f.root), None)
+        if root is not None:  # a synced folder itself: its remote folder
+            if not root.ctx.prefix:
+                raise IpcError("bad_request", f"{local} is synced with the whole account, which cannot be shared: "
+                                              "share a file or folder inside it")
+            return root.ctx.prefix
         try:
             f, rel = locate(engine, local)
         except ValueError:  # not inside a synced folder: `remote` may still name a server path

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -35,7 +37,10 @@ def _locate(_engine: Engine, local: str) -> tuple[Any, str]:
     raise ValueError(f"{local} is not inside a synced folder")
 
 
-ENGINE = cast(Engine, None)
+ENGINE = cast(Engine, SimpleNamespace(folders={
+    "f1": SimpleNamespace(root=Path("/home/me/Ferry"), ctx=SimpleNamespace(prefix="Shared")),
+    "f2": SimpleNamespace(root=Path("/home/me/All"), ctx=SimpleNamespace(prefix="")),
+}))
 
 
 def test_a_local_path_maps_through_its_folder_and_anything_else_is_a_server_path() -> None:
@@ -43,6 +48,9 @@ def test_a_local_path_maps_through_its_folder_and_anything_else_is_a_server_path
     assert server_path_of(ENGINE, _locate, "/Docs/report.pdf", "/Docs/report.pdf") == "Docs/report.pdf"
     assert server_path_of(ENGINE, _locate, "/cwd/Docs/x", "Docs//x/") == "Docs/x"
     assert server_path_of(ENGINE, _locate, "/x/Cafe\u0301", "Cafe\u0301") == "Caf\u00e9"  # NFC, as the server wants
+    assert server_path_of(ENGINE, _locate, "/home/me/Ferry", "/home/me/Ferry") == "Shared"  # the folder itself
+    with pytest.raises(IpcError, match="whole account"):
+        server_path_of(ENGINE, _locate, "/home/me/All", "/home/me/All")
     for remote in ("/../etc/passwd", "a/../../b", "/", "", None):
         with pytest.raises(IpcError) as err:
             server_path_of(ENGINE, _locate, "/elsewhere", remote)

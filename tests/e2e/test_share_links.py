@@ -77,6 +77,10 @@ def test_share_list_fetch_and_unshare_through_the_cli(make_device: Callable[...,
     # A path in the cloud works too (here the same file as the folder's, by its server path).
     by_server_path = a.ferry("share", "/Shared/album/cover.txt").stdout.strip()
     assert requests.get(by_server_path + "/download", timeout=30).content == b"cover"
+    # The synced folder itself is its remote folder.
+    whole = a.ferry("share", str(a.folder)).stdout.strip()
+    names = zipfile.ZipFile(io.BytesIO(requests.get(whole + "/download", timeout=30).content)).namelist()
+    assert {"Shared/report.txt", "Shared/album/cover.txt", "Shared/album/2026/beach.jpg"} <= set(names)
 
 
 def test_a_visitor_opens_a_password_link_in_a_real_browser(server: ServerProcess, tmp_path: Path) -> None:
