@@ -100,11 +100,10 @@ def _name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def _password_form(request: Request, token: str, link: ShareLink, target: Entry, error: str | None,
-                   status: int) -> Response:
+def _password_form(request: Request, token: str, error: str | None, status: int) -> Response:
+    """The password form; it names nothing of what is shared (not even whether it is a file or a folder)."""
     csrf = request.cookies.get(grants.CSRF_COOKIE) or grants.new_csrf()
-    response = _page("password.html", status, name=_name(target.path), kind=target.kind, csrf=csrf, error=error,
-                     action=f"/s/{token}")
+    response = _page("password.html", status, csrf=csrf, error=error, action=f"/s/{token}")
     _cookie(response, request, token, grants.CSRF_COOKIE, csrf, SHARE_GRANT_S)
     return response
 
@@ -122,7 +121,7 @@ def show(token: str, request: Request, ctx: Ctx) -> Response:
     except Refused as refused:
         return refused.response
     if not _granted(request, link):
-        return _password_form(request, token, link, target, None, 200)
+        return _password_form(request, token, None, 200)
     rows: list[dict[str, Any]] = []
     more = 0
     if target.kind == "dir":
@@ -140,18 +139,18 @@ def show(token: str, request: Request, ctx: Ctx) -> Response:
 @router.post("/{token}")
 async def give_password(token: str, request: Request, ctx: Ctx) -> Response:
     try:
-        link, target = await run_in_threadpool(_resolve, ctx, token)
+        link, _target = await run_in_threadpool(_resolve, ctx, token)
     except Refused as refused:
         return refused.response
     if not link.has_password:
         return RedirectResponse(f"/s/{token}", status_code=303, headers=HEADERS)
     password, csrf = await _form(request)
     if not grants.csrf_ok(request.cookies.get(grants.CSRF_COOKIE), csrf):
-        return _password_form(request, token, link, target, "Your session expired: please try again.", 403)
+        return _password_form(request, token, "Your session expired: please try again.", 403)
     host = request.client.host if request.client else None
     wait = await run_in_threadpool(LinkThrottle.of(ctx.meta, ctx.config).password_attempt, link.id, host)
     if wait:
-        response = _password_form(request, token, link, target,
+        response = _password_form(request, token,
                                   f"Too many attempts: try again in {wait} seconds.", 429)
         response.headers["Retry-After"] = str(wait)
         return response
@@ -160,7 +159,7 @@ async def give_password(token: str, request: Request, ctx: Ctx) -> Response:
     except ApiError as busy:
         return _message(busy.status, "Busy", "The server is busy: try again in a moment.")
     if not right:
-        return _password_form(request, token, link, target, "That password is not right.", 403)
+        return _password_form(request, token, "That password is not right.", 403)
     until = min(now_ms() + SHARE_GRANT_S * 1000, link.expires_at or 2**62)
     response = RedirectResponse(f"/s/{token}", status_code=303, headers=HEADERS)
     _cookie(response, request, token, grants.GRANT_COOKIE, grants.issue(link.grant_key, link.id, until),

@@ -96,7 +96,8 @@ def test_a_visitor_opens_a_password_link_in_a_real_browser(server: ServerProcess
         page.set_default_timeout(TIMEOUT_MS)
         page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
         page.goto(made["url"])
-        assert page.locator("h1").inner_text() == "Trip"
+        assert page.locator("h1").inner_text() == "Protected link"  # nothing shared is named before the password
+        assert "Trip" not in page.content()
         shot(page, "share-password")
         page.fill("#password", "wrong")
         page.click("button[type=submit]")
@@ -105,6 +106,7 @@ def test_a_visitor_opens_a_password_link_in_a_real_browser(server: ServerProcess
         page.fill("#password", "s3cret pass")
         page.click("button[type=submit]")
         page.wait_for_selector("text=Download all (zip)")
+        assert page.locator("h1").inner_text() == "Trip"
         assert page.url == made["url"]
         assert "photos/beach.jpg" in page.locator("table").inner_text()
         shot(page, "share-folder")

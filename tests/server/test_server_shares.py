@@ -101,6 +101,7 @@ def test_a_password_is_asked_and_remembered_by_a_strict_cookie(alice: Api) -> No
     assert form.status_code == 200
     assert 'type="password"' in form.text
     assert "the secret" not in form.text
+    assert "secret.txt" not in form.text  # not even its name before the password
     csrf_header = set_cookies(form)["ferry_link_csrf"]
     for flag in ("HttpOnly", "SameSite=Strict", f"Path=/s/{token}"):
         assert flag.lower() in csrf_header.lower(), csrf_header
