@@ -53,6 +53,8 @@ SHARE_PASSWORD_TRIES = 10
 SHARE_WINDOW_S = 60
 # A visitor who gave a link's password may use it this long without giving it again (a signed cookie).
 SHARE_GRANT_S = 3600
+# The furthest a link's expiry may be (100 years): beyond, times stop being representable as dates.
+SHARE_MAX_EXPIRY_S = 100 * 366 * 86400
 # Entries a folder link's page lists (the zip holds them all).
 SHARE_PAGE_ENTRIES = 1000
 

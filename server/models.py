@@ -18,6 +18,7 @@ from ferrysync.server.limits import (
     MAX_OPS_PER_COMMIT,
     MAX_PASSWORD_CHARS,
     PUBLISHED,
+    SHARE_MAX_EXPIRY_S,
 )
 
 BigInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
@@ -244,7 +245,7 @@ class RestoreResponse(BaseModel):
 # -- share links -----------------------------------------------------------------------------------------------
 class ShareCreateRequest(StrictModel):
     path: str
-    expires_in: Annotated[int, Field(ge=1, le=MAX_INT // 1000)] | None = Field(
+    expires_in: Annotated[int, Field(ge=1, le=SHARE_MAX_EXPIRY_S)] | None = Field(
         default=None, description="seconds from now until the link stops working")
     expires_at: str | None = Field(default=None, max_length=64,
                                    description="when the link stops working (RFC 3339); not with expires_in")

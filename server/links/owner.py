@@ -12,6 +12,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
+from ferrysync.server.limits import SHARE_MAX_EXPIRY_S
 from ferrysync.server.passwords import new_token, token_hash
 from ferrysync.server.routes.common import iso
 from ferrysync.server.store.base import Entry, MetaStore
@@ -29,8 +30,8 @@ def expiry(now_ms: int, expires_in: int | None, expires_at: str | None) -> int |
     if expires_in is not None and expires_at is not None:
         raise BadExpiry("give expires_in or expires_at, not both")
     if expires_in is not None:
-        if expires_in < 1:
-            raise BadExpiry("expires_in must be at least 1 second")
+        if not 1 <= expires_in <= SHARE_MAX_EXPIRY_S:
+            raise BadExpiry(f"expires_in must be from 1 to {SHARE_MAX_EXPIRY_S} seconds (100 years)")
         return now_ms + expires_in * 1000
     if expires_at is None:
         return None
@@ -46,6 +47,8 @@ def expiry(now_ms: int, expires_in: int | None, expires_at: str | None) -> int |
         raise BadExpiry("expires_at is out of range") from None
     if at <= now_ms:
         raise BadExpiry("expires_at is in the past")
+    if at > now_ms + SHARE_MAX_EXPIRY_S * 1000:
+        raise BadExpiry("expires_at is more than 100 years away")
     return at
 
 
