@@ -16,11 +16,12 @@ from ferrysync.server.config import ServerConfig
 from ferrysync.server.context import AppContext
 from ferrysync.server.errors import install_error_handlers
 from ferrysync.server.limits import MAX_BATCH_BODY, MAX_BLOCK, MAX_JSON_BODY, MAX_UNAUTHENTICATED_BODY
+from ferrysync.server.links import pages as link_pages
 from ferrysync.server.metrics import MetricsMiddleware
 from ferrysync.server.notifier import LocalNotifier, Notifier
 from ferrysync.server.openapi import install_openapi
 from ferrysync.server.retention import retention_task
-from ferrysync.server.routes import account, blocks, changes, history, metrics, tree
+from ferrysync.server.routes import account, blocks, changes, history, metrics, shares, tree
 from ferrysync.server.routes.account import VERSION
 from ferrysync.server.store.engine import default_url
 from ferrysync.server.store.sql import SqlMetaStore
@@ -29,7 +30,7 @@ from ferrysync.server.throttle import HashPool
 log = logging.getLogger("ferrysync.server")
 
 DESCRIPTION = """Ferry's cloud API (v1): device login, content-addressed blocks, optimistic commits,
-a change feed with long-poll, revisions and deleted files. See docs/api.md for the full contract."""
+a change feed with long-poll, revisions and deleted files, share links. See docs/api.md for the full contract."""
 
 
 def body_limit(method: str, path: str) -> int:
@@ -86,6 +87,6 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit, open_limit=MAX_UNAUTHENTICATED_BODY,
                        authenticated=scope_authenticated)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
-    for module in (account, blocks, tree, changes, history, metrics):
+    for module in (account, blocks, tree, changes, history, metrics, shares, link_pages):
         app.include_router(module.router)
     return app

@@ -15,6 +15,8 @@ from ferrysync.server.limits import (
     DEFAULT_LOGIN_DELAY_STEPS,
     DEFAULT_LOGIN_FREE_FAILURES,
     DEFAULT_LOGIN_LOCKOUT_S,
+    DEFAULT_SHARE_ADDRESS_RATE,
+    DEFAULT_SHARE_LINK_RATE,
     DEFAULT_TOKEN_TTL_DAYS,
 )
 from ferrysync.server.store.sql import SqlMetaStore
@@ -39,6 +41,10 @@ def auth_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token-ttl-days", type=NON_NEGATIVE, default=DEFAULT_TOKEN_TTL_DAYS, metavar="DAYS",
                    help="device tokens expire this long after login or their last renewal; running daemons renew "
                    "theirs silently (default: %(default)s = never)")
+    p.add_argument("--share-link-rate", type=COUNT, default=DEFAULT_SHARE_LINK_RATE, metavar="N",
+                   help="downloads per minute through one share link (default: %(default)s)")
+    p.add_argument("--share-address-rate", type=COUNT, default=DEFAULT_SHARE_ADDRESS_RATE, metavar="N",
+                   help="downloads per minute through share links from one client address (default: %(default)s)")
 
 
 def auth_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -48,7 +54,8 @@ def auth_config(args: argparse.Namespace) -> dict[str, Any]:
     return {"login_free_failures": args.login_free_failures,
             "address_free_failures": args.login_address_free_failures, "login_lockout_s": args.login_lockout,
             "login_delay_steps": args.login_delay_steps,
-            "hash_slots": args.hash_slots, "hash_queue": args.hash_queue, "token_ttl_days": args.token_ttl_days}
+            "hash_slots": args.hash_slots, "hash_queue": args.hash_queue, "token_ttl_days": args.token_ttl_days,
+            "share_link_rate": args.share_link_rate, "share_address_rate": args.share_address_rate}
 
 
 def throttle_parser(sub: Any, store_args: Any) -> None:

@@ -15,6 +15,8 @@ from ferrysync.server.limits import (
     DEFAULT_LOGIN_FREE_FAILURES,
     DEFAULT_LOGIN_LOCKOUT_S,
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_SHARE_ADDRESS_RATE,
+    DEFAULT_SHARE_LINK_RATE,
     DEFAULT_TOKEN_TTL_DAYS,
 )
 
@@ -42,6 +44,9 @@ class ServerConfig:
     hash_queue: int = DEFAULT_HASH_QUEUE
     # Device tokens expire this long after they were issued or renewed (0: never).
     token_ttl_days: float = DEFAULT_TOKEN_TTL_DAYS
+    # Share links: downloads per minute through one link, and from one client address (links/throttle.py).
+    share_link_rate: int = DEFAULT_SHARE_LINK_RATE
+    share_address_rate: int = DEFAULT_SHARE_ADDRESS_RATE
 
     @property
     def blocks_dir(self) -> Path:

@@ -45,6 +45,18 @@ HASH_WAIT_S = 10.0
 # Device tokens: 0 = they never expire. A renewed token's predecessor still works this long.
 DEFAULT_TOKEN_TTL_DAYS = 0.0
 TOKEN_RENEW_GRACE_S = 3600.0
+# Share links (server/links/): downloads per minute through one link and from one client address (over all links),
+# and password attempts per minute on one link and from one address. Counted in the database (store/shares.py).
+DEFAULT_SHARE_LINK_RATE = 120
+DEFAULT_SHARE_ADDRESS_RATE = 60
+SHARE_PASSWORD_TRIES = 10
+SHARE_WINDOW_S = 60
+# A visitor who gave a link's password may use it this long without giving it again (a signed cookie).
+SHARE_GRANT_S = 3600
+# The furthest a link's expiry may be (100 years): beyond, times stop being representable as dates.
+SHARE_MAX_EXPIRY_S = 100 * 366 * 86400
+# Entries a folder link's page lists (the zip holds them all).
+SHARE_PAGE_ENTRIES = 1000
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from ferrysync.server.limits import (
     MAX_OPS_PER_COMMIT,
     MAX_PASSWORD_CHARS,
     PUBLISHED,
+    SHARE_MAX_EXPIRY_S,
 )
 
 BigInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
@@ -239,3 +240,49 @@ class RestoreRequest(StrictModel):
 
 class RestoreResponse(BaseModel):
     entry: EntryOut
+
+
+# -- share links -----------------------------------------------------------------------------------------------
+class ShareCreateRequest(StrictModel):
+    path: str
+    expires_in: Annotated[int, Field(ge=1, le=SHARE_MAX_EXPIRY_S)] | None = Field(
+        default=None, description="seconds from now until the link stops working")
+    expires_at: str | None = Field(default=None, max_length=64,
+                                   description="when the link stops working (RFC 3339); not with expires_in")
+    password: str | None = Field(default=None, min_length=1, max_length=MAX_PASSWORD_CHARS,
+                                 description="visitors must give it before they see or download anything")
+
+    @field_validator("password")
+    @classmethod
+    def _password(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("password is not valid Unicode") from None
+        return value
+
+
+class ShareOut(BaseModel):
+    id: str
+    path: str = Field(description="where the shared file or folder is now (where it was, when it is gone)")
+    original_path: str = Field(description="where it was when the link was made")
+    kind: Literal["file", "dir"]
+    state: Literal["active", "expired", "revoked", "gone"] = Field(
+        description="gone: the file or folder was deleted (the link answers 410)")
+    created_at: str
+    created_by: str | None = Field(description="the device that made the link")
+    expires_at: str | None
+    has_password: bool
+    downloads: int = Field(description="downloads through the link (each file or zip counts once)")
+    last_download_at: str | None
+
+
+class ShareCreated(BaseModel):
+    share: ShareOut
+    token: str = Field(description="the link's secret; the server keeps only its hash, so it is shown only now")
+    url: str = Field(description="the public address of the link (this server's address + /s/ + token)")
+
+
+class SharesResponse(BaseModel):
+    shares: list[ShareOut]

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ferrysync.server.context import AppContext
 from ferrysync.server.gc import GcReport, collect
-from ferrysync.server.limits import LOGIN_FORGET_S
+from ferrysync.server.limits import LOGIN_FORGET_S, SHARE_WINDOW_S
 from ferrysync.server.store.rows import now_ms
 
 log = logging.getLogger("ferrysync.server.retention")
@@ -23,6 +23,7 @@ def prune_once(ctx: AppContext) -> GcReport:
     ctx.metrics.add("ferry_blocks_collected_total", report.blocks)
     forget_s = max(LOGIN_FORGET_S, 2 * ctx.config.login_lockout_s)
     ctx.meta.prune_login_failures(now_ms() - int(forget_s * 1000))  # the throttle's old counters (throttle.py)
+    ctx.meta.prune_share_hits(now_ms() - 2 * SHARE_WINDOW_S * 1000)  # share links' past windows (links/throttle.py)
     return report
 
 

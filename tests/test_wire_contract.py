@@ -30,11 +30,11 @@ from ferrysync.daemon.remote.types import COMMIT_FAILURES, COMMIT_OPS, CommitOp,
 from ferrysync.server import hashing
 from ferrysync.server import models as server_models
 from ferrysync.server.limits import PUBLISHED
-from ferrysync.server.routes import account, blocks, changes, history, tree
+from ferrysync.server.routes import account, blocks, changes, history, shares, tree
 from ferrysync.server.store import base as store
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
-ROUTES: list[APIRoute] = [r for m in (account, blocks, tree, changes, history) for r in m.router.routes
+ROUTES: list[APIRoute] = [r for m in (account, blocks, tree, changes, history, shares) for r in m.router.routes
                           if isinstance(r, APIRoute)]
 
 # -- the content-hash rule: one definition per side, both equal to known vectors -------------------------------
@@ -272,6 +272,17 @@ def test_every_call_of_the_client_round_trips_through_the_servers_models(
         c.restore("docs/nowhere.txt", 1)
 
     assert c.account().files >= 1
+    made = c.create_share("docs/a.txt", expires_in=3600, password="pw")
+    assert made.share.path == "docs/a.txt"
+    assert made.share.has_password
+    assert made.url.endswith("/s/" + made.token)
+    assert [s.id for s in c.shares()] == [made.share.id]
+    with pytest.raises(NotFound):
+        c.create_share("docs/nowhere.txt")
+    c.revoke_share(made.share.id)
+    with pytest.raises(NotFound):
+        c.revoke_share(made.share.id)
+    assert c.shares() == []
     assert c.token_info().device_id == login.device_id
     renewed = c.renew_token()
     assert renewed.device_id == login.device_id

@@ -107,6 +107,15 @@ def _ipc_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("path", help="the local file")
     p.add_argument("--rev", help="the revision (default: the one before the current)")
 
+    p = _cmd(sub, "share", "shares:cmd_share", "share a file or folder by a link anyone can download from", json=True)
+    p.add_argument("path", help="a file or folder inside a synced folder, or a path in the cloud (/Docs/a.pdf)")
+    p.add_argument("--expires", metavar="DURATION", help="the link stops working after this long: 30m, 12h, 7d, 2w")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="protect the link by a password, read from the first line of standard input")
+    _cmd(sub, "shares", "shares:cmd_shares", "your share links, with their downloads and expiry", json=True)
+    p = _cmd(sub, "unshare", "shares:cmd_unshare", "revoke a share link: it stops working at once")
+    p.add_argument("id", help="the link's ID (see `ferry shares`)")
+
     trash = sub.add_parser("trash", help="deleted files you can restore", description="deleted files")
     trash.set_defaults(run="commands:cmd_trash_list")
     _json(trash)

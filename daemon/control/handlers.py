@@ -14,6 +14,7 @@ from typing import Any
 
 from ferrysync.daemon.config import Settings
 from ferrysync.daemon.control.selective import find_folder, selective_handlers
+from ferrysync.daemon.control.shares import share_handlers
 from ferrysync.daemon.engine.engine import Engine
 from ferrysync.daemon.engine.folder import FolderSync, held_side
 from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
@@ -281,5 +282,5 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         "deletions_reject": deletions_reject, "versions": versions, "restore": restore,
         "trash_list": trash_list, "trash_restore": trash_restore, "wait_status": wait_status, "stop": stop,
         "login_reload": login_reload, "conflict_resolve": conflict_resolve, "devices": devices,
-        "device_revoke": device_revoke, **selective_handlers(engine),
+        "device_revoke": device_revoke, **selective_handlers(engine), **share_handlers(engine, _locate),
     }

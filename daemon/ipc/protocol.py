@@ -78,6 +78,10 @@ def _any(v: object) -> bool:
     return True
 
 
+def _is_seconds(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 2**52
+
+
 _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "str": (lambda v: isinstance(v, str), "a string"),
     "limit": (_is_limit, "an integer from 1 to 10000"),
@@ -85,6 +89,7 @@ _CHECKS: dict[str, tuple[Callable[[object], bool], str]] = {
     "str_list": (_is_str_list, "a list of strings"),
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "id": (_is_id, "a string or an integer"),
+    "seconds": (_is_seconds, "a whole number of seconds, 1 or more"),
 }
 
 # method -> {param: (check, required)}; methods not listed here (the daemon's own extras) take any object.
@@ -123,6 +128,10 @@ METHOD_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "devices": {},
     "device_revoke": {"device_id": ("str", True)},
     "ui_url": {},
+    "share": {"path": ("str", False), "remote": ("str", False), "expires_in": ("seconds", False),
+              "password": ("str", False)},
+    "shares": {},
+    "unshare": {"id": ("str", True)},
 }
 
 # The settings a client may read and change while the daemon runs: the schema's live ones.

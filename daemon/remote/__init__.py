@@ -29,6 +29,8 @@ from ferrysync.daemon.remote.types import (
     MoveOp,
     PutOp,
     Revision,
+    ShareCreated,
+    ShareLink,
     WaitResult,
 )
 
@@ -37,6 +39,7 @@ __all__ = [
     "CommitResult", "ConflictError", "CursorExpired", "DeleteOp", "Device", "FeedEntry", "Forbidden",
     "InsufficientStorage",
     "LoginResult", "MkdirOp", "MoveOp", "NotFound", "ProtocolError", "PutOp", "RemoteClient", "RemoteError",
-    "Revision", "ServerUnavailable", "Throttle", "TooLarge", "Unauthorized", "WaitResult", "encode_batch",
+    "Revision", "ServerUnavailable", "ShareCreated", "ShareLink", "Throttle", "TooLarge", "Unauthorized",
+    "WaitResult", "encode_batch",
     "fetch_certificate_sha256", "normalize_fingerprint",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -40,6 +41,8 @@ from ferrysync.daemon.remote.types import (
     FeedEntry,
     LoginResult,
     Revision,
+    ShareCreated,
+    ShareLink,
     TokenInfo,
     WaitResult,
     parse_entries,
@@ -402,6 +405,28 @@ class RemoteClient:
         if not isinstance(entry, dict):
             raise ProtocolError(f"restore: answer lacks 'entry': {b!r:.200}")
         return FeedEntry.parse(entry)
+
+    # -- share links -----------------------------------------------------------------------------------------
+
+    def create_share(self, path: str, *, expires_in: int | None = None, password: str | None = None) -> ShareCreated:
+        """Share a server path by a public link (POST /v1/shares; never retried once sent: a replay would make a
+        second link). The token in the answer is shown this once."""
+        body: dict[str, Any] = {"path": path}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        if password is not None:
+            body["password"] = password
+        return ShareCreated.parse(self._json("POST", "/v1/shares", json=body))
+
+    def shares(self) -> list[ShareLink]:
+        b = self._json("GET", "/v1/shares")
+        raw = b.get("shares")
+        if not isinstance(raw, list):
+            raise ProtocolError(f"shares: answer lacks 'shares': {b!r:.200}")
+        return [ShareLink.parse(s) for s in raw]
+
+    def revoke_share(self, share_id: str) -> None:
+        self._request("DELETE", f"/v1/shares/{urllib.parse.quote(share_id, safe='')}").close()
 
 
 __all__ = ["MAX_BATCH_BODY", "MAX_BLOCK", "RemoteClient", "RemoteError", "Throttle", "commit_bodies", "encode_batch"]

@@ -281,3 +281,42 @@ def parse_str_list(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
 
 def parse_entries(obj: Mapping[str, Any], key: str = "entries") -> tuple[FeedEntry, ...]:
     return tuple(FeedEntry.parse(e) for e in _get(obj, key, list))
+
+
+@dataclass(frozen=True, slots=True)
+class ShareLink:
+    """A share link as the server lists it (GET /v1/shares). Its token is not among its fields: the server keeps
+    only the token's hash and shows the token once, when the link is made (ShareCreated)."""
+
+    id: str
+    path: str  # where the shared file or folder is now (the link follows it through moves)
+    original_path: str
+    kind: str
+    state: str  # active, expired, revoked or gone (deleted)
+    created_at: str
+    created_by: str | None
+    expires_at: str | None
+    has_password: bool
+    downloads: int
+    last_download_at: str | None
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> ShareLink:
+        return cls(id=_get(obj, "id", str), path=_get(obj, "path", str), original_path=_get(obj, "original_path", str),
+                   kind=_get(obj, "kind", str), state=_get(obj, "state", str), created_at=_get(obj, "created_at", str),
+                   created_by=_get(obj, "created_by", str, optional=True),
+                   expires_at=_get(obj, "expires_at", str, optional=True),
+                   has_password=_get(obj, "has_password", bool), downloads=_get(obj, "downloads", int),
+                   last_download_at=_get(obj, "last_download_at", str, optional=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ShareCreated:
+    share: ShareLink
+    token: str
+    url: str
+
+    @classmethod
+    def parse(cls, obj: Mapping[str, Any]) -> ShareCreated:
+        return cls(share=ShareLink.parse(_get(obj, "share", dict)), token=_get(obj, "token", str),
+                   url=_get(obj, "url", str))

@@ -141,3 +141,38 @@ block_marks = Table(
     Column("at", BigInteger, nullable=False),
     Index("ix_block_marks_at", "at"),
 )
+
+# Share links (store/shares.py): a file or folder of a user's tree readable by whoever holds the link's token.
+# Only the token's SHA-256 is stored. The link names its target by `file_id` (it follows moves and renames);
+# `path` is where the target was when the link was made (shown when the target is gone). `grant_key` signs the
+# short-lived cookie a visitor gets after giving the right password (links/grants.py): revoking the link voids it.
+share_links = Table(
+    "share_links",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("file_id", String(32), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("kind", String(4), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("grant_key", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(255), nullable=True),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Column("downloads", BigInteger, nullable=False, default=0),
+    Column("last_download_at", BigInteger, nullable=True),
+    Index("ix_share_links_user", "user_id"),
+)
+
+# Fixed-window hit counters of the share-link throttle (links/throttle.py), one row per key ("link:ID",
+# "addr:ADDRESS", "pw:link:ID", ...), in the database so every server process counts the same hits.
+share_hits = Table(
+    "share_hits",
+    metadata,
+    Column("key", String(320), primary_key=True),
+    Column("window_start", BigInteger, nullable=False),
+    Column("hits", Integer, nullable=False),
+    Index("ix_share_hits_window", "window_start"),
+)

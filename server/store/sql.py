@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, and_, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ferrysync.server.store import blockmarks, feed, gc, logins
+from ferrysync.server.store import blockmarks, feed, gc, logins, shares
 from ferrysync.server.store.base import (
     ChangePage,
     Device,
@@ -26,7 +26,8 @@ from ferrysync.server.store.blockmarks import BlockRaced
 from ferrysync.server.store.engine import WriteGate, make_engine
 from ferrysync.server.store.logins import LoginLock
 from ferrysync.server.store.rows import device_from_row, new_id, now_ms
-from ferrysync.server.store.schema import devices, entries, revisions, user_blocks, users
+from ferrysync.server.store.schema import devices, entries, revisions, share_links, user_blocks, users
+from ferrysync.server.store.shares import ShareLink
 from ferrysync.server.store.tree import TreeTxn
 
 _IN_CHUNK = 500
@@ -81,7 +82,7 @@ class SqlMetaStore:
             uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
             if uid is None:
                 return False
-            for table in (devices, entries, revisions, user_blocks):
+            for table in (devices, entries, revisions, user_blocks, share_links):
                 conn.execute(delete(table).where(table.c.user_id == uid))
             conn.execute(delete(users).where(users.c.id == uid))
         return True
@@ -314,3 +315,46 @@ class SqlMetaStore:
     def prune(self, cutoff_ms: int) -> PruneReport:
         with self._gate.hold(), self.engine.begin() as conn:
             return feed.prune(conn, cutoff_ms)
+
+    # -- share links (store/shares.py) ---------------------------------------------------------------------
+    def live_entry(self, user_id: int, path: str) -> Entry | None:
+        with self.engine.connect() as conn:
+            return shares.live_entry(conn, user_id, path)
+
+    def live_subtree(self, user_id: int, root: str) -> list[Entry]:
+        with self.engine.connect() as conn:
+            return shares.subtree(conn, user_id, root)
+
+    def create_share(self, user_id: int, target: Entry, token_hash: str, password_hash: str | None,
+                     grant_key: str, expires_at: int | None, created_by: str | None) -> ShareLink:
+        """A new link to `target` (a live entry of this user), known by the hash of its token only."""
+        values = {"id": new_id(), "user_id": user_id, "token_hash": token_hash, "file_id": target.file_id,
+                  "path": target.path, "kind": target.kind, "password_hash": password_hash,
+                  "grant_key": grant_key, "created_at": now_ms(), "created_by": created_by,
+                  "expires_at": expires_at}
+        with self._gate.hold(), self.engine.begin() as conn:
+            return shares.create(conn, values)
+
+    def list_shares(self, user_id: int) -> list[ShareLink]:
+        with self.engine.connect() as conn:
+            return shares.listing(conn, user_id)
+
+    def revoke_share(self, user_id: int, share_id: str) -> bool:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return shares.revoke(conn, user_id, share_id, now_ms())
+
+    def share_by_token(self, token_hash: str) -> tuple[ShareLink, Entry | None] | None:
+        with self.engine.connect() as conn:
+            return shares.by_token(conn, token_hash)
+
+    def count_share_download(self, share_id: str) -> None:
+        with self._gate.hold(), self.engine.begin() as conn:
+            shares.count_download(conn, share_id, now_ms())
+
+    def share_hit(self, key: str, window_start: int) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return shares.hit(conn, key, window_start)
+
+    def prune_share_hits(self, before: int) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return shares.prune_hits(conn, before)

@@ -1,0 +1,1 @@
+"""The public side of share links: `/s/{token}` pages and downloads for visitors without an account."""
