@@ -67,29 +67,35 @@ def test_signed_out_pages_redirect_to_sign_in_and_the_rest_answers_401(client: T
 
 def test_sign_in_sets_a_strict_http_only_cookie_and_keeps_only_its_hash(client: TestClient, ctx: AppContext) -> None:
     form = client.get("/web/login")
-    assert "HttpOnly" in form.headers["set-cookie"] and "SameSite=Strict" in form.headers["set-cookie"]
+    assert "HttpOnly" in form.headers["set-cookie"]
+    assert "SameSite=Strict" in form.headers["set-cookie"]
     assert "default-src 'self'" in form.headers["content-security-policy"]
     wrong = client.post("/web/login", data={"user": "alice", "password": "nope", "csrf": csrf_of(form.text)},
                         headers={"Origin": ORIGIN})
-    assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+    assert wrong.status_code == 401
+    assert "Wrong user name or password" in wrong.text
     no_token = client.post("/web/login", data={"user": "alice", "password": "alice-pw"}, headers={"Origin": ORIGIN})
     assert no_token.status_code == 403
     r = client.post("/web/login", data={"user": "alice", "password": "alice-pw", "csrf": csrf_of(form.text),
                                         "next": "/web/trash"}, headers={"Origin": ORIGIN})
-    assert r.status_code == 303 and r.headers["location"] == "/web/trash"
+    assert r.status_code == 303
+    assert r.headers["location"] == "/web/trash"
     cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("ferry_web="))
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/web" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert "Path=/web" in cookie
     assert "Secure" not in cookie  # plain HTTP here; see the HTTPS test below
     token = cookie.split(";")[0].split("=", 1)[1]
     assert isinstance(ctx.meta, SqlMetaStore)
     with ctx.meta.engine.connect() as conn:
         stored = conn.execute(select(web_sessions.c.token_hash)).scalars().all()
-    assert token_hash(token) in stored and token not in stored
+    assert token_hash(token) in stored
+    assert token not in stored
     assert client.get("/web/files/").status_code == 200
 
 
 def test_a_session_is_secure_over_https(server: tuple[AppContext, TestClient]) -> None:
-    ctx, plain = server
+    _ctx, plain = server
     with TestClient(plain.app, base_url="https://testserver", follow_redirects=False) as client:
         form = client.get("/web/login")
         r = client.post("/web/login", data={"user": "bob", "password": "bob-pw", "csrf": csrf_of(form.text)},
@@ -136,10 +142,12 @@ def test_upload_browse_download_zip_rename_move_delete_restore(client: TestClien
     assert upload(client, csrf, "Docs/<b>note.txt", b"v1")["ok"] is True
     assert upload(client, csrf, "Docs/<b>note.txt", b"version two")["ok"] is True  # a new version
     page = client.get("/web/files/Docs").text
-    assert "&lt;b&gt;note.txt" in page and "<b>note" not in page
+    assert "&lt;b&gt;note.txt" in page
+    assert "<b>note" not in page
     assert client.get("/web/download/Docs/big.bin").content == big
     with zipfile.ZipFile(io.BytesIO(client.get("/web/zip/Docs").content)) as zf:
-        assert zf.read("big.bin") == big and zf.read("<b>note.txt") == b"version two"
+        assert zf.read("big.bin") == big
+        assert zf.read("<b>note.txt") == b"version two"
     uid = _uid(ctx, "alice")
     revs = ctx.meta.revisions(uid, "Docs/<b>note.txt")
     assert client.get(f"/web/download/Docs/%3Cb%3Enote.txt?rev={revs[-1].rev}").content == b"v1"
@@ -149,7 +157,8 @@ def test_upload_browse_download_zip_rename_move_delete_restore(client: TestClien
     post(client, "/web/rename", csrf, path="Docs/big.bin", name="large.bin")
     post(client, "/web/mkdir", csrf, folder="", name="Archive")
     post(client, "/web/move", csrf, path="Docs", to="Archive")
-    assert ctx.meta.entry(uid, "Archive/Docs/large.bin") is not None and ctx.meta.entry(uid, "Docs") is None
+    assert ctx.meta.entry(uid, "Archive/Docs/large.bin") is not None
+    assert ctx.meta.entry(uid, "Docs") is None
     post(client, "/web/delete", csrf, path="Archive/Docs")
     assert ctx.meta.entry(uid, "Archive/Docs/large.bin") is None
     assert "Archive/Docs/large.bin" in client.get("/web/trash").text
@@ -165,7 +174,8 @@ def test_web_uploads_are_cut_like_the_daemon_so_blocks_dedup(client: TestClient,
     upload(client, csrf, "dedup/one.bin", data)
     uid = _uid(ctx, "alice")
     entry = ctx.meta.entry(uid, "dedup/one.bin")
-    assert entry is not None and len(entry.blocks) == len(cut(data)) > 1
+    assert entry is not None
+    assert len(entry.blocks) == len(cut(data)) > 1
     assert ctx.meta.missing_blocks(uid, list(entry.blocks)) == []
 
 
@@ -191,7 +201,8 @@ def test_quota_refuses_web_and_api_uploads_with_a_typed_error(client: TestClient
     csrf = sign_in(client, "carol", "carol-pw")
     assert upload(client, csrf, "small.txt", b"x" * 600)["ok"] is True
     over = upload(client, csrf, "more.txt", b"y" * 600)
-    assert over["status"] == 507 and "quota" in str(over["error"])
+    assert over["status"] == 507
+    assert "quota" in str(over["error"])
     assert upload(client, csrf, "small.txt", b"z" * 900)["ok"] is True  # replacing: only the growth counts
     assert "900 bytes used by 1 files, of 1000 bytes" in client.get("/web/account").text
     token = client.post("/v1/login", json={"user": "carol", "password": "carol-pw", "device_name": "d"}).json()["token"]
@@ -200,7 +211,8 @@ def test_quota_refuses_web_and_api_uploads_with_a_typed_error(client: TestClient
 
     data = b"w" * 300
     r = client.put(f"/v1/blocks/{block_hash(data)}", content=data, headers=auth)
-    assert r.status_code == 507 and r.json()["error"]["code"] == "quota_exceeded"
+    assert r.status_code == 507
+    assert r.json()["error"]["code"] == "quota_exceeded"
     ctx.meta.set_quota("carol", 2000)
     assert client.put(f"/v1/blocks/{block_hash(data)}", content=data, headers=auth).status_code == 201
     ctx.meta.set_quota("carol", 1000)
@@ -208,7 +220,8 @@ def test_quota_refuses_web_and_api_uploads_with_a_typed_error(client: TestClient
                                                       "size": 300, "mtime_ns": 0, "base_rev": None}]}, headers=auth)
     assert commit.json()["results"][0]["code"] == "quota_exceeded"
     account = client.get("/v1/account", headers=auth).json()
-    assert account["quota_bytes"] == 1000 and account["bytes"] == 900
+    assert account["quota_bytes"] == 1000
+    assert account["bytes"] == 900
 
 
 def test_password_change_signs_other_browsers_out(server: tuple[AppContext, TestClient]) -> None:
@@ -244,11 +257,14 @@ def test_admin_page_is_for_admins_and_manages_users(client: TestClient, ctx: App
     assert "bob" in client.get("/web/admin").text
     post(client, "/web/admin/add", csrf, name="frank", password="f-pw", again="f-pw", quota="1MiB")
     found = ctx.meta.get_user("frank")
-    assert found is not None and found[0].quota_bytes == 1024 * 1024
+    assert found is not None
+    assert found[0].quota_bytes == 1024 * 1024
     post(client, "/web/admin/quota", csrf, name="frank", quota="none")
     post(client, "/web/admin/flag", csrf, name="frank", admin="on")
     found = ctx.meta.get_user("frank")
-    assert found is not None and found[0].quota_bytes is None and found[0].is_admin
+    assert found is not None
+    assert found[0].quota_bytes is None
+    assert found[0].is_admin
     post(client, "/web/admin/remove", csrf, name="frank", confirm="frank")
     assert ctx.meta.get_user("frank") is None
 

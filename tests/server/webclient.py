@@ -50,4 +50,5 @@ def sign_in(client: TestClient, user: str, password: str, origin: str = ORIGIN) 
 
 def post(client: TestClient, url: str, csrf: str, **fields: str) -> httpx.Response:
     """Post a form of the web app as its page would (CSRF token, our Origin)."""
-    return client.post(url, data={"csrf": csrf, **fields}, headers={"Origin": ORIGIN})
+    response: httpx.Response = client.post(url, data={"csrf": csrf, **fields}, headers={"Origin": ORIGIN})
+    return response
