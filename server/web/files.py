@@ -185,7 +185,8 @@ async def upload(ctx: AppContext, user_id: int, path: str, body: AsyncIterable[b
             await run_in_threadpool(store_verified, ctx, pending.blocks, user_id, stored)
             await run_in_threadpool(record_blocks, ctx, user_id, [(h, len(d)) for h, d in pending.blocks])
         except ApiError as exc:
-            raise ActionFailed(f"Not uploaded: {exc.message}", exc.status) from None
+            full = exc.code == "quota_exceeded"
+            raise ActionFailed(f"Your storage is full: {exc.message}." if full else exc.message, exc.status) from None
         stored += pending.size
         pending = _Pending([])
 
