@@ -21,9 +21,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(sa.Column("quota_bytes", sa.BigInteger, nullable=True))
-        batch.add_column(sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()))
+    # Plain ADD COLUMN, never batch mode: on SQLite batch mode copies `users` and drops the old table, and that
+    # DROP cascades (foreign keys are on) to every user's entries, revisions, blocks and devices.
+    op.add_column("users", sa.Column("quota_bytes", sa.BigInteger, nullable=True))
+    op.add_column("users", sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_table(
         "web_sessions",
         sa.Column("token_hash", sa.String(64), primary_key=True),
@@ -40,6 +41,5 @@ def downgrade() -> None:
     op.drop_index("ix_web_sessions_expires", table_name="web_sessions")
     op.drop_index("ix_web_sessions_user", table_name="web_sessions")
     op.drop_table("web_sessions")
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("is_admin")
-        batch.drop_column("quota_bytes")
+    op.drop_column("users", "is_admin")  # ALTER TABLE DROP COLUMN (SQLite ≥ 3.35): no table copy, no cascade
+    op.drop_column("users", "quota_bytes")
