@@ -71,7 +71,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def upload(page: Any, tmp: Path, name: str, data: bytes) -> None:
     source = tmp / name
     source.write_bytes(data)
-    page.set_input_files("#upload-files", str(source))
+    with page.expect_navigation():  # the page reloads once the upload is answered
+        page.set_input_files("#upload-files", str(source))
     page.get_by_text("Uploaded 1 file(s).").wait_for()
 
 
@@ -181,7 +182,8 @@ def test_devices_account_and_admin(site: Site) -> None:
     upload(carol, site.tmp, "fits.txt", b"x" * 6000)
     source = site.tmp / "toobig.bin"
     source.write_bytes(b"y" * 6000)
-    carol.set_input_files("#upload-files", str(source))
+    with carol.expect_navigation():
+        carol.set_input_files("#upload-files", str(source))
     carol.get_by_text("Your storage is full").wait_for()
     carol.get_by_role("link", name="Account").click()
     assert "of 10.0 KiB" in carol.locator("#usage").inner_text()

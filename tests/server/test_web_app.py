@@ -204,7 +204,7 @@ def test_quota_refuses_web_and_api_uploads_with_a_typed_error(client: TestClient
     assert over["status"] == 507
     assert "quota" in str(over["error"])
     assert upload(client, csrf, "small.txt", b"z" * 900)["ok"] is True  # replacing: only the growth counts
-    assert "900 bytes used by 1 files, of 1000 bytes" in client.get("/web/account").text
+    assert "900 bytes in 1 file, of 1000 bytes" in client.get("/web/account").text
     token = client.post("/v1/login", json={"user": "carol", "password": "carol-pw", "device_name": "d"}).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
     from ferrysync.server.hashing import block_hash
