@@ -122,6 +122,10 @@ class SqlMetaStore:
         with self._gate.hold(), self.engine.begin() as conn:
             return accounts.end_sessions(conn, user_id, keep, now_ms())
 
+    def prune_sessions(self) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return accounts.prune_sessions(conn, now_ms())
+
     def remove_user(self, name: str) -> bool:
         """Delete the user and all their rows (devices, tree, revisions, block holdings)."""
         with self._gate.hold(), self.engine.begin() as conn:

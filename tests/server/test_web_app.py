@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from webclient import ORIGIN, add_user, app_client, csrf_of, post, sign_in
 
 from ferrysync.server.context import AppContext
@@ -275,3 +275,16 @@ def test_signing_out_ends_the_session(client: TestClient, tmp_path: Path) -> Non
     post(client, "/web/logout", csrf)
     client.cookies.set("ferry_web", cookie or "", path="/web")
     assert client.get("/web/files/").status_code == 303
+
+
+def test_an_expired_session_is_refused_and_pruned(client: TestClient, ctx: AppContext) -> None:
+    sign_in(client, "bob", "bob-pw")
+    token = client.cookies.get("ferry_web")
+    assert token is not None
+    assert isinstance(ctx.meta, SqlMetaStore)
+    with ctx.meta.engine.begin() as conn:
+        conn.execute(update(web_sessions).where(web_sessions.c.token_hash == token_hash(token)).values(expires_at=1))
+    assert client.get("/web/files/").status_code == 303
+    assert ctx.meta.prune_sessions() >= 1
+    with ctx.meta.engine.connect() as conn:
+        assert conn.execute(select(web_sessions).where(web_sessions.c.token_hash == token_hash(token))).first() is None
