@@ -90,6 +90,25 @@ def live_below(conn: Connection, user_id: int, root: str) -> list[Entry]:
                   key=lambda e: e.path)
 
 
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def children(conn: Connection, user_id: int, folder: str) -> list[Entry]:
+    """Live rows directly inside `folder` ("" for the root): one query that leaves the deeper rows in the database
+    (`NOT LIKE 'folder/%/%'`), so a folder page costs its own size, not the size of the tree below it."""
+    query = select(entries).where(and_(entries.c.user_id == user_id, entries.c.deleted.is_(False)))
+    if folder:
+        prefix = _like_escaped(folder + "/")
+        query = query.where(entries.c.path.like(prefix + "%", escape="\\"))
+        query = query.where(entries.c.path.not_like(prefix + "%/%", escape="\\"))
+    else:
+        query = query.where(entries.c.path.not_like("%/%"))
+    found = [entry_from_row(r) for r in conn.execute(query)]
+    # LIKE may be case-insensitive (SQLite): re-check the parent case-sensitively here.
+    return [e for e in found if e.path.rpartition("/")[0] == folder]
+
+
 def entry(conn: Connection, user_id: int, path: str) -> Entry | None:
     """The live entry at `path`, or None."""
     row = conn.execute(select(entries).where(and_(entries.c.user_id == user_id, entries.c.path_key == path_key(path),

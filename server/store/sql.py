@@ -346,6 +346,10 @@ class SqlMetaStore:
         with self.engine.connect() as conn:
             return feed.entry(conn, user_id, path)
 
+    def children(self, user_id: int, folder: str) -> list[Entry]:
+        with self.engine.connect() as conn:
+            return feed.children(conn, user_id, folder)
+
     def live_below(self, user_id: int, path: str) -> list[Entry]:
         with self.engine.connect() as conn:
             return feed.live_below(conn, user_id, path)

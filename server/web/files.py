@@ -79,8 +79,7 @@ def children(ctx: AppContext, user_id: int, folder: str) -> list[Entry]:
     """The live entries directly inside `folder`, folders first, then by name."""
     if folder and need(ctx, user_id, folder).kind != "dir":
         raise ActionFailed("Not a folder.", 404)
-    depth = folder.count("/") + 1 if folder else 0
-    inside = [e for e in ctx.meta.live_below(user_id, folder) if e.path.count("/") == depth]
+    inside = ctx.meta.children(user_id, folder)
     return sorted(inside, key=lambda e: (e.kind != "dir", e.path.casefold()))
 
 

@@ -288,3 +288,18 @@ def test_an_expired_session_is_refused_and_pruned(client: TestClient, ctx: AppCo
     assert ctx.meta.prune_sessions() >= 1
     with ctx.meta.engine.connect() as conn:
         assert conn.execute(select(web_sessions).where(web_sessions.c.token_hash == token_hash(token))).first() is None
+
+
+def test_a_folder_lists_only_its_own_children_whatever_its_name(client: TestClient, ctx: AppContext) -> None:
+    add_user(ctx, "gina", "gina-pw")
+    csrf = sign_in(client, "gina", "gina-pw")
+    for path in ("100%_done/mine.txt", "100%_done/deeper/no.txt", "100x_done/other.txt", "100%_DONE/case.txt",
+                 "top.txt"):
+        assert upload(client, csrf, path, b"x")["ok"] is True
+    uid = _uid(ctx, "gina")
+    assert sorted(e.path for e in ctx.meta.children(uid, "100%_done")) == ["100%_done/deeper", "100%_done/mine.txt"]
+    assert sorted(e.path for e in ctx.meta.children(uid, "")) == ["100%_DONE", "100%_done", "100x_done", "top.txt"]
+    page = client.get("/web/files/100%25_done").text
+    assert "mine.txt" in page
+    assert "other.txt" not in page
+    assert "case.txt" not in page
