@@ -101,7 +101,7 @@ def describe(fail: OpFail) -> str:
     if fail.code == "quota_exceeded":
         return f"Your storage is full: {fail.message}."
     if fail.code == "conflict":
-        return f"It changed meanwhile (another device?): {fail.message}. Reload and try again."
+        return f"Not done: {fail.message} (if it changed meanwhile on a device, reload and try again)."
     return fail.message
 
 
@@ -172,6 +172,8 @@ async def upload(ctx: AppContext, user_id: int, path: str, body: AsyncIterable[b
     hashes: list[str] = []
     pending = _Pending([])
     replaced = await run_in_threadpool(ctx.meta.entry, user_id, path)
+    if replaced is not None and replaced.kind == "dir":
+        raise ActionFailed(f"A folder is called {name_of(path)} already: rename the file first.", 409)
     # The quota check of the blocks counts the file they replace as freed: the commit will free it.
     stored = -replaced.size if replaced is not None and replaced.kind == "file" else 0
     total = [0]
