@@ -1,5 +1,6 @@
 """The admin page: the same user operations as `ferry-server user add/remove/passwd/quota/admin`, for users whose
-admin flag is on. Each form calls the store just as the command does (server/cli_users.py shares the checks)."""
+admin flag is on. Each form calls the store just as the command does (server/userrules.py holds the checks both
+use)."""
 
 from __future__ import annotations
 

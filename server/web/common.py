@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 import jinja2
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
@@ -88,7 +89,7 @@ class Web:
         @functools.wraps(fn)
         async def run(request: Request) -> Response:
             try:
-                signed = await _in_thread(sessions.current, self.ctx, request)
+                signed = await run_in_threadpool(sessions.current, self.ctx, request)
                 if request.method not in sessions.SAFE_METHODS:
                     form = await read_form(request)
                     sessions.check_csrf(signed, request, form)
@@ -108,12 +109,6 @@ class Web:
                     return back(request, error=exc.message)
                 return PlainTextResponse(exc.message, status_code=exc.status)
         return run
-
-
-async def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(fn, *args)
 
 
 async def read_form(request: Request) -> dict[str, str]:
