@@ -22,9 +22,8 @@ def quota_error(message: str, quota_bytes: int, used_bytes: int) -> ApiError:
 
 def check_upload(meta: MetaStore, user_id: int, incoming: int) -> None:
     """Raise 507 quota_exceeded when `incoming` more bytes of blocks could not fit under the user's quota."""
-    use = meta.usage(user_id)
-    if use.quota_bytes is None or use.bytes + incoming <= use.quota_bytes:
+    quota, used = meta.quota_use(user_id)  # no sum at all for an account without a quota
+    if quota is None or used + incoming <= quota:
         return
-    raise quota_error(f"the account's files use {use.bytes} of its {use.quota_bytes}-byte quota: {incoming} more "
-                      "bytes do not fit (delete files or ask the operator for more room)",
-                      quota_bytes=use.quota_bytes, used_bytes=use.bytes)
+    raise quota_error(f"the account's files use {used} of its {quota}-byte quota: {incoming} more bytes do not "
+                      "fit (delete files or ask the operator for more room)", quota_bytes=quota, used_bytes=used)

@@ -71,6 +71,14 @@ def live_bytes(conn: Connection, user_id: int) -> int:
     return _live_files(conn, user_id)[0]
 
 
+def quota_use(conn: Connection, user_id: int) -> tuple[int | None, int]:
+    """(quota, live bytes) of the user; the sum is skipped (0) when there is no quota: uploads ask this each time."""
+    quota = conn.execute(select(users.c.quota_bytes).where(users.c.id == user_id)).scalar()
+    if quota is None:
+        return None, 0
+    return int(quota), live_bytes(conn, user_id)
+
+
 def usage(conn: Connection, user_id: int) -> Usage:
     size, count = _live_files(conn, user_id)
     blocks = conn.execute(select(func.coalesce(func.sum(user_blocks.c.size), 0))

@@ -366,6 +366,10 @@ class SqlMetaStore:
         with self.engine.connect() as conn:
             return feed.list_deleted(conn, user_id, prefix, since_ms)
 
+    def quota_use(self, user_id: int) -> tuple[int | None, int]:
+        with self.engine.connect() as conn:
+            return feed.quota_use(conn, user_id)
+
     def usage(self, user_id: int) -> Usage:
         with self.engine.connect() as conn:
             return feed.usage(conn, user_id)

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from ferrysync.server.errors import ApiError
 from ferrysync.server.limits import MAX_NAME_CHARS, MAX_PASSWORD_CHARS
-from ferrysync.server.passwords import hash_password, verify_password
+from ferrysync.server.passwords import hash_password, token_hash, verify_password
 from ferrysync.server.throttle import LoginThrottle
 from ferrysync.server.tokens import expires_at
 from ferrysync.server.web import sessions
@@ -86,6 +86,8 @@ class AccountPages:
             return self._login_page(request, "Wrong user name or password." + (
                 f" Try again in {wait} s." if wait else ""), 401, wait)
         await run_in_threadpool(throttle.succeeded, name)
+        if (previous := request.cookies.get(sessions.COOKIE)) is not None:  # signing in anew ends the old session
+            await run_in_threadpool(self.ctx.meta.end_session, token_hash(previous))
         response = RedirectResponse(_next(f.get("next")), status_code=303)
         await run_in_threadpool(sessions.start, self.ctx, found[0].id, request, response)
         return response
