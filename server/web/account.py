@@ -57,7 +57,11 @@ class AccountPages:
         return response
 
     async def login_form(self, request: Request) -> Response:
-        return self._login_page(request)
+        try:
+            await run_in_threadpool(sessions.current, self.ctx, request)
+        except sessions.SignInNeeded:
+            return self._login_page(request)
+        return RedirectResponse(_next(request.query_params.get("next")), status_code=303)  # signed in already
 
     async def login(self, request: Request) -> Response:
         try:
