@@ -7,6 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from ferrysync.server.auth import scope_authenticated
 from ferrysync.server.blocks.base import BlockStore
@@ -15,7 +18,13 @@ from ferrysync.server.bodylimit import BodyLimitMiddleware
 from ferrysync.server.config import ServerConfig
 from ferrysync.server.context import AppContext
 from ferrysync.server.errors import install_error_handlers
-from ferrysync.server.limits import MAX_BATCH_BODY, MAX_BLOCK, MAX_JSON_BODY, MAX_UNAUTHENTICATED_BODY
+from ferrysync.server.limits import (
+    MAX_BATCH_BODY,
+    MAX_BLOCK,
+    MAX_JSON_BODY,
+    MAX_UNAUTHENTICATED_BODY,
+    MAX_WEB_UPLOAD,
+)
 from ferrysync.server.links import pages as link_pages
 from ferrysync.server.metrics import MetricsMiddleware
 from ferrysync.server.notifier import LocalNotifier, Notifier
@@ -26,6 +35,8 @@ from ferrysync.server.routes.account import VERSION
 from ferrysync.server.store.engine import default_url
 from ferrysync.server.store.sql import SqlMetaStore
 from ferrysync.server.throttle import HashPool
+from ferrysync.server.web.app import build_web
+from ferrysync.server.web.sessions import session_cookie_valid
 
 log = logging.getLogger("ferrysync.server")
 
@@ -40,7 +51,20 @@ def body_limit(method: str, path: str) -> int:
         return MAX_BLOCK
     if method == "POST" and path == "/v1/blocks/batch":
         return MAX_BATCH_BODY
+    if method == "POST" and path == "/web/upload":
+        return MAX_WEB_UPLOAD  # streamed: cut and stored as it arrives, never held whole
     return MAX_JSON_BODY
+
+
+async def authenticated(scope: Scope) -> bool:
+    """A device token, or (for the web app) a signed-in browser's session cookie."""
+    if await scope_authenticated(scope):
+        return True
+    if not str(scope.get("path", "")).startswith("/web/"):
+        return False
+    cookie = next((v for k, v in scope.get("headers", ()) if k == b"cookie"), b"").decode("latin-1")
+    ctx: AppContext = scope["app"].state.ctx
+    return bool(cookie) and await run_in_threadpool(session_cookie_valid, ctx, cookie)
 
 
 def open_blocks(config: ServerConfig) -> BlockStore:
@@ -85,8 +109,14 @@ def create_app(ctx: AppContext) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit, open_limit=MAX_UNAUTHENTICATED_BODY,
-                       authenticated=scope_authenticated)
+                       authenticated=authenticated)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     for module in (account, blocks, tree, changes, history, metrics, shares, link_pages):
         app.include_router(module.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/web/", status_code=303)
+
+    app.mount("/web", build_web(ctx))
     return app

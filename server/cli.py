@@ -29,7 +29,6 @@ from ferrysync.server.limits import (
     DEFAULT_GC_GRACE_HOURS,
     DEFAULT_GC_INTERVAL_S,
     DEFAULT_RETENTION_DAYS,
-    MAX_NAME_CHARS,
 )
 from ferrysync.server.store.engine import default_url
 from ferrysync.server.store.sql import SqlMetaStore, UserExists
@@ -42,6 +41,7 @@ from ferrysync.server.transport import (
     TransportLimits,
     guarded_protocol,
 )
+from ferrysync.server.userrules import parse_quota, valid_user_name
 
 log = logging.getLogger("ferrysync.server")
 
@@ -114,8 +114,23 @@ def build_parser() -> argparse.ArgumentParser:
     add = user.add_parser("add", help="add a user")
     add.add_argument("name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
+    add.add_argument("--admin", action="store_true", help="may use the web app's admin page")
+    add.add_argument("--quota", type=_quota_arg, metavar="SIZE", help="bytes of files the user may hold: 10GiB, "
+                     "500MB, none (default: none)")
     _store_args(add)
-    _store_args(user.add_parser("list", help="list users"))
+    _store_args(user.add_parser("list", help="list users with their storage used, quota and admin flag"))
+    passwd = user.add_parser("passwd", help="set a user's password (signs their browsers out; devices stay)")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
+    _store_args(passwd)
+    quota = user.add_parser("quota", help="set a user's quota (bytes of live files) or lift it")
+    quota.add_argument("name")
+    quota.add_argument("size", type=_quota_arg, help="10GiB, 500MB, 1048576, or none")
+    _store_args(quota)
+    admin = user.add_parser("admin", help="give or take the web app's admin page")
+    admin.add_argument("name")
+    admin.add_argument("state", choices=["on", "off"])
+    _store_args(admin)
     remove = user.add_parser("remove", help="remove a user and all their files")
     remove.add_argument("name")
     _store_args(remove)
@@ -175,6 +190,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quota_arg(text: str) -> int | None:
+    try:
+        return parse_quota(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
@@ -190,7 +212,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     with closing(_open_store(args)) as store:
         if args.action == "add":
             name = args.name
-            if not name or len(name) > MAX_NAME_CHARS or any(ord(c) < 0x20 for c in name):
+            if not valid_user_name(name):
                 return fail(f"invalid user name {name!r}", 2)
             password = _read_password(args.password_stdin)
             if not password:
@@ -199,17 +221,47 @@ def cmd_user(args: argparse.Namespace) -> int:
                 store.add_user(name, hash_password(password))
             except UserExists:
                 return fail(f"user {name!r} already exists")
-            print(f"added user {name}")
+            if args.quota is not None:
+                store.set_quota(name, args.quota)
+            if args.admin:
+                store.set_admin(name, True)
+            print(f"added user {name}" + (" (admin)" if args.admin else ""))
         elif args.action == "unlock":
             return cmd_user_unlock(store, args.name)
         elif args.action == "list":
             for user in store.list_users():
-                print(f"{user.name}\t{len(store.list_devices(user.id))} device(s)")
+                use = store.usage(user.id)
+                quota = "no quota" if user.quota_bytes is None else f"quota {user.quota_bytes} bytes"
+                print(f"{user.name}\t{len(store.list_devices(user.id))} device(s)\t{use.bytes} bytes used\t{quota}"
+                      + ("\tadmin" if user.is_admin else ""))
+        elif args.action in ("passwd", "quota", "admin"):
+            return _change_user(store, args)
         else:
             if not store.remove_user(args.name):
                 return fail(f"no user {args.name!r}")
             print(f"removed user {args.name}")
         return 0
+
+
+def _change_user(store: SqlMetaStore, args: argparse.Namespace) -> int:
+    from ferrysync.server.passwords import hash_password
+
+    if args.action == "passwd":
+        if store.get_user(args.name) is None:
+            return fail(f"no user {args.name!r}")
+        password = _read_password(args.password_stdin)
+        if not password:
+            return fail("empty password", 2)
+        done, said = store.set_password(args.name, hash_password(password)), "password changed"
+    elif args.action == "quota":
+        done = store.set_quota(args.name, args.size)
+        said = "no quota" if args.size is None else f"quota {args.size} bytes"
+    else:
+        done, said = store.set_admin(args.name, args.state == "on"), f"admin {args.state}"
+    if not done:
+        return fail(f"no user {args.name!r}")
+    print(f"{args.name}: {said}")
+    return 0
 
 
 def cmd_device(args: argparse.Namespace) -> int:

@@ -10,6 +10,8 @@ MIB = 1024 * 1024
 MAX_JSON_BODY = 8 * MIB
 MAX_BLOCK = 8 * MIB
 MAX_BATCH_BODY = 64 * MIB
+# One file uploaded through the web app (streamed into blocks as it arrives; bigger files: use a desktop device).
+MAX_WEB_UPLOAD = 16 * 1024 * MIB
 MAX_OPS_PER_COMMIT = 1000
 MAX_HASHES_PER_MISSING = 10_000
 # POST /v1/blocks/fetch: hashes per call and the bytes of its answer (held in memory while it is sent).

@@ -91,9 +91,10 @@ class DevicesResponse(BaseModel):
 
 class AccountResponse(BaseModel):
     user: str
-    bytes: int
+    bytes: int = Field(description="bytes of the user's live files: what the quota counts")
     files: int
     blocks_bytes: int
+    quota_bytes: int | None = Field(None, description="the account's quota in bytes; null: no limit")
 
 
 class HealthResponse(BaseModel):

@@ -24,6 +24,7 @@ def prune_once(ctx: AppContext) -> GcReport:
     forget_s = max(LOGIN_FORGET_S, 2 * ctx.config.login_lockout_s)
     ctx.meta.prune_login_failures(now_ms() - int(forget_s * 1000))  # the throttle's old counters (throttle.py)
     ctx.meta.prune_share_hits(now_ms() - 2 * SHARE_WINDOW_S * 1000)  # share links' past windows (links/throttle.py)
+    ctx.meta.prune_sessions()  # the web app's expired sessions (web/sessions.py)
     return report
 
 

@@ -10,6 +10,7 @@ side by side. A drift on either side fails here, not in the field.
 from __future__ import annotations
 
 import json
+import random
 import re
 import typing
 from dataclasses import dataclass, fields
@@ -32,6 +33,7 @@ from ferrysync.server import models as server_models
 from ferrysync.server.limits import PUBLISHED
 from ferrysync.server.routes import account, blocks, changes, history, shares, tree
 from ferrysync.server.store import base as store
+from ferrysync.server.web import chunking as server_chunking
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 ROUTES: list[APIRoute] = [r for m in (account, blocks, tree, changes, history, shares) for r in m.router.routes
@@ -59,6 +61,24 @@ def test_block_hash_is_the_same_rule_on_both_sides(data: bytes, digest: str) -> 
 @pytest.mark.parametrize(("block_list", "digest"), CONTENT_VECTORS)
 def test_content_hash_is_the_same_rule_on_both_sides(block_list: list[str], digest: str) -> None:
     assert chunker.content_hash_of(block_list) == hashing.content_hash(block_list) == digest
+
+
+def test_both_sides_cut_files_into_the_same_blocks() -> None:
+    """The web app uploads through the server's own FastCDC cutter: its blocks must be the daemon's, or a file
+    uploaded in a browser would be uploaded again by every desktop (and dedup between them would be lost)."""
+    for name in ("MIN_SIZE", "AVG_SIZE", "MAX_SIZE"):
+        assert getattr(server_chunking, name) == getattr(chunker, name), name
+    rng = random.Random(16)
+    for size in (0, 1, 300_000, 5 * 1024 * 1024 + 17, 19 * 1024 * 1024):
+        data = rng.randbytes(size)
+        daemon_side = [c.hash for c in chunker.chunk_bytes(data)]
+        streamed = server_chunking.StreamCutter()
+        pieces: list[bytes] = []
+        for i in range(0, size, 777_777):  # arriving in odd-sized pieces, as a request body does
+            pieces += streamed.feed(data[i:i + 777_777])
+        pieces += streamed.finish()
+        assert [hashing.block_hash(p) for p in pieces] == daemon_side, size
+        assert b"".join(pieces) == data
 
 
 def test_the_api_reference_publishes_the_vectors() -> None:

@@ -55,6 +55,7 @@ from ferrysync.daemon.remote import (
     CommitOp,
     CommitResult,
     DeleteOp,
+    InsufficientStorage,
     MkdirOp,
     MoveOp,
     RemoteClient,
@@ -412,7 +413,10 @@ class Executor:
                 if rel and not r.current.deleted and (cur is None or cur.rev <= r.current.entry.rev):
                     self.j.put_remote(self.fid, replace(r.current.entry, path=rel))
             return
-        message = f"the server refused {path}: {r.code} {r.message}".strip()
+        if r.code == "quota_exceeded":
+            message = f"not uploaded: your account on the server is full ({r.message}); it will be retried"
+        else:
+            message = f"the server refused {path}: {r.code} {r.message}".strip()
         self.j.record_failure(self.fid, path, message)
         result.failed[path] = message
 
@@ -445,6 +449,11 @@ class Executor:
                         done += 1
             except TransferCancelled:
                 result.retry.update(a.path for group in todo[done:] for a in group)
+            except InsufficientStorage as exc:  # a quota refusal of blocks: nothing lost, tried again later
+                message = f"not uploaded: your account on the server is full ({exc.message}); it will be retried"
+                for a in (a for group in todo[done:] for a in group):
+                    self.j.record_failure(self.fid, a.path, message)
+                    result.failed[a.path] = message
             except ServerUnavailable as exc:
                 raise Offline(str(exc)) from exc
 

@@ -133,13 +133,13 @@ COMMIT_OPS: tuple[type[CommitOp], ...] = (PutOp, MkdirOp, DeleteOp, MoveOp)
 
 
 # The codes of a failed op (docs/api.md, Commit); checked against the server's by tests/test_wire_contract.py.
-COMMIT_FAILURES = ("conflict", "missing_blocks", "not_empty", "bad_request")
+COMMIT_FAILURES = ("conflict", "missing_blocks", "not_empty", "bad_request", "quota_exceeded")
 
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
     """The outcome of one op. ok → `entry`; else `code` is one of COMMIT_FAILURES: conflict (see `current`),
-    missing_blocks (see `missing`), not_empty or bad_request."""
+    missing_blocks (see `missing`), not_empty, bad_request or quota_exceeded (the account is full: retried later)."""
 
     ok: bool
     entry: FeedEntry | None = None

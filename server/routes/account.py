@@ -129,4 +129,4 @@ def revoke_device(device_id: str, caller: CallerDep, ctx: Ctx) -> dict[str, Any]
 def account(caller: CallerDep, ctx: Ctx) -> dict[str, Any]:
     use = ctx.meta.usage(caller.user_id)
     return {"user": caller.device.user_name, "bytes": use.bytes, "files": use.files,
-            "blocks_bytes": use.blocks_bytes}
+            "blocks_bytes": use.blocks_bytes, "quota_bytes": use.quota_bytes}

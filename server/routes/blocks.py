@@ -17,6 +17,7 @@ from ferrysync.server.errors import ApiError
 from ferrysync.server.hashing import block_hash, is_block_hash
 from ferrysync.server.limits import MAX_BLOCK, MAX_FETCH_BYTES
 from ferrysync.server.models import BatchStored, BlockStored, FetchRequest, MissingRequest, MissingResponse
+from ferrysync.server.quota import check_upload
 from ferrysync.server.store.blockmarks import BlockRaced
 
 log = logging.getLogger("ferrysync.server")
@@ -39,16 +40,18 @@ def _check_hash(digest: str) -> str:
     return digest
 
 
-def _store_verified(ctx: AppContext, records: list[tuple[str, bytes]]) -> None:
-    """Verify each block's BLAKE3, mark the blocks as being uploaded (garbage collection spares them), store them.
+def store_verified(ctx: AppContext, records: list[tuple[str, bytes]], user_id: int, earlier: int = 0) -> None:
+    """Verify each block's BLAKE3, check the user's quota (`earlier`: bytes of this request stored already), mark
+    the blocks as being uploaded (garbage collection spares them), store them.
 
-    Raises hash_mismatch on the first bad block, before anything is written.
+    Raises hash_mismatch on the first bad block, or quota_exceeded, before anything is written.
     """
     for digest, data in records:
         if block_hash(data) != digest:
             raise ApiError(400, "hash_mismatch", "block content does not match its hash", hash=digest)
     if not records:
         return
+    check_upload(ctx.meta, user_id, earlier + sum(len(data) for _, data in records))
     try:
         ctx.meta.mark_uploading([d for d, _ in records])
     except BlockRaced as exc:
@@ -56,7 +59,7 @@ def _store_verified(ctx: AppContext, records: list[tuple[str, bytes]]) -> None:
     ctx.blocks.put_many(records)
 
 
-def _record(ctx: AppContext, user_id: int, blocks: list[tuple[str, int]]) -> None:
+def record_blocks(ctx: AppContext, user_id: int, blocks: list[tuple[str, int]]) -> None:
     try:
         ctx.meta.add_user_blocks(user_id, blocks)
     except BlockRaced as exc:
@@ -74,7 +77,8 @@ def missing(body: MissingRequest, caller: CallerDep, ctx: Ctx) -> dict[str, Any]
 
 
 @router.put("/{digest}", status_code=201, response_model=BlockStored, openapi_extra={"requestBody": _OCTETS},
-            responses={400: {"description": "bad hash or hash mismatch"}, 413: {"description": "over 8 MiB"}})
+            responses={400: {"description": "bad hash or hash mismatch"}, 413: {"description": "over 8 MiB"},
+                       507: {"description": "quota_exceeded: the block would not fit under the account's quota"}})
 async def put_block(digest: Digest, request: Request, caller: CallerDep, ctx: Ctx) -> JSONResponse:
     """Upload one block (raw bytes, at most 8 MiB); stored only if its BLAKE3 equals the hash in the URL."""
     _check_hash(digest)
@@ -84,19 +88,21 @@ async def put_block(digest: Digest, request: Request, caller: CallerDep, ctx: Ct
         if len(data) > MAX_BLOCK:
             raise ApiError(413, "too_large", f"a block is at most {MAX_BLOCK} bytes")
     body = bytes(data)
-    await run_in_threadpool(_store_verified, ctx, [(digest, body)])
-    await run_in_threadpool(_record, ctx, caller.user_id, [(digest, len(body))])
+    await run_in_threadpool(store_verified, ctx, [(digest, body)], caller.user_id)
+    await run_in_threadpool(record_blocks, ctx, caller.user_id, [(digest, len(body))])
     return JSONResponse({"hash": digest, "size": len(body)}, status_code=201)
 
 
 @router.post("/batch", response_model=BatchStored, openapi_extra={"requestBody": _OCTETS},
-             responses={400: {"description": "bad record or hash mismatch"}, 413: {"description": "too large"}})
+             responses={400: {"description": "bad record or hash mismatch"}, 413: {"description": "too large"},
+                        507: {"description": "quota_exceeded: the blocks would not fit under the account's quota"}})
 async def put_batch(request: Request, caller: CallerDep, ctx: Ctx) -> dict[str, Any]:
     """Upload many blocks: records of 64 hex chars + 8-byte big-endian length + bytes. All or nothing."""
     buf = bytearray()
     header: tuple[str, int] | None = None
     pending: list[tuple[str, bytes]] = []
     pending_bytes = 0
+    flushed = 0
     stored: dict[str, int] = {}
     async for chunk in request.stream():
         buf += chunk
@@ -115,13 +121,13 @@ async def put_batch(request: Request, caller: CallerDep, ctx: Ctx) -> dict[str, 
             del buf[:length]
             header = None
         if pending_bytes >= _FLUSH_BYTES:
-            await run_in_threadpool(_store_verified, ctx, pending)
-            pending, pending_bytes = [], 0
+            await run_in_threadpool(store_verified, ctx, pending, caller.user_id, flushed)
+            pending, flushed, pending_bytes = [], flushed + pending_bytes, 0
     if header is not None or buf:
         raise ApiError(400, "bad_request", "truncated batch: the last record is incomplete")
-    await run_in_threadpool(_store_verified, ctx, pending)
+    await run_in_threadpool(store_verified, ctx, pending, caller.user_id, flushed)
     # Only now, with every record verified, do the blocks become the user's.
-    await run_in_threadpool(_record, ctx, caller.user_id, list(stored.items()))
+    await run_in_threadpool(record_blocks, ctx, caller.user_id, list(stored.items()))
     return {"stored": list(stored)}
 
 
@@ -137,7 +143,7 @@ def _parse_header(raw: bytes) -> tuple[str, int]:
     return digest, length
 
 
-def _read(ctx: AppContext, digest: str) -> bytes:
+def read_block(ctx: AppContext, digest: str) -> bytes:
     """A stored block's verified bytes; a damaged copy is never served (500 corrupt_block, the operator told)."""
     try:
         return ctx.blocks.get(digest)
@@ -177,7 +183,7 @@ def fetch_blocks(body: FetchRequest, caller: CallerDep, ctx: Ctx) -> Response:
                        "limit of one fetch: ask for fewer")
     parts: list[bytes] = []
     for digest in wanted:
-        data = _read(ctx, digest)
+        data = read_block(ctx, digest)
         parts += [digest.encode("ascii"), struct.pack(">Q", len(data)), data]
     ctx.metrics.add("ferry_block_bytes_downloaded_total", sum(sizes.values()))
     return Response(content=b"".join(parts), media_type="application/octet-stream")
@@ -192,6 +198,6 @@ def get_block(digest: Digest, caller: CallerDep, ctx: Ctx) -> Response:
     _check_hash(digest)
     if not ctx.meta.user_has_block(caller.user_id, digest):
         raise ApiError(404, "not_found", "no such block")
-    data = _read(ctx, digest)
+    data = read_block(ctx, digest)
     ctx.metrics.add("ferry_block_bytes_downloaded_total", len(data))
     return Response(content=data, media_type="application/octet-stream")

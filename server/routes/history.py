@@ -17,7 +17,7 @@ from ferrysync.server.store.rows import now_ms
 router = APIRouter(prefix="/v1", tags=["history"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
-_STATUS = {"not_found": 404, "conflict": 409, "bad_request": 400}
+_STATUS = {"not_found": 404, "conflict": 409, "bad_request": 400, "quota_exceeded": 507}
 
 
 @router.get("/revisions", response_model=RevisionsResponse)
@@ -38,7 +38,8 @@ def deleted(caller: CallerDep, ctx: Ctx, prefix: Annotated[str | None, Query()] 
 
 
 @router.post("/restore", response_model=RestoreResponse,
-             responses={404: {"description": "no such revision"}, 409: {"description": "path is blocked"}})
+             responses={404: {"description": "no such revision"}, 409: {"description": "path is blocked"},
+                        507: {"description": "quota_exceeded: restoring it would pass the account's quota"}})
 def restore(body: RestoreRequest, caller: CallerDep, ctx: Ctx) -> dict[str, Any]:
     """Make an old revision's content current again, as a new revision at its path."""
     path = checked_path(body.path)

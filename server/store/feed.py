@@ -59,13 +59,69 @@ def list_deleted(conn: Connection, user_id: int, prefix: str | None, since_ms: i
     return [e for e in found if prefix is None or prefix == "" or is_within(e.path, prefix)]
 
 
-def usage(conn: Connection, user_id: int) -> Usage:
+def _live_files(conn: Connection, user_id: int) -> tuple[int, int]:
     live_files = and_(entries.c.user_id == user_id, entries.c.deleted.is_(False), entries.c.kind == "file")
     size, count = conn.execute(select(func.coalesce(func.sum(entries.c.size), 0), func.count())
                                .where(live_files)).one()
+    return int(size), int(count)
+
+
+def live_bytes(conn: Connection, user_id: int) -> int:
+    """The bytes of the user's live files: what their quota counts (old revisions and trash are not counted)."""
+    return _live_files(conn, user_id)[0]
+
+
+def quota_use(conn: Connection, user_id: int) -> tuple[int | None, int]:
+    """(quota, live bytes) of the user; the sum is skipped (0) when there is no quota: uploads ask this each time."""
+    quota = conn.execute(select(users.c.quota_bytes).where(users.c.id == user_id)).scalar()
+    if quota is None:
+        return None, 0
+    return int(quota), live_bytes(conn, user_id)
+
+
+def usage(conn: Connection, user_id: int) -> Usage:
+    size, count = _live_files(conn, user_id)
     blocks = conn.execute(select(func.coalesce(func.sum(user_blocks.c.size), 0))
                           .where(user_blocks.c.user_id == user_id)).scalar_one()
-    return Usage(bytes=int(size), files=int(count), blocks_bytes=int(blocks))
+    quota = conn.execute(select(users.c.quota_bytes).where(users.c.id == user_id)).scalar()
+    return Usage(bytes=size, files=count, blocks_bytes=int(blocks), quota_bytes=None if quota is None else int(quota))
+
+
+def live_below(conn: Connection, user_id: int, root: str) -> list[Entry]:
+    """Live rows strictly below `root` ("" for the whole tree), sorted by path: parents before their children."""
+    query = select(entries).where(and_(entries.c.user_id == user_id, entries.c.deleted.is_(False)))
+    if root:
+        query = query.where(entries.c.path.startswith(root + "/", autoescape=True))
+    # LIKE may be case-insensitive (SQLite): re-check segment-wise and case-sensitively here.
+    found = [entry_from_row(r) for r in conn.execute(query)]
+    return sorted((e for e in found if not root or (is_within(e.path, root) and e.path != root)),
+                  key=lambda e: e.path)
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def children(conn: Connection, user_id: int, folder: str) -> list[Entry]:
+    """Live rows directly inside `folder` ("" for the root): one query that leaves the deeper rows in the database
+    (`NOT LIKE 'folder/%/%'`), so a folder page costs its own size, not the size of the tree below it."""
+    query = select(entries).where(and_(entries.c.user_id == user_id, entries.c.deleted.is_(False)))
+    if folder:
+        prefix = _like_escaped(folder + "/")
+        query = query.where(entries.c.path.like(prefix + "%", escape="\\"))
+        query = query.where(entries.c.path.not_like(prefix + "%/%", escape="\\"))
+    else:
+        query = query.where(entries.c.path.not_like("%/%"))
+    found = [entry_from_row(r) for r in conn.execute(query)]
+    # LIKE may be case-insensitive (SQLite): re-check the parent case-sensitively here.
+    return [e for e in found if e.path.rpartition("/")[0] == folder]
+
+
+def entry(conn: Connection, user_id: int, path: str) -> Entry | None:
+    """The live entry at `path`, or None."""
+    row = conn.execute(select(entries).where(and_(entries.c.user_id == user_id, entries.c.path_key == path_key(path),
+                                                  entries.c.deleted.is_(False)))).first()
+    return entry_from_row(row) if row is not None else None
 
 
 def prune(conn: Connection, cutoff_ms: int) -> PruneReport:

@@ -35,6 +35,10 @@ users = Table(
     # Highest seq of a tombstone removed by retention: a feed cursor below it can no longer be served.
     Column("pruned_seq", BigInteger, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
+    # Bytes of live files the user may hold (NULL: no limit), enforced at commit and block upload (server/quota.py).
+    Column("quota_bytes", BigInteger, nullable=True),
+    # May use the web app's admin page (users, quotas, passwords): `ferry-server user admin NAME on`.
+    Column("is_admin", Boolean, nullable=False, default=False),
     sqlite_autoincrement=True,  # never reuse a removed user's id (ids key in-memory notifier state)
 )
 
@@ -55,6 +59,20 @@ devices = Table(
     Column("prev_token_until", BigInteger, nullable=True),
     Index("ix_devices_user", "user_id"),
     Index("ix_devices_prev_token", "prev_token_hash"),
+)
+
+# The web app's signed-in browsers (server/web/sessions.py): only the SHA-256 of each session token is kept, so a
+# copy of the database signs nobody in; in the database so that every server process on PostgreSQL shares them.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_web_sessions_user", "user_id"),
+    Index("ix_web_sessions_expires", "expires_at"),
 )
 
 # Recent failed logins per key ("user:NAME", "addr:ADDRESS"): the login throttle (server/throttle.py), in the

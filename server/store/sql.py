@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, Select, and_, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ferrysync.server.store import blockmarks, feed, gc, logins, shares
+from ferrysync.server.store import accounts, blockmarks, feed, gc, logins, shares
 from ferrysync.server.store.base import (
     ChangePage,
     Device,
@@ -21,12 +21,21 @@ from ferrysync.server.store.base import (
     Revision,
     Usage,
     User,
+    WebSession,
 )
 from ferrysync.server.store.blockmarks import BlockRaced
 from ferrysync.server.store.engine import WriteGate, make_engine
 from ferrysync.server.store.logins import LoginLock
 from ferrysync.server.store.rows import device_from_row, new_id, now_ms
-from ferrysync.server.store.schema import devices, entries, revisions, share_links, user_blocks, users
+from ferrysync.server.store.schema import (
+    devices,
+    entries,
+    revisions,
+    share_links,
+    user_blocks,
+    users,
+    web_sessions,
+)
 from ferrysync.server.store.shares import ShareLink
 from ferrysync.server.store.tree import TreeTxn
 
@@ -69,12 +78,63 @@ class SqlMetaStore:
             row = conn.execute(select(users).where(users.c.name == name)).first()
         if row is None:
             return None
-        return User(id=int(row.id), name=row.name, created_at=int(row.created_at)), str(row.password_hash)
+        return accounts.user_from_row(row), str(row.password_hash)
 
     def list_users(self) -> list[User]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.name)).all()
-        return [User(id=int(r.id), name=r.name, created_at=int(r.created_at)) for r in rows]
+        return [accounts.user_from_row(r) for r in rows]
+
+    def user_by_id(self, user_id: int) -> User | None:
+        with self.engine.connect() as conn:
+            return accounts.user_by_id(conn, user_id)
+
+    def set_password(self, name: str, password_hash: str) -> bool:
+        """Change the password and sign the user's browsers out (their devices keep their tokens)."""
+        with self._gate.hold(), self.engine.begin() as conn:
+            uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
+            if uid is None:
+                return False
+            accounts.set_user_field(conn, name, password_hash=password_hash)
+            accounts.end_sessions(conn, int(uid), None, now_ms())
+        return True
+
+    def set_quota(self, name: str, quota_bytes: int | None) -> bool:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return accounts.set_user_field(conn, name, quota_bytes=quota_bytes)
+
+    def set_admin(self, name: str, admin: bool) -> bool:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return accounts.set_user_field(conn, name, is_admin=admin)
+
+    # -- web sessions --------------------------------------------------------------------------------------
+    def add_session(self, user_id: int, token_hash: str, expires_at: int) -> None:
+        with self._gate.hold(), self.engine.begin() as conn:
+            accounts.add_session(conn, user_id, token_hash, now_ms(), expires_at)
+
+    def session(self, token_hash: str, now: int) -> WebSession | None:
+        with self.engine.connect() as conn:
+            return accounts.session(conn, token_hash, now)
+
+    def touch_session(self, session: WebSession, expires_at: int) -> None:
+        """Slide the session's expiry, at most once a minute (a write per page view would contend with commits)."""
+        now = now_ms()
+        if now - session.last_seen < _TOUCH_EVERY_MS:
+            return
+        with self._gate.hold(), self.engine.begin() as conn:
+            accounts.touch_session(conn, session.token_hash, now, expires_at)
+
+    def end_session(self, token_hash: str) -> None:
+        with self._gate.hold(), self.engine.begin() as conn:
+            accounts.end_session(conn, token_hash)
+
+    def end_sessions(self, user_id: int, keep: str | None = None) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return accounts.end_sessions(conn, user_id, keep, now_ms())
+
+    def prune_sessions(self) -> int:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return accounts.prune_sessions(conn, now_ms())
 
     def remove_user(self, name: str) -> bool:
         """Delete the user and all their rows (devices, tree, revisions, block holdings)."""
@@ -82,7 +142,7 @@ class SqlMetaStore:
             uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
             if uid is None:
                 return False
-            for table in (devices, entries, revisions, user_blocks, share_links):
+            for table in (devices, entries, revisions, user_blocks, share_links, web_sessions):
                 conn.execute(delete(table).where(table.c.user_id == uid))
             conn.execute(delete(users).where(users.c.id == uid))
         return True
@@ -296,6 +356,18 @@ class SqlMetaStore:
         with self.engine.connect() as conn:
             return feed.current_seq(conn, user_id)
 
+    def entry(self, user_id: int, path: str) -> Entry | None:
+        with self.engine.connect() as conn:
+            return feed.entry(conn, user_id, path)
+
+    def children(self, user_id: int, folder: str) -> list[Entry]:
+        with self.engine.connect() as conn:
+            return feed.children(conn, user_id, folder)
+
+    def live_below(self, user_id: int, path: str) -> list[Entry]:
+        with self.engine.connect() as conn:
+            return feed.live_below(conn, user_id, path)
+
     def changes(self, user_id: int, cursor: int, limit: int) -> ChangePage:
         with self.engine.connect() as conn:
             return feed.changes(conn, user_id, cursor, limit)
@@ -307,6 +379,10 @@ class SqlMetaStore:
     def deleted(self, user_id: int, prefix: str | None, since_ms: int) -> list[Entry]:
         with self.engine.connect() as conn:
             return feed.list_deleted(conn, user_id, prefix, since_ms)
+
+    def quota_use(self, user_id: int) -> tuple[int | None, int]:
+        with self.engine.connect() as conn:
+            return feed.quota_use(conn, user_id)
 
     def usage(self, user_id: int) -> Usage:
         with self.engine.connect() as conn:

@@ -32,6 +32,7 @@ from ferrysync.server.store.base import (
     RestoreError,
     Revision,
 )
+from ferrysync.server.store.feed import live_bytes
 from ferrysync.server.store.rows import entry_from_row, entry_values, new_id, path_key, revision_values
 from ferrysync.server.store.schema import entries, revisions, user_blocks, users
 
@@ -59,9 +60,12 @@ class TreeTxn:
         # PostgreSQL, holds the row lock that serialises this user's commits until we finish. RETURNING reads the
         # value under that lock (the latest committed one), whatever the isolation level: so seqs are allocated in
         # commit order, and a reader that saw the counter at N has seen every row with seq <= N.
-        self.seq: int = int(conn.execute(update(users).where(users.c.id == user_id).values(seq=users.c.seq)
-                                         .returning(users.c.seq)).scalar_one())
+        counter = conn.execute(update(users).where(users.c.id == user_id).values(seq=users.c.seq)
+                               .returning(users.c.seq, users.c.quota_bytes)).one()
+        self.seq: int = int(counter.seq)
         self._start_seq = self.seq
+        self._quota: int | None = None if counter.quota_bytes is None else int(counter.quota_bytes)
+        self._used: int | None = None  # live bytes, read at the first op that could grow them
         self._rows: dict[str, Entry | None] = {}
         self._block_sizes: dict[str, int] = {}
         # Rows stored but not yet written: path -> True when the database has no row there yet (INSERT), False
@@ -134,6 +138,22 @@ class TreeTxn:
             for digest, size in self._conn.execute(query):
                 self._block_sizes[digest] = int(size)
         return {h: self._block_sizes[h] for h in hashes if h in self._block_sizes}
+
+    def fits(self, grow: int) -> bool:
+        """Whether the user's live files may grow by `grow` bytes under their quota (shrinking always may)."""
+        if self._quota is None or grow <= 0:
+            return True
+        if self._used is None:
+            self._used = live_bytes(self._conn, self._uid)
+        return self._used + grow <= self._quota
+
+    def _grew(self, delta: int) -> None:
+        if self._used is not None:
+            self._used += delta
+
+    def _quota_fail(self, grow: int) -> OpFail:
+        return OpFail("quota_exceeded", f"this would use {grow} more bytes, over the account's quota of "
+                      f"{self._quota} bytes ({self._used} used): delete files or ask the operator for more room")
 
     # -- writes --------------------------------------------------------------------------------------------
     def next_seq(self) -> int:
@@ -214,6 +234,10 @@ class TreeTxn:
         total = sum(sizes[h] for h in op.blocks)
         if total != op.size:
             return OpFail("bad_request", f"size {op.size} differs from the sum of the block sizes ({total})")
+        grow = op.size - (current.size if current is not None else 0)
+        if not self.fits(grow):
+            return self._quota_fail(grow)
+        self._grew(grow)
         self._make_dirs(missing_dirs)
         entry = Entry(
             path=op.path, kind="file", file_id=current.file_id if current is not None else new_id(),
@@ -245,6 +269,7 @@ class TreeTxn:
         assert current is not None
         if current.kind == "dir" and self.has_live_children(op.path):
             return OpFail("not_empty", "the folder still has live entries", current=current)
+        self._grew(-current.size if current.kind == "file" else 0)
         return OpOk(self.store(self._tombstone(current)))
 
     def move(self, op: MoveOp) -> OpResult:
@@ -297,6 +322,10 @@ class TreeTxn:
             raise RestoreError("conflict", "a folder exists at this path", current)
         if len(self.block_sizes(revision.blocks)) != len(set(revision.blocks)):
             raise RestoreError("not_found", "the content of this revision is no longer stored")
+        grow = revision.size - (current.size if current is not None else 0)
+        if not self.fits(grow):
+            raise RestoreError("quota_exceeded", self._quota_fail(grow).message)
+        self._grew(grow)
         if current is not None:
             file_id = current.file_id
         else:

@@ -262,4 +262,4 @@ def test_batch_commit_of_many_files(alice: Api) -> None:
     assert seqs == sorted(seqs)
     assert len(set(seqs)) == 1000
     usage = alice.ok(alice.get("/v1/account"))
-    assert usage == {"user": alice.user, "bytes": 12_000, "files": 1000, "blocks_bytes": 12}
+    assert usage == {"user": alice.user, "bytes": 12_000, "files": 1000, "blocks_bytes": 12, "quota_bytes": None}

@@ -85,12 +85,13 @@ def test_restore_of_a_file_whose_id_now_lives_elsewhere_gets_a_new_id(alice: Api
 
 
 def test_account_usage_counts_live_files_and_held_blocks(alice: Api) -> None:
-    assert alice.ok(alice.get("/v1/account")) == {"user": alice.user, "bytes": 0, "files": 0, "blocks_bytes": 0}
+    assert alice.ok(alice.get("/v1/account")) == {"user": alice.user, "bytes": 0, "files": 0, "blocks_bytes": 0,
+                                                  "quota_bytes": None}
     a = alice.put_file("a", b"x" * 100)
     alice.put_file("dir/b", b"y" * 50)
     alice.upload(b"z" * 7)  # held, not referenced
     usage = alice.ok(alice.get("/v1/account"))
-    assert usage == {"user": alice.user, "bytes": 150, "files": 2, "blocks_bytes": 157}
+    assert usage == {"user": alice.user, "bytes": 150, "files": 2, "blocks_bytes": 157, "quota_bytes": None}
     alice.one({"op": "delete", "path": "a", "base_rev": a["rev"]})
     usage = alice.ok(alice.get("/v1/account"))
     assert usage["bytes"] == 50

@@ -20,7 +20,7 @@ def test_users_have_separate_trees_feeds_and_history(alice: Api, bob: Api) -> No
     assert bob.missing(secret["blocks"]) == secret["blocks"]
     assert all(bob.get(f"/v1/blocks/{d}").status_code == 404 for d in secret["blocks"])
     usage = bob.ok(bob.get("/v1/account"))
-    assert usage == {"user": bob.user, "bytes": 0, "files": 0, "blocks_bytes": 0}
+    assert usage == {"user": bob.user, "bytes": 0, "files": 0, "blocks_bytes": 0, "quota_bytes": None}
     # Same paths in both accounts do not interfere.
     mine = bob.put_file("private/diary.txt", b"bob's")
     assert mine["file_id"] != secret["file_id"]
