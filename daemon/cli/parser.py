@@ -65,6 +65,16 @@ def _ipc_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--exclude", action="append", default=[], metavar="REL",
                    help="do not sync this path (relative to the folder) to this disk, from the first merge on; "
                         "what the disk holds there is uploaded, never removed (repeatable)")
+    p.add_argument("--encrypted", action="store_true",
+                   help="end-to-end encrypt it (docs/encryption.md): creates the encrypted server folder, or joins "
+                        "it with its passphrase")
+    p.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    p.add_argument("--recovery-key-stdin", action="store_true",
+                   help="join with the recovery key (read from standard input) instead of the passphrase")
+    p = _cmd(folder, "passphrase", "commands:cmd_folder_passphrase",
+             "change an encrypted folder's passphrase (re-wraps its key; nothing is re-uploaded)")
+    p.add_argument("folder", help="the folder (its id or local path)")
+    p.add_argument("--stdin", action="store_true", help="read the current and the new passphrase, one per line")
     p = _cmd(folder, "remove", "commands:cmd_folder_remove", "stop syncing a folder (files stay on disk)")
     p.add_argument("id", help="the folder's id (see `ferry folder list`)")
     _cmd(folder, "list", "commands:cmd_folder_list", "list synced folders", json=True)
