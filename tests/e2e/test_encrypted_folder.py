@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,26 @@ def test_server_holds_no_plaintext_name_or_content(vault: Vault) -> None:
         assert name.encode() not in stored, f"the name {name!r} is on the server in plaintext"
     for sample in samples:
         assert sample not in stored, f"content {sample[:30]!r} is on the server in plaintext"
+
+
+def test_ferry_decrypt_reads_a_copy_of_the_server_data(vault: Vault, tmp_path: Path) -> None:
+    """With nothing but a copy of the server's data directory and the passphrase (docs/encryption.md)."""
+    laptop, _ = _pair(vault)
+    (laptop.folder / "dec" / "sub").mkdir(parents=True)
+    (laptop.folder / "dec" / "sub" / "a.txt").write_text("decrypt me\n")
+    (laptop.folder / "dec" / "b.bin").write_bytes(os.urandom(700_000))
+    laptop.wait_synced()
+    copy = tmp_path / "server-copy"
+    shutil.copytree(vault.server.data, copy)
+    out = tmp_path / "out"
+    args = ("decrypt", "--data", str(copy), "--user", "alice", "--remote", "/Vault", "--out", str(out))
+    wrong = laptop.ferry(*args, "--passphrase-stdin", input="nope\n", check=False)
+    assert wrong.returncode != 0
+    assert "wrong passphrase" in wrong.stderr.lower()
+    assert not out.exists() or not any(out.iterdir())
+    laptop.ferry(*args, "--passphrase-stdin", input=PASSPHRASE + "\n")
+    assert tree(out / "dec") == tree(laptop.folder / "dec")
+    assert (out / "dec" / "b.bin").stat().st_mtime_ns == (laptop.folder / "dec" / "b.bin").stat().st_mtime_ns
 
 
 def test_two_devices_converge_on_edits_moves_deletes_and_conflicts(vault: Vault) -> None:
@@ -228,6 +249,10 @@ def _entries(api: requests.Session, url: str) -> list[dict[str, Any]]:
             return out
 
 
+def _refusals(log: Path) -> int:
+    return log.read_text(errors="replace").count("refused the server's entry")
+
+
 def _log(d: Device) -> str:
     return (d.home / "logs" / "ferryd.log").read_text(errors="replace")
 
@@ -265,8 +290,7 @@ def test_tampered_block_record_or_name_is_refused(vault: Vault) -> None:
     put(parent + "/" + "B" * 43, precious["blocks"], None)  # real record and block under a forged name
     put(precious["path"], [precious["blocks"][0], junk_id], precious["rev"])  # its chunk swapped for junk
     for d in (laptop, desktop):
-        log = d.home / "logs" / "ferryd.log"
-        wait_until(lambda: log.read_text(errors="replace").count("refused the server's entry") >= 2, timeout=30,
+        wait_until(lambda log=d.home / "logs" / "ferryd.log": _refusals(log) >= 2, timeout=30,
                    what=f"{d.name} to refuse the forged record and name")
         d.wait_synced(timeout=30)
         assert tree(d.folder) == before[d.name], f"{d.name} wrote something from tampered data"
