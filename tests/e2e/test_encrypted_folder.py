@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -249,8 +250,8 @@ def _entries(api: requests.Session, url: str) -> list[dict[str, Any]]:
             return out
 
 
-def _refusals(log: Path) -> int:
-    return log.read_text(errors="replace").count("refused the server's entry")
+def _refused_twice(log: Path) -> bool:
+    return log.read_text(errors="replace").count("refused the server's entry") >= 2
 
 
 def _log(d: Device) -> str:
@@ -290,7 +291,7 @@ def test_tampered_block_record_or_name_is_refused(vault: Vault) -> None:
     put(parent + "/" + "B" * 43, precious["blocks"], None)  # real record and block under a forged name
     put(precious["path"], [precious["blocks"][0], junk_id], precious["rev"])  # its chunk swapped for junk
     for d in (laptop, desktop):
-        wait_until(lambda log=d.home / "logs" / "ferryd.log": _refusals(log) >= 2, timeout=30,
+        wait_until(partial(_refused_twice, d.home / "logs" / "ferryd.log"), timeout=30,
                    what=f"{d.name} to refuse the forged record and name")
         d.wait_synced(timeout=30)
         assert tree(d.folder) == before[d.name], f"{d.name} wrote something from tampered data"
