@@ -2,7 +2,7 @@
 
 It needs only what docs/encryption.md documents: the metadata database (SQLite `ferry.db`: the `entries` table's
 path, kind, deleted and blocks columns, and `users` for the account) and the block store directory (loose files
-`blocks/ab/cd/<hash>` and pack files `packs/*.pack`, whose records each name their block: b"FBK1" + 32-byte BLAKE3 +
+`blocks/ab/cd/<hash>` and pack files `packs/*.pack`, or a local copy of an S3 store's objects `ab/<hash>`, whose records each name their block: b"FBK1" + 32-byte BLAKE3 +
 4-byte big-endian length + bytes). Every block is checked against its BLAKE3 name, then decrypted and checked
 against the file record; a file that fails is reported and not written (the rest still is).
 """
@@ -38,8 +38,9 @@ _PACK_HEADER = struct.Struct(">4s32sI")
 class BlockSource:
     """Blocks by BLAKE3 name from a server data directory: loose files first, then an index of the packs."""
 
-    def __init__(self, data: Path) -> None:
+    def __init__(self, data: Path, s3_copy: Path | None = None) -> None:
         self.data = data
+        self.s3_copy = s3_copy  # a local copy of an S3 block store: objects `ab/<hash>` under it
         self._packs: dict[str, tuple[Path, int, int]] | None = None
 
     def _index_packs(self) -> dict[str, tuple[Path, int, int]]:
@@ -59,8 +60,12 @@ class BlockSource:
         return found
 
     def get(self, digest: str) -> bytes:
-        loose = self.data / "blocks" / digest[:2] / digest[2:4] / digest
-        data: bytes | None = loose.read_bytes() if loose.is_file() else None
+        data: bytes | None = None
+        for loose in (self.data / "blocks" / digest[:2] / digest[2:4] / digest,
+                      *([self.s3_copy / digest[:2] / digest] if self.s3_copy is not None else [])):
+            if loose.is_file():
+                data = loose.read_bytes()
+                break
         if data is None:
             if self._packs is None:
                 self._packs = self._index_packs()
@@ -88,12 +93,12 @@ def _entries(db: Path, user: str) -> Iterator[tuple[str, str, list[str]]]:
 
 
 def decrypt_folder(data: Path, user: str, remote: str, out: Path, *, passphrase: str | None = None,
-                   recovery_key: str | None = None) -> list[str]:
+                   recovery_key: str | None = None, s3_copy: Path | None = None) -> list[str]:
     """Write the folder's plaintext under `out`; returns the problems met (an empty list: everything written).
     Raises WrongPassphrase, FormatError or FileNotFoundError before writing anything when the key cannot be had."""
     prefix = remote.strip("/")
     rows = list(_entries(data / "ferry.db", user))
-    source = BlockSource(data)
+    source = BlockSource(data, s3_copy)
     keyrow = next((r for r in rows if r[0] == f"{prefix}/{KEYFILE_NAME}"), None)
     if keyrow is None:
         raise FileNotFoundError(f"/{prefix} of {user} is not an encrypted folder in {data} (no key file)")
@@ -148,7 +153,8 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
     try:
         problems = decrypt_folder(data, args.user, args.remote, out,
                                   passphrase=None if args.recovery_key_stdin else secret,
-                                  recovery_key=secret if args.recovery_key_stdin else None)
+                                  recovery_key=secret if args.recovery_key_stdin else None,
+                                  s3_copy=Path(args.s3_copy) if args.s3_copy else None)
     except (WrongPassphrase, FormatError, FileNotFoundError) as exc:
         print(f"ferry decrypt: {exc}", file=sys.stderr)
         return EXIT_ERROR
