@@ -1,10 +1,11 @@
 """`ferry decrypt`: read an encrypted folder from a copy of the server's data, with no server and no daemon.
 
 It needs only what docs/encryption.md documents: the metadata database (SQLite `ferry.db`: the `entries` table's
-path, kind, deleted and blocks columns, and `users` for the account) and the block store directory (loose files
-`blocks/ab/cd/<hash>` and pack files `packs/*.pack`, or a local copy of an S3 store's objects `ab/<hash>`, whose records each name their block: b"FBK1" + 32-byte BLAKE3 +
-4-byte big-endian length + bytes). Every block is checked against its BLAKE3 name, then decrypted and checked
-against the file record; a file that fails is reported and not written (the rest still is).
+path, kind, deleted and blocks columns, and `users` for the account) and the block store: loose files
+`blocks/ab/cd/<hash>`, pack files `packs/*.pack` (whose records each name their block: b"FBK1" + 32-byte BLAKE3 +
+4-byte big-endian length + bytes) or a local copy of an S3 store's objects `ab/<hash>`. Every block is checked
+against its BLAKE3 name, then decrypted and checked against the file record; a file that fails is reported and
+not written (the rest still is).
 """
 
 from __future__ import annotations
