@@ -38,7 +38,7 @@ from ferrysync.daemon.local.chunker import block_hash, content_hash_of
 from ferrysync.daemon.model import Kind, RemoteEntry
 from ferrysync.daemon.remote.blockmap import BlockMap
 from ferrysync.daemon.remote.client import RemoteClient, Throttle
-from ferrysync.daemon.remote.errors import ProtocolError
+from ferrysync.daemon.remote.errors import NotFound, ProtocolError, RemoteError, ServerUnavailable, Unauthorized
 from ferrysync.daemon.remote.limits import MAX_FETCH_BYTES, MAX_HASHES_PER_FETCH
 from ferrysync.daemon.remote.types import (
     ChangesPage,
@@ -56,7 +56,7 @@ from ferrysync.daemon.remote.types import (
 log = logging.getLogger(__name__)
 
 _RECORD_CACHE = 4096
-_RECORD_GUESS = 4096  # bytes per record when sizing fetch requests (records of huge files are bigger: split)
+_RECORD_GUESS = 16 * 1024  # bytes per record when sizing fetch requests (a 200-chunk file's record is ~13 KiB)
 
 
 class TamperedBlock(ProtocolError):
@@ -128,8 +128,15 @@ class EncryptedClient(RemoteClient):
             group = todo[i:i + step]
             try:
                 got = self.inner.get_blocks(group)
-            except ProtocolError:
-                got = {r: self.inner.get_block(r) for r in group}  # one by one: a record over the guess
+            except (ServerUnavailable, Unauthorized):
+                raise
+            except RemoteError:  # records over the guess, or one missing: one by one, a missing one left out
+                got = {}
+                for rid in group:
+                    try:
+                        got[rid] = self.inner.get_block(rid)
+                    except NotFound:
+                        log.error("encrypted folder %s: file record %s is not on the server", self.prefix, rid)
             for rid, data in got.items():
                 try:
                     self._cache(rid, decrypt_record(self.keys, data))
