@@ -436,7 +436,8 @@ class Engine:
             states.append(state)
             folders.append({"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/"), "state": state,
                             "message": message, "paused": f.cfg.paused,
-                            **({"excluded": list(f.cfg.excluded), "kept": f.kept_count()} if f.cfg.excluded else {})})
+                            **({"excluded": list(f.cfg.excluded), "kept": f.kept_count()} if f.cfg.excluded else {}),
+                            **({"encrypted": True} if f.cfg.encrypted else {})})
             up_n += view.pending_up[0]
             up_b += view.pending_up[1]
             down_n += view.pending_down[0]
