@@ -149,7 +149,8 @@ def test_two_devices_converge_on_edits_moves_deletes_and_conflicts(vault: Vault)
     (b / "docs").rename(b / "papers")  # folder move
     (b / "gone.txt").unlink()  # delete
     wait_until(lambda: tree(a) == tree(b) and tree(a).get("papers/one.txt") == b"one, edited on the desktop\n",
-               timeout=30, what="the desktop's edit, move and delete on the laptop")
+               timeout=30, what="the desktop's edit, move and delete on the laptop\n" + str(tree(a)) + "\n"
+               + str(tree(b)) + "\n" + laptop.log_tail() + desktop.log_tail())
     assert not (a / "gone.txt").exists()
     laptop.ferry("pause")
     (a / "papers" / "two.txt").write_text("laptop's version\n")
