@@ -128,6 +128,18 @@ def change_passphrase(client: RemoteClient, prefix: str, keys: FolderKeys, *, ol
     store_keyfile(client, prefix, keyfile.rewrap(keys, new), rev)
 
 
+def blockmap_path(state_dir: Path, folder_id: str) -> Path:
+    return state_dir / "e2ee" / f"{folder_id}.blocks.db"
+
+
 def folder_client(inner: RemoteClient, keys: FolderKeys, prefix: str, state_dir: Path, folder_id: str,
                   ) -> EncryptedClient:
-    return EncryptedClient(inner, keys, prefix, BlockMap(state_dir / "e2ee" / f"{folder_id}.blocks.db"))
+    return EncryptedClient(inner, keys, prefix, BlockMap(blockmap_path(state_dir, folder_id)))
+
+
+def forget_folder(client: RemoteClient, state_dir: Path, folder_id: str) -> None:
+    """Close and delete a removed folder's block index (a cache: nothing of the user's is lost)."""
+    if isinstance(client, EncryptedClient):
+        client.map.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(blockmap_path(state_dir, folder_id)) + suffix).unlink(missing_ok=True)

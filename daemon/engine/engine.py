@@ -356,6 +356,7 @@ class Engine:
         self.journal.delete_meta(relist_key(folder_id))
         (marker_dir(sync.root) / ID_FILE).unlink(missing_ok=True)  # the files and the folder trash stay
         if sync.cfg.encrypted:
+            e2ee.forget_folder(sync.ctx.client, self.paths.state_dir, folder_id)
             try:
                 e2ee.forget_keys(open_store(self.config.settings.credentials_store, self.paths),
                                  self.config.server_url, folder_id)
