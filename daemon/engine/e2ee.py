@@ -15,10 +15,10 @@ import logging
 from pathlib import Path
 
 from ferrysync.daemon.credentials import TokenStore
-from ferrysync.daemon.crypto import KEYFILE_NAME, FolderKeys, KeyFile
+from ferrysync.daemon.crypto import KEYFILE_NAME, FolderKeys, FormatError, KeyFile
 from ferrysync.daemon.crypto.keys import create_folder
 from ferrysync.daemon.local.chunker import block_hash
-from ferrysync.daemon.remote import PutOp, RemoteClient
+from ferrysync.daemon.remote import PutOp, RemoteClient, RemoteError
 from ferrysync.daemon.remote.blockmap import BlockMap
 from ferrysync.daemon.remote.encrypted import EncryptedClient
 
@@ -44,6 +44,17 @@ def fetch_keyfile(client: RemoteClient, prefix: str) -> tuple[KeyFile, int] | No
     newest = max(live, key=lambda r: r.rev)
     data = b"".join(client.get_block(h) for h in newest.blocks)
     return KeyFile.from_bytes(data), newest.rev
+
+
+def is_encrypted_on_server(client: RemoteClient, prefix: str) -> bool:
+    """Whether the server folder holds a key file. A server out of reach (or a bad key file) says no: adding a
+    plain folder keeps working offline, as it always has; it is a guard against syncing ciphertext as plain files,
+    not a promise."""
+    try:
+        return fetch_keyfile(client, prefix) is not None
+    except (RemoteError, OSError, FormatError) as exc:
+        log.info("could not check whether /%s is an encrypted folder: %s", prefix, exc)
+        return False
 
 
 def _server_has_files(client: RemoteClient, prefix: str) -> bool:

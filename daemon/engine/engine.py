@@ -329,6 +329,9 @@ class Engine:
                                                   passphrase=passphrase, recovery_key=recovery_key)
                 store = open_store(config.settings.credentials_store, self.paths)
                 e2ee.save_keys(store, config.server_url, folder.id, keys)
+            elif e2ee.is_encrypted_on_server(self.client, normalize_prefix(folder.remote)):
+                raise e2ee.EncryptionSetupError(f"/{folder.remote} on the server is an encrypted folder: add it "
+                                                "with --encrypted and its passphrase")
             config = config.with_folder(folder)
             self._save(config)
             return self._start_folder(folder), recovery
