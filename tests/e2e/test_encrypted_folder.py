@@ -208,6 +208,9 @@ def test_wrong_passphrase_is_a_clear_error_and_writes_nothing(vault: Vault) -> N
     result = vault.add(third, "not the passphrase", check=False)
     assert result.returncode != 0
     assert "wrong passphrase" in (result.stderr + result.stdout).lower()
+    plain = third.ferry("folder", "add", str(third.folder), "--remote", "/Vault", check=False)
+    assert plain.returncode != 0  # not as a plain folder either: it would sync ciphertext as files
+    assert "--encrypted" in plain.stderr
     assert third.json("folder", "list")["folders"] == []
     assert _config(third) == before_config
     assert tree(third.folder) == {"mine.txt": b"this device's own file\n"}
