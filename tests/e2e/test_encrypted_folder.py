@@ -57,23 +57,26 @@ class Vault:
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Vault]:
     factory = ServerFactory(tmp_path_factory)
-    server = factory.make()
-    server.add_user("alice", "alice-pw")
-    v = Vault(server, tmp_path_factory.mktemp("e2ee"))
-    laptop = v.device("laptop")
-    out = v.add(laptop, PASSPHRASE).stdout
-    found = RECOVERY_RE.search(out)
-    assert found, f"no recovery key shown:\n{out}"
-    v.recovery = found.group(1)
-    assert "loses both" in out
-    assert "for good" in out
-    desktop = v.device("desktop")
-    v.add(desktop, PASSPHRASE)
-    yield v
-    for d in v.devices:
-        d.stop()
-    for s in factory.started:
-        s.stop()
+    v: Vault | None = None
+    try:
+        server = factory.make()
+        server.add_user("alice", "alice-pw")
+        v = Vault(server, tmp_path_factory.mktemp("e2ee"))
+        laptop = v.device("laptop")
+        out = v.add(laptop, PASSPHRASE).stdout
+        found = RECOVERY_RE.search(out)
+        assert found, f"no recovery key shown:\n{out}"
+        v.recovery = found.group(1)
+        assert "loses both" in out
+        assert "for good" in out
+        desktop = v.device("desktop")
+        v.add(desktop, PASSPHRASE)
+        yield v
+    finally:  # also when the set-up fails half-way: no daemon or server outlives the module
+        for d in v.devices if v is not None else []:
+            d.stop()
+        for s in factory.started:
+            s.stop()
 
 
 def _pair(v: Vault) -> tuple[Device, Device]:
