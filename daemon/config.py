@@ -57,6 +57,8 @@ class FolderConfig:
     # a stale journal or a deleted one can neither forget an exclusion nor turn it into a deletion.
     excluded: tuple[str, ...] = ()
     auto_include_new: bool = True  # False: a new remote top-level folder is excluded instead of downloaded
+    # End-to-end encrypted (docs/encryption.md): the server holds only ciphertext; the key is in the keyring.
+    encrypted: bool = False
 
 
 def _default(name: str) -> Any:
@@ -172,7 +174,8 @@ def _parse_folder(file: Path, i: int, data: Any) -> FolderConfig:
     key = f"folders[{i}]"
     if not isinstance(data, dict):
         raise ConfigError(file, key, "must be a table ([[folders]])")
-    _unknown(file, key + ".", data, {"id", "local", "remote", "paused", "excluded", "auto_include_new"})
+    _unknown(file, key + ".", data, {"id", "local", "remote", "paused", "excluded", "auto_include_new",
+                                      "encrypted"})
     for required in ("id", "local"):
         if required not in data:
             raise ConfigError(file, f"{key}.{required}", "is required")
@@ -197,8 +200,9 @@ def _parse_folder(file: Path, i: int, data: Any) -> FolderConfig:
         except ValueError as exc:
             raise ConfigError(file, f"{key}.excluded[{j}]", str(exc)) from None
     auto = _check(file, key + ".auto_include_new", data.get("auto_include_new", True), "bool")
+    encrypted = _check(file, key + ".encrypted", data.get("encrypted", False), "bool")
     return FolderConfig(id=fid, local=local_path, remote=remote, paused=paused,
-                        excluded=normalise_exclusions(excluded), auto_include_new=auto)
+                        excluded=normalise_exclusions(excluded), auto_include_new=auto, encrypted=encrypted)
 
 
 def parse_config(data: dict[str, Any], file: Path | str = "<config>") -> Config:
@@ -238,7 +242,8 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         "settings": {k: v for k, v in settings.items() if v is not None},
         "folders": [
             {"id": fo.id, "local": str(fo.local), "remote": fo.remote, "paused": fo.paused,
-             "excluded": list(fo.excluded), "auto_include_new": fo.auto_include_new} for fo in cfg.folders
+             "excluded": list(fo.excluded), "auto_include_new": fo.auto_include_new,
+             **({"encrypted": True} if fo.encrypted else {})} for fo in cfg.folders
         ],
     }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ferrysync.daemon.cli import EXIT_ERROR, EXIT_OK, UsageError
+from ferrysync.daemon.cli.encryption import added_lines, encryption_params, passphrase_params
 from ferrysync.daemon.cli.render import human_bytes, human_time, rows_of, setting_lines, setting_text, table
 from ferrysync.daemon.ipc.client import ControlClient, DaemonNotRunning, Subscription
 from ferrysync.daemon.ipc.protocol import SETTINGS, setting_from_text
@@ -146,10 +147,15 @@ def cmd_folder_add(args: argparse.Namespace) -> int:
         params["remote"] = args.remote
     if args.exclude:
         params["exclude"] = [p.strip("/") for p in args.exclude]
+    params.update(encryption_params(args))
     folder = call("folder_add", **params)["folder"]
-    return emit(
-        [f"Syncing {folder.get('local')} with {folder.get('remote')} (folder id {folder.get('id')})."]
-    )
+    return emit(added_lines(folder))
+
+
+def cmd_folder_passphrase(args: argparse.Namespace) -> int:
+    call("folder_passphrase", **passphrase_params(args))
+    return emit(["The folder's key is now wrapped by the new passphrase (nothing was re-uploaded). Other devices "
+                 "keep syncing; a new device joins with the new passphrase."])
 
 
 def cmd_folder_remove(args: argparse.Namespace) -> int:

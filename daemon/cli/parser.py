@@ -65,6 +65,16 @@ def _ipc_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--exclude", action="append", default=[], metavar="REL",
                    help="do not sync this path (relative to the folder) to this disk, from the first merge on; "
                         "what the disk holds there is uploaded, never removed (repeatable)")
+    p.add_argument("--encrypted", action="store_true",
+                   help="end-to-end encrypt it (docs/encryption.md): creates the encrypted server folder, or joins "
+                        "it with its passphrase")
+    p.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    p.add_argument("--recovery-key-stdin", action="store_true",
+                   help="join with the recovery key (read from standard input) instead of the passphrase")
+    p = _cmd(folder, "passphrase", "commands:cmd_folder_passphrase",
+             "change an encrypted folder's passphrase (re-wraps its key; nothing is re-uploaded)")
+    p.add_argument("folder", help="the folder (its id or local path)")
+    p.add_argument("--stdin", action="store_true", help="read the current and the new passphrase, one per line")
     p = _cmd(folder, "remove", "commands:cmd_folder_remove", "stop syncing a folder (files stay on disk)")
     p.add_argument("id", help="the folder's id (see `ferry folder list`)")
     _cmd(folder, "list", "commands:cmd_folder_list", "list synced folders", json=True)
@@ -166,6 +176,15 @@ def _session_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _cmd(dsub, "list", "devices:cmd_devices", "your devices and when each was last used", json=True)
     p = _cmd(dsub, "revoke", "devices:cmd_devices", "sign a device out (a lost or sold one): its token stops working")
     p.add_argument("device_id", help="the device's ID (see `ferry devices`)")
+    p = _cmd(sub, "decrypt", "decrypt:cmd_decrypt",
+             "read an encrypted folder from a copy of the server's data directory (no server or daemon needed)")
+    p.add_argument("--data", required=True, help="the server's data directory (ferry.db and its block store)")
+    p.add_argument("--user", required=True, help="the account that owns the folder")
+    p.add_argument("--remote", required=True, help="the encrypted folder's server path, e.g. /Vault")
+    p.add_argument("--out", required=True, help="an empty or new local folder for the plaintext")
+    p.add_argument("--s3-copy", metavar="DIR", help="a local copy of the server's S3 block store (objects ab/HASH)")
+    p.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
+    p.add_argument("--recovery-key-stdin", action="store_true", help="read the recovery key from standard input")
     p = _cmd(sub, "up", "commands_session:cmd_up", "sign in if needed, add a folder and start syncing")
     p.add_argument("folder", nargs="?", help="the local folder to sync")
     p.add_argument("--server", help="the server's URL")

@@ -15,6 +15,8 @@ from typing import Any
 from ferrysync.daemon.config import Settings
 from ferrysync.daemon.control.selective import find_folder, selective_handlers
 from ferrysync.daemon.control.shares import share_handlers
+from ferrysync.daemon.crypto import WrongPassphrase
+from ferrysync.daemon.engine.e2ee import UNRECOVERABLE, EncryptionSetupError
 from ferrysync.daemon.engine.engine import Engine
 from ferrysync.daemon.engine.folder import FolderSync, held_side
 from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
@@ -117,9 +119,31 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
             excluded = normalise_exclusions(check_excluded_path(p) for p in params.get("exclude", []))
         except ValueError as exc:
             raise IpcError("bad_request", f"exclude: {exc}") from None
-        f = engine.add_folder(local, remote, excluded=excluded,
-                              auto_include_new=bool(params.get("auto_include_new", True)))
-        return {"folder": {"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/")}}
+        encrypted = bool(params.get("encrypted", False))
+        try:
+            f, recovery = engine.add_folder_keyed(
+                local, remote, excluded=excluded, auto_include_new=bool(params.get("auto_include_new", True)),
+                encrypted=encrypted, passphrase=params.get("passphrase"), recovery_key=params.get("recovery_key"))
+        except WrongPassphrase as exc:
+            raise IpcError("wrong_passphrase", str(exc)) from None
+        except EncryptionSetupError as exc:
+            raise IpcError("bad_request", str(exc)) from None
+        out: dict[str, Any] = {"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/"),
+                               "encrypted": encrypted}
+        if recovery is not None:
+            out["recovery_key"] = recovery
+            out["warning"] = UNRECOVERABLE
+        return {"folder": out}
+
+    def folder_passphrase(params: Mapping[str, Any]) -> Mapping[str, Any]:
+        f = _folder(str(params.get("folder", "")))
+        try:
+            engine.change_passphrase(f.fid, str(params.get("old", "")), str(params.get("new", "")))
+        except WrongPassphrase as exc:
+            raise IpcError("wrong_passphrase", str(exc)) from None
+        except EncryptionSetupError as exc:
+            raise IpcError("bad_request", str(exc)) from None
+        return {}
 
     def folder_remove(params: Mapping[str, Any]) -> Mapping[str, Any]:
         engine.remove_folder(_folder(params.get("id", "")).fid)
@@ -227,7 +251,7 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
 
     def versions(params: Mapping[str, Any]) -> Mapping[str, Any]:
         f, rel = _locate(engine, str(params.get("path", "")))
-        revs = engine.client.revisions(to_server(f.ctx.prefix, rel))
+        revs = f.ctx.client.revisions(to_server(f.ctx.prefix, rel))  # an encrypted folder's client decrypts
         # `time` (when the version was made) and `device` (which device made it) are the server's created_at
         # and modified_by, under the names the CLI and the web UI show.
         return {"revisions": [{**dataclasses.asdict(r), "time": _epoch(r.created_at), "device": r.modified_by}
@@ -238,13 +262,13 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
         server_path = to_server(f.ctx.prefix, rel)
         rev = params.get("rev")
         if rev is None:
-            live = [r for r in engine.client.revisions(server_path) if not r.deleted]
+            live = [r for r in f.ctx.client.revisions(server_path) if not r.deleted]
             if not live:
                 raise ValueError(f"the server keeps no earlier version of {rel}")
             rev = live[0].rev
         if not isinstance(rev, int):
             raise ValueError("rev must be a revision number")
-        engine.client.restore(server_path, rev)
+        f.ctx.client.restore(server_path, rev)
         f.feed.kick()
         return {"restored": rev}
 
@@ -276,7 +300,8 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
 
     return {
         "status": lambda _: engine.status(), "pause": pause, "resume": resume, "folders": folders,
-        "folder_add": folder_add, "folder_remove": folder_remove, "settings_get": settings_get,
+        "folder_add": folder_add, "folder_passphrase": folder_passphrase,
+        "folder_remove": folder_remove, "settings_get": settings_get,
         "settings_set": settings_set, "conflicts": conflicts, "activity": activity, "errors": errors,
         "name_issues": name_issues, "deletions": deletions, "deletions_approve": deletions_approve,
         "deletions_reject": deletions_reject, "versions": versions, "restore": restore,

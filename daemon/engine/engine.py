@@ -23,6 +23,7 @@ from typing import Any
 from ferrysync.daemon import __version__, threads
 from ferrysync.daemon.config import Config, ConfigError, FolderConfig, Settings, load_config, save_config
 from ferrysync.daemon.credentials import CredentialsError, open_store
+from ferrysync.daemon.engine import e2ee
 from ferrysync.daemon.engine.executor import FolderContext
 from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
@@ -80,7 +81,10 @@ class Engine:
     def start(self) -> None:
         self._note_login()
         for folder in self.config.folders:
-            self._start_folder(folder)
+            try:
+                self._start_folder(folder)
+            except e2ee.EncryptionSetupError as exc:
+                log.error("%s: not started: %s", folder.id, exc)
         self._status_thread = threads.start(self._status_loop, "ferry-status")
 
     def stop(self, timeout: float = 30.0) -> bool:
@@ -110,10 +114,26 @@ class Engine:
         root = sync.root
         return str(disk_path(root, loc.path)), loc.offset, loc.length
 
+    def _folder_transfers(self, folder: FolderConfig) -> tuple[RemoteClient, Uploader, Downloader]:
+        """The client, uploader and downloader a folder uses: the shared ones, or for an encrypted folder ones
+        that encrypt at the seam (remote/encrypted.py). Raises EncryptionSetupError when its key is missing."""
+        if not folder.encrypted:
+            return self.client, self.uploader, self.downloader
+        store = open_store(self.config.settings.credentials_store, self.paths)
+        keys = e2ee.load_keys(store, self.config.server_url, folder.id)
+        if keys is None:
+            raise e2ee.EncryptionSetupError(f"the key of the encrypted folder {folder.local} is not in this "
+                                            "device's keyring: remove the folder and add it again with its "
+                                            "passphrase")
+        client = e2ee.folder_client(self.client, keys, normalize_prefix(folder.remote), self.paths.state_dir,
+                                    folder.id)
+        return (client, Uploader(client, throttle=self.up_limit), Downloader(client, throttle=self.down_limit))
+
     def _start_folder(self, folder: FolderConfig) -> FolderSync:
+        client, uploader, downloader = self._folder_transfers(folder)
         ctx = FolderContext(journal=self.journal, folder_id=folder.id, root=Path(folder.local),
-                            prefix=normalize_prefix(folder.remote), client=self.client, uploader=self.uploader,
-                            downloader=self.downloader, cancel=threading.Event(), find_block=self._find_block,
+                            prefix=normalize_prefix(folder.remote), client=client, uploader=uploader,
+                            downloader=downloader, cancel=threading.Event(), find_block=self._find_block,
                             tracker=self.tracker)
         sync = FolderSync(folder, ctx, self.pool, self.settings, self.changed, self._notify)
         sync.feed.on_refused = self.credentials_refused
@@ -281,18 +301,51 @@ class Engine:
             self.config = config
 
     def add_folder(self, local: str, remote: str | None, *, excluded: tuple[str, ...] = (),
-                   auto_include_new: bool = True) -> FolderSync:
+                   auto_include_new: bool = True, encrypted: bool = False, passphrase: str | None = None,
+                   recovery_key: str | None = None) -> FolderSync:
+        """Sync a new folder (see `add_folder_keyed`)."""
+        return self.add_folder_keyed(local, remote, excluded=excluded, auto_include_new=auto_include_new,
+                                     encrypted=encrypted, passphrase=passphrase, recovery_key=recovery_key)[0]
+
+    def add_folder_keyed(self, local: str, remote: str | None, *, excluded: tuple[str, ...] = (),
+                         auto_include_new: bool = True, encrypted: bool = False, passphrase: str | None = None,
+                         recovery_key: str | None = None) -> tuple[FolderSync, str | None]:
         """Sync a new folder. `excluded` paths are saved with it, before its first merge: what this disk holds
-        there is merged (uploaded), never removed, and what the server holds there is not downloaded."""
+        there is merged (uploaded), never removed, and what the server holds there is not downloaded.
+
+        `encrypted`: create the encrypted folder on the server (with `passphrase`), or join it (its passphrase or
+        `recovery_key`); a wrong one raises WrongPassphrase before anything is written. The new folder's recovery
+        key, when one was made, is returned beside the folder (to show once; it is stored nowhere)."""
         root = Path(local).expanduser().resolve()
         if root.exists() and not root.is_dir():
             raise ValueError(f"{root} is not a folder")
+        recovery: str | None = None
         with self._folders_lock:  # two adds at once must not both pass the overlap check
             config, folder = self.config.with_new_folder(root, remote)
-            folder = dataclasses.replace(folder, excluded=excluded, auto_include_new=auto_include_new)
+            folder = dataclasses.replace(folder, excluded=excluded, auto_include_new=auto_include_new,
+                                         encrypted=encrypted)
+            if encrypted:
+                keys, recovery = e2ee.open_folder(self.client, normalize_prefix(folder.remote),
+                                                  passphrase=passphrase, recovery_key=recovery_key)
+                store = open_store(config.settings.credentials_store, self.paths)
+                e2ee.save_keys(store, config.server_url, folder.id, keys)
+            elif e2ee.is_encrypted_on_server(self.client, normalize_prefix(folder.remote)):
+                raise e2ee.EncryptionSetupError(f"/{folder.remote} on the server is an encrypted folder: add it "
+                                                "with --encrypted and its passphrase")
             config = config.with_folder(folder)
             self._save(config)
-            return self._start_folder(folder)
+            return self._start_folder(folder), recovery
+
+    def change_passphrase(self, folder_id: str, old: str, new: str) -> None:
+        """Re-wrap an encrypted folder's key under a new passphrase (`old`: the current one or the recovery key)."""
+        sync = self.folders.get(folder_id)
+        if sync is None or not sync.cfg.encrypted:
+            raise ValueError("not an encrypted folder")
+        keys = e2ee.load_keys(open_store(self.config.settings.credentials_store, self.paths),
+                              self.config.server_url, folder_id)
+        if keys is None:
+            raise e2ee.EncryptionSetupError("this device does not hold the folder's key")
+        e2ee.change_passphrase(self.client, normalize_prefix(sync.cfg.remote), keys, old=old, new=new)
 
     def remove_folder(self, folder_id: str) -> None:
         with self._folders_lock:
@@ -305,6 +358,13 @@ class Engine:
         self.journal.forget_folder(folder_id)
         self.journal.delete_meta(relist_key(folder_id))
         (marker_dir(sync.root) / ID_FILE).unlink(missing_ok=True)  # the files and the folder trash stay
+        if sync.cfg.encrypted:
+            e2ee.forget_folder(sync.ctx.client, self.paths.state_dir, folder_id)
+            try:
+                e2ee.forget_keys(open_store(self.config.settings.credentials_store, self.paths),
+                                 self.config.server_url, folder_id)
+            except Exception as exc:  # noqa: BLE001 - a keyring that cannot delete keeps a key, loses no data
+                log.warning("%s: the folder key stays in the keyring: %s", folder_id, exc)
         self._save(self.config.without_folder(folder_id))
         self.changed()
 
@@ -380,7 +440,8 @@ class Engine:
             states.append(state)
             folders.append({"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/"), "state": state,
                             "message": message, "paused": f.cfg.paused,
-                            **({"excluded": list(f.cfg.excluded), "kept": f.kept_count()} if f.cfg.excluded else {})})
+                            **({"excluded": list(f.cfg.excluded), "kept": f.kept_count()} if f.cfg.excluded else {}),
+                            **({"encrypted": True} if f.cfg.encrypted else {})})
             up_n += view.pending_up[0]
             up_b += view.pending_up[1]
             down_n += view.pending_down[0]

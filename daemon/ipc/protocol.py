@@ -28,6 +28,7 @@ ERROR_CODES = frozenset(
         "not_found",
         "failed",
         "busy",
+        "wrong_passphrase",
     }
 )
 
@@ -104,7 +105,9 @@ METHOD_PARAMS: dict[str, dict[str, tuple[str, bool]]] = {
     "wait_status": {},
     "subscribe": {"events": ("str_list", False)},
     "folder_add": {"local": ("str", True), "remote": ("str", False), "exclude": ("str_list", False),
-                   "auto_include_new": ("bool", False)},
+                   "auto_include_new": ("bool", False), "encrypted": ("bool", False), "passphrase": ("str", False),
+                   "recovery_key": ("str", False)},
+    "folder_passphrase": {"folder": ("str", True), "old": ("str", True), "new": ("str", True)},
     "folder_set": {"folder": ("str", True), "auto_include_new": ("bool", True)},
     "exclude": {"folder": ("str", True), "path": ("str", True)},
     "include": {"folder": ("str", True), "path": ("str", True)},

@@ -127,7 +127,21 @@ class Pages:
         return self.render(request, "folders.html", "folders", "Folders", status=st, load_error=error)
 
     async def folder_add(self, request: Request) -> Response:
-        return await self.act(request, "folders", "folder_add", ("local", "remote"), "Folder added.")
+        form = await self.form(request)
+        params: dict[str, Any] = {f: form[f] for f in ("local", "remote") if form.get(f)}
+        if form.get("encrypted"):
+            params.update(encrypted=True, passphrase=form.get("passphrase", ""))
+        result, error = await self.attempt_async("folder_add", params)
+        folder = result.get("folder") if isinstance(result.get("folder"), dict) else {}
+        recovery = folder.get("recovery_key") if isinstance(folder, dict) else None
+        if error is None and recovery:
+            # Shown once, in this answer only: never in a redirect's URL (history, logs), never cached.
+            st, load_error = self.attempt("status", {})
+            page = self.render(request, "folders.html", "folders", "Folders", status=st, load_error=load_error,
+                               recovery_key=recovery)
+            page.headers["Cache-Control"] = "no-store"
+            return page
+        return self.back("folders", note=None if error else "Folder added.", error=error)
 
     async def folder_remove(self, request: Request) -> Response:
         return await self.act(request, "folders", "folder_remove", ("id",),

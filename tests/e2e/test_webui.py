@@ -462,3 +462,26 @@ print(json.dumps(out))
 def _system_python() -> str:
     """An interpreter `nobody` may run (the test's venv may sit in a directory only root can enter)."""
     return "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+
+
+def test_folders_page_adds_an_encrypted_folder_and_shows_its_recovery_key_once(world: World,
+                                                                              open_ui: Opener) -> None:
+    d = world.laptop
+    page = open_ui(d)
+    page.goto(_base(page) + "/folders")
+    vault = world.tmp / "vault"
+    vault.mkdir()
+    page.get_by_label("Folder on this computer (full path)").fill(str(vault))
+    page.get_by_label("Folder on the server (optional)").fill("/WebVault")
+    page.get_by_label("End-to-end encrypted").check()
+    page.get_by_label("Passphrase", exact=False).fill("web passphrase")
+    page.get_by_role("button", name="Add folder").click()
+    _expect()(page.get_by_text("recovery key", exact=False).first).to_be_visible()
+    assert "IJBE" not in page.url
+    assert "recovery" not in page.url
+    listed = {f["local"]: f for f in d.status()["folders"]}
+    assert listed[str(vault.resolve())].get("encrypted") is True
+    page.goto(_base(page) + "/folders")
+    _expect()(page.get_by_text("(encrypted)")).to_be_visible()
+    page.get_by_role("button", name=f"Stop syncing {vault.resolve()}").click()
+    _expect()(page.get_by_text("Folder removed.", exact=False)).to_be_visible()
