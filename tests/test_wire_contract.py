@@ -326,3 +326,12 @@ def test_the_openapi_document_carries_the_limits(server: ServerProcess) -> None:
     assert {k: v["default"] for k, v in props.items()} == {k: p.value for k, p in PUBLISHED.items()}
     assert re.fullmatch(r"3\.\d+\.\d+", doc["openapi"])
 
+
+
+def test_both_sides_name_the_encrypted_folders_key_file_alike() -> None:
+    """The web app tells an encrypted folder by the daemon's key file at its root: a rename on one side only would
+    let the web app write plain names into encrypted folders."""
+    from ferrysync.daemon.crypto.format import KEYFILE_NAME
+    from ferrysync.server.web.encrypted import KEY_FILE
+
+    assert KEY_FILE == KEYFILE_NAME

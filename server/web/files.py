@@ -22,6 +22,7 @@ from ferrysync.server.paths import PathError, ancestors, validate_path
 from ferrysync.server.routes.blocks import read_block, record_blocks, store_verified
 from ferrysync.server.store.base import DeleteOp, Entry, MkdirOp, MoveOp, Op, OpFail, OpOk, PutOp, RestoreError
 from ferrysync.server.web.chunking import StreamCutter
+from ferrysync.server.web.encrypted import KEY_FILE, encrypted_root
 
 WEB_DEVICE = "web browser"  # what `modified_by` says of changes made here
 _FLUSH_BYTES = 8 * 1024 * 1024
@@ -105,20 +106,36 @@ def describe(fail: OpFail) -> str:
     return fail.message
 
 
+def refuse_writing_into(ctx: AppContext, user_id: int, folder: str, what: str) -> None:
+    """Refuse a web action that would commit a plain name into an end-to-end encrypted folder (`folder` is where it
+    writes): the devices could not decrypt it (web/encrypted.py)."""
+    root = encrypted_root(ctx, user_id, folder)
+    if root is not None:
+        raise ActionFailed(f"{root} is an end-to-end encrypted folder: the server holds only ciphertext, so {what} "
+                           "can only be done on a desktop that syncs it.", 409)
+
+
 def mkdir(ctx: AppContext, user_id: int, folder: str, name: str) -> Entry:
+    refuse_writing_into(ctx, user_id, folder, "making a folder")
     return _one(ctx, user_id, MkdirOp(path=join(folder, name), base_rev=None))
 
 
 def move(ctx: AppContext, user_id: int, path: str, to: str) -> Entry:
     """Rename or move a file or a folder (with everything in it) to the path `to`."""
     entry = need(ctx, user_id, path)
-    return _one(ctx, user_id, MoveOp(path=entry.path, to=checked(to), base_rev=entry.seq))
+    target = checked(to)
+    refuse_writing_into(ctx, user_id, parent(entry.path), "renaming or moving what it holds")
+    refuse_writing_into(ctx, user_id, parent(target), "moving something into it")
+    return _one(ctx, user_id, MoveOp(path=entry.path, to=target, base_rev=entry.seq))
 
 
 def delete(ctx: AppContext, user_id: int, path: str) -> int:
     """Move a file or a folder with all it holds to the server's trash (deleted entries, restorable during the
     retention period); children go first, as a device would delete them. Returns how many entries were deleted."""
     entry = need(ctx, user_id, path)
+    if entry.kind == "file" and name_of(path) == KEY_FILE and encrypted_root(ctx, user_id, parent(path)) is not None:
+        raise ActionFailed("This is the encrypted folder's key file: without it no device can open the folder. "
+                           "Delete the whole folder instead.", 409)
     below = ctx.meta.live_below(user_id, path) if entry.kind == "dir" else []
     ops: list[Op] = [DeleteOp(path=e.path, base_rev=e.seq) for e in reversed([entry, *below])]
     results = _commit(ctx, user_id, ops)
@@ -168,6 +185,7 @@ async def upload(ctx: AppContext, user_id: int, path: str, body: AsyncIterable[b
     path = checked(path)
     if not path:
         raise ActionFailed("Choose a name for the file.")
+    await run_in_threadpool(refuse_writing_into, ctx, user_id, parent(path), "uploading")
     cutter = StreamCutter()
     hashes: list[str] = []
     pending = _Pending([])

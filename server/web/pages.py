@@ -14,6 +14,7 @@ from starlette.routing import Route
 from ferrysync.server.store.rows import now_ms
 from ferrysync.server.web import files
 from ferrysync.server.web.common import Web, back, form, to
+from ferrysync.server.web.encrypted import encrypted_root
 from ferrysync.server.web.files import ActionFailed
 from ferrysync.server.web.sessions import Signed
 
@@ -49,9 +50,10 @@ class FilePages:
     async def browse(self, request: Request, signed: Signed) -> Response:
         path = files.checked(request.path_params.get("path", ""))
         listing = await run_in_threadpool(files.children, self.ctx, signed.user_id, path)
+        encrypted = await run_in_threadpool(encrypted_root, self.ctx, signed.user_id, path)
         return self.web.render(request, "browse.html", signed, page="files", title=files.name_of(path) or "Files",
                                path=path, crumbs=files.breadcrumbs(path), entries=listing,
-                               parent=files.parent(path), name_of=files.name_of)
+                               parent=files.parent(path), name_of=files.name_of, encrypted=encrypted)
 
     async def download(self, request: Request, signed: Signed) -> Response:
         path = files.checked(request.path_params["path"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,12 @@ from ferrysync.server.store.schema import web_sessions
 from ferrysync.server.store.sql import SqlMetaStore
 
 PAGES = ["/web/", "/web/files/", "/web/files/Docs", "/web/trash", "/web/devices", "/web/account", "/web/admin",
-         "/web/versions/a.txt"]
+         "/web/versions/a.txt", "/web/shares"]
 ENDPOINTS = ["/web/download/a.txt", "/web/zip/", "/web/zip/Docs"]
 POSTS = ["/web/upload?path=x", "/web/mkdir", "/web/rename", "/web/move", "/web/delete", "/web/restore",
          "/web/undelete", "/web/password", "/web/devices/revoke", "/web/logout", "/web/admin/add",
-         "/web/admin/quota", "/web/admin/password", "/web/admin/flag", "/web/admin/remove"]
+         "/web/admin/quota", "/web/admin/password", "/web/admin/flag", "/web/admin/remove",
+         "/web/shares/new", "/web/shares/revoke"]
 
 
 @pytest.fixture(scope="module")
@@ -303,3 +305,53 @@ def test_a_folder_lists_only_its_own_children_whatever_its_name(client: TestClie
     assert "mine.txt" in page
     assert "other.txt" not in page
     assert "case.txt" not in page
+
+
+def test_shares_page_makes_lists_and_revokes_a_link(client: TestClient, ctx: AppContext) -> None:
+    csrf = sign_in(client, "alice", "alice-pw")
+    assert upload(client, csrf, "Shared/<i>plan.txt", b"the plan")["ok"] is True
+    made = post(client, "/web/shares/new", csrf, path="Shared/<i>plan.txt", days="7", password="")
+    assert made.status_code == 201
+    assert "&lt;i&gt;plan.txt" in made.text
+    assert "<i>plan" not in made.text
+    url = re.search(r'id="created-url" readonly value="([^"]+)"', made.text)
+    assert url is not None
+    assert "/s/" in url.group(1)
+    token = url.group(1).rsplit("/s/", 1)[1]
+    assert client.get(f"/s/{token}/download").content == b"the plan"  # the link works for anyone
+    assert token not in client.get("/web/shares").text  # the URL is shown once: only its hash is kept
+    uid = _uid(ctx, "alice")
+    [link] = [s for s in ctx.meta.list_shares(uid) if s.path == "Shared/<i>plan.txt"]
+    assert link.downloads == 1
+    assert link.expires_at is not None
+    assert post(client, "/web/shares/new", csrf, path="Shared/none.txt").status_code == 303  # back with an error
+    assert post(client, "/web/shares/new", csrf, path="../etc", days="1").status_code == 303
+    assert post(client, "/web/shares/new", csrf, path="Shared", days="nope").status_code == 303
+    assert len([s for s in ctx.meta.list_shares(uid) if s.path != "Shared/<i>plan.txt"]) == 0
+    # a forged revoke (no CSRF token) is refused
+    assert client.post("/web/shares/revoke", data={"share_id": link.id}, headers={"Origin": ORIGIN}).status_code == 403
+    post(client, "/web/shares/revoke", csrf, share_id=link.id)
+    assert client.get(f"/s/{token}").status_code == 410
+
+
+def test_an_encrypted_folder_is_said_and_no_plain_name_is_written_into_it(client: TestClient, ctx: AppContext) -> None:
+    csrf = sign_in(client, "alice", "alice-pw")
+    assert upload(client, csrf, "Vault/.ferry-e2ee-keys", b'{"v": 1}')["ok"] is True  # as a device makes it
+    assert upload(client, csrf, "Plain/a.txt", b"plain")["ok"] is True
+    assert 'id="encrypted"' in client.get("/web/files/Vault").text
+    assert 'id="encrypted"' not in client.get("/web/files/Plain").text
+    refused = upload(client, csrf, "Vault/new.txt", b"would be a plain name")
+    assert refused["ok"] is False
+    assert "encrypted" in str(refused["error"])
+    post(client, "/web/mkdir", csrf, folder="Vault", name="sub")
+    post(client, "/web/move", csrf, path="Plain/a.txt", to="Vault/a.txt")
+    post(client, "/web/rename", csrf, path="Vault/.ferry-e2ee-keys", name="x")
+    uid = _uid(ctx, "alice")
+    assert ctx.meta.entry(uid, "Vault/new.txt") is None
+    assert ctx.meta.entry(uid, "Vault/sub") is None
+    assert ctx.meta.entry(uid, "Vault/a.txt") is None
+    assert ctx.meta.entry(uid, "Vault/.ferry-e2ee-keys") is not None
+    post(client, "/web/delete", csrf, path="Vault/.ferry-e2ee-keys")  # refused: the folder's keys
+    assert ctx.meta.entry(uid, "Vault/.ferry-e2ee-keys") is not None
+    post(client, "/web/rename", csrf, path="Vault", name="Safe")  # the root's own name is plain: it may move
+    assert ctx.meta.entry(uid, "Safe/.ferry-e2ee-keys") is not None
