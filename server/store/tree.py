@@ -1,8 +1,9 @@
-"""One user's file tree inside one write transaction: the commit operations and restore.
+"""One namespace's file tree inside one write transaction: the commit operations and restore.
 
 Every operation checks everything first and writes only when it will succeed, so a failed op changes nothing
 while the ops before and after it in the same request still apply. Each written row takes the next value of the
-user's sequence counter (locked by the UPDATE in `TreeTxn.__init__` for the whole transaction).
+namespace's sequence counter (locked by the UPDATE in `TreeTxn.__init__` for the whole transaction). Paths here are
+the namespace's own (a shared folder's files relative to it); server/store/routing.py maps users' paths onto them.
 """
 
 from __future__ import annotations
@@ -27,36 +28,44 @@ from ferrysync.server.store.base import (
     RestoreError,
     Revision,
 )
+from ferrysync.server.store.blockmarks import upsert
 from ferrysync.server.store.rows import entry_from_row, entry_values, new_id, path_key, revision_values
-from ferrysync.server.store.schema import entries, revisions, user_blocks, users
+from ferrysync.server.store.schema import entries, namespaces, ns_blocks, revisions
 
 _ABSENT = object()
 _IN_CHUNK = 500
 # Statements built once and executed with parameters: building them per row costs more than running them.
 _INSERT_ENTRY = insert(entries)
-_UPDATE_ENTRY = update(entries).where(and_(entries.c.user_id == bindparam("b_uid"),
+_UPDATE_ENTRY = update(entries).where(and_(entries.c.ns_id == bindparam("b_ns"),
                                            entries.c.path_key == bindparam("b_key")))
 _INSERT_REVISION = insert(revisions)
 _SUPERSEDE = update(revisions).where(and_(
-    revisions.c.user_id == bindparam("b_uid"), revisions.c.path_key == bindparam("b_key"),
+    revisions.c.ns_id == bindparam("b_ns"), revisions.c.path_key == bindparam("b_key"),
     revisions.c.superseded_at.is_(None))).values(superseded_at=bindparam("b_now"))
 
 
 class TreeTxn:
-    """Cached reads, seq allocation and write-through of one user's rows within an open transaction."""
+    """Cached reads, seq allocation and write-through of one namespace's rows within an open transaction.
 
-    def __init__(self, conn: Connection, user_id: int, device_name: str | None, now: int) -> None:
+    `blocks_from`: other namespaces whose block holdings a put may use (the committer's root, where their uploads
+    are recorded); the caller holds their counter rows locked too, so garbage collection cannot drop a holding
+    this transaction is copying. Holdings used from there are copied into this namespace, for every member."""
+
+    def __init__(self, conn: Connection, ns_id: int, device_name: str | None, now: int,
+                 blocks_from: Sequence[int] = ()) -> None:
         self._conn = conn
-        self._uid = user_id
+        self._ns = ns_id
+        self._blocks_from = [n for n in blocks_from if n != ns_id]
+        self._own_blocks: set[str] = set()
         self._device = device_name
-        self._now = now
+        self.now = now
         # Writing the counter row first makes this a write transaction from its first statement and, on
         # PostgreSQL, holds the row lock that serialises this user's commits until we finish. RETURNING reads the
         # value under that lock (the latest committed one), whatever the isolation level: so seqs are allocated in
         # commit order, and a reader that saw the counter at N has seen every row with seq <= N.
-        self.seq: int = int(conn.execute(update(users).where(users.c.id == user_id).values(seq=users.c.seq)
-                                         .returning(users.c.seq)).scalar_one())
-        self._start_seq = self.seq
+        self.seq: int = int(conn.execute(update(namespaces).where(namespaces.c.id == ns_id).values(seq=namespaces.c.seq)
+                                         .returning(namespaces.c.seq)).scalar_one())
+        self.start_seq = self.seq
         self._rows: dict[str, Entry | None] = {}
         self._block_sizes: dict[str, int] = {}
 
@@ -75,7 +84,7 @@ class TreeTxn:
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i:i + _IN_CHUNK]
             found = self._conn.execute(select(entries).where(and_(
-                entries.c.user_id == self._uid, entries.c.path_key.in_([path_key(p) for p in chunk]))))
+                entries.c.ns_id == self._ns, entries.c.path_key.in_([path_key(p) for p in chunk]))))
             rows = {r.path: entry_from_row(r) for r in found}
             for path in chunk:
                 self._rows[path] = rows.get(path)
@@ -87,7 +96,7 @@ class TreeTxn:
         if cached is not _ABSENT:
             return cached  # type: ignore[return-value]
         found = self._conn.execute(select(entries).where(and_(
-            entries.c.user_id == self._uid, entries.c.path_key == path_key(path)))).first()
+            entries.c.ns_id == self._ns, entries.c.path_key == path_key(path)))).first()
         entry = entry_from_row(found) if found is not None else None
         self._rows[path] = entry
         return entry
@@ -99,7 +108,7 @@ class TreeTxn:
     def live_descendants(self, root: str) -> list[Entry]:
         """Live rows strictly below `root`, sorted by path (so parents come before their children)."""
         query = select(entries).where(and_(
-            entries.c.user_id == self._uid, entries.c.deleted.is_(False),
+            entries.c.ns_id == self._ns, entries.c.deleted.is_(False),
             entries.c.path.startswith(root + "/", autoescape=True)))
         # LIKE may be case-insensitive (SQLite): re-check segment-wise and case-sensitively here.
         found = [entry_from_row(r) for r in self._conn.execute(query)]
@@ -110,18 +119,20 @@ class TreeTxn:
 
     def file_id_live(self, file_id: str) -> bool:
         query = select(entries.c.path).where(and_(
-            entries.c.user_id == self._uid, entries.c.file_id == file_id, entries.c.deleted.is_(False)))
+            entries.c.ns_id == self._ns, entries.c.file_id == file_id, entries.c.deleted.is_(False)))
         return self._conn.execute(query.limit(1)).first() is not None
 
     def block_sizes(self, hashes: Sequence[str]) -> dict[str, int]:
-        """Sizes of those of `hashes` this user holds."""
+        """Sizes of those of `hashes` this namespace (or one of `blocks_from`) holds."""
         wanted = [h for h in dict.fromkeys(hashes) if h not in self._block_sizes]
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i:i + _IN_CHUNK]
-            query = select(user_blocks.c.hash, user_blocks.c.size).where(
-                and_(user_blocks.c.user_id == self._uid, user_blocks.c.hash.in_(chunk)))
-            for digest, size in self._conn.execute(query):
+            query = select(ns_blocks.c.ns_id, ns_blocks.c.hash, ns_blocks.c.size).where(
+                and_(ns_blocks.c.ns_id.in_([self._ns, *self._blocks_from]), ns_blocks.c.hash.in_(chunk)))
+            for ns_id, digest, size in self._conn.execute(query):
                 self._block_sizes[digest] = int(size)
+                if int(ns_id) == self._ns:
+                    self._own_blocks.add(digest)
         return {h: self._block_sizes[h] for h in hashes if h in self._block_sizes}
 
     # -- writes --------------------------------------------------------------------------------------------
@@ -132,21 +143,21 @@ class TreeTxn:
     def store(self, entry: Entry) -> Entry:
         """Write `entry` as the row at its path and record it as that path's newest revision."""
         values = entry_values(entry)
-        where = {"b_uid": self._uid, "b_key": values["path_key"]}
+        where = {"b_ns": self._ns, "b_key": values["path_key"]}
         if self.row(entry.path) is None:
             # No row: any revisions left at this path were superseded already (retention dropped the tombstone).
-            self._conn.execute(_INSERT_ENTRY, {"user_id": self._uid, **values})
+            self._conn.execute(_INSERT_ENTRY, {"ns_id": self._ns, **values})
         else:
             self._conn.execute(_UPDATE_ENTRY, {**values, **where})
-            self._conn.execute(_SUPERSEDE, {**where, "b_now": self._now})
-        self._conn.execute(_INSERT_REVISION, {"user_id": self._uid, **revision_values(entry)})
+            self._conn.execute(_SUPERSEDE, {**where, "b_now": self.now})
+        self._conn.execute(_INSERT_REVISION, {"ns_id": self._ns, **revision_values(entry)})
         self._rows[entry.path] = entry
         return entry
 
     def finish(self) -> int:
-        """Save the counter; returns the user's seq after this transaction."""
-        if self.seq != self._start_seq:
-            self._conn.execute(update(users).where(users.c.id == self._uid).values(seq=self.seq))
+        """Save the counter; returns the namespace's seq after this transaction."""
+        if self.seq != self.start_seq:
+            self._conn.execute(update(namespaces).where(namespaces.c.id == self._ns).values(seq=self.seq))
         return self.seq
 
     # -- operations ----------------------------------------------------------------------------------------
@@ -176,11 +187,12 @@ class TreeTxn:
         if total != op.size:
             return OpFail("bad_request", f"size {op.size} differs from the sum of the block sizes ({total})")
         self._make_dirs(missing_dirs)
+        self._adopt_blocks(op.blocks, sizes)
         entry = Entry(
             path=op.path, kind="file", file_id=current.file_id if current is not None else new_id(),
             seq=self.next_seq(), deleted=False, size=op.size, mtime_ns=op.mtime_ns, executable=op.executable,
             content_hash=content_hash(list(op.blocks)), blocks=op.blocks, modified_by=self._device,
-            changed_at=self._now)
+            changed_at=self.now)
         return OpOk(self.store(entry))
 
     def mkdir(self, op: MkdirOp) -> OpResult:
@@ -233,7 +245,7 @@ class TreeTxn:
         self._make_dirs(missing_dirs)
         # New paths parents-first, then tombstones children-first: every prefix of the feed is a valid tree.
         moved = [self.store(replace(e, path=rebase(e.path, op.path, op.to), seq=self.next_seq(),
-                                    modified_by=self._device, changed_at=self._now)) for e in subtree]
+                                    modified_by=self._device, changed_at=self.now)) for e in subtree]
         for old in reversed(subtree):
             self.store(self._tombstone(old))
         return OpOk(moved[0])
@@ -266,10 +278,20 @@ class TreeTxn:
         entry = Entry(
             path=path, kind="file", file_id=file_id, seq=self.next_seq(), deleted=False, size=revision.size,
             mtime_ns=revision.mtime_ns, executable=revision.executable, content_hash=revision.content_hash,
-            blocks=revision.blocks, modified_by=self._device, changed_at=self._now)
+            blocks=revision.blocks, modified_by=self._device, changed_at=self.now)
         return self.store(entry)
 
     # -- helpers -------------------------------------------------------------------------------------------
+    def _adopt_blocks(self, blocks: Sequence[str], sizes: dict[str, int]) -> None:
+        """Record as held here the blocks a put found only in `blocks_from` (members download from here)."""
+        foreign = sorted(set(blocks) - self._own_blocks)
+        if not foreign:
+            return
+        stmt = upsert(self._conn, ns_blocks).values(
+            [{"ns_id": self._ns, "hash": h, "size": sizes[h], "created_at": self.now} for h in foreign])
+        self._conn.execute(stmt.on_conflict_do_nothing(index_elements=["ns_id", "hash"]))
+        self._own_blocks.update(foreign)
+
     def _parents(self, path: str) -> tuple[list[str], OpFail | None]:
         """Ancestors to create, or a conflict if one of them is a file."""
         to_make: list[str] = []
@@ -284,11 +306,11 @@ class TreeTxn:
     def _make_dirs(self, paths: Sequence[str]) -> None:
         for path in paths:
             self.store(Entry(path=path, kind="dir", file_id=new_id(), seq=self.next_seq(), deleted=False,
-                             modified_by=self._device, changed_at=self._now))
+                             modified_by=self._device, changed_at=self.now))
 
     def _tombstone(self, entry: Entry) -> Entry:
         # The tombstone keeps the last content fields so the deleted list can show what was removed.
-        return replace(entry, seq=self.next_seq(), deleted=True, modified_by=self._device, changed_at=self._now)
+        return replace(entry, seq=self.next_seq(), deleted=True, modified_by=self._device, changed_at=self.now)
 
 
 def _check_base(current: Entry | None, base_rev: int | None) -> OpFail | None:

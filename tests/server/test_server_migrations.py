@@ -70,8 +70,8 @@ def _exercise(url: str) -> None:
     try:
         user = store.add_user("someone", "x")
         deep = "/".join(["é" * 127] * 16)  # 4,079 UTF-8 bytes
-        _results, seq = store.commit(user.id, "dev", [MkdirOp(deep, None)])
-        assert seq == 16
+        _results, seqs = store.commit(user.id, "dev", [MkdirOp(deep, None)])
+        assert list(seqs.values()) == [16]
         assert store.changes(user.id, 0, 100).entries[-1].path == deep
         assert store.revisions(user.id, deep)[0].rev == 16
     finally:
