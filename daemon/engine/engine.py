@@ -33,6 +33,7 @@ from ferrysync.daemon.local.marker import ID_FILE, marker_dir
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.paths import FerryPaths
 from ferrysync.daemon.remote import RemoteClient, RemoteError
+from ferrysync.daemon.remote.cursor import behind
 from ferrysync.daemon.remote.feed import relist_key, request_relist
 from ferrysync.daemon.remote.mapping import normalize_prefix
 from ferrysync.daemon.transfer import Downloader, TokenBucket, Uploader
@@ -327,7 +328,7 @@ class Engine:
             try:
                 cursor = self.journal.get_cursor(f.fid)
                 page = self.client.changes(cursor, limit=1)
-                if page.entries or page.cursor < cursor:  # behind, or the server went back in time
+                if page.entries or behind(page.cursor, cursor):  # behind, or the server went back in time
                     return False
             except (RemoteError, OSError):
                 return False

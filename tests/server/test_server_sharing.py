@@ -40,7 +40,8 @@ def test_the_owner_keeps_paths_revisions_and_history_and_the_member_sees_the_fol
     tree = alice.tree()
     assert set(tree) == {"Team", "Team/plan.txt", "Team/sub", "Team/sub/x", "own.txt"}
     revs = alice.ok(alice.get("/v1/revisions", params={"path": "Team/plan.txt"}))["revisions"]
-    assert len(revs) == 2 and revs[0]["rev"] == tree["Team/plan.txt"]["rev"]
+    assert len(revs) == 2
+    assert revs[0]["rev"] == tree["Team/plan.txt"]["rev"]
     theirs = bob.tree()
     assert set(theirs) == {"Team", "Team/plan.txt", "Team/sub", "Team/sub/x"}
     assert theirs["Team/plan.txt"]["rev"] == tree["Team/plan.txt"]["rev"]
@@ -58,10 +59,12 @@ def test_a_members_writes_land_in_the_owners_folder_and_the_feed_carries_them(te
     alice, bob = team
     _, a_cursor = alice.all_changes(0)
     _, b_cursor = bob.all_changes(0)
-    assert isinstance(a_cursor, str) and isinstance(b_cursor, str)  # several namespaces: the composite form
+    assert isinstance(a_cursor, str)
+    assert isinstance(b_cursor, str)
     plan = bob.tree()["Team/plan.txt"]
     edited = bob.put_file("Team/plan.txt", b"bob's v3", base_rev=plan["rev"])
-    assert edited["path"] == "Team/plan.txt" and edited["rev"] > plan["rev"]
+    assert edited["path"] == "Team/plan.txt"
+    assert edited["rev"] > plan["rev"]
     bob.put_file("Team/new.txt", b"new from bob")
     (moved,) = bob.commit({"op": "move", "path": "Team/sub/x", "to": "Team/y", "base_rev": alice.tree()[
         "Team/sub/x"]["rev"]})
@@ -69,11 +72,13 @@ def test_a_members_writes_land_in_the_owners_folder_and_the_feed_carries_them(te
     page = alice.changes(a_cursor)
     changed = {e["path"]: e for e in page["entries"]}
     assert changed["Team/plan.txt"]["rev"] == edited["rev"]
-    assert {"Team/new.txt", "Team/y"} <= set(changed) and changed["Team/sub/x"]["deleted"]
+    assert {"Team/new.txt", "Team/y"} <= set(changed)
+    assert changed["Team/sub/x"]["deleted"]
     assert alice.download(alice.tree()["Team/plan.txt"]) == b"bob's v3"
     # a stale base is a conflict for the owner too: conflicts work across both users
     (stale,) = alice.commit(put_op("Team/plan.txt", [alice.upload(b"alice")], 5, base_rev=plan["rev"]))
-    assert stale["code"] == "conflict" and stale["current"]["path"] == "Team/plan.txt"
+    assert stale["code"] == "conflict"
+    assert stale["current"]["path"] == "Team/plan.txt"
     # deletions in the shared folder land in the trash both see
     (gone,) = alice.commit({"op": "delete", "path": "Team/new.txt", "base_rev": changed["Team/new.txt"]["rev"]})
     assert gone["ok"]
@@ -92,7 +97,9 @@ def test_a_long_poll_wakes_for_a_change_in_a_shared_folder(team: tuple[Api, Api]
     waiter.start()
     bob.put_file("Team/wake.txt", b"wake up")
     waiter.join(60)
-    assert answers and answers[0]["changes"] is True and answers[0]["cursor"] != cursor
+    assert answers
+    assert answers[0]["changes"] is True
+    assert answers[0]["cursor"] != cursor
 
 
 def test_a_cursor_from_before_the_mounts_changed_lists_again(make_user: UserFactory) -> None:
