@@ -380,7 +380,7 @@ class Engine:
             state, message = self._folder_state(f)
             states.append(state)
             folders.append({"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/"), "state": state,
-                            "message": message, "paused": f.cfg.paused,
+                            "message": message, "paused": f.cfg.paused, "refused": f.refused[-20:],
                             **({"excluded": list(f.cfg.excluded), "kept": f.kept_count()} if f.cfg.excluded else {})})
             up_n += view.pending_up[0]
             up_b += view.pending_up[1]
@@ -411,6 +411,7 @@ class Engine:
             "speed_down": speed_down,
             "conflicts": conflicts,
             "errors": errors,
+            "refused": sum(len(f.refused) for f in syncs),  # changes a read-only shared folder refused
             "name_issues": kept,
             "deletions_pending": held,
             "retry_in": retry_in,

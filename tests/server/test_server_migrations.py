@@ -156,13 +156,16 @@ def _at_0003_with_data(url: str) -> None:
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), "0003")
         with engine.begin() as conn:
-            for uid, name, seq in ((1, "alice", 3), (2, "bob", 1)):
-                conn.execute(sa.text("INSERT INTO users (id, name, password_hash, seq, pruned_seq, created_at) "
-                                     "VALUES (:i, :n, 'x', :s, 0, 1000)"), {"i": uid, "n": name, "s": seq})
-            rows = [(1, "Team", "d1", "dir", 1, "[]", None), (1, "Team/a.txt", "f1", "file", 3, f'["{"a" * 64}"]',
-                                                             "c" * 64), (2, "b.txt", "f2", "file", 1, "[]", None)]
-            for uid, path, fid, kind, seq, blocks, chash in rows:
-                values = {"u": uid, "p": path, "k": path_key(path), "f": fid, "kind": kind, "s": seq, "b": blocks,
+            ids = {}
+            for name, seq in (("alice", 3), ("bob", 1)):
+                conn.execute(sa.text("INSERT INTO users (name, password_hash, seq, pruned_seq, created_at) "
+                                     "VALUES (:n, 'x', :s, 0, 1000)"), {"n": name, "s": seq})
+                ids[name] = conn.execute(sa.text("SELECT id FROM users WHERE name = :n"), {"n": name}).scalar_one()
+            rows = [("alice", "Team", "d1", "dir", 1, "[]", None),
+                    ("alice", "Team/a.txt", "f1", "file", 3, f'["{"a" * 64}"]', "c" * 64),
+                    ("bob", "b.txt", "f2", "file", 1, "[]", None)]
+            for who, path, fid, kind, seq, blocks, chash in rows:
+                values = {"u": ids[who], "p": path, "k": path_key(path), "f": fid, "kind": kind, "s": seq, "b": blocks,
                           "c": chash}
                 conn.execute(sa.text(
                     "INSERT INTO entries (user_id, path_key, path, file_id, kind, seq, deleted, size, mtime_ns, "
@@ -173,7 +176,7 @@ def _at_0003_with_data(url: str) -> None:
                     "executable, content_hash, blocks, modified_by, created_at) VALUES (:u, :p, :k, :s, :f, :kind, "
                     "false, 0, 5, false, :c, :b, 'old-pc', 1000)"), values)
             conn.execute(sa.text("INSERT INTO user_blocks (user_id, hash, size, created_at) "
-                                 "VALUES (1, :h, 0, 1000)"), {"h": "a" * 64})
+                                 "VALUES (:u, :h, 0, 1000)"), {"u": ids["alice"], "h": "a" * 64})
     finally:
         engine.dispose()
 
