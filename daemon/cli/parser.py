@@ -157,6 +157,18 @@ def _session_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _cmd(dsub, "list", "devices:cmd_devices", "your devices and when each was last used", json=True)
     p = _cmd(dsub, "revoke", "devices:cmd_devices", "sign a device out (a lost or sold one): its token stops working")
     p.add_argument("device_id", help="the device's ID (see `ferry devices`)")
+    p = _cmd(sub, "share-folder", "sharing:cmd_share_folder",
+             "share one of your folders with another user of the server (they sync it like their own)", json=True)
+    p.add_argument("path", help="the folder's path on the server, e.g. /Team")
+    p.add_argument("user", help="the user to share it with")
+    p.add_argument("--read-only", action="store_true", help="they may read but not change it")
+    p = _cmd(sub, "members", "sharing:cmd_members", "who a shared folder is shared with (no PATH: your shared "
+             "folders)", json=True)
+    p.add_argument("path", nargs="?", help="the shared folder's path on the server, e.g. /Team")
+    p = _cmd(sub, "unshare-folder", "sharing:cmd_unshare_folder",
+             "stop sharing a folder with a user (the owner), or leave a folder shared with you (no USER)")
+    p.add_argument("path", help="the shared folder's path on the server, e.g. /Team")
+    p.add_argument("user", nargs="?", help="the member to revoke (leave it out to leave the folder yourself)")
     p = _cmd(sub, "up", "commands_session:cmd_up", "sign in if needed, add a folder and start syncing")
     p.add_argument("folder", nargs="?", help="the local folder to sync")
     p.add_argument("--server", help="the server's URL")

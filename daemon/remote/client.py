@@ -270,6 +270,31 @@ class RemoteClient:
     def revoke_device(self, device_id: str) -> None:
         self._request("DELETE", f"/v1/devices/{device_id}").close()
 
+    # -- folders shared between users (docs/api.md) -----------------------------------------------------------
+
+    def share_folder(self, path: str, user: str, role: str) -> dict[str, Any]:
+        """Share this account's folder at `path` with `user` ("rw" or "ro"); the answer says where they see it."""
+        return self._json("POST", "/v1/folders/share", json={"path": path, "user": user, "role": role})
+
+    def folder_members(self, path: str) -> list[dict[str, Any]]:
+        members = self._json("GET", "/v1/folders/members", params={"path": path}).get("members")
+        if not isinstance(members, list):
+            raise ProtocolError("members: expected a list")
+        return [m for m in members if isinstance(m, dict)]
+
+    def unshare_folder(self, path: str, user: str | None) -> None:
+        """Revoke `user` (the owner), or leave the folder mounted at `path` (user None: a member)."""
+        if user is None:
+            self._json("POST", "/v1/folders/leave", json={"path": path})
+        else:
+            self._json("POST", "/v1/folders/unshare", json={"path": path, "user": user})
+
+    def mounts(self) -> list[dict[str, Any]]:
+        found = self._json("GET", "/v1/folders/mounts").get("mounts")
+        if not isinstance(found, list):
+            raise ProtocolError("mounts: expected a list")
+        return [m for m in found if isinstance(m, dict)]
+
     # -- blocks ----------------------------------------------------------------------------------------------
 
     def missing(self, hashes: Iterable[str]) -> list[str]:

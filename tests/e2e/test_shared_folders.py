@@ -48,11 +48,11 @@ def _device(tmp_path: Path, made: list[Device], server: ServerProcess, name: str
     return d
 
 
-def _api(server: ServerProcess, user: str, path: str, **body: Any) -> Any:
+def _api(server: ServerProcess, user: str, route: str, **body: Any) -> Any:
     import requests
 
     token = server.login(user, f"{user}-pw", f"{user}-admin")
-    resp = requests.post(f"{server.url}{path}", json=body, headers={"Authorization": f"Bearer {token}"},
+    resp = requests.post(f"{server.url}{route}", json=body, headers={"Authorization": f"Bearer {token}"},
                          timeout=30)
     assert resp.ok, resp.text
     return resp.json()
