@@ -1,6 +1,7 @@
 """Folders shared between users, end to end: alice shares /Team with bob; their daemons (own FERRY_HOMEs) edit,
-move and delete inside it and converge, a concurrent edit becomes a conflict copy on both, and revoking removes
-the folder from bob's device without touching alice's data. On SQLite + disk with one server process, and on
+move and delete inside it and converge, a concurrent edit becomes a conflict copy on both, made read-only bob's
+edit is refused and undone (his bytes kept in the folder's trash), and revoking removes the folder from bob's
+device without touching alice's data. On SQLite + disk with one server process, and on
 PostgreSQL + S3 with two processes (alice's devices on one, bob's on the other)."""
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ def _device(tmp_path: Path, made: list[Device], server: ServerProcess, name: str
     return d
 
 
-def _api(server: ServerProcess, user: str, route: str, **body: Any) -> Any:
+def _api(server: ServerProcess, who: str, route: str, /, **body: Any) -> Any:
     import requests
 
-    token = server.login(user, f"{user}-pw", f"{user}-admin")
+    token = server.login(who, f"{who}-pw", f"{who}-admin")
     resp = requests.post(f"{server.url}{route}", json=body, headers={"Authorization": f"Bearer {token}"},
                          timeout=30)
     assert resp.ok, resp.text
@@ -98,6 +99,20 @@ def test_a_folder_shared_read_write_syncs_both_ways_and_revoking_removes_it_from
         copies = [p for p in files if "conflicted copy" in p]
         assert len(copies) == 1, files
         assert sorted([files["plan.txt"], files[copies[0]]]) == [b"offline edit by bob", b"online edit by alice"]
+
+        # read-only: bob's edit is refused, the shared version restored, his bytes kept in the folder's trash
+        for copy in copies:
+            (alice.folder / copy).unlink()
+        converge(alice, bob, timeout=60)
+        _api(alice_server, "alice", "/v1/folders/role", path="Team", user="bob", role="ro")
+        shared = (alice.folder / "plan.txt").read_bytes()
+        (bob.folder / "plan.txt").write_text("bob's edit, refused")
+        wait_until(lambda: bob.status()["refused"] >= 1, timeout=60, what="the refusal\n" + bob.log_tail())
+        wait_until(lambda: (bob.folder / "plan.txt").read_bytes() == shared, timeout=60,
+                   what="the shared version to come back\n" + bob.log_tail())
+        kept = [p.read_bytes() for p in (bob.folder / ".ferry" / "trash").rglob("plan.txt")]
+        assert b"bob's edit, refused" in kept
+        assert (alice.folder / "plan.txt").read_bytes() == shared
 
         # revoke: gone from bob's device; alice's files untouched
         before = _files(alice)
