@@ -77,6 +77,7 @@ async def _wait_any(notifier: Notifier, waits: list[tuple[int, int]], timeout: f
     finally:
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @router.get("/wait", response_model=WaitResponse)
