@@ -75,7 +75,9 @@ def test_a_folder_shared_read_write_syncs_both_ways_and_revoking_removes_it_from
         (alice.folder / "gone.txt").write_text("to delete")
         alice.wait_synced()
         bob = _device(tmp_path, made, bob_server, "bob-desktop", "bob")
-        assert _api(alice_server, "alice", "/v1/folders/share", path="Team", user="bob", role="rw")["path"] == "Team"
+        assert alice.json("share-folder", "/Team", "bob")["path"] == "Team"  # the CLI, with alice's device token
+        assert [(m["user"], m["role"]) for m in alice.json("members", "/Team")["members"]] == [
+            ("alice", "owner"), ("bob", "rw")]
         converge(alice, bob, timeout=60)
 
         # edits, moves and deletions from both sides
@@ -116,7 +118,7 @@ def test_a_folder_shared_read_write_syncs_both_ways_and_revoking_removes_it_from
 
         # revoke: gone from bob's device; alice's files untouched
         before = _files(alice)
-        _api(alice_server, "alice", "/v1/folders/unshare", path="Team", user="bob")
+        alice.ferry("unshare-folder", "/Team", "bob")
         wait_until(lambda: _files(bob) == {}, timeout=60, what="the folder to leave bob's device\n" + bob.log_tail())
         bob.wait_synced()
         alice.wait_synced()
