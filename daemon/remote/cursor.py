@@ -15,7 +15,7 @@ from ferrysync.daemon.remote.errors import ProtocolError
 
 Cursor = int | str
 START: Cursor = 0
-_MAX_LEN = 200_000
+_MAX_LEN = 16_000  # what the server accepts back (docs/api.md)
 
 
 def parse_cursor(obj: Mapping[str, Any], key: str = "cursor") -> Cursor:

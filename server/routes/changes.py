@@ -30,7 +30,7 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 RECHECK_SECONDS = 5.0
 
 
-CursorParam = Annotated[str, Query(max_length=200_000, description="a cursor from an earlier answer; 0 to list")]
+CursorParam = Annotated[str, Query(max_length=16_000, description="a cursor from an earlier answer; 0 to list")]
 
 
 def _parse(cursor: str) -> Cursor:

@@ -35,6 +35,9 @@ from ferrysync.server.store.tree import TreeTxn
 from ferrysync.server.store.views import Mount, View, load_view, root_namespace
 
 ROLES = (READ_WRITE, READ_ONLY)
+# Each mount adds a position of up to ~40 characters to the user's feed cursor, which must stay within the 16,000
+# characters the feed accepts back (routes/changes.py).
+MAX_MOUNTS_PER_USER = 300
 _IN_CHUNK = 500
 
 
@@ -118,8 +121,10 @@ def share(conn: Connection, owner_id: int, device: str, path: str, member: str, 
         conn.execute(update(mounts).where(and_(mounts.c.user_id == member_id, mounts.c.ns_id == ns_id))
                      .values(role=role))
         return Member(member, role, existing), _finish(txns)
-    at = _free_mount_path(txns[member_root], load_view(conn, member_id), path.rsplit("/", 1)[-1],
-                          _name(conn, owner_id))
+    member_view = load_view(conn, member_id)
+    if len(member_view.mounts) >= MAX_MOUNTS_PER_USER:
+        raise ShareError(409, "too_many_shares", f"{member} already has {MAX_MOUNTS_PER_USER} shared folders")
+    at = _free_mount_path(txns[member_root], member_view, path.rsplit("/", 1)[-1], _name(conn, owner_id))
     made = txns[member_root].mkdir(MkdirOp(at, None))
     assert not isinstance(made, OpFail), made
     conn.execute(insert(mounts).values(user_id=member_id, ns_id=ns_id, path=at, path_key=path_key(at), role=role,
