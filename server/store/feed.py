@@ -85,8 +85,9 @@ def prune(conn: Connection, cutoff_ms: int) -> PruneReport:
     a deletion.
     """
     old_tombs = and_(entries.c.deleted.is_(True), entries.c.changed_at < cutoff_ms)
+    # Ascending namespace ids: the order commits lock counter rows in (several per commit), so no deadlock.
     per_ns = conn.execute(select(entries.c.ns_id, func.max(entries.c.seq)).where(old_tombs)
-                          .group_by(entries.c.ns_id)).all()
+                          .group_by(entries.c.ns_id).order_by(entries.c.ns_id)).all()
     for ns_id, max_seq in per_ns:
         conn.execute(update(namespaces).where(and_(namespaces.c.id == ns_id, namespaces.c.pruned_seq < max_seq))
                      .values(pruned_seq=max_seq))
