@@ -246,6 +246,22 @@ def unshare(conn: Connection, caller_id: int, device: str, path: str, member: st
     return _finish(txns)
 
 
+def revoke_all(conn: Connection, owner_id: int, now: int) -> None:
+    """Before an owner is removed: every member's mount of the owner's folders goes, with its folder entry."""
+    rows = conn.execute(select(mounts.c.id, mounts.c.user_id, mounts.c.path).join(
+        namespaces, namespaces.c.id == mounts.c.ns_id).where(and_(
+            namespaces.c.owner_id == owner_id, mounts.c.user_id != owner_id))).all()
+    roots = {int(r.user_id): root_namespace(conn, int(r.user_id)) for r in rows}
+    txns = _lock(conn, set(roots.values()), "server", now)
+    for r in rows:
+        txn = txns[roots[int(r.user_id)]]
+        conn.execute(delete(mounts).where(mounts.c.id == r.id))
+        entry = txn.live(r.path)
+        if entry is not None:
+            txn.store(replace(entry, seq=txn.next_seq(), deleted=True, modified_by="server", changed_at=now))
+    _finish(txns)
+
+
 def members(conn: Connection, user_id: int, path: str) -> list[Member]:
     """Everyone the folder mounted at `path` is shared with, owner first (any member may ask)."""
     mount = load_view(conn, user_id).route(path).at_mount_point

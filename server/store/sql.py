@@ -85,6 +85,7 @@ class SqlMetaStore:
             uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
             if uid is None:
                 return False
+            sharing.revoke_all(conn, int(uid), now_ms())  # members' devices see the folders leave
             owned = select(namespaces.c.id).where(namespaces.c.owner_id == uid)
             for table in (entries, revisions, ns_blocks):
                 conn.execute(delete(table).where(table.c.ns_id.in_(owned)))

@@ -5,6 +5,7 @@ counts against."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,3 +202,24 @@ def test_a_shared_folder_counts_against_its_owner(make_user: UserFactory) -> Non
     b_use = bob.ok(bob.get("/v1/account"))
     assert (a_use["bytes"], a_use["files"]) == (6000, 2)
     assert (b_use["bytes"], b_use["files"]) == (0, 0)
+
+
+
+def test_removing_the_owner_takes_the_folder_out_of_members_trees(tmp_path: Path) -> None:
+    from ferrysync.server.store.base import MkdirOp
+    from ferrysync.server.store.sql import SqlMetaStore
+
+    store = SqlMetaStore.from_url(f"sqlite:///{tmp_path / 'ferry.db'}")
+    try:
+        alice, bob = store.add_user("alice", "x"), store.add_user("bob", "x")
+        store.commit(alice.id, "dev", [MkdirOp("Team/a", None)])
+        store.commit(bob.id, "dev", [MkdirOp("mine", None)])
+        store.share_folder(alice.id, "dev", "Team", "bob", "rw")
+        assert {e.path for e in store.changes(bob.id, 0, 100).entries} == {"Team", "Team/a", "mine"}
+        cursor, _ = store.feed_position(bob.id)
+        assert store.remove_user("alice")
+        assert {e.path for e in store.changes(bob.id, 0, 100).entries} == {"mine"}
+        assert store.feed_position(bob.id)[0].root > cursor.root  # bob's devices wake up and list again
+        assert store.mounts(bob.id) == []
+    finally:
+        store.close()
