@@ -90,12 +90,18 @@ def commit(conn: Connection, user_id: int, device_name: str, ops: Sequence[Op],
     locked in ascending id order, the same order in every transaction, so concurrent commits never deadlock."""
     view = load_view(conn, user_id)
     planned = [plan(view, op) for op in ops]
-    involved = sorted({view.root_ns, *(p.ns_id for p in planned if isinstance(p, _Routed))})
+    involved = sorted({view.root_ns, *(p.ns_id for p in planned if isinstance(p, _Routed)),
+                       *(p.moves_mount.ns_id for p in planned if isinstance(p, _Routed) and p.moves_mount)})
     txns = {ns: TreeTxn(conn, ns, device_name, now, blocks_from=[view.root_ns]) for ns in involved}
     for ns, txn in txns.items():
         txn.prefetch([p.op for p in planned if isinstance(p, _Routed) and p.ns_id == ns])
     results: list[OpResult] = []
-    for routed in planned:
+    moved = False
+    for op, routed in zip(ops, planned, strict=True):
+        if moved:  # a mount moved earlier in this batch: route by where it is now (same namespaces, all locked)
+            routed = plan(view, op)
+            if isinstance(routed, _Routed) and routed.ns_id not in txns:
+                routed = OpFail("conflict", "a shared folder moved in this request: send this op again")
         if isinstance(routed, OpFail):
             results.append(routed)
             continue
@@ -103,6 +109,7 @@ def commit(conn: Connection, user_id: int, device_name: str, ops: Sequence[Op],
         if routed.moves_mount is not None and isinstance(result, OpOk):
             _move_mount(conn, view, routed.moves_mount, result.entry.path, now)
             view = load_view(conn, user_id)
+            moved = True
         results.append(_outer(view, routed.mount, result))
     seqs = {ns: txn.seq for ns, txn in txns.items() if txn.finish() != txn.start_seq}
     return results, seqs

@@ -159,10 +159,14 @@ def test_moves_across_a_shared_folder_are_refused_and_the_mount_moves_whole(team
     assert into["code"] == "cross_namespace"
     (rm,) = bob.commit({"op": "delete", "path": "Team", "base_rev": tree["Team"]["rev"]})
     assert rm["code"] == "mount_point"
-    (mv,) = bob.commit({"op": "move", "path": "Team", "to": "Work/Shared", "base_rev": tree["Team"]["rev"]})
+    digest = bob.upload(b"z")
+    mv, after = bob.commit({"op": "move", "path": "Team", "to": "Work/Shared", "base_rev": tree["Team"]["rev"]},
+                           put_op("Work/Shared/z", [digest], 1))  # routed by where the mount is by then
     assert mv["ok"], mv
+    assert after["ok"], after
     assert set(bob.tree()) == {"mine.txt", "Work", "Work/Shared", "Work/Shared/plan.txt", "Work/Shared/sub",
-                               "Work/Shared/sub/x"}
+                               "Work/Shared/sub/x", "Work/Shared/z"}
+    assert "Team/z" in alice.tree()
     bob.put_file("Work/Shared/from-bob.txt", b"still shared")
     assert "Team/from-bob.txt" in alice.tree()
     (hold,) = bob.commit({"op": "move", "path": "Work", "to": "Elsewhere", "base_rev": bob.tree()["Work"]["rev"]})
