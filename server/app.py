@@ -30,7 +30,7 @@ from ferrysync.server.metrics import MetricsMiddleware
 from ferrysync.server.notifier import LocalNotifier, Notifier
 from ferrysync.server.openapi import install_openapi
 from ferrysync.server.retention import retention_task
-from ferrysync.server.routes import account, blocks, changes, history, metrics, shares, tree
+from ferrysync.server.routes import account, blocks, changes, folders, history, metrics, shares, tree
 from ferrysync.server.routes.account import VERSION
 from ferrysync.server.store.engine import default_url
 from ferrysync.server.store.sql import SqlMetaStore
@@ -111,7 +111,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit, open_limit=MAX_UNAUTHENTICATED_BODY,
                        authenticated=authenticated)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
-    for module in (account, blocks, tree, changes, history, metrics, shares, link_pages):
+    for module in (account, blocks, tree, changes, history, folders, metrics, shares, link_pages):
         app.include_router(module.router)
 
     @app.get("/", include_in_schema=False)

@@ -203,13 +203,13 @@ class CommitResponse(BaseModel):
 
 class ChangesResponse(BaseModel):
     entries: list[EntryOut]
-    cursor: int
+    cursor: int | str  # an integer for a user with no shared folders mounted; else "ROOT,MOUNT:SEQ,..."
     has_more: bool
 
 
 class WaitResponse(BaseModel):
     changes: bool
-    cursor: int
+    cursor: int | str
 
 
 class RevisionOut(BaseModel):
@@ -287,3 +287,46 @@ class ShareCreated(BaseModel):
 
 class SharesResponse(BaseModel):
     shares: list[ShareOut]
+
+
+# -- folders shared between users ------------------------------------------------------------------------------
+class ShareFolderRequest(StrictModel):
+    path: str
+    user: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    role: Literal["rw", "ro"] = "rw"
+
+
+class MemberRequest(StrictModel):
+    path: str
+    user: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+
+
+class RoleRequest(StrictModel):
+    path: str
+    user: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    role: Literal["rw", "ro"]
+
+
+class LeaveRequest(StrictModel):
+    path: str
+
+
+class MemberOut(BaseModel):
+    user: str
+    role: Literal["owner", "rw", "ro"]
+    path: str | None = None
+
+
+class MembersResponse(BaseModel):
+    members: list[MemberOut]
+
+
+class MountOut(BaseModel):
+    path: str
+    role: Literal["owner", "rw", "ro"]
+    owner: str
+    members: int
+
+
+class MountsResponse(BaseModel):
+    mounts: list[MountOut]

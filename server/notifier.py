@@ -1,4 +1,7 @@
-"""Wake long-polls when a user's seq moves: a small interface, and its in-process implementation.
+"""Wake long-polls when a namespace's seq moves: a small interface, and its in-process implementation.
+
+The key is a namespace id (a user's root, or a folder shared between users: server/store/views.py); the
+parameters keep their historical name `user_id`. A long-poll waits on every namespace its user sees.
 
 The interface is what the change-feed route uses; a later issue adds a PostgreSQL LISTEN/NOTIFY implementation so
 several server processes wake each other. Callers always re-check the database after a wake-up or timeout, so a

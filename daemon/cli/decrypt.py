@@ -82,15 +82,33 @@ class BlockSource:
         return data
 
 
+# The user's tree as the server sees it (server/store/views.py): their root namespace's rows, except those hidden
+# below a folder shared with them, plus each shared folder's rows under the path it is mounted at. A data directory
+# from before folders could be shared (entries keyed by user_id) is read as it is.
+_ROOT_ROWS = ("SELECT e.path, e.kind, e.blocks FROM entries e JOIN namespaces n ON n.id = e.ns_id "
+              "JOIN users u ON u.id = n.owner_id WHERE u.name = ? AND n.kind = 'root' AND NOT e.deleted")
+_MOUNTED_ROWS = ("SELECT m.path, e.path, e.kind, e.blocks FROM entries e JOIN mounts m ON m.ns_id = e.ns_id "
+                 "JOIN users u ON u.id = m.user_id WHERE u.name = ? AND NOT e.deleted")
+_OLD_ROWS = ("SELECT e.path, e.kind, e.blocks FROM entries e JOIN users u ON u.id = e.user_id "
+             "WHERE u.name = ? AND NOT e.deleted")
+
+
 def _entries(db: Path, user: str) -> Iterator[tuple[str, str, list[str]]]:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = con.execute("SELECT e.path, e.kind, e.blocks FROM entries e JOIN users u ON u.id = e.user_id "
-                           "WHERE u.name = ? AND NOT e.deleted ORDER BY e.path", (user,)).fetchall()
+        columns = {str(r[1]) for r in con.execute("PRAGMA table_info(entries)")}
+        if "ns_id" not in columns:
+            rows = [(str(p), str(k), b) for p, k, b in con.execute(_OLD_ROWS, (user,))]
+        else:
+            mounted = [(str(m), str(p), str(k), b) for m, p, k, b in con.execute(_MOUNTED_ROWS, (user,))]
+            points = {m for m, _, _, _ in mounted}
+            rows = [(str(p), str(k), b) for p, k, b in con.execute(_ROOT_ROWS, (user,))
+                    if not any(str(p).startswith(m + "/") for m in points)]
+            rows += [(f"{m}/{p}", k, b) for m, p, k, b in mounted]
     finally:
         con.close()
-    for path, kind, blocks in rows:
-        yield str(path), str(kind), list(json.loads(blocks or "[]"))
+    for path, kind, blocks in sorted(rows):
+        yield path, kind, list(json.loads(blocks or "[]"))
 
 
 def decrypt_folder(data: Path, user: str, remote: str, out: Path, *, passphrase: str | None = None,

@@ -185,6 +185,18 @@ def _session_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--s3-copy", metavar="DIR", help="a local copy of the server's S3 block store (objects ab/HASH)")
     p.add_argument("--passphrase-stdin", action="store_true", help="read the passphrase from standard input")
     p.add_argument("--recovery-key-stdin", action="store_true", help="read the recovery key from standard input")
+    p = _cmd(sub, "share-folder", "sharing:cmd_share_folder",
+             "share one of your folders with another user of the server (they sync it like their own)", json=True)
+    p.add_argument("path", help="the folder's path on the server, e.g. /Team")
+    p.add_argument("user", help="the user to share it with")
+    p.add_argument("--read-only", action="store_true", help="they may read but not change it")
+    p = _cmd(sub, "members", "sharing:cmd_members", "who a shared folder is shared with (no PATH: your shared "
+             "folders)", json=True)
+    p.add_argument("path", nargs="?", help="the shared folder's path on the server, e.g. /Team")
+    p = _cmd(sub, "unshare-folder", "sharing:cmd_unshare_folder",
+             "stop sharing a folder with a user (the owner), or leave a folder shared with you (no USER)")
+    p.add_argument("path", help="the shared folder's path on the server, e.g. /Team")
+    p.add_argument("user", nargs="?", help="the member to revoke (leave it out to leave the folder yourself)")
     p = _cmd(sub, "up", "commands_session:cmd_up", "sign in if needed, add a folder and start syncing")
     p.add_argument("folder", nargs="?", help="the local folder to sync")
     p.add_argument("--server", help="the server's URL")

@@ -34,6 +34,7 @@ from ferrysync.daemon.local.marker import ID_FILE, marker_dir
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.paths import FerryPaths
 from ferrysync.daemon.remote import RemoteClient, RemoteError
+from ferrysync.daemon.remote.cursor import behind
 from ferrysync.daemon.remote.feed import relist_key, request_relist
 from ferrysync.daemon.remote.mapping import normalize_prefix
 from ferrysync.daemon.transfer import Downloader, TokenBucket, Uploader
@@ -387,7 +388,7 @@ class Engine:
             try:
                 cursor = self.journal.get_cursor(f.fid)
                 page = self.client.changes(cursor, limit=1)
-                if page.entries or page.cursor < cursor:  # behind, or the server went back in time
+                if page.entries or behind(page.cursor, cursor):  # behind, or the server went back in time
                     return False
             except (RemoteError, OSError):
                 return False
@@ -439,7 +440,7 @@ class Engine:
             state, message = self._folder_state(f)
             states.append(state)
             folders.append({"id": f.fid, "local": str(f.root), "remote": "/" + f.cfg.remote.strip("/"), "state": state,
-                            "message": message, "paused": f.cfg.paused,
+                            "message": message, "paused": f.cfg.paused, "refused": f.refused[-20:],
                             **({"excluded": list(f.cfg.excluded), "kept": f.kept_count()} if f.cfg.excluded else {}),
                             **({"encrypted": True} if f.cfg.encrypted else {})})
             up_n += view.pending_up[0]
@@ -471,6 +472,7 @@ class Engine:
             "speed_down": speed_down,
             "conflicts": conflicts,
             "errors": errors,
+            "refused": sum(len(f.refused) for f in syncs),  # changes a read-only shared folder refused
             "name_issues": kept,
             "deletions_pending": held,
             "retry_in": retry_in,

@@ -110,6 +110,7 @@ class BatchResult:
     retry: set[str] = field(default_factory=set)  # guard failed or deferred: plan again after a short wait
     failed: dict[str, str] = field(default_factory=dict)  # path -> error (recorded in the backoff table)
     conflicts: list[str] = field(default_factory=list)  # conflict copies made
+    refused: list[str] = field(default_factory=list)  # changes a read-only shared folder refused (restored)
     done: int = 0
 
 
@@ -404,6 +405,9 @@ class Executor:
             result.done += 1
 
     def _note_refusal(self, path: str, r: CommitResult, result: BatchResult) -> None:
+        if r.code == "read_only":
+            self._refused_read_only(path, result)
+            return
         if r.code in ("conflict", "missing_blocks", "not_empty"):
             log.debug("%s: %s refused by the server (%s): re-planned", self.fid, path, r.code)
             result.retry.add(path)
@@ -419,6 +423,29 @@ class Executor:
             message = f"the server refused {path}: {r.code} {r.message}".strip()
         self.j.record_failure(self.fid, path, message)
         result.failed[path] = message
+
+    def _refused_read_only(self, path: str, result: BatchResult) -> None:
+        """The path is in a folder shared with this user read-only, so the server refused the change.
+
+        Never lose the user's bytes, never keep a copy that lies about the server: what this device holds at the
+        path moves to the folder's own trash (`ferry trash list`), and the path's local change is forgotten, so
+        the next plan restores the server's version (a refused deletion or move downloads it again)."""
+        kept = None
+        if stat_entry(self.ctx.root, path) is not None:
+            self._writable()
+            kept = move_to_trash(self.ctx.root, path, use_os_trash=False)
+        note = ("refused: the folder is shared with you read-only; your version is in this folder's trash and "
+                "the server's is restored" if kept is not None else
+                "refused: the folder is shared with you read-only; the server's version is restored")
+        with self.j.transaction():
+            self.j.delete_local(self.fid, path)
+            self.j.delete_synced(self.fid, path)
+            self.j.add_activity(self.fid, path, "refused", note)
+            self._recheck(path)
+        log.warning("%s: %s %s", self.fid, path, note)
+        self.ctx.wake_indexer()
+        result.refused.append(path)
+        result.replan.add(path)
 
     # -- transfers -------------------------------------------------------------------------------------------
 

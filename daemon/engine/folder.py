@@ -99,6 +99,9 @@ class FolderSync:
         self.settings = settings
         self._on_state = on_state
         self._notify = notify
+        # Paths whose local change a folder shared read-only refused since start-up (restored from the server;
+        # the user's version went to the folder's trash): shown in `ferry status` until the daemon restarts.
+        self.refused: list[str] = []
         history = self.journal.list_activity(1, folder_id=cfg.id)  # survives restarts: it is in the journal
         self.view = FolderView(last_sync=history[0].ts if history else None)
         self._held: dict[str, Action] = {}  # owned by the loop thread; published through `view`
@@ -565,6 +568,10 @@ class FolderSync:
             self._notify("Conflicting edits", f"Both copies kept: {copy}", "conflict")
         for path, message in result.failed.items():
             self._notify("Ferry could not sync a file", f"{path}: {message}", "error")
+        for path in result.refused:
+            self._notify("Read-only shared folder", f"{path}: your change was refused and the shared version "
+                         "restored; your version is in the folder's trash", "error")
+        self.refused = [*self.refused, *result.refused][-100:]
         wall = time.time()
         with self._lock:
             for path in result.retry:

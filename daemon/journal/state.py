@@ -73,7 +73,7 @@ class TransferState:
 @dataclass(frozen=True, slots=True)
 class FolderState:
     folder_id: str
-    cursor: int = 0
+    cursor: int | str = 0  # the server's change-feed cursor (daemon/remote/cursor.py)
     marker_id: str | None = None
     last_scan: float | None = None
 
@@ -300,10 +300,11 @@ class StateOps(JournalBase):
             (folder_id, value),
         )
 
-    def get_cursor(self, folder_id: str) -> int:
+    def get_cursor(self, folder_id: str) -> int | str:
+        """An integer, or a string (the column is INTEGER: SQLite keeps a string cursor as text)."""
         return self.folder_state(folder_id).cursor
 
-    def set_cursor(self, folder_id: str, cursor: int) -> None:
+    def set_cursor(self, folder_id: str, cursor: int | str) -> None:
         self._set_folder(folder_id, "cursor", cursor)
 
     def get_marker_id(self, folder_id: str) -> str | None:

@@ -20,6 +20,7 @@ import requests
 
 from ferrysync.daemon import __version__
 from ferrysync.daemon.local.chunker import block_hash
+from ferrysync.daemon.remote.cursor import Cursor, parse_cursor
 from ferrysync.daemon.remote.errors import ProtocolError, RemoteError, error_from_exception, error_from_response
 from ferrysync.daemon.remote.framing import decode_blocks
 from ferrysync.daemon.remote.limits import (
@@ -272,6 +273,31 @@ class RemoteClient:
     def revoke_device(self, device_id: str) -> None:
         self._request("DELETE", f"/v1/devices/{device_id}").close()
 
+    # -- folders shared between users (docs/api.md) -----------------------------------------------------------
+
+    def share_folder(self, path: str, user: str, role: str) -> dict[str, Any]:
+        """Share this account's folder at `path` with `user` ("rw" or "ro"); the answer says where they see it."""
+        return self._json("POST", "/v1/folders/share", json={"path": path, "user": user, "role": role})
+
+    def folder_members(self, path: str) -> list[dict[str, Any]]:
+        members = self._json("GET", "/v1/folders/members", params={"path": path}).get("members")
+        if not isinstance(members, list):
+            raise ProtocolError("members: expected a list")
+        return [m for m in members if isinstance(m, dict)]
+
+    def unshare_folder(self, path: str, user: str | None) -> None:
+        """Revoke `user` (the owner), or leave the folder mounted at `path` (user None: a member)."""
+        if user is None:
+            self._json("POST", "/v1/folders/leave", json={"path": path})
+        else:
+            self._json("POST", "/v1/folders/unshare", json={"path": path, "user": user})
+
+    def mounts(self) -> list[dict[str, Any]]:
+        found = self._json("GET", "/v1/folders/mounts").get("mounts")
+        if not isinstance(found, list):
+            raise ProtocolError("mounts: expected a list")
+        return [m for m in found if isinstance(m, dict)]
+
     # -- blocks ----------------------------------------------------------------------------------------------
 
     def missing(self, hashes: Iterable[str]) -> list[str]:
@@ -362,15 +388,15 @@ class RemoteClient:
             results.extend(CommitResult.parse(r) for r in raw)
         return results
 
-    def changes(self, cursor: int, limit: int = 1000) -> ChangesPage:
+    def changes(self, cursor: Cursor, limit: int = 1000) -> ChangesPage:
         b = self._json(
             "GET", "/v1/changes", params={"cursor": cursor, "limit": min(limit, MAX_CHANGES_LIMIT)}
         )
         return ChangesPage(
-            entries=parse_entries(b), cursor=parse_int(b, "cursor"), has_more=bool(b.get("has_more"))
+            entries=parse_entries(b), cursor=parse_cursor(b), has_more=bool(b.get("has_more"))
         )
 
-    def iter_changes(self, cursor: int, limit: int = 1000) -> Iterator[ChangesPage]:
+    def iter_changes(self, cursor: Cursor, limit: int = 1000) -> Iterator[ChangesPage]:
         """Pages from `cursor` until has_more is false (the last page's cursor is where to resume)."""
         while True:
             page = self.changes(cursor, limit)
@@ -379,7 +405,7 @@ class RemoteClient:
                 return
             cursor = page.cursor
 
-    def wait_changes(self, cursor: int, timeout: int = 60) -> WaitResult:
+    def wait_changes(self, cursor: Cursor, timeout: int = 60) -> WaitResult:
         """Long-poll: returns when the user's seq passes `cursor` or after `timeout` s (our read timeout is
         longer, so a quiet server is not mistaken for a dead one)."""
         timeout = max(1, min(int(timeout), MAX_WAIT_SECONDS))
@@ -389,7 +415,7 @@ class RemoteClient:
             params={"cursor": cursor, "timeout": timeout},
             read_timeout=timeout + 30.0,
         )
-        return WaitResult(changes=bool(b.get("changes")), cursor=parse_int(b, "cursor"))
+        return WaitResult(changes=bool(b.get("changes")), cursor=parse_cursor(b))
 
     def revisions(self, path: str) -> list[Revision]:
         b = self._json("GET", "/v1/revisions", params={"path": path})

@@ -38,6 +38,7 @@ from ferrysync.daemon.local.chunker import block_hash, content_hash_of
 from ferrysync.daemon.model import Kind, RemoteEntry
 from ferrysync.daemon.remote.blockmap import BlockMap
 from ferrysync.daemon.remote.client import RemoteClient, Throttle
+from ferrysync.daemon.remote.cursor import Cursor
 from ferrysync.daemon.remote.errors import NotFound, ProtocolError, RemoteError, ServerUnavailable, Unauthorized
 from ferrysync.daemon.remote.limits import MAX_FETCH_BYTES, MAX_HASHES_PER_FETCH
 from ferrysync.daemon.remote.types import (
@@ -309,11 +310,11 @@ class EncryptedClient(RemoteClient):
             current = self._decode(r.current)
         return replace(r, entry=entry, current=current)
 
-    def changes(self, cursor: int, limit: int = 1000) -> ChangesPage:
+    def changes(self, cursor: Cursor, limit: int = 1000) -> ChangesPage:
         page = self.inner.changes(cursor, limit)
         return replace(page, entries=tuple(self._decode_many(page.entries)))
 
-    def iter_changes(self, cursor: int, limit: int = 1000) -> Iterator[ChangesPage]:
+    def iter_changes(self, cursor: Cursor, limit: int = 1000) -> Iterator[ChangesPage]:
         while True:
             page = self.changes(cursor, limit)
             yield page
@@ -321,7 +322,7 @@ class EncryptedClient(RemoteClient):
                 return
             cursor = page.cursor
 
-    def wait_changes(self, cursor: int, timeout: int = 60) -> WaitResult:
+    def wait_changes(self, cursor: Cursor, timeout: int = 60) -> WaitResult:
         return self.inner.wait_changes(cursor, timeout)
 
     def revisions(self, path: str) -> list[Revision]:

@@ -31,6 +31,7 @@ from ferrysync.daemon.remote import (
     ServerUnavailable,
     Unauthorized,
 )
+from ferrysync.daemon.remote.cursor import START, Cursor, behind, is_start
 from ferrysync.daemon.remote.mapping import from_server
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class FeedState:
     caught_up: bool = False  # the last pull reached the server's sequence
     error: str | None = None  # e.g. the device token was revoked
     retry_at: float | None = None  # when offline: the next attempt (unix time)
-    server_seq: int = 0
+    server_seq: Cursor = 0  # the server's feed position last seen (for status)
 
 
 class FeedReader:
@@ -148,7 +149,7 @@ class FeedReader:
                 with self._gate:
                     if self._stop.is_set():
                         break
-                    if result.cursor < cursor:
+                    if behind(result.cursor, cursor):
                         self._rewound(cursor, result.cursor)
                         continue
                 self.state.server_seq = result.cursor
@@ -195,9 +196,9 @@ class FeedReader:
         if changed:
             self._on_state()
 
-    def _rewound(self, ours: int, theirs: int) -> None:
+    def _rewound(self, ours: Cursor, theirs: Cursor) -> None:
         """The server's sequence is behind a cursor it once gave us: it was restored from a backup or replaced."""
-        log.warning("%s: the server's history ends at %d, before this device's cursor %d (restored from a backup "
+        log.warning("%s: the server's history ends at %s, before this device's cursor %s (restored from a backup "
                     "or replaced): listing it again; what this device holds that the server lost goes up again",
                     self.folder_id, theirs, ours)
         self.relist(rebase=True)
@@ -221,23 +222,23 @@ class FeedReader:
                 self.journal.delete_meta(relist_key(self.folder_id))
             return
         cursor = self.journal.get_cursor(self.folder_id)
-        if cursor == 0:
+        if is_start(cursor):
             self.relist(rebase=False)
             return
         while True:
             try:
                 page = self.client.changes(cursor)
             except CursorExpired:
-                log.warning("%s: the server pruned history past cursor %d: listing the folder again", self.folder_id,
-                            cursor)
+                log.warning("%s: the server cannot continue from cursor %s (history pruned, or the folders shared "
+                            "with this account changed): listing the folder again", self.folder_id, cursor)
                 self.relist(rebase=False)
                 return
-            if page.cursor < cursor:
+            if behind(page.cursor, cursor):
                 self._rewound(cursor, page.cursor)
                 return
             if self._check_history:
                 if not self._history_holds():
-                    log.warning("%s: the server no longer holds the changes this device saw up to cursor %d "
+                    log.warning("%s: the server no longer holds the changes this device saw up to cursor %s "
                                 "(restored from a backup and written to since?): listing it again; what this "
                                 "device holds that the server lost goes up again", self.folder_id, cursor)
                     self.relist(rebase=True)
@@ -247,7 +248,7 @@ class FeedReader:
                 self.state.caught_up = False  # finds nothing new must not flash "Syncing" (every long-poll ends so)
             touched = self._apply(page.entries, cursor=page.cursor)
             cursor = page.cursor
-            self.state.server_seq = max(self.state.server_seq, cursor)
+            self.state.server_seq = cursor
             if touched:
                 self._on_changes(touched)
             if not page.has_more:
@@ -292,7 +293,7 @@ class FeedReader:
         staged: dict[str, FeedEntry] = {}
         newest: FeedEntry | None = None  # the listing's newest change, in any folder: the history anchor
         known: set[str] = set()  # every file id the server has ever shown us, live or deleted, in any folder
-        cursor = 0
+        cursor: Cursor = START
         while True:
             page = self.client.changes(cursor)
             for fe in page.entries:
@@ -362,7 +363,7 @@ class FeedReader:
                 e.blocks))
         return touched
 
-    def _apply(self, entries: tuple[FeedEntry, ...], *, cursor: int) -> list[str]:
+    def _apply(self, entries: tuple[FeedEntry, ...], *, cursor: Cursor) -> list[str]:
         touched: list[str] = []
         mine = [(rel, fe) for fe in entries
                 if (rel := from_server(self.prefix, fe.path)) is not None and is_safe_relative(rel)]

@@ -133,13 +133,16 @@ COMMIT_OPS: tuple[type[CommitOp], ...] = (PutOp, MkdirOp, DeleteOp, MoveOp)
 
 
 # The codes of a failed op (docs/api.md, Commit); checked against the server's by tests/test_wire_contract.py.
-COMMIT_FAILURES = ("conflict", "missing_blocks", "not_empty", "bad_request", "quota_exceeded")
+COMMIT_FAILURES = ("conflict", "missing_blocks", "not_empty", "bad_request", "quota_exceeded", "read_only",
+                   "cross_namespace", "mount_point")
 
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
     """The outcome of one op. ok → `entry`; else `code` is one of COMMIT_FAILURES: conflict (see `current`),
-    missing_blocks (see `missing`), not_empty, bad_request or quota_exceeded (the account is full: retried later)."""
+    missing_blocks (see `missing`), not_empty, bad_request, quota_exceeded (the account is full: retried later); and
+    for folders shared between users read_only (the folder is shared with this user read-only), cross_namespace (a
+    move into or out of a shared folder) or mount_point (deleting a shared folder's own folder)."""
 
     ok: bool
     entry: FeedEntry | None = None
@@ -166,14 +169,14 @@ class CommitResult:
 @dataclass(frozen=True, slots=True)
 class ChangesPage:
     entries: tuple[FeedEntry, ...]
-    cursor: int
+    cursor: int | str  # opaque to the daemon but for remote/cursor.py
     has_more: bool
 
 
 @dataclass(frozen=True, slots=True)
 class WaitResult:
     changes: bool
-    cursor: int
+    cursor: int | str
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,12 @@ from ferrysync.server.limits import (
     DEFAULT_CHANGES_LIMIT,
     DEFAULT_WAIT_SECONDS,
     MAX_CHANGES_LIMIT,
-    MAX_INT,
     MAX_WAIT_SECONDS,
 )
 from ferrysync.server.models import ChangesResponse, WaitResponse
+from ferrysync.server.notifier import Notifier
 from ferrysync.server.store.base import CursorExpired
+from ferrysync.server.store.cursor import BadCursor, Cursor, decode
 
 router = APIRouter(prefix="/v1/changes", tags=["changes"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
@@ -29,47 +30,84 @@ Ctx = Annotated[AppContext, Depends(get_ctx)]
 RECHECK_SECONDS = 5.0
 
 
+CursorParam = Annotated[str, Query(max_length=16_000, description="a cursor from an earlier answer; 0 to list")]
+
+
+def _parse(cursor: str) -> Cursor:
+    try:
+        return decode(cursor)
+    except BadCursor as exc:
+        raise ApiError(400, "bad_request", f"cursor: {exc}") from None
+
+
 @router.get("", response_model=ChangesResponse,
-            responses={410: {"description": "cursor_expired: the cursor predates retention; re-list from 0"}})
+            responses={410: {"description": "cursor_expired: the cursor predates retention, or the folders shared "
+                                            "with the user changed since it; re-list from 0"}})
 def changes(
     caller: CallerDep, ctx: Ctx,
-    cursor: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    cursor: CursorParam = "0",
     limit: Annotated[int, Query(ge=1, le=MAX_CHANGES_LIMIT)] = DEFAULT_CHANGES_LIMIT,
 ) -> JSONResponse:
-    """cursor=0: the live tree; cursor>0: every row changed after it (tombstones included), in seq order."""
+    """cursor=0: the live tree; else every row changed after it (tombstones included), in seq order per
+    namespace (the user's root, then each shared folder mounted in it)."""
     try:
-        page = ctx.meta.changes(caller.user_id, cursor, limit)
+        page = ctx.meta.changes(caller.user_id, _parse(cursor), limit)
     except CursorExpired as exc:
         raise ApiError(410, "cursor_expired", str(exc)) from None
     return JSONResponse({"entries": [e.to_json() for e in page.entries], "cursor": page.cursor,
                          "has_more": page.has_more})
 
 
+def _passed(now: Cursor, cursor: Cursor) -> bool:
+    """Whether the feed moved past `cursor`: a namespace's seq passed its position, or the mounts changed."""
+    if now.mount_ids() != cursor.mount_ids() and not cursor.is_start:
+        return True
+    at = dict(cursor.mounts)
+    return now.root > cursor.root or any(seq > at.get(mid, 0) for mid, seq in now.mounts)
+
+
+async def _wait_any(notifier: Notifier, waits: list[tuple[int, int]], timeout: float) -> bool:
+    """Wake when any of these (namespace, seq) pairs is passed (one waiter per namespace the user sees)."""
+    if len(waits) == 1:
+        return await notifier.wait(waits[0][0], waits[0][1], timeout)
+    tasks = [asyncio.ensure_future(notifier.wait(ns, after, timeout)) for ns, after in waits]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return any(t.result() for t in done)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 @router.get("/wait", response_model=WaitResponse)
 async def wait(
     caller: CallerDep, ctx: Ctx,
-    cursor: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    cursor: CursorParam = "0",
     timeout: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS)] = DEFAULT_WAIT_SECONDS,
-) -> dict[str, int | bool]:
-    """Return as soon as the user's seq passes `cursor`, else after `timeout` seconds with changes=false.
+) -> dict[str, int | str | bool]:
+    """Return as soon as the user's feed passes `cursor`, else after `timeout` seconds with changes=false.
 
     Holds neither a database connection nor a worker thread while waiting (the notifier wakes the coroutine).
     """
+    after = _parse(cursor)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     uid = caller.user_id
-    seq = await run_in_threadpool(ctx.meta.current_seq, uid)
+    now, followed = await run_in_threadpool(ctx.meta.feed_position, uid)
     ctx.metrics.waiting(+1)
     try:
-        while seq <= cursor:
+        while not _passed(now, after):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            woke = await ctx.notifier.wait(uid, cursor, min(remaining, RECHECK_SECONDS))
-            seq = await run_in_threadpool(ctx.meta.current_seq, uid)
-            if woke and seq <= cursor:
+            at = {0: after.root, **dict(after.mounts)}
+            waits = [(ns, at.get(key, 0)) for key, ns in followed.items()]
+            woke = await _wait_any(ctx.notifier, waits, min(remaining, RECHECK_SECONDS))
+            now, followed = await run_in_threadpool(ctx.meta.feed_position, uid)
+            if woke and not _passed(now, after):
                 # The notifier knows a seq the database does not (e.g. data restored from a backup): poll calmly.
                 await asyncio.sleep(min(max(deadline - loop.time(), 0), RECHECK_SECONDS))
     finally:
         ctx.metrics.waiting(-1)
-    return {"changes": seq > cursor, "cursor": seq}
+    return {"changes": _passed(now, after), "cursor": now.encode()}

@@ -17,7 +17,7 @@ from ferrysync.server.store.rows import now_ms
 router = APIRouter(prefix="/v1", tags=["history"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
-_STATUS = {"not_found": 404, "conflict": 409, "bad_request": 400, "quota_exceeded": 507}
+_STATUS = {"not_found": 404, "conflict": 409, "bad_request": 400, "quota_exceeded": 507, "read_only": 403}
 
 
 @router.get("/revisions", response_model=RevisionsResponse)
@@ -44,9 +44,10 @@ def restore(body: RestoreRequest, caller: CallerDep, ctx: Ctx) -> dict[str, Any]
     """Make an old revision's content current again, as a new revision at its path."""
     path = checked_path(body.path)
     try:
-        entry, seq = ctx.meta.restore(caller.user_id, caller.device.name, path, body.rev)
+        entry, seqs = ctx.meta.restore(caller.user_id, caller.device.name, path, body.rev)
     except RestoreError as exc:
         extra = {"current": exc.current.to_json() if exc.current else None} if exc.code == "conflict" else {}
         raise ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc), **extra) from None
-    ctx.notifier.publish(caller.user_id, seq)
+    for ns_id, seq in seqs.items():
+        ctx.notifier.publish(ns_id, seq)
     return {"entry": entry.to_json()}

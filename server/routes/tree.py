@@ -43,10 +43,11 @@ def commit(body: CommitRequest, caller: CallerDep, ctx: Ctx) -> JSONResponse:
     ops = [to_op(op) for op in body.ops]
     if not ops:
         return JSONResponse({"results": []})
-    results, seq = ctx.meta.commit(caller.user_id, caller.device.name, ops)
+    results, seqs = ctx.meta.commit(caller.user_id, caller.device.name, ops)
     applied = sum(isinstance(r, OpOk) for r in results)
+    for ns_id, seq in seqs.items():
+        ctx.notifier.publish(ns_id, seq)
     if applied:
-        ctx.notifier.publish(caller.user_id, seq)
         ctx.metrics.add("ferry_commits_total")
         ctx.metrics.add("ferry_commit_ops_total", applied)
     return JSONResponse({"results": [result_json(r) for r in results]})

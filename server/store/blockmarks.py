@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ferrysync.server.store.schema import block_marks, user_blocks
+from ferrysync.server.store.schema import block_marks, ns_blocks
 
 UPLOAD = "upload"
 DELETE = "delete"
@@ -92,7 +92,7 @@ def claim_for_deletion(conn: Connection, candidates: Sequence[str], grace_cutoff
         conn.execute(stmt)
         ours = set(conn.execute(select(block_marks.c.hash).where(and_(
             block_marks.c.hash.in_(chunk), block_marks.c.state == DELETE, block_marks.c.at == now))).scalars())
-        held = set(conn.execute(select(user_blocks.c.hash).where(user_blocks.c.hash.in_(list(ours)))
+        held = set(conn.execute(select(ns_blocks.c.hash).where(ns_blocks.c.hash.in_(list(ours)))
                                 .distinct()).scalars()) if ours else set()
         if held:
             conn.execute(delete(block_marks).where(and_(block_marks.c.hash.in_(list(held)),

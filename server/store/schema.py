@@ -1,9 +1,14 @@
 """Metadata tables (SQLAlchemy Core, portable across SQLite and PostgreSQL).
 
 The tables are created and upgraded by Alembic migrations (server/migrations), which must match this module.
-Times are integer milliseconds since the epoch. `users.seq` is the per-user sequence counter: every change to a
-user's tree takes the next value inside the commit transaction, and that row update is what serialises one user's
-commits (a row lock on PostgreSQL), so a feed reader that saw seq N has seen every row with seq <= N.
+Times are integer milliseconds since the epoch.
+
+Files live in namespaces (the model Dropbox settled on): every user has a root namespace, and a folder shared
+between users is a namespace of its own, owned by the user who shared it. `namespaces.seq` is the namespace's
+sequence counter: every change to its tree takes the next value inside the commit transaction, and that row update
+is what serialises the namespace's commits (a row lock on PostgreSQL), so a feed reader that saw seq N has seen
+every row with seq <= N. A user sees their root namespace plus one `mounts` row per shared namespace, at a path of
+their root they choose; their change-feed cursor is one position per namespace (server/store/cursor.py).
 """
 
 from __future__ import annotations
@@ -31,15 +36,53 @@ users = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(255), nullable=False, unique=True),
     Column("password_hash", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    # Bytes of live files the user may hold (NULL: no limit), enforced at commit and block upload (server/quota.py);
+    # shared folders count against their owner's.
+    Column("quota_bytes", BigInteger, nullable=True),
+    # May use the web app's admin page (users, quotas, passwords): `ferry-server user admin NAME on`.
+    Column("is_admin", Boolean, nullable=False, default=False),
+    sqlite_autoincrement=True,  # never reuse a removed user's id
+)
+
+ROOT = "root"  # namespaces.kind: a user's own tree
+SHARED = "shared"  # namespaces.kind: a folder shared between users
+
+# A tree of files with its own sequence counter: a user's root, or a shared folder (owned by `owner_id`, whose
+# quota it counts against).
+namespaces = Table(
+    "namespaces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("owner_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
     Column("seq", BigInteger, nullable=False, default=0),
     # Highest seq of a tombstone removed by retention: a feed cursor below it can no longer be served.
     Column("pruned_seq", BigInteger, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
-    # Bytes of live files the user may hold (NULL: no limit), enforced at commit and block upload (server/quota.py).
-    Column("quota_bytes", BigInteger, nullable=True),
-    # May use the web app's admin page (users, quotas, passwords): `ferry-server user admin NAME on`.
-    Column("is_admin", Boolean, nullable=False, default=False),
-    sqlite_autoincrement=True,  # never reuse a removed user's id (ids key in-memory notifier state)
+    Index("ix_namespaces_owner", "owner_id", "kind"),
+    sqlite_autoincrement=True,  # never reuse an id (ids key in-memory notifier state)
+)
+
+OWNER, READ_WRITE, READ_ONLY = "owner", "rw", "ro"  # mounts.role
+
+# Where a user sees a shared namespace: a folder of their root namespace (`path`), with their role in it. The
+# owner has one too (role "owner"). A moved mount gets a new id, which is what tells a feed cursor that named the
+# old one to list again (ids are never reused).
+mounts = Table(
+    "mounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("ns_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("path_key", String(64), nullable=False),
+    Column("role", String(8), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ux_mounts_user_ns", "user_id", "ns_id", unique=True),
+    Index("ux_mounts_user_path", "user_id", "path_key", unique=True),
+    Index("ix_mounts_ns", "ns_id"),
+    sqlite_autoincrement=True,
 )
 
 devices = Table(
@@ -102,12 +145,12 @@ def _version_columns() -> list[Column[Any]]:
     ]
 
 
-# One row per (user, path): the live entry or its tombstone. The change feed is this table ordered by seq.
+# One row per (namespace, path): the live entry or its tombstone. The change feed is this table ordered by seq.
 # Rows are keyed by `path_key` = SHA-256 of the path (rows.path_key): PostgreSQL cannot index 4 KiB paths.
 entries = Table(
     "entries",
     metadata,
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("ns_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True),
     Column("path_key", String(64), primary_key=True),
     Column("path", Text, nullable=False),
     Column("file_id", String(32), nullable=False),
@@ -115,8 +158,8 @@ entries = Table(
     Column("seq", BigInteger, nullable=False),
     *_version_columns(),
     Column("changed_at", BigInteger, nullable=False),
-    Index("ix_entries_user_seq", "user_id", "seq"),
-    Index("ix_entries_user_file", "user_id", "file_id"),
+    Index("ix_entries_ns_seq", "ns_id", "seq"),
+    Index("ix_entries_ns_file", "ns_id", "file_id"),
 )
 
 # Every version a path has had (including deletions), for listing and restoring; pruned by retention.
@@ -124,7 +167,7 @@ revisions = Table(
     "revisions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("ns_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"), nullable=False),
     Column("path", Text, nullable=False),
     Column("path_key", String(64), nullable=False),
     Column("rev", BigInteger, nullable=False),
@@ -134,19 +177,21 @@ revisions = Table(
     Column("created_at", BigInteger, nullable=False),
     # When a newer version replaced this one: retention counts from here, so the current version is never pruned.
     Column("superseded_at", BigInteger, nullable=True),
-    Index("ix_revisions_user_key_rev", "user_id", "path_key", "rev"),
+    Index("ix_revisions_ns_key_rev", "ns_id", "path_key", "rev"),
     Index("ix_revisions_superseded", "superseded_at"),
 )
 
-# Which blocks each user holds: block existence and downloads are answered from here, never from the shared store.
-user_blocks = Table(
-    "user_blocks",
+# Which blocks each namespace holds: block existence and downloads are answered from here, never from the shared
+# store. Uploads are recorded in the uploader's root namespace; a commit into a shared namespace copies the holdings
+# its files use, so every member may download them.
+ns_blocks = Table(
+    "ns_blocks",
     metadata,
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("ns_id", Integer, ForeignKey("namespaces.id", ondelete="CASCADE"), primary_key=True),
     Column("hash", String(64), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
-    Index("ix_user_blocks_hash", "hash"),
+    Index("ix_ns_blocks_hash", "hash"),
 )
 
 # Garbage-collection handshake per block: "upload" (an upload is writing it; refreshed by every upload) or "delete"

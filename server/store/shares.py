@@ -16,11 +16,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, and_, case, delete, insert, select, update
 
-from ferrysync.server.paths import is_within
+from ferrysync.server.store import browse
 from ferrysync.server.store.base import Entry, Kind
 from ferrysync.server.store.blockmarks import upsert
-from ferrysync.server.store.rows import entry_from_row, path_key
-from ferrysync.server.store.schema import entries, share_hits, share_links
+from ferrysync.server.store.schema import share_hits, share_links
 
 ShareState = Literal["active", "expired", "revoked", "gone"]
 
@@ -70,25 +69,10 @@ def _link(row: Any, current_path: str | None) -> ShareLink:
 
 
 def _current(conn: Connection, user_id: int, file_id: str) -> Entry | None:
-    row = conn.execute(select(entries).where(and_(
-        entries.c.user_id == user_id, entries.c.file_id == file_id, entries.c.deleted.is_(False))).limit(1)).first()
-    return entry_from_row(row) if row is not None else None
-
-
-def live_entry(conn: Connection, user_id: int, path: str) -> Entry | None:
-    row = conn.execute(select(entries).where(and_(
-        entries.c.user_id == user_id, entries.c.path_key == path_key(path), entries.c.deleted.is_(False)))).first()
-    return entry_from_row(row) if row is not None else None
-
-
-def subtree(conn: Connection, user_id: int, root: str) -> list[Entry]:
-    """Live entries strictly below `root`, sorted by path (parents before their children)."""
-    query = select(entries).where(and_(
-        entries.c.user_id == user_id, entries.c.deleted.is_(False),
-        entries.c.path.startswith(root + "/", autoescape=True)))
-    # LIKE may be case-insensitive (SQLite): re-check segment-wise and case-sensitively here.
-    found = [entry_from_row(r) for r in conn.execute(query)]
-    return sorted((e for e in found if is_within(e.path, root) and e.path != root), key=lambda e: e.path)
+    """Where the link's target is now in its maker's tree, folders shared with them included (browse.by_file_id):
+    a link to a folder that its owner later shares with others keeps working, and one a member made to a file in
+    a folder shared with them stops (gone) once the folder is no longer shared with them."""
+    return browse.by_file_id(conn, user_id, file_id)
 
 
 def create(conn: Connection, values: dict[str, Any]) -> ShareLink:

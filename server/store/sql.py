@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Select, and_, case, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ferrysync.server.store import accounts, blockmarks, feed, gc, logins, shares
+from ferrysync.server.store import accounts, blockmarks, browse, feed, gc, logins, routing, shares, sharing
 from ferrysync.server.store.base import (
     ChangePage,
     Device,
@@ -17,27 +17,31 @@ from ferrysync.server.store.base import (
     Op,
     OpResult,
     PruneReport,
-    RestoreError,
     Revision,
     Usage,
     User,
     WebSession,
 )
 from ferrysync.server.store.blockmarks import BlockRaced
+from ferrysync.server.store.cursor import Cursor, decode
 from ferrysync.server.store.engine import WriteGate, make_engine
 from ferrysync.server.store.logins import LoginLock
 from ferrysync.server.store.rows import device_from_row, new_id, now_ms
 from ferrysync.server.store.schema import (
+    ROOT,
     devices,
     entries,
+    mounts,
+    namespaces,
+    ns_blocks,
     revisions,
     share_links,
-    user_blocks,
     users,
     web_sessions,
 )
 from ferrysync.server.store.shares import ShareLink
-from ferrysync.server.store.tree import TreeTxn
+from ferrysync.server.store.sharing import Member, MountInfo
+from ferrysync.server.store.views import load_view, root_namespace
 
 _IN_CHUNK = 500
 _TOUCH_EVERY_MS = 60_000
@@ -66,8 +70,11 @@ class SqlMetaStore:
         created = now_ms()
         try:
             with self._gate.hold(), self.engine.begin() as conn:
-                uid = conn.execute(insert(users).values(name=name, password_hash=password_hash, seq=0,
-                                                        pruned_seq=0, created_at=created)).inserted_primary_key
+                uid = conn.execute(insert(users).values(name=name, password_hash=password_hash,
+                                                        created_at=created)).inserted_primary_key
+                assert uid is not None
+                conn.execute(insert(namespaces).values(owner_id=uid[0], kind=ROOT, seq=0, pruned_seq=0,
+                                                       created_at=created))
         except IntegrityError:
             raise UserExists(name) from None
         assert uid is not None
@@ -137,12 +144,19 @@ class SqlMetaStore:
             return accounts.prune_sessions(conn, now_ms())
 
     def remove_user(self, name: str) -> bool:
-        """Delete the user and all their rows (devices, tree, revisions, block holdings)."""
+        """Delete the user and all their rows (devices, mounts, the namespaces they own with their trees, revisions
+        and block holdings; members of folders they shared lose those folders)."""
         with self._gate.hold(), self.engine.begin() as conn:
             uid = conn.execute(select(users.c.id).where(users.c.name == name)).scalar()
             if uid is None:
                 return False
-            for table in (devices, entries, revisions, user_blocks, share_links, web_sessions):
+            sharing.revoke_all(conn, int(uid), now_ms())  # members' devices see the folders leave
+            owned = select(namespaces.c.id).where(namespaces.c.owner_id == uid)
+            for table in (entries, revisions, ns_blocks):
+                conn.execute(delete(table).where(table.c.ns_id.in_(owned)))
+            conn.execute(delete(mounts).where(mounts.c.ns_id.in_(owned) | (mounts.c.user_id == uid)))
+            conn.execute(delete(namespaces).where(namespaces.c.owner_id == uid))
+            for table in (devices, share_links, web_sessions):
                 conn.execute(delete(table).where(table.c.user_id == uid))
             conn.execute(delete(users).where(users.c.id == uid))
         return True
@@ -227,16 +241,15 @@ class SqlMetaStore:
         with self._gate.hold(), self.engine.begin() as conn:
             return bool(conn.execute(update(devices).where(cond).values(revoked_at=now_ms())).rowcount)
 
-    # -- blocks held per user ------------------------------------------------------------------------------
+    # -- blocks held per namespace -------------------------------------------------------------------------
+    # A user's uploads are recorded in their root namespace; a user may download (and need not upload) a block
+    # any namespace they see holds.
+    def _visible_namespaces(self, conn: Connection, user_id: int) -> list[int]:
+        view = load_view(conn, user_id)
+        return [view.root_ns, *(m.ns_id for m in view.mounts)]
+
     def missing_blocks(self, user_id: int, hashes: Sequence[str]) -> list[str]:
-        wanted = list(dict.fromkeys(hashes))
-        held: set[str] = set()
-        with self.engine.connect() as conn:
-            for i in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[i:i + _IN_CHUNK]
-                held.update(conn.execute(select(user_blocks.c.hash).where(and_(
-                    user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(chunk)))).scalars())
-        return [h for h in wanted if h not in held]
+        return [h for h in dict.fromkeys(hashes) if h not in self.user_block_sizes(user_id, hashes)]
 
     def mark_uploading(self, hashes: Sequence[str]) -> None:
         """Announce blocks about to be written (see blockmarks.py); waits while a collector deletes one of them."""
@@ -260,13 +273,14 @@ class SqlMetaStore:
         if not sizes:
             return
         now = now_ms()
-        rows = [{"user_id": user_id, "hash": h, "size": sizes[h], "created_at": now} for h in sorted(sizes)]
         with self._gate.hold(), self.engine.begin() as conn:
+            root = root_namespace(conn, user_id)
+            rows = [{"ns_id": root, "hash": h, "size": sizes[h], "created_at": now} for h in sorted(sizes)]
             blockmarks.confirm_uploaded(conn, list(sizes), now)
             stmt = self._hold_stmt.get(conn.dialect.name)
             if stmt is None:  # built once, run with one parameter set per row (no compiling per batch)
-                ins = blockmarks.upsert(conn, user_blocks)
-                stmt = ins.on_conflict_do_update(index_elements=["user_id", "hash"],
+                ins = blockmarks.upsert(conn, ns_blocks)
+                stmt = ins.on_conflict_do_update(index_elements=["ns_id", "hash"],
                                                  set_={"created_at": ins.excluded.created_at})
                 self._hold_stmt[conn.dialect.name] = stmt
             for i in range(0, len(rows), _IN_CHUNK):
@@ -278,13 +292,13 @@ class SqlMetaStore:
             return gc.blocks_held(conn, hashes)
 
     def drop_unreferenced_blocks(self, cutoff_ms: int) -> int:
-        """Drop unused holdings recorded before the cutoff: one short transaction per user."""
+        """Drop unused holdings recorded before the cutoff: one short transaction per namespace."""
         with self.engine.connect() as conn:
-            owners = gc.holding_owners(conn, cutoff_ms)
+            holders = gc.holding_owners(conn, cutoff_ms)
         dropped = 0
-        for user_id in owners:
+        for ns_id in holders:
             with self._gate.hold(), self.engine.begin() as conn:
-                dropped += gc.drop_unreferenced_user_blocks(conn, user_id, cutoff_ms)
+                dropped += gc.drop_unreferenced_user_blocks(conn, ns_id, cutoff_ms)
         return dropped
 
     def claim_unheld_blocks(self, candidates: Sequence[str], grace_cutoff_ms: int) -> list[str]:
@@ -316,75 +330,75 @@ class SqlMetaStore:
 
     def user_has_block(self, user_id: int, digest: str) -> bool:
         with self.engine.connect() as conn:
-            return conn.execute(select(user_blocks.c.hash).where(and_(
-                user_blocks.c.user_id == user_id, user_blocks.c.hash == digest))).first() is not None
+            return conn.execute(select(ns_blocks.c.hash).where(and_(
+                ns_blocks.c.ns_id.in_(self._visible_namespaces(conn, user_id)), ns_blocks.c.hash == digest))
+            ).first() is not None
 
     def user_block_sizes(self, user_id: int, hashes: Sequence[str]) -> dict[str, int]:
-        """The sizes of those of `hashes` this user holds (the others are absent from the answer)."""
+        """The sizes of those of `hashes` the user may read (the others are absent from the answer)."""
         wanted = list(dict.fromkeys(hashes))
         sizes: dict[str, int] = {}
         with self.engine.connect() as conn:
+            visible = self._visible_namespaces(conn, user_id)
             for i in range(0, len(wanted), _IN_CHUNK):
-                rows = conn.execute(select(user_blocks.c.hash, user_blocks.c.size).where(and_(
-                    user_blocks.c.user_id == user_id, user_blocks.c.hash.in_(wanted[i:i + _IN_CHUNK]))))
+                rows = conn.execute(select(ns_blocks.c.hash, ns_blocks.c.size).where(and_(
+                    ns_blocks.c.ns_id.in_(visible), ns_blocks.c.hash.in_(wanted[i:i + _IN_CHUNK]))))
                 sizes.update((str(h), int(n)) for h, n in rows)
         return sizes
 
-    # -- tree ----------------------------------------------------------------------------------------------
-    def commit(self, user_id: int, device_name: str, ops: Sequence[Op]) -> tuple[list[OpResult], int]:
-        """Apply ops in order in one transaction; each succeeds or fails alone. Returns results and new seq."""
+    # -- tree (a user's paths, routed to their namespaces: routing.py) --------------------------------------
+    def commit(self, user_id: int, device_name: str, ops: Sequence[Op]) -> tuple[list[OpResult], dict[int, int]]:
+        """Apply ops in order in one transaction; each succeeds or fails alone. Returns the results and each
+        changed namespace's new seq (what to announce to waiting long-polls)."""
         with self._gate.hold(), self.engine.begin() as conn:
-            txn = TreeTxn(conn, user_id, device_name, now_ms())
-            txn.prefetch(ops)
-            results = [txn.apply(op) for op in ops]
-            seq = txn.finish()
-        return results, seq
+            return routing.commit(conn, user_id, device_name, ops, now_ms())
 
-    def restore(self, user_id: int, device_name: str, path: str, rev: int) -> tuple[Entry, int]:
+    def restore(self, user_id: int, device_name: str, path: str, rev: int) -> tuple[Entry, dict[int, int]]:
         with self._gate.hold(), self.engine.begin() as conn:
-            revision = feed.get_revision(conn, user_id, path, rev)
-            if revision is None:
-                raise RestoreError("not_found", f"no revision {rev} of this path")
-            if revision.deleted:
-                raise RestoreError("bad_request", "that revision is a deletion; restore an earlier one")
-            txn = TreeTxn(conn, user_id, device_name, now_ms())
-            entry = txn.restore(revision)
-            seq = txn.finish()
-        return entry, seq
+            return routing.restore(conn, user_id, device_name, path, rev, now_ms())
 
-    def current_seq(self, user_id: int) -> int:
+    def feed_position(self, user_id: int) -> tuple[Cursor, dict[int, int]]:
+        """The user's feed position now, and which namespace each of its positions follows (see routing)."""
         with self.engine.connect() as conn:
-            return feed.current_seq(conn, user_id)
+            return routing.position(conn, user_id)
 
+    def current_seq(self, user_id: int) -> int | str:
+        """The cursor at the end of the user's feed now."""
+        return self.feed_position(user_id)[0].encode()
+
+    # The user's live tree with their mounts (browse.py): what the web app and share links read.
     def entry(self, user_id: int, path: str) -> Entry | None:
         with self.engine.connect() as conn:
-            return feed.entry(conn, user_id, path)
+            return browse.entry(conn, user_id, path)
 
     def children(self, user_id: int, folder: str) -> list[Entry]:
         with self.engine.connect() as conn:
-            return feed.children(conn, user_id, folder)
+            return browse.children(conn, user_id, folder)
 
     def live_below(self, user_id: int, path: str) -> list[Entry]:
         with self.engine.connect() as conn:
-            return feed.live_below(conn, user_id, path)
+            return browse.live_below(conn, user_id, path)
 
-    def changes(self, user_id: int, cursor: int, limit: int) -> ChangePage:
+    def changes(self, user_id: int, cursor: int | str | Cursor, limit: int) -> ChangePage:
+        """Raises cursor.BadCursor for a malformed cursor, CursorExpired for one that cannot be continued."""
+        parsed = cursor if isinstance(cursor, Cursor) else decode(str(cursor))
         with self.engine.connect() as conn:
-            return feed.changes(conn, user_id, cursor, limit)
+            return routing.changes(conn, user_id, parsed, limit)
 
     def revisions(self, user_id: int, path: str) -> list[Revision]:
         with self.engine.connect() as conn:
-            return feed.list_revisions(conn, user_id, path)
+            return routing.revisions(conn, user_id, path)
 
     def deleted(self, user_id: int, prefix: str | None, since_ms: int) -> list[Entry]:
         with self.engine.connect() as conn:
-            return feed.list_deleted(conn, user_id, prefix, since_ms)
+            return routing.deleted(conn, user_id, prefix, since_ms)
 
     def quota_use(self, user_id: int) -> tuple[int | None, int]:
         with self.engine.connect() as conn:
             return feed.quota_use(conn, user_id)
 
     def usage(self, user_id: int) -> Usage:
+        """What the user is charged for: the namespaces they own, shared folders included (feed.usage)."""
         with self.engine.connect() as conn:
             return feed.usage(conn, user_id)
 
@@ -395,11 +409,11 @@ class SqlMetaStore:
     # -- share links (store/shares.py) ---------------------------------------------------------------------
     def live_entry(self, user_id: int, path: str) -> Entry | None:
         with self.engine.connect() as conn:
-            return shares.live_entry(conn, user_id, path)
+            return browse.entry(conn, user_id, path)
 
     def live_subtree(self, user_id: int, root: str) -> list[Entry]:
         with self.engine.connect() as conn:
-            return shares.subtree(conn, user_id, root)
+            return browse.live_below(conn, user_id, root)
 
     def create_share(self, user_id: int, target: Entry, token_hash: str, password_hash: str | None,
                      grant_key: str, expires_at: int | None, created_by: str | None) -> ShareLink:
@@ -434,3 +448,25 @@ class SqlMetaStore:
     def prune_share_hits(self, before: int) -> int:
         with self._gate.hold(), self.engine.begin() as conn:
             return shares.prune_hits(conn, before)
+
+    # -- folders shared between users (sharing.py) ---------------------------------------------------------
+    def share_folder(self, owner_id: int, device_name: str, path: str, member: str,
+                     role: str) -> tuple[Member, dict[int, int]]:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return sharing.share(conn, owner_id, device_name, path, member, role, now_ms())
+
+    def set_member_role(self, owner_id: int, path: str, member: str, role: str) -> Member:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return sharing.set_role(conn, owner_id, path, member, role)
+
+    def unshare_folder(self, user_id: int, device_name: str, path: str, member: str | None) -> dict[int, int]:
+        with self._gate.hold(), self.engine.begin() as conn:
+            return sharing.unshare(conn, user_id, device_name, path, member, now_ms())
+
+    def folder_members(self, user_id: int, path: str) -> list[Member]:
+        with self.engine.connect() as conn:
+            return sharing.members(conn, user_id, path)
+
+    def mounts(self, user_id: int) -> list[MountInfo]:
+        with self.engine.connect() as conn:
+            return sharing.list_mounts(conn, user_id)

@@ -1,8 +1,9 @@
-"""One user's file tree inside one write transaction: the commit operations and restore.
+"""One namespace's file tree inside one write transaction: the commit operations and restore.
 
 Every operation checks everything first and writes only when it will succeed, so a failed op changes nothing
 while the ops before and after it in the same request still apply. Each written row takes the next value of the
-user's sequence counter (locked by the UPDATE in `TreeTxn.__init__` for the whole transaction).
+namespace's sequence counter (locked by the UPDATE in `TreeTxn.__init__` for the whole transaction). Paths here are
+the namespace's own (a shared folder's files relative to it); server/store/routing.py maps users' paths onto them.
 
 Written rows are held in this object and sent to the database in a few executemany statements (one per table
 and kind of write) when the transaction finishes or before a query that must see them, rather than 3–4
@@ -32,40 +33,73 @@ from ferrysync.server.store.base import (
     RestoreError,
     Revision,
 )
+from ferrysync.server.store.blockmarks import upsert
 from ferrysync.server.store.feed import live_bytes
 from ferrysync.server.store.rows import entry_from_row, entry_values, new_id, path_key, revision_values
-from ferrysync.server.store.schema import entries, revisions, user_blocks, users
+from ferrysync.server.store.schema import entries, namespaces, ns_blocks, revisions, users
+from ferrysync.server.store.views import owner_of
 
 _ABSENT = object()
 _IN_CHUNK = 500
 # Statements built once and executed with parameters: building them per row costs more than running them.
 _INSERT_ENTRY = insert(entries)
-_UPDATE_ENTRY = update(entries).where(and_(entries.c.user_id == bindparam("b_uid"),
+_UPDATE_ENTRY = update(entries).where(and_(entries.c.ns_id == bindparam("b_ns"),
                                            entries.c.path_key == bindparam("b_key")))
 _INSERT_REVISION = insert(revisions)
 _SUPERSEDE = update(revisions).where(and_(
-    revisions.c.user_id == bindparam("b_uid"), revisions.c.path_key == bindparam("b_key"),
+    revisions.c.ns_id == bindparam("b_ns"), revisions.c.path_key == bindparam("b_key"),
     revisions.c.superseded_at.is_(None))).values(superseded_at=bindparam("b_now"))
 
 
-class TreeTxn:
-    """Cached reads, seq allocation and write-through of one user's rows within an open transaction."""
+class QuotaMeter:
+    """One user's quota and live bytes within a transaction. A namespace's files count against its owner (a shared
+    folder's against whoever shared it), so the TreeTxns of one commit that write into namespaces of the same owner
+    share one meter (`TreeTxn(meters=...)`): a commit cannot slip past the quota by spreading over namespaces."""
 
-    def __init__(self, conn: Connection, user_id: int, device_name: str | None, now: int) -> None:
+    def __init__(self, conn: Connection, owner_id: int) -> None:
         self._conn = conn
-        self._uid = user_id
+        self.owner_id = owner_id
+        quota = conn.execute(select(users.c.quota_bytes).where(users.c.id == owner_id)).scalar()
+        self.quota: int | None = None if quota is None else int(quota)
+        self.used: int | None = None  # live bytes, read at the first op that could grow them
+
+    def fits(self, grow: int) -> bool:
+        if self.quota is None or grow <= 0:
+            return True
+        if self.used is None:
+            self.used = live_bytes(self._conn, self.owner_id)
+        return self.used + grow <= self.quota
+
+    def grew(self, delta: int) -> None:
+        if self.used is not None:
+            self.used += delta
+
+
+class TreeTxn:
+    """Cached reads, seq allocation and batched writes of one namespace's rows within an open transaction.
+
+    `blocks_from`: other namespaces whose block holdings a put may use (the committer's root, where their uploads
+    are recorded); the caller holds their counter rows locked too, so garbage collection cannot drop a holding
+    this transaction is copying. Holdings used from there are copied into this namespace, for every member.
+    `meters`: quota meters by owner, shared between the TreeTxns of one transaction (see QuotaMeter)."""
+
+    def __init__(self, conn: Connection, ns_id: int, device_name: str | None, now: int,
+                 blocks_from: Sequence[int] = (), meters: dict[int, QuotaMeter] | None = None) -> None:
+        self._conn = conn
+        self._ns = ns_id
+        self._blocks_from = [n for n in blocks_from if n != ns_id]
+        self._own_blocks: set[str] = set()
         self._device = device_name
-        self._now = now
+        self.now = now
         # Writing the counter row first makes this a write transaction from its first statement and, on
         # PostgreSQL, holds the row lock that serialises this user's commits until we finish. RETURNING reads the
         # value under that lock (the latest committed one), whatever the isolation level: so seqs are allocated in
         # commit order, and a reader that saw the counter at N has seen every row with seq <= N.
-        counter = conn.execute(update(users).where(users.c.id == user_id).values(seq=users.c.seq)
-                               .returning(users.c.seq, users.c.quota_bytes)).one()
-        self.seq: int = int(counter.seq)
-        self._start_seq = self.seq
-        self._quota: int | None = None if counter.quota_bytes is None else int(counter.quota_bytes)
-        self._used: int | None = None  # live bytes, read at the first op that could grow them
+        self.seq: int = int(conn.execute(update(namespaces).where(namespaces.c.id == ns_id).values(seq=namespaces.c.seq)
+                                         .returning(namespaces.c.seq)).scalar_one())
+        self.start_seq = self.seq
+        self._meters: dict[int, QuotaMeter] = {} if meters is None else meters
+        self._meter_: QuotaMeter | None = None  # looked up at the first op that could grow the owner's bytes
         self._rows: dict[str, Entry | None] = {}
         self._block_sizes: dict[str, int] = {}
         # Rows stored but not yet written: path -> True when the database has no row there yet (INSERT), False
@@ -88,7 +122,7 @@ class TreeTxn:
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i:i + _IN_CHUNK]
             found = self._conn.execute(select(entries).where(and_(
-                entries.c.user_id == self._uid, entries.c.path_key.in_([path_key(p) for p in chunk]))))
+                entries.c.ns_id == self._ns, entries.c.path_key.in_([path_key(p) for p in chunk]))))
             rows = {r.path: entry_from_row(r) for r in found}
             for path in chunk:
                 self._rows[path] = rows.get(path)
@@ -100,7 +134,7 @@ class TreeTxn:
         if cached is not _ABSENT:
             return cached  # type: ignore[return-value]
         found = self._conn.execute(select(entries).where(and_(
-            entries.c.user_id == self._uid, entries.c.path_key == path_key(path)))).first()
+            entries.c.ns_id == self._ns, entries.c.path_key == path_key(path)))).first()
         entry = entry_from_row(found) if found is not None else None
         self._rows[path] = entry
         return entry
@@ -113,7 +147,7 @@ class TreeTxn:
         """Live rows strictly below `root`, sorted by path (so parents come before their children)."""
         self.flush()
         query = select(entries).where(and_(
-            entries.c.user_id == self._uid, entries.c.deleted.is_(False),
+            entries.c.ns_id == self._ns, entries.c.deleted.is_(False),
             entries.c.path.startswith(root + "/", autoescape=True)))
         # LIKE may be case-insensitive (SQLite): re-check segment-wise and case-sensitively here.
         found = [entry_from_row(r) for r in self._conn.execute(query)]
@@ -125,35 +159,44 @@ class TreeTxn:
     def file_id_live(self, file_id: str) -> bool:
         self.flush()
         query = select(entries.c.path).where(and_(
-            entries.c.user_id == self._uid, entries.c.file_id == file_id, entries.c.deleted.is_(False)))
+            entries.c.ns_id == self._ns, entries.c.file_id == file_id, entries.c.deleted.is_(False)))
         return self._conn.execute(query.limit(1)).first() is not None
 
     def block_sizes(self, hashes: Sequence[str]) -> dict[str, int]:
-        """Sizes of those of `hashes` this user holds."""
+        """Sizes of those of `hashes` this namespace (or one of `blocks_from`) holds."""
         wanted = [h for h in dict.fromkeys(hashes) if h not in self._block_sizes]
         for i in range(0, len(wanted), _IN_CHUNK):
             chunk = wanted[i:i + _IN_CHUNK]
-            query = select(user_blocks.c.hash, user_blocks.c.size).where(
-                and_(user_blocks.c.user_id == self._uid, user_blocks.c.hash.in_(chunk)))
-            for digest, size in self._conn.execute(query):
+            query = select(ns_blocks.c.ns_id, ns_blocks.c.hash, ns_blocks.c.size).where(
+                and_(ns_blocks.c.ns_id.in_([self._ns, *self._blocks_from]), ns_blocks.c.hash.in_(chunk)))
+            for ns_id, digest, size in self._conn.execute(query):
                 self._block_sizes[digest] = int(size)
+                if int(ns_id) == self._ns:
+                    self._own_blocks.add(digest)
         return {h: self._block_sizes[h] for h in hashes if h in self._block_sizes}
 
+    @property
+    def _meter(self) -> QuotaMeter:
+        if self._meter_ is None:
+            owner = owner_of(self._conn, self._ns)
+            if owner not in self._meters:
+                self._meters[owner] = QuotaMeter(self._conn, owner)
+            self._meter_ = self._meters[owner]
+        return self._meter_
+
     def fits(self, grow: int) -> bool:
-        """Whether the user's live files may grow by `grow` bytes under their quota (shrinking always may)."""
-        if self._quota is None or grow <= 0:
-            return True
-        if self._used is None:
-            self._used = live_bytes(self._conn, self._uid)
-        return self._used + grow <= self._quota
+        """Whether the namespace owner's live files may grow by `grow` bytes under their quota (shrinking always
+        may). A shared folder's files count against its owner, whoever commits them."""
+        return grow <= 0 or self._meter.fits(grow)
 
     def _grew(self, delta: int) -> None:
-        if self._used is not None:
-            self._used += delta
+        if self._meter_ is not None or delta > 0:
+            self._meter.grew(delta)
 
     def _quota_fail(self, grow: int) -> OpFail:
         return OpFail("quota_exceeded", f"this would use {grow} more bytes, over the account's quota of "
-                      f"{self._quota} bytes ({self._used} used): delete files or ask the operator for more room")
+                      f"{self._meter.quota} bytes ({self._meter.used} used; a shared folder counts against its "
+                      "owner's account): delete files or ask the operator for more room")
 
     # -- writes --------------------------------------------------------------------------------------------
     def next_seq(self) -> int:
@@ -177,20 +220,20 @@ class TreeTxn:
         """
         if not self._pending:
             return
-        uid = self._uid
+        ns = self._ns
         updated = [path for path, new in self._pending.items() if not new]
         inserted = [path for path, new in self._pending.items() if new]
         last = {entry.path: i for i, entry in enumerate(self._pending_revisions)}
-        revision_rows = [{"user_id": uid, **revision_values(entry),
-                          "superseded_at": None if last[entry.path] == i else self._now}
+        revision_rows = [{"ns_id": ns, **revision_values(entry),
+                          "superseded_at": None if last[entry.path] == i else self.now}
                          for i, entry in enumerate(self._pending_revisions)]
         if updated:
-            keys = [{"b_uid": uid, "b_key": path_key(path)} for path in updated]
-            self._conn.execute(_SUPERSEDE, [{**key, "b_now": self._now} for key in keys])
+            keys = [{"b_ns": ns, "b_key": path_key(path)} for path in updated]
+            self._conn.execute(_SUPERSEDE, [{**key, "b_now": self.now} for key in keys])
             self._conn.execute(_UPDATE_ENTRY, [{**entry_values(self._stored(path)), **key}
                                                for path, key in zip(updated, keys, strict=True)])
         if inserted:
-            self._conn.execute(_INSERT_ENTRY, [{"user_id": uid, **entry_values(self._stored(path))}
+            self._conn.execute(_INSERT_ENTRY, [{"ns_id": ns, **entry_values(self._stored(path))}
                                                for path in inserted])
         self._conn.execute(_INSERT_REVISION, revision_rows)
         self._pending.clear()
@@ -202,10 +245,10 @@ class TreeTxn:
         return entry
 
     def finish(self) -> int:
-        """Write the stored rows and save the counter; returns the user's seq after this transaction."""
+        """Write the stored rows and save the counter; returns the namespace's seq after this transaction."""
         self.flush()
-        if self.seq != self._start_seq:
-            self._conn.execute(update(users).where(users.c.id == self._uid).values(seq=self.seq))
+        if self.seq != self.start_seq:
+            self._conn.execute(update(namespaces).where(namespaces.c.id == self._ns).values(seq=self.seq))
         return self.seq
 
     # -- operations ----------------------------------------------------------------------------------------
@@ -239,11 +282,12 @@ class TreeTxn:
             return self._quota_fail(grow)
         self._grew(grow)
         self._make_dirs(missing_dirs)
+        self._adopt_blocks(op.blocks, sizes)
         entry = Entry(
             path=op.path, kind="file", file_id=current.file_id if current is not None else new_id(),
             seq=self.next_seq(), deleted=False, size=op.size, mtime_ns=op.mtime_ns, executable=op.executable,
             content_hash=content_hash(list(op.blocks)), blocks=op.blocks, modified_by=self._device,
-            changed_at=self._now)
+            changed_at=self.now)
         return OpOk(self.store(entry))
 
     def mkdir(self, op: MkdirOp) -> OpResult:
@@ -297,7 +341,7 @@ class TreeTxn:
         self._make_dirs(missing_dirs)
         # New paths parents-first, then tombstones children-first: every prefix of the feed is a valid tree.
         moved = [self.store(replace(e, path=rebase(e.path, op.path, op.to), seq=self.next_seq(),
-                                    modified_by=self._device, changed_at=self._now)) for e in subtree]
+                                    modified_by=self._device, changed_at=self.now)) for e in subtree]
         for old in reversed(subtree):
             self.store(self._tombstone(old))
         return OpOk(moved[0])
@@ -334,10 +378,20 @@ class TreeTxn:
         entry = Entry(
             path=path, kind="file", file_id=file_id, seq=self.next_seq(), deleted=False, size=revision.size,
             mtime_ns=revision.mtime_ns, executable=revision.executable, content_hash=revision.content_hash,
-            blocks=revision.blocks, modified_by=self._device, changed_at=self._now)
+            blocks=revision.blocks, modified_by=self._device, changed_at=self.now)
         return self.store(entry)
 
     # -- helpers -------------------------------------------------------------------------------------------
+    def _adopt_blocks(self, blocks: Sequence[str], sizes: dict[str, int]) -> None:
+        """Record as held here the blocks a put found only in `blocks_from` (members download from here)."""
+        foreign = sorted(set(blocks) - self._own_blocks)
+        if not foreign:
+            return
+        stmt = upsert(self._conn, ns_blocks).values(
+            [{"ns_id": self._ns, "hash": h, "size": sizes[h], "created_at": self.now} for h in foreign])
+        self._conn.execute(stmt.on_conflict_do_nothing(index_elements=["ns_id", "hash"]))
+        self._own_blocks.update(foreign)
+
     def _parents(self, path: str) -> tuple[list[str], OpFail | None]:
         """Ancestors to create, or a conflict if one of them is a file."""
         to_make: list[str] = []
@@ -352,11 +406,11 @@ class TreeTxn:
     def _make_dirs(self, paths: Sequence[str]) -> None:
         for path in paths:
             self.store(Entry(path=path, kind="dir", file_id=new_id(), seq=self.next_seq(), deleted=False,
-                             modified_by=self._device, changed_at=self._now))
+                             modified_by=self._device, changed_at=self.now))
 
     def _tombstone(self, entry: Entry) -> Entry:
         # The tombstone keeps the last content fields so the deleted list can show what was removed.
-        return replace(entry, seq=self.next_seq(), deleted=True, modified_by=self._device, changed_at=self._now)
+        return replace(entry, seq=self.next_seq(), deleted=True, modified_by=self._device, changed_at=self.now)
 
 
 def _check_base(current: Entry | None, base_rev: int | None) -> OpFail | None:

@@ -85,9 +85,9 @@ def children(ctx: AppContext, user_id: int, folder: str) -> list[Entry]:
 
 
 def _commit(ctx: AppContext, user_id: int, ops: list[Op]) -> list[OpOk | OpFail]:
-    results, seq = ctx.meta.commit(user_id, WEB_DEVICE, ops)
-    if any(isinstance(r, OpOk) for r in results):
-        ctx.notifier.publish(user_id, seq)
+    results, seqs = ctx.meta.commit(user_id, WEB_DEVICE, ops)
+    for ns_id, seq in seqs.items():  # each changed namespace: its members' devices wake, not only this user's
+        ctx.notifier.publish(ns_id, seq)
     return results
 
 
@@ -148,11 +148,12 @@ def delete(ctx: AppContext, user_id: int, path: str) -> int:
 
 def restore(ctx: AppContext, user_id: int, path: str, rev: int) -> Entry:
     try:
-        entry, seq = ctx.meta.restore(user_id, WEB_DEVICE, checked(path), rev)
+        entry, seqs = ctx.meta.restore(user_id, WEB_DEVICE, checked(path), rev)
     except RestoreError as exc:
-        status = {"not_found": 404, "quota_exceeded": 507}.get(exc.code, 409)
+        status = {"not_found": 404, "quota_exceeded": 507, "read_only": 403}.get(exc.code, 409)
         raise ActionFailed(f"Not restored: {exc}", status) from None
-    ctx.notifier.publish(user_id, seq)
+    for ns_id, seq in seqs.items():
+        ctx.notifier.publish(ns_id, seq)
     return entry
 
 

@@ -71,7 +71,7 @@ def test_stop_waits_for_journal_work_in_progress(journal: Journal) -> None:
     entered, release = threading.Event(), threading.Event()
     real_apply = feed._apply
 
-    def slow_apply(entries: tuple[FeedEntry, ...], *, cursor: int) -> list[str]:
+    def slow_apply(entries: tuple[FeedEntry, ...], *, cursor: int | str) -> list[str]:
         entered.set()
         release.wait(10)
         return real_apply(entries, cursor=cursor)

@@ -83,11 +83,11 @@ class Api:
         (res,) = self.commit(op)
         return res
 
-    def changes(self, cursor: int = 0, limit: int | None = None) -> dict[str, Any]:
+    def changes(self, cursor: int | str = 0, limit: int | None = None) -> dict[str, Any]:
         params = {"cursor": cursor} | ({"limit": limit} if limit else {})
         return dict(self.ok(self.get("/v1/changes", params=params)))
 
-    def all_changes(self, cursor: int = 0, limit: int = 1000) -> tuple[list[dict[str, Any]], int]:
+    def all_changes(self, cursor: int | str = 0, limit: int = 1000) -> tuple[list[dict[str, Any]], Any]:
         out: list[dict[str, Any]] = []
         while True:
             page = self.changes(cursor, limit)

@@ -70,8 +70,8 @@ def _exercise(url: str) -> None:
     try:
         user = store.add_user("someone", "x")
         deep = "/".join(["é" * 127] * 16)  # 4,079 UTF-8 bytes
-        _results, seq = store.commit(user.id, "dev", [MkdirOp(deep, None)])
-        assert seq == 16
+        _results, seqs = store.commit(user.id, "dev", [MkdirOp(deep, None)])
+        assert list(seqs.values()) == [16]
         assert store.changes(user.id, 0, 100).entries[-1].path == deep
         assert store.revisions(user.id, deep)[0].rev == 16
     finally:
@@ -142,3 +142,82 @@ def test_an_unreachable_database_is_a_clear_error(url: str, tmp_path: Path) -> N
     assert res.returncode == 1
     assert "cannot use the database" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def _at_0003_with_data(url: str) -> None:
+    """A database at revision 0003 (before namespaces) holding two users' trees, revisions and blocks."""
+    from alembic import command
+
+    from ferrysync.server.store.engine import make_engine
+    from ferrysync.server.store.migrate import alembic_config
+
+    engine = make_engine(url, migrate=False)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0003")
+        with engine.begin() as conn:
+            ids = {}
+            for name, seq in (("alice", 3), ("bob", 1)):
+                conn.execute(sa.text("INSERT INTO users (name, password_hash, seq, pruned_seq, created_at) "
+                                     "VALUES (:n, 'x', :s, 0, 1000)"), {"n": name, "s": seq})
+                ids[name] = conn.execute(sa.text("SELECT id FROM users WHERE name = :n"), {"n": name}).scalar_one()
+            rows = [("alice", "Team", "d1", "dir", 1, "[]", None),
+                    ("alice", "Team/a.txt", "f1", "file", 3, f'["{"a" * 64}"]', "c" * 64),
+                    ("bob", "b.txt", "f2", "file", 1, "[]", None)]
+            for who, path, fid, kind, seq, blocks, chash in rows:
+                values = {"u": ids[who], "p": path, "k": path_key(path), "f": fid, "kind": kind, "s": seq, "b": blocks,
+                          "c": chash}
+                conn.execute(sa.text(
+                    "INSERT INTO entries (user_id, path_key, path, file_id, kind, seq, deleted, size, mtime_ns, "
+                    "executable, content_hash, blocks, modified_by, changed_at) VALUES (:u, :k, :p, :f, :kind, :s, "
+                    "false, 0, 5, false, :c, :b, 'old-pc', 1000)"), values)
+                conn.execute(sa.text(
+                    "INSERT INTO revisions (user_id, path, path_key, rev, file_id, kind, deleted, size, mtime_ns, "
+                    "executable, content_hash, blocks, modified_by, created_at) VALUES (:u, :p, :k, :s, :f, :kind, "
+                    "false, 0, 5, false, :c, :b, 'old-pc', 1000)"), values)
+            conn.execute(sa.text("INSERT INTO user_blocks (user_id, hash, size, created_at) "
+                                 "VALUES (:u, :h, 0, 1000)"), {"u": ids["alice"], "h": "a" * 64})
+    finally:
+        engine.dispose()
+
+
+def _check_moved_to_namespaces(url: str) -> None:
+    from ferrysync.server.store.base import MkdirOp
+
+    store = SqlMetaStore.from_url(url)  # upgrades to the head
+    try:
+        alice = store.get_user("alice")
+        bob = store.get_user("bob")
+        assert alice is not None
+        assert bob is not None
+        a, b = alice[0].id, bob[0].id
+        page = store.changes(a, 0, 100)
+        assert [(e.path, e.seq) for e in page.entries] == [("Team", 1), ("Team/a.txt", 3)]
+        assert page.cursor == 3  # the user's seq became their root namespace's: device cursors stay valid
+        assert store.changes(a, 1, 100).cursor == 3
+        assert [r.rev for r in store.revisions(a, "Team/a.txt")] == [3]
+        assert store.user_has_block(a, "a" * 64)
+        assert not store.user_has_block(b, "a" * 64)
+        carol = store.add_user("carol", "x")  # a new user's root namespace collides with no migrated one
+        _, seqs = store.commit(carol.id, "dev", [MkdirOp("c", None)])
+        assert list(seqs.values()) == [1]
+        assert store.changes(a, 0, 100).cursor == 3
+        store.share_folder(a, "dev", "Team", "bob", "rw")
+        assert {e.path for e in store.changes(b, 0, 100).entries} == {"b.txt", "Team", "Team/a.txt"}
+        assert store.user_has_block(b, "a" * 64)  # through the shared folder now
+        assert [r.rev for r in store.revisions(b, "Team/a.txt")] == [3]
+    finally:
+        store.close()
+    _assert_schema_is_current(url)
+
+
+def test_namespaces_take_over_existing_data_on_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'ferry.db'}"
+    _at_0003_with_data(url)
+    _check_moved_to_namespaces(url)
+
+
+def test_namespaces_take_over_existing_data_on_postgresql() -> None:
+    with fresh_database(require_postgres()) as url:
+        _at_0003_with_data(url)
+        _check_moved_to_namespaces(url)

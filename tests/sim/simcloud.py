@@ -99,7 +99,7 @@ class SimCloud:
 
     def seq(self) -> int:
         """The user's sequence now: what a long-poll compares with its cursor."""
-        return self.ctx.meta.current_seq(self.user.id)
+        return int(self.ctx.meta.current_seq(self.user.id))  # an integer: the simulated user mounts no shares
 
     def device_token(self, name: str) -> str:
         token = new_token()
@@ -138,7 +138,8 @@ class SimCloud:
         return found
 
     def _all_entries(self) -> list[Any]:
-        entries, cursor = [], 0
+        entries: list[Any] = []
+        cursor: int | str = 0
         while True:
             page = self.ctx.meta.changes(self.user.id, cursor, 1000)
             entries += page.entries

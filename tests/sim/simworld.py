@@ -220,7 +220,7 @@ class Device:
     def pull(self) -> None:
         """The feed thread's turn: it pulls when its long-poll would have returned (the server moved on)."""
         feed = self.folder.feed
-        if feed.state.caught_up and self.sim.cloud.seq() <= self.journal.get_cursor(self.cfg.id):
+        if feed.state.caught_up and self.sim.cloud.seq() <= int(self.journal.get_cursor(self.cfg.id)):
             return
         with self._thread("pull"):
             try:
