@@ -33,7 +33,7 @@ from ferrysync.server.store.base import (
 from ferrysync.server.store.cursor import Cursor
 from ferrysync.server.store.rows import path_key
 from ferrysync.server.store.schema import mounts
-from ferrysync.server.store.tree import TreeTxn
+from ferrysync.server.store.tree import QuotaMeter, TreeTxn
 from ferrysync.server.store.views import Mount, Route, View, load_view
 
 
@@ -92,7 +92,8 @@ def commit(conn: Connection, user_id: int, device_name: str, ops: Sequence[Op],
     planned = [plan(view, op) for op in ops]
     involved = sorted({view.root_ns, *(p.ns_id for p in planned if isinstance(p, _Routed)),
                        *(p.moves_mount.ns_id for p in planned if isinstance(p, _Routed) and p.moves_mount)})
-    txns = {ns: TreeTxn(conn, ns, device_name, now, blocks_from=[view.root_ns]) for ns in involved}
+    meters: dict[int, QuotaMeter] = {}  # one per owner: namespaces of one owner share their quota
+    txns = {ns: TreeTxn(conn, ns, device_name, now, blocks_from=[view.root_ns], meters=meters) for ns in involved}
     for ns, txn in txns.items():
         txn.prefetch([p.op for p in planned if isinstance(p, _Routed) and p.ns_id == ns])
     results: list[OpResult] = []

@@ -144,7 +144,8 @@ def test_an_unreachable_database_is_a_clear_error(url: str, tmp_path: Path) -> N
     assert "Traceback" not in res.stderr
 
 
-def _at_0003_with_data(url: str) -> None:
+def _at_0005_with_data(url: str) -> None:
+    """Files at 0003 (before namespaces), then a share link, a quota and a web session at 0005 (before 0006)."""
     """A database at revision 0003 (before namespaces) holding two users' trees, revisions and blocks."""
     from alembic import command
 
@@ -177,6 +178,16 @@ def _at_0003_with_data(url: str) -> None:
                     "false, 0, 5, false, :c, :b, 'old-pc', 1000)"), values)
             conn.execute(sa.text("INSERT INTO user_blocks (user_id, hash, size, created_at) "
                                  "VALUES (:u, :h, 0, 1000)"), {"u": ids["alice"], "h": "a" * 64})
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0005")
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO share_links (id, user_id, token_hash, file_id, path, kind, grant_key, created_at, "
+                "downloads) VALUES ('L1', :u, :t, 'f1', 'Team/a.txt', 'file', 'g', 1000, 0)"),
+                {"u": ids["alice"], "t": "7" * 64})
+            conn.execute(sa.text("UPDATE users SET quota_bytes = 12345 WHERE id = :u"), {"u": ids["alice"]})
+            conn.execute(sa.text("INSERT INTO web_sessions (token_hash, user_id, created_at, last_seen, expires_at) "
+                                 "VALUES (:t, :u, 1000, 1000, 9999999999999)"), {"t": "8" * 64, "u": ids["alice"]})
     finally:
         engine.dispose()
 
@@ -198,6 +209,14 @@ def _check_moved_to_namespaces(url: str) -> None:
         assert [r.rev for r in store.revisions(a, "Team/a.txt")] == [3]
         assert store.user_has_block(a, "a" * 64)
         assert not store.user_has_block(b, "a" * 64)
+        assert store.usage(a).quota_bytes == 12345
+        session = store.session("8" * 64, 2000)
+        assert session is not None
+        assert session.user.id == a
+        found = store.share_by_token("7" * 64)
+        assert found is not None
+        assert found[1] is not None
+        assert found[1].path == "Team/a.txt"
         carol = store.add_user("carol", "x")  # a new user's root namespace collides with no migrated one
         _, seqs = store.commit(carol.id, "dev", [MkdirOp("c", None)])
         assert list(seqs.values()) == [1]
@@ -206,6 +225,11 @@ def _check_moved_to_namespaces(url: str) -> None:
         assert {e.path for e in store.changes(b, 0, 100).entries} == {"b.txt", "Team", "Team/a.txt"}
         assert store.user_has_block(b, "a" * 64)  # through the shared folder now
         assert [r.rev for r in store.revisions(b, "Team/a.txt")] == [3]
+        found = store.share_by_token("7" * 64)  # the owner's link follows the file into the shared folder
+        assert found is not None
+        assert found[1] is not None
+        assert found[1].path == "Team/a.txt"
+        assert found[0].state(2000) == "active"
     finally:
         store.close()
     _assert_schema_is_current(url)
@@ -213,11 +237,11 @@ def _check_moved_to_namespaces(url: str) -> None:
 
 def test_namespaces_take_over_existing_data_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'ferry.db'}"
-    _at_0003_with_data(url)
+    _at_0005_with_data(url)
     _check_moved_to_namespaces(url)
 
 
 def test_namespaces_take_over_existing_data_on_postgresql() -> None:
     with fresh_database(require_postgres()) as url:
-        _at_0003_with_data(url)
+        _at_0005_with_data(url)
         _check_moved_to_namespaces(url)
