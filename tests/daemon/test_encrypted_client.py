@@ -77,7 +77,8 @@ class MemoryServer(RemoteClient):
             out.append(CommitResult(ok=True, entry=self.entries[e.path]))
         return out
 
-    def changes(self, cursor: int, limit: int = 1000) -> ChangesPage:
+    def changes(self, cursor: int | str, limit: int = 1000) -> ChangesPage:
+        assert isinstance(cursor, int)  # a fake server of one namespace: integer cursors only
         return ChangesPage(tuple(fe for fe in self.entries.values() if fe.seq > cursor), self.seq, False)
 
 
