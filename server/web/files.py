@@ -94,7 +94,7 @@ def _commit(ctx: AppContext, user_id: int, ops: list[Op]) -> list[OpOk | OpFail]
 def _one(ctx: AppContext, user_id: int, op: Op) -> Entry:
     result = _commit(ctx, user_id, [op])[0]
     if isinstance(result, OpFail):
-        raise ActionFailed(describe(result), 507 if result.code == "quota_exceeded" else 409)
+        raise ActionFailed(describe(result), {"quota_exceeded": 507, "read_only": 403}.get(result.code, 409))
     return result.entry
 
 
