@@ -112,3 +112,22 @@ def test_share_links_follow_their_target_into_a_shared_folder(store: SqlMetaStor
     after = store.share_by_token("1" * 64)
     assert after is not None
     assert after[1] is None
+
+
+def test_ferry_decrypt_reads_a_users_tree_by_namespace(store: SqlMetaStore, tmp_path: Path) -> None:
+    """`ferry decrypt` reads the database itself (docs/encryption.md): a user's root rows plus their mounts' rows at
+    the mount's path, for a user whose root namespace id is not their user id too."""
+    from ferrysync.daemon.cli.decrypt import _entries
+
+    z2 = store.add_user("zed", "x"), store.add_user("z2", "x")
+    store.commit(z2[1].id, "dev", [MkdirOp("Team2", None)])
+    store.share_folder(z2[1].id, "dev", "Team2", "zed", "rw")  # a namespace id more than user ids from here on
+    alice, bob = store.add_user("alice", "x"), store.add_user("bob", "x")
+    _put(store, alice.id, "Vault/sub/a", b"a")
+    _put(store, bob.id, "Mine/b", b"b")
+    store.share_folder(alice.id, "dev", "Vault", "bob", "ro")
+    db = tmp_path / "ferry.db"
+    assert [(p, k) for p, k, _ in _entries(db, "bob")] == [
+        ("Mine", "dir"), ("Mine/b", "file"), ("Vault", "dir"), ("Vault/sub", "dir"), ("Vault/sub/a", "file")]
+    assert [p for p, _, _ in _entries(db, "alice")] == ["Vault", "Vault/sub", "Vault/sub/a"]
+    assert [b for p, _, b in _entries(db, "bob") if p == "Vault/sub/a"] == [[block_hash(b"a")]]
