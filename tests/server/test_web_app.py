@@ -358,17 +358,17 @@ def test_an_encrypted_folder_is_said_and_no_plain_name_is_written_into_it(client
 
 
 def test_a_folder_shared_with_a_user_is_browsed_at_their_mount(client: TestClient, ctx: AppContext) -> None:
-    add_user(ctx, "dave", "dave-pw")
+    add_user(ctx, "mira", "mira-pw")
     csrf = sign_in(client, "alice", "alice-pw")
     assert upload(client, csrf, "Crew/notes/plan.txt", b"the crew's plan")["ok"] is True
-    ctx.meta.share_folder(_uid(ctx, "alice"), "web", "Crew", "dave", "ro")
-    csrf = sign_in(client, "dave", "dave-pw")
+    ctx.meta.share_folder(_uid(ctx, "alice"), "web", "Crew", "mira", "ro")
+    csrf = sign_in(client, "mira", "mira-pw")
     assert "Crew" in client.get("/web/files/").text
     assert "plan.txt" in client.get("/web/files/Crew/notes").text
     assert client.get("/web/download/Crew/notes/plan.txt").content == b"the crew's plan"
     with zipfile.ZipFile(io.BytesIO(client.get("/web/zip/Crew").content)) as zf:
         assert zf.read("notes/plan.txt") == b"the crew's plan"
-    refused = upload(client, csrf, "Crew/notes/mine.txt", b"dave's")
+    refused = upload(client, csrf, "Crew/notes/mine.txt", b"mira's")
     assert refused["status"] == 403  # read-only: the owner's folder is left as it was
     assert ctx.meta.entry(_uid(ctx, "alice"), "Crew/notes/mine.txt") is None
-    assert ctx.meta.usage(_uid(ctx, "dave")).bytes == 0
+    assert ctx.meta.usage(_uid(ctx, "mira")).bytes == 0
