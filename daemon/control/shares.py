@@ -23,11 +23,20 @@ Handler = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 Locate = Callable[[Engine, str], tuple[FolderSync, str]]
 
 
+def _refuse_encrypted(folder: FolderSync, what: object) -> None:
+    """A link is served by the server, which holds only ciphertext of an end-to-end encrypted folder."""
+    if folder.cfg.encrypted:
+        raise IpcError("bad_request", f"{what} is in the end-to-end encrypted folder {folder.root}: the server holds "
+                                      "only its ciphertext, so a link could not show it (docs/encryption.md)")
+
+
 def server_path_of(engine: Engine, locate: Locate, local: object, remote: object) -> str:
-    """The server path a `share` request names: its local path when that lies in a synced folder, else `remote`."""
+    """The server path a `share` request names: its local path when that lies in a synced folder, else `remote`.
+    Nothing in an end-to-end encrypted folder can be shared by a link."""
     if isinstance(local, str) and local:
         root = next((f for f in engine.folders.values() if Path(local) == f.root), None)
         if root is not None:  # a synced folder itself: its remote folder
+            _refuse_encrypted(root, local)
             if not root.ctx.prefix:
                 raise IpcError("bad_request", f"{local} is synced with the whole account, which cannot be shared: "
                                               "share a file or folder inside it")
@@ -37,6 +46,7 @@ def server_path_of(engine: Engine, locate: Locate, local: object, remote: object
         except ValueError:  # not inside a synced folder: `remote` may still name a server path
             pass
         else:
+            _refuse_encrypted(f, local)
             return to_server(f.ctx.prefix, rel)
     if not isinstance(remote, str) or not normalize_prefix(remote):
         where = f"{local} is not inside a synced folder" if local else "share needs 'path' or 'remote'"
@@ -45,6 +55,9 @@ def server_path_of(engine: Engine, locate: Locate, local: object, remote: object
     why = check_server_path(server)
     if why is not None:
         raise IpcError("bad_request", f"{remote}: not a path the server accepts: {why}")
+    for f in engine.folders.values():
+        if f.ctx.prefix and (server == f.ctx.prefix or server.startswith(f.ctx.prefix + "/")):
+            _refuse_encrypted(f, remote)
     return server
 
 

@@ -114,6 +114,11 @@ class BatchResult:
     done: int = 0
 
 
+def _account_full(detail: str) -> str:
+    """What a file refused by the server's quota (at commit or at block upload alike) records as its failure."""
+    return f"not uploaded: your account on the server is full ({detail}); it will be retried"
+
+
 class Executor:
     def __init__(self, ctx: FolderContext) -> None:
         self.ctx = ctx
@@ -418,7 +423,7 @@ class Executor:
                     self.j.put_remote(self.fid, replace(r.current.entry, path=rel))
             return
         if r.code == "quota_exceeded":
-            message = f"not uploaded: your account on the server is full ({r.message}); it will be retried"
+            message = _account_full(r.message)
         else:
             message = f"the server refused {path}: {r.code} {r.message}".strip()
         self.j.record_failure(self.fid, path, message)
@@ -477,7 +482,7 @@ class Executor:
             except TransferCancelled:
                 result.retry.update(a.path for group in todo[done:] for a in group)
             except InsufficientStorage as exc:  # a quota refusal of blocks: nothing lost, tried again later
-                message = f"not uploaded: your account on the server is full ({exc.message}); it will be retried"
+                message = _account_full(exc.message)
                 for a in (a for group in todo[done:] for a in group):
                     self.j.record_failure(self.fid, a.path, message)
                     result.failed[a.path] = message

@@ -318,9 +318,9 @@ class FolderSync:
         self._wake.set()  # e.g. back online: run what waited
         self._on_state()
 
-    def _take(self) -> set[str] | None:
+    def _take(self, observer_idle: bool) -> set[str] | None:
         now = self.clock()
-        caught_up = bool(self._vanished_since) and self.observer.idle()
+        caught_up = bool(self._vanished_since) and observer_idle
         with self._lock:
             due = {p for p, t in self._retry.items() if t <= now}
             if caught_up:  # vanished paths that waited for the observer go with whatever it found meanwhile
@@ -415,7 +415,11 @@ class FolderSync:
             except RootUnavailable:
                 return
         self._busy = True  # before taking the paths: `idle()` must never see them in neither place
-        paths = self._take()
+        # One look at the local observer for the whole turn: taking the paths and holding a rename's halves must
+        # agree on it. Asked twice, "busy" at the take (the waiting old half of a rename stays out) and "idle" at
+        # the hold (the new half goes alone) plans a folder rename as an upload plus a mass deletion.
+        observer_idle = self.observer.idle()
+        paths = self._take(observer_idle)
         if not paths:
             try:
                 self._verify()
@@ -426,7 +430,7 @@ class FolderSync:
             return
         self._on_state()
         try:
-            self._round(paths)
+            self._round(paths, observer_idle)
         except Offline as exc:
             log.warning("%s: server unreachable mid-batch (%s)", self.fid, exc)
             self.mark(list(paths))
@@ -466,7 +470,7 @@ class FolderSync:
             rows[p] = PathRows(p, *r)
         return rows
 
-    def _round(self, paths: set[str]) -> None:
+    def _round(self, paths: set[str], observer_idle: bool) -> None:
         now = time.time()
         backed = self.journal.backed_off_paths(self.fid, now)
         if backed & paths:
@@ -476,7 +480,7 @@ class FolderSync:
                     self._retry[p] = self.clock() + max(0.5, (b.next_try - now) if b else STALL_RETRY_S)
             paths = paths - backed
         rows = self._expand(paths)
-        self._hold_vanished(rows)
+        self._hold_vanished(rows, observer_idle)
         s = self.settings()
         self.ctx.use_os_trash = s.trash == "os"
         self.ctx.host = s.conflict_host_name
@@ -533,7 +537,7 @@ class FolderSync:
                 self._deleted.append((now_m, done))
         self._absorb(result)
 
-    def _hold_vanished(self, rows: dict[str, PathRows]) -> None:
+    def _hold_vanished(self, rows: dict[str, PathRows], observer_idle: bool) -> None:
         """A path that vanished from disk waits while the local observer still has paths to index.
 
         A rename reaches the journal in two halves (the old name gone, the new one there), and the halves can be
@@ -542,7 +546,7 @@ class FolderSync:
         big) and the new half an upload: correct in the end, but a rename becomes a delete, and a folder rename a
         mass deletion. Waiting until the observer is idle plans both halves together: one move. The wait is
         bounded, so a folder that never stops changing still propagates its deletions."""
-        if self.observer.idle():
+        if observer_idle:
             self._vanished_since.clear()
             return
         now = self.clock()

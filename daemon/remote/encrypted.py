@@ -314,14 +314,6 @@ class EncryptedClient(RemoteClient):
         page = self.inner.changes(cursor, limit)
         return replace(page, entries=tuple(self._decode_many(page.entries)))
 
-    def iter_changes(self, cursor: Cursor, limit: int = 1000) -> Iterator[ChangesPage]:
-        while True:
-            page = self.changes(cursor, limit)
-            yield page
-            if not page.has_more:
-                return
-            cursor = page.cursor
-
     def wait_changes(self, cursor: Cursor, timeout: int = 60) -> WaitResult:
         return self.inner.wait_changes(cursor, timeout)
 

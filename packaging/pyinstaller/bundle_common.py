@@ -25,6 +25,11 @@ TEMPLATES_DEST = "ferrysync/daemon/autostart/templates"  # read through importli
 # Alembic reads the migration scripts as files next to ferrysync.server.store (MIGRATIONS in store/migrate.py):
 # they must sit on disk at that path inside the bundle, not only as compiled modules.
 MIGRATIONS_DEST = "ferrysync/server/migrations"
+# Package data read from the package's own folder at run time (Jinja2 loaders, StaticFiles, importlib.resources):
+# the settings window, the server's web app and its share-link pages (pyproject.toml's package-data lists them too;
+# tests/packaging/test_bundle.py checks both lists agree).
+PAGE_DATA = ("daemon/webui/templates", "daemon/webui/static", "server/web/templates", "server/web/static",
+             "server/links/templates")
 # Tool caches that land in the source folders and must not be staged (mypy's grow to many megabytes).
 STAGE_SKIP = ("__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", "*.pyc")
 APP_NAME = "Ferry"
@@ -148,6 +153,7 @@ def build(platform: str, *, icon: str | None, collect_name: str, first: str = "f
             *datas(),
             (str(src / "ferrysync" / "daemon" / "autostart" / "templates"), TEMPLATES_DEST),
             (str(src / "ferrysync" / "server" / "migrations"), MIGRATIONS_DEST),
+            *((str(src / "ferrysync" / folder), f"ferrysync/{folder}") for folder in PAGE_DATA),
             (str(manifest), "."),
         ],
         excludes=["tkinter", "pytest", "hypothesis", "schemathesis", "mypy", "keyrings.alt"],

@@ -27,20 +27,51 @@ def test_bad_durations_say_why(text: str) -> None:
 
 
 class _Folder:
+    root = Path("/home/me/Ferry")
+
     class ctx:  # mirrors FolderSync.ctx.prefix
         prefix = "Shared"
+
+    class cfg:  # mirrors FolderSync.cfg.encrypted
+        encrypted = False
+
+
+class _Vault:
+    root = Path("/home/me/Vault")
+
+    class ctx:
+        prefix = "Vault"
+
+    class cfg:
+        encrypted = True
 
 
 def _locate(_engine: Engine, local: str) -> tuple[Any, str]:
     if local.startswith("/home/me/Ferry/"):
         return _Folder(), local.removeprefix("/home/me/Ferry/")
+    if local.startswith("/home/me/Vault/"):
+        return _Vault(), local.removeprefix("/home/me/Vault/")
     raise ValueError(f"{local} is not inside a synced folder")
 
 
 ENGINE = cast(Engine, SimpleNamespace(folders={
-    "f1": SimpleNamespace(root=Path("/home/me/Ferry"), ctx=SimpleNamespace(prefix="Shared")),
-    "f2": SimpleNamespace(root=Path("/home/me/All"), ctx=SimpleNamespace(prefix="")),
+    "f1": SimpleNamespace(root=Path("/home/me/Ferry"), ctx=SimpleNamespace(prefix="Shared"),
+                          cfg=SimpleNamespace(encrypted=False)),
+    "f2": SimpleNamespace(root=Path("/home/me/All"), ctx=SimpleNamespace(prefix=""),
+                          cfg=SimpleNamespace(encrypted=False)),
+    "f3": SimpleNamespace(root=Path("/home/me/Vault"), ctx=SimpleNamespace(prefix="Vault"),
+                          cfg=SimpleNamespace(encrypted=True)),
 }))
+
+
+def test_nothing_in_an_encrypted_folder_is_shared_by_a_link() -> None:
+    """The server holds only ciphertext there: a link could serve nothing a visitor can read."""
+    for local, remote in (("/home/me/Vault", "/home/me/Vault"), ("/home/me/Vault/a.txt", "Vault/a.txt"),
+                          ("/elsewhere", "Vault/x"), ("/elsewhere", "/Vault")):
+        with pytest.raises(IpcError, match="end-to-end encrypted") as err:
+            server_path_of(ENGINE, _locate, local, remote)
+        assert err.value.code == "bad_request"
+    assert server_path_of(ENGINE, _locate, "/elsewhere", "Vaults/x") == "Vaults/x"  # only the folder itself
 
 
 def test_a_local_path_maps_through_its_folder_and_anything_else_is_a_server_path() -> None:

@@ -93,3 +93,27 @@ def test_autostart_templates_are_bundled(bins: Path) -> None:
     """`ferry autostart enable` inside the bundle reads its templates from the bundle's data."""
     found = {p.name for p in bins.rglob("templates/*")}
     assert {"ferryd.service", "ferry-tray.desktop", "launch-agent.plist", "ferryd-task.xml"} <= found
+
+
+def test_page_templates_and_static_files_are_bundled(bins: Path) -> None:
+    """Every template and static file pyproject.toml ships as package data under a sub-folder (the settings window,
+    the server's web app, the share-link pages) is in the bundle where its package reads it: a server without its
+    web app's files would not even start (Starlette checks its static folder)."""
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[2]
+    package_dirs = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    data = tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    bundled = {p.relative_to(bins).as_posix() for p in bins.rglob("*") if p.is_file()}
+    missing = []
+    for package, patterns in data.items():
+        top = ".".join(package.split(".")[:2])
+        source = repo / package_dirs[top] / Path(*package.split(".")[2:])
+        for pattern in patterns:
+            if "/" not in pattern or pattern.startswith("migrations"):
+                continue  # py.typed, and the migrations (bundled as their own data: test_server_serves_health)
+            for f in (f for f in source.glob(pattern) if f.is_file()):
+                rel = "/".join(["ferrysync", *package.split(".")[1:], f.relative_to(source).as_posix()])
+                if not any(b.endswith(rel) for b in bundled):
+                    missing.append(rel)
+    assert not missing, f"not in the bundle: {missing}"

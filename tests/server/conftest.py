@@ -8,10 +8,14 @@ the function-scoped `server` fixture from tests/conftest.py, or cloud.py's helpe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
-from cloud import CloudServer, cloud_args
+from cloud import CloudServer, cloud_args, fresh_database, require_postgres
 from srvapi import Api, Server, new_user_name
+
+from ferrysync.server.store.sql import SqlMetaStore
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -73,3 +77,17 @@ def alice(make_user: UserFactory) -> Api:
 @pytest.fixture
 def bob(make_user: UserFactory) -> Api:
     return make_user()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetaStore]:
+    """The metadata store alone, in process, on a fresh SQLite file and a fresh PostgreSQL database (skips, saying
+    why, without tests/services.sh): for tests of the store's SQL itself."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'ferry.db'}"
+        else:
+            url = stack.enter_context(fresh_database(require_postgres()))
+        store = SqlMetaStore.from_url(url)
+        stack.callback(store.close)
+        yield store

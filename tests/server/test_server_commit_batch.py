@@ -3,12 +3,6 @@ must end up exactly as one statement per row left it, also when one request touc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
-
-import pytest
-from cloud import fresh_database, require_postgres
 from sqlalchemy import select
 
 from ferrysync.server.store.base import DeleteOp, MkdirOp, MoveOp, OpOk, PutOp
@@ -18,18 +12,6 @@ from ferrysync.server.store.sql import SqlMetaStore
 from ferrysync.server.store.views import root_namespace
 
 A, B = "a" * 64, "b" * 64
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetaStore]:
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'ferry.db'}"
-        else:
-            url = stack.enter_context(fresh_database(require_postgres()))
-        store = SqlMetaStore.from_url(url)
-        stack.callback(store.close)
-        yield store
 
 
 def _open_revisions(meta: SqlMetaStore, uid: int, path: str) -> list[tuple[int, int | None]]:

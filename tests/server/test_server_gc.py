@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from cloud import CloudServer, bucket_keys, cloud_args, fresh_database, require_postgres, start_server
+from cloud import CloudServer, bucket_keys, cloud_args, start_server
 from srvapi import Api
 from stored_blocks import stored
 from util import wait_until
@@ -21,18 +21,6 @@ from ferrysync.server.store.sql import SqlMetaStore
 
 HOUR_MS = 3_600_000
 A, B = "a" * 64, "b" * 64
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def meta(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetaStore]:
-    with ExitStack() as stack:
-        if request.param == "sqlite":
-            url = f"sqlite:///{tmp_path / 'ferry.db'}"
-        else:
-            url = stack.enter_context(fresh_database(require_postgres()))
-        store = SqlMetaStore.from_url(url)
-        stack.callback(store.close)
-        yield store
 
 
 def test_a_block_being_uploaded_is_never_claimed(meta: SqlMetaStore) -> None:

@@ -21,10 +21,10 @@ if FAULT and Path(sys.argv[0]).name == "ferryd":
         _take = FolderSync._take
         _armed = Path(os.environ["FERRY_HOME"]) / "break-sync-loop"
 
-        def _broken_take(self: FolderSync) -> set[str] | None:
+        def _broken_take(self: FolderSync, observer_idle: bool) -> set[str] | None:
             if _armed.exists():
                 raise RuntimeError("injected fault: the sync loop met an exception it did not expect")
-            return _take(self)
+            return _take(self, observer_idle)
 
         FolderSync._take = _broken_take  # type: ignore[method-assign]
     elif FAULT == "engine-start":
