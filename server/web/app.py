@@ -20,6 +20,7 @@ from ferrysync.server.context import AppContext
 from ferrysync.server.web.account import AccountPages
 from ferrysync.server.web.admin import AdminPages
 from ferrysync.server.web.common import BASE, HERE, Web
+from ferrysync.server.web.folder_share_pages import FolderSharePages
 from ferrysync.server.web.pages import FilePages
 from ferrysync.server.web.share_pages import SharePages
 
@@ -57,6 +58,6 @@ def build_web(ctx: AppContext) -> ASGIApp:
         return RedirectResponse(f"{BASE}/files/", status_code=303)
 
     routes = [Route("/", home), *FilePages(web).routes(), *AccountPages(web).routes(), *AdminPages(web).routes(),
-              *SharePages(web).routes(),
+              *SharePages(web).routes(), *FolderSharePages(web).routes(),
               Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static")]
     return SecurityHeaders(Starlette(routes=routes))

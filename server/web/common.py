@@ -29,7 +29,7 @@ HERE = Path(__file__).parent
 BASE = "/web"
 MAX_FORM = 64 * 1024  # the pages' forms are a few hundred bytes
 NAV = [("files", "files/", "Files"), ("trash", "trash", "Deleted files"), ("shares", "shares", "Shares"),
-       ("devices", "devices", "Devices"), ("account", "account", "Account")]
+       ("folders", "folders", "Shared folders"), ("devices", "devices", "Devices"), ("account", "account", "Account")]
 
 Handler = Callable[[Request, Signed], Awaitable[Response]]
 

@@ -372,3 +372,81 @@ def test_a_folder_shared_with_a_user_is_browsed_at_their_mount(client: TestClien
     assert refused["status"] == 403  # read-only: the owner's folder is left as it was
     assert ctx.meta.entry(_uid(ctx, "alice"), "Crew/notes/mine.txt") is None
     assert ctx.meta.usage(_uid(ctx, "mira")).bytes == 0
+
+
+FOLDER_POSTS = ["/web/folders/share", "/web/folders/role", "/web/folders/unshare", "/web/folders/leave"]
+
+
+def test_shared_folder_pages_need_a_session_and_the_csrf_token(client: TestClient) -> None:
+    """The new forms are guarded like every other: signed out they answer 401, signed in without the token 403."""
+    assert client.get("/web/folders").status_code == 303
+    for url in FOLDER_POSTS:
+        assert client.post(url, data={"csrf": "x"}, headers={"Origin": ORIGIN}).status_code == 401, url
+    sign_in(client, "alice", "alice-pw")
+    for url in FOLDER_POSTS:
+        r = client.post(url, data={"path": "Team", "user": "bob", "role": "rw"}, headers={"Origin": ORIGIN})
+        assert r.status_code == 403, url
+        r = client.post(url, data={"csrf": "wrong", "path": "Team", "user": "bob", "role": "rw"},
+                        headers={"Origin": ORIGIN})
+        assert r.status_code == 403, url
+    assert "Team" not in ctx_mounts_of(client)
+
+
+def ctx_mounts_of(client: TestClient) -> list[str]:
+    """The folder rows the signed-in user's Shared folders page lists."""
+    return re.findall(r'<tr data-folder="([^"]+)"', client.get("/web/folders").text)
+
+
+def test_share_a_folder_change_role_revoke_and_leave_through_the_page(client: TestClient, ctx: AppContext) -> None:
+    """The page runs the API's store methods: bob gets a mount, the role follows, revoking and leaving remove it;
+    refusals keep their status and say why on the page."""
+    csrf = sign_in(client, "alice", "alice-pw")
+    assert post(client, "/web/mkdir", csrf, folder="", name="Team").status_code == 303
+    assert upload(client, csrf, "Team/plan.txt", b"plan")["status"] == 200
+    found = ctx.meta.get_user("bob")
+    assert found is not None
+    bob = found[0]
+
+    r = post(client, "/web/folders/share", csrf, path="Team", user="nobody", role="rw")
+    assert r.status_code == 404 and "No user named &#39;nobody&#39;" in r.text
+    r = post(client, "/web/folders/share", csrf, path="Team/plan.txt", user="bob", role="rw")
+    assert r.status_code == 400 and "Only folders can be shared" in r.text
+    r = post(client, "/web/folders/share", csrf, path="Team", user="bob", role="rw")
+    assert r.status_code == 303 and "is+shared+with+bob" in r.headers["location"]
+    assert [(m.path, m.role, m.owner) for m in ctx.meta.mounts(bob.id)] == [("Team", "rw", "alice")]
+    page = client.get("/web/folders").text
+    assert 'data-folder="Team" data-member="bob"' in page
+
+    assert post(client, "/web/folders/role", csrf, path="Team", user="bob", role="ro").status_code == 303
+    assert [m.role for m in ctx.meta.mounts(bob.id)] == ["ro"]
+
+    bob_csrf = sign_in(client, "bob", "bob-pw")
+    r = post(client, "/web/folders/unshare", bob_csrf, path="Team", user="bob")
+    assert r.status_code == 403 and "Only the folder&#39;s owner" in r.text
+    r = post(client, "/web/folders/role", bob_csrf, path="Team", user="bob", role="rw")
+    assert r.status_code == 403
+    assert [m.role for m in ctx.meta.mounts(bob.id)] == ["ro"]
+    assert ctx_mounts_of(client) == ["Team"]
+    assert post(client, "/web/folders/leave", bob_csrf, path="Team").status_code == 303
+    assert ctx.meta.mounts(bob.id) == []
+
+    csrf = sign_in(client, "alice", "alice-pw")
+    assert post(client, "/web/folders/share", csrf, path="Team", user="bob", role="rw").status_code == 303
+    r = post(client, "/web/folders/unshare", csrf, path="Team", user="bob")
+    assert r.status_code == 303 and ctx.meta.mounts(bob.id) == []
+    r = post(client, "/web/folders/unshare", csrf, path="Team", user="bob")
+    assert r.status_code == 404 and "not shared with this user" in r.text
+    r = post(client, "/web/folders/leave", csrf, path="Team")
+    assert r.status_code == 400 and "owner cannot leave" in r.text
+
+
+def test_a_user_cannot_share_another_users_folder(client: TestClient, ctx: AppContext) -> None:
+    """Paths are the caller's own tree: bob naming alice's folder finds nothing of alice's to share."""
+    csrf = sign_in(client, "alice", "alice-pw")
+    post(client, "/web/mkdir", csrf, folder="", name="Private")
+    bob_csrf = sign_in(client, "bob", "bob-pw")
+    r = post(client, "/web/folders/share", bob_csrf, path="Private", user="alice", role="rw")
+    assert r.status_code == 404 and "No folder at this path" in r.text
+    found = ctx.meta.get_user("alice")
+    assert found is not None
+    assert all(m.path != "Private" for m in ctx.meta.mounts(found[0].id))
