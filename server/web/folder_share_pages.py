@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ferrysync.server.store.sharing import ROLES, MountInfo, ShareError
 from ferrysync.server.store.schema import OWNER
+from ferrysync.server.store.sharing import ROLES, MountInfo, ShareError
 from ferrysync.server.web.common import Web, form, to
 from ferrysync.server.web.files import WEB_DEVICE, ActionFailed, checked
 from ferrysync.server.web.sessions import Signed

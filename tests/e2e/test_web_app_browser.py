@@ -22,7 +22,7 @@ from util import ServerFactory, ServerProcess, bin_path
 from webui_browser import IMAGES, TIMEOUT_MS, browser, need_browser
 
 PAGES = ["/web/files/", "/web/files/Docs", "/web/trash", "/web/devices", "/web/account", "/web/admin",
-         "/web/versions/Docs/report.txt"]
+         "/web/versions/Docs/report.txt", "/web/shares", "/web/folders"]
 
 
 @dataclass
@@ -195,3 +195,88 @@ def test_devices_account_and_admin(site: Site) -> None:
     shot(carol, "account")
     assert requests.post(f"{site.server.url}/v1/login", json={"user": "carol", "password": "carol-new",
                                                               "device_name": "d"}, timeout=10).ok
+
+
+def test_share_link_with_password_and_expiry_then_revoked(site: Site) -> None:
+    """A link made on the Shares page works for a signed-out visitor only with its password, downloads the folder's
+    bytes, and stops opening once revoked."""
+    page = site.page("alice")
+    page.get_by_label("New folder").fill("Public")
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("link", name="Public/").click()
+    upload(page, site.tmp, "flyer.txt", b"come to the party\n")
+    page.get_by_role("link", name="Shares").click()
+    page.get_by_label("Path").fill("Public")
+    page.get_by_label("Expires after (days, blank: never)").fill("7")
+    page.get_by_label("Password (optional)").fill("open-sesame")
+    page.get_by_role("button", name="Make link").click()
+    url = page.get_by_label("The new link").input_value()
+    listed = page.locator("tr[data-share]", has_text="Public")
+    assert listed.count() == 1
+    assert "yes" in listed.inner_text()
+    shot(page, "shares")
+
+    visitor = site.page()
+    visitor.goto(url)
+    visitor.get_by_label("Password").fill("wrong")
+    visitor.get_by_role("button", name="Open").click()
+    visitor.get_by_role("alert").wait_for()
+    assert visitor.get_by_role("link", name="Download all (zip)").count() == 0
+    visitor.get_by_label("Password").fill("open-sesame")
+    visitor.get_by_role("button", name="Open").click()
+    with visitor.expect_download() as got:
+        visitor.get_by_role("link", name="Download all (zip)").click()
+    with zipfile.ZipFile(io.BytesIO(Path(got.value.path()).read_bytes())) as zf:
+        assert zf.read(next(n for n in zf.namelist() if n.endswith("flyer.txt"))) == b"come to the party\n"
+
+    page.goto(f"{site.server.url}/web/shares")
+    page.locator("tr[data-share]", has_text="Public").get_by_role("button", name="Revoke").click()
+    page.get_by_text("Link revoked").wait_for()
+    gone = site.page()
+    response = gone.goto(url)
+    assert response.status in (404, 410)
+    gone.get_by_text("This link was turned off by the person who shared it.").wait_for()
+
+
+def test_share_a_folder_with_a_user_change_role_and_revoke(site: Site) -> None:
+    """alice shares a folder with bob on the Shared folders page: he sees it and uploads into it, is refused once
+    read-only, and loses it (and its URL) when revoked."""
+    alice = site.page("alice")
+    alice.get_by_label("New folder").fill("Team")
+    alice.get_by_role("button", name="Create").click()
+    alice.get_by_role("link", name="Team/").click()
+    upload(alice, site.tmp, "plan.txt", b"the plan")
+    alice.goto(f"{site.server.url}/web/files/")
+    row(alice, "Team/").get_by_role("link", name="Share with a user").click()
+    assert alice.get_by_label("Folder").input_value() == "Team"
+    alice.get_by_label("User name").fill("bob")
+    alice.get_by_label("Access").select_option("rw")
+    alice.get_by_role("button", name="Share folder").click()
+    alice.get_by_text("Team is shared with bob (read-write)").wait_for()
+
+    bob = site.page("bob")
+    row(bob, "Team/").get_by_role("link", name="Team/").click()
+    assert row(bob, "plan.txt").count() == 1
+    upload(bob, site.tmp, "ideas.txt", b"bob's ideas")
+    bob.get_by_role("link", name="Shared folders").click()
+    assert "alice" in bob.locator("#shared-with-me").inner_text()
+
+    alice.locator('tr[data-member="bob"]').get_by_label("Access of bob to Team").select_option("ro")
+    alice.locator('tr[data-member="bob"]').get_by_role("button", name="Change").click()
+    alice.get_by_text("bob can now use Team read-only").wait_for()
+    shot(alice, "shared-folders")
+    bob.goto(f"{site.server.url}/web/files/Team")
+    source = site.tmp / "late.txt"
+    source.write_bytes(b"too late")
+    with bob.expect_navigation():
+        bob.set_input_files("#upload-files", str(source))
+    bob.get_by_text("shared with you read-only").wait_for()
+    assert row(bob, "late.txt").count() == 0
+
+    alice.locator('tr[data-member="bob"]').get_by_role("button", name="Revoke").click()
+    alice.get_by_text("Team is no longer shared with bob").wait_for()
+    bob.goto(f"{site.server.url}/web/files/")
+    assert row(bob, "Team/").count() == 0
+    response = bob.goto(f"{site.server.url}/web/files/Team")
+    assert response.status == 404
+    assert "plan.txt" not in bob.content()

@@ -408,11 +408,14 @@ def test_share_a_folder_change_role_revoke_and_leave_through_the_page(client: Te
     bob = found[0]
 
     r = post(client, "/web/folders/share", csrf, path="Team", user="nobody", role="rw")
-    assert r.status_code == 404 and "No user named &#39;nobody&#39;" in r.text
+    assert r.status_code == 404
+    assert "No user named &#39;nobody&#39;" in r.text
     r = post(client, "/web/folders/share", csrf, path="Team/plan.txt", user="bob", role="rw")
-    assert r.status_code == 400 and "Only folders can be shared" in r.text
+    assert r.status_code == 400
+    assert "Only folders can be shared" in r.text
     r = post(client, "/web/folders/share", csrf, path="Team", user="bob", role="rw")
-    assert r.status_code == 303 and "is+shared+with+bob" in r.headers["location"]
+    assert r.status_code == 303
+    assert "is+shared+with+bob" in r.headers["location"]
     assert [(m.path, m.role, m.owner) for m in ctx.meta.mounts(bob.id)] == [("Team", "rw", "alice")]
     page = client.get("/web/folders").text
     assert 'data-folder="Team" data-member="bob"' in page
@@ -422,7 +425,8 @@ def test_share_a_folder_change_role_revoke_and_leave_through_the_page(client: Te
 
     bob_csrf = sign_in(client, "bob", "bob-pw")
     r = post(client, "/web/folders/unshare", bob_csrf, path="Team", user="bob")
-    assert r.status_code == 403 and "Only the folder&#39;s owner" in r.text
+    assert r.status_code == 403
+    assert "Only the folder&#39;s owner" in r.text
     r = post(client, "/web/folders/role", bob_csrf, path="Team", user="bob", role="rw")
     assert r.status_code == 403
     assert [m.role for m in ctx.meta.mounts(bob.id)] == ["ro"]
@@ -433,11 +437,14 @@ def test_share_a_folder_change_role_revoke_and_leave_through_the_page(client: Te
     csrf = sign_in(client, "alice", "alice-pw")
     assert post(client, "/web/folders/share", csrf, path="Team", user="bob", role="rw").status_code == 303
     r = post(client, "/web/folders/unshare", csrf, path="Team", user="bob")
-    assert r.status_code == 303 and ctx.meta.mounts(bob.id) == []
+    assert r.status_code == 303
+    assert ctx.meta.mounts(bob.id) == []
     r = post(client, "/web/folders/unshare", csrf, path="Team", user="bob")
-    assert r.status_code == 404 and "not shared with this user" in r.text
+    assert r.status_code == 404
+    assert "not shared with this user" in r.text
     r = post(client, "/web/folders/leave", csrf, path="Team")
-    assert r.status_code == 400 and "owner cannot leave" in r.text
+    assert r.status_code == 400
+    assert "owner cannot leave" in r.text
 
 
 def test_a_user_cannot_share_another_users_folder(client: TestClient, ctx: AppContext) -> None:
@@ -446,7 +453,8 @@ def test_a_user_cannot_share_another_users_folder(client: TestClient, ctx: AppCo
     post(client, "/web/mkdir", csrf, folder="", name="Private")
     bob_csrf = sign_in(client, "bob", "bob-pw")
     r = post(client, "/web/folders/share", bob_csrf, path="Private", user="alice", role="rw")
-    assert r.status_code == 404 and "No folder at this path" in r.text
+    assert r.status_code == 404
+    assert "No folder at this path" in r.text
     found = ctx.meta.get_user("alice")
     assert found is not None
     assert all(m.path != "Private" for m in ctx.meta.mounts(found[0].id))
