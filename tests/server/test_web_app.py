@@ -458,3 +458,18 @@ def test_a_user_cannot_share_another_users_folder(client: TestClient, ctx: AppCo
     found = ctx.meta.get_user("alice")
     assert found is not None
     assert all(m.path != "Private" for m in ctx.meta.mounts(found[0].id))
+
+
+def test_sharing_from_the_page_wakes_the_change_feed(client: TestClient, ctx: AppContext,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like the API routes, the page publishes the seqs a share or revoke made, or members' daemons sleep on."""
+    published: list[tuple[int, int]] = []
+    monkeypatch.setattr(ctx.notifier, "publish", lambda ns_id, seq: published.append((ns_id, seq)))
+    csrf = sign_in(client, "alice", "alice-pw")
+    post(client, "/web/mkdir", csrf, folder="", name="Wake")
+    published.clear()
+    assert post(client, "/web/folders/share", csrf, path="Wake", user="bob", role="rw").status_code == 303
+    assert len({ns for ns, _ in published}) == 2  # alice's root (the folder moved) and bob's (a new mount)
+    published.clear()
+    assert post(client, "/web/folders/unshare", csrf, path="Wake", user="bob").status_code == 303
+    assert len(published) == 1  # bob's root: the folder left it
