@@ -7,13 +7,13 @@ the function-scoped `server` fixture from tests/conftest.py, or cloud.py's helpe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from cloud import CloudServer, cloud_args, fresh_database, require_postgres
-from srvapi import Api, Server, new_user_name
+from srvapi import Api, Server, UserFactory, new_user_name
 
 from ferrysync.server.store.sql import SqlMetaStore
 
@@ -47,8 +47,6 @@ def shared_server(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         finally:
             cloud.stop()
 
-
-UserFactory = Callable[[], Api]
 
 
 def _new_user(server: Server) -> Api:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,6 @@ class Server(ServerProcess):
                  verify: str | bool = True) -> None:
         super().__init__(data=data, port=free_port(), log=data.parent / f"{data.name}.log",
                          extra_args=list(extra_args or []), scheme=scheme, verify=verify)
+
+
+UserFactory = Callable[[], Api]  # a fixture that signs up a new user and answers their API client

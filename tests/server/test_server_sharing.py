@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import UserFactory
-from srvapi import Api, h, put_op
+from srvapi import Api, UserFactory, h, put_op
 
 BACKENDS = ("sqlite", "pg-s3")
 
