@@ -9,6 +9,7 @@ Changes that move a tree publish the new seqs to the change feed, as the routes 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -112,24 +113,23 @@ class FolderSharePages:
 
     async def unshare(self, request: Request, signed: Signed) -> Response:
         path_text, user = self._fields(request, "path", "user")
-        path = self._path(path_text)
-        try:
-            seqs = await run_in_threadpool(self.ctx.meta.unshare_folder, signed.user_id, WEB_DEVICE, path, user)
-        except ShareError as exc:
-            return await self._refused(request, signed, exc)
-        self._announce(seqs)
-        return to("folders", note=f"{path} is no longer shared with {user}.")
+        return await self._remove(request, signed, path_text, user, lambda p: f"{p} is no longer shared with {user}.")
 
     async def leave(self, request: Request, signed: Signed) -> Response:
         (path_text,) = self._fields(request, "path")
+        return await self._remove(request, signed, path_text, None,
+                                  lambda p: f"You left {p}; its owner's files stay with them.")
+
+    async def _remove(self, request: Request, signed: Signed, path_text: str, member: str | None,
+                      note: Callable[[str], str]) -> Response:
+        """Revoke `member` (the owner's form) or, with None, leave (a member's form): one store call, as the API."""
         path = self._path(path_text)
         try:
-            seqs = await run_in_threadpool(self.ctx.meta.unshare_folder, signed.user_id, WEB_DEVICE, path, None)
+            seqs = await run_in_threadpool(self.ctx.meta.unshare_folder, signed.user_id, WEB_DEVICE, path, member)
         except ShareError as exc:
             return await self._refused(request, signed, exc)
         self._announce(seqs)
-        return to("folders", note=f"You left {path}; its owner's files stay with them.")
-
+        return to("folders", note=note(path))
 
 def _role_name(role: str) -> str:
     return "read-only" if role == "ro" else "read-write"

@@ -76,6 +76,14 @@ def upload(page: Any, tmp: Path, name: str, data: bytes) -> None:
     page.get_by_text("Uploaded 1 file(s).").wait_for()
 
 
+def new_folder(page: Any, name: str) -> None:
+    """Create a folder at the top and open it; its page has loaded (with its upload script) when this returns."""
+    page.get_by_label("New folder").fill(name)
+    page.get_by_role("button", name="Create").click()
+    page.get_by_role("link", name=f"{name}/").click()
+    page.wait_for_url(f"**/web/files/{name}")  # an upload chosen on the page before would go to the old folder
+
+
 def row(page: Any, name: str) -> Any:
     return page.locator("tr", has=page.get_by_role("link", name=name, exact=True))
 
@@ -93,10 +101,7 @@ def test_signed_out_every_page_leads_to_sign_in(site: Site) -> None:
 
 def test_files_upload_download_rename_move_delete_restore_versions(site: Site) -> None:
     page = site.page("alice")
-    page.get_by_label("New folder").fill("Docs")
-    page.get_by_role("button", name="Create").click()
-    page.get_by_role("link", name="Docs/").click()
-    page.wait_for_url("**/web/files/Docs")  # an upload chosen on the page before would go to the old folder
+    new_folder(page, "Docs")
     upload(page, site.tmp, "report.txt", b"first draft\n")
     upload(page, site.tmp, "report.txt", b"second draft, longer\n")
     big = os.urandom(3 * 1024 * 1024 + 5)
@@ -202,10 +207,7 @@ def test_share_link_with_password_and_expiry_then_revoked(site: Site) -> None:
     """A link made on the Shares page works for a signed-out visitor only with its password, downloads the folder's
     bytes, and stops opening once revoked."""
     page = site.page("alice")
-    page.get_by_label("New folder").fill("Public")
-    page.get_by_role("button", name="Create").click()
-    page.get_by_role("link", name="Public/").click()
-    page.wait_for_url("**/web/files/Public")
+    new_folder(page, "Public")
     upload(page, site.tmp, "flyer.txt", b"come to the party\n")
     page.get_by_role("link", name="Shares").click()
     page.get_by_label("Path").fill("Public")
@@ -245,10 +247,7 @@ def test_share_a_folder_with_a_user_change_role_and_revoke(site: Site) -> None:
     """alice shares a folder with bob on the Shared folders page: he sees it and uploads into it, is refused once
     read-only, and loses it (and its URL) when revoked."""
     alice = site.page("alice")
-    alice.get_by_label("New folder").fill("Team")
-    alice.get_by_role("button", name="Create").click()
-    alice.get_by_role("link", name="Team/").click()
-    alice.wait_for_url("**/web/files/Team")
+    new_folder(alice, "Team")
     upload(alice, site.tmp, "plan.txt", b"the plan")
     alice.goto(f"{site.server.url}/web/files/")
     row(alice, "Team/").get_by_role("link", name="Share with a user").click()
