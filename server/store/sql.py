@@ -249,7 +249,8 @@ class SqlMetaStore:
         return [view.root_ns, *(m.ns_id for m in view.mounts)]
 
     def missing_blocks(self, user_id: int, hashes: Sequence[str]) -> list[str]:
-        return [h for h in dict.fromkeys(hashes) if h not in self.user_block_sizes(user_id, hashes)]
+        held = self.user_block_sizes(user_id, hashes)  # one lookup for the whole list, not one per hash
+        return [h for h in dict.fromkeys(hashes) if h not in held]
 
     def mark_uploading(self, hashes: Sequence[str]) -> None:
         """Announce blocks about to be written (see blockmarks.py); waits while a collector deletes one of them."""
