@@ -237,6 +237,8 @@ class Executor:
 
         One level at a time from the root down, never the root itself: if the root vanishes in the middle (a
         disk unmounted), nothing is created where it was (invariant 4)."""
+        if os.path.isdir(folder):
+            return  # the common case (files landing in a folder that is there): one stat, no mkdir per level
         current = self.ctx.root
         for part in folder.relative_to(self.ctx.root).parts:
             current = current / part

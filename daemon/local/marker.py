@@ -69,8 +69,29 @@ def init_marker(root: Path, folder_id: str, *, create_root: bool = False) -> Non
     _hide_on_windows(marker_dir(root))
 
 
+# The marker file each folder's last full check read, by its identity on disk: the engine checks before every write
+# (thousands a second while small files land), and one stat proves it is still that same file. Replacing it
+# (another folder's marker, an unmounted disk, a moved root) changes the identity; editing it in place changes its
+# size or times, so the next check reads it again (a same-size edit within one tick of the file system's clock,
+# a few ms, is the one change a quick check can miss: by hand, not something an unmount or a move does).
+_seen: dict[tuple[Path, str], tuple[int, int, int, int, int]] = {}
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 def check_marker(root: Path, folder_id: str) -> None:
     """Raise RootUnavailable unless `root` is a directory carrying this folder's marker."""
+    key = (root, folder_id)
+    seen = _seen.get(key)
+    if seen is not None:
+        try:
+            if _identity(os.stat(marker_dir(root) / ID_FILE)) == seen:
+                return
+        except OSError:
+            pass  # gone or unreadable: the full check below says why
+        _seen.pop(key, None)
     if not root.is_dir():
         raise RootUnavailable(root, "the sync folder is missing (unmounted disk, moved or deleted?)")
     found = read_marker(root)
@@ -78,6 +99,12 @@ def check_marker(root: Path, folder_id: str) -> None:
         raise RootUnavailable(root, f"the marker {MARKER_NAME}/{ID_FILE} is missing; refusing to record deletions")
     if found != folder_id:
         raise RootUnavailable(root, f"the marker says folder {found!r}, expected {folder_id!r}")
+    try:
+        st = os.stat(marker_dir(root) / ID_FILE)
+    except OSError:
+        return  # vanished right after it was read: the next check reads it again
+    if read_marker(root) == folder_id:  # still the file that was read (not swapped between the read and the stat)
+        _seen[key] = _identity(st)
 
 
 def _hide_on_windows(path: Path) -> None:

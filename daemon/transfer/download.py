@@ -351,12 +351,13 @@ class _Job:
             raise CorruptDownload(f"{self.entry.path}: blocks add up to {self.offset} bytes, "
                                   f"the server says {self.entry.size}")
         fsio.fsync(self.f, self.temp)
-        mode = stat.S_IMODE(fsio.fstat(self.f.fileno(), self.temp).st_mode)
+        made = mode = stat.S_IMODE(fsio.fstat(self.f.fileno(), self.temp).st_mode)
         self.close()
         with contextlib.suppress(OSError):  # a new file keeps the umask-derived mode of the temp
             mode = stat.S_IMODE(fsio.stat(self.target).st_mode)
         mode = mode | ((mode & 0o444) >> 2) if self.entry.executable else mode & ~0o111
-        fsio.chmod(self.temp, mode)
+        if mode != made:
+            fsio.chmod(self.temp, mode)
         fsio.utime(self.temp, self.entry.mtime_ns)
 
 

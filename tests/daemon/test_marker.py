@@ -66,3 +66,28 @@ def test_an_unreadable_marker_stops_the_folder_instead_of_raising_an_os_error(tm
     marker.write_bytes(b"\xff\xfe")  # not UTF-8
     with pytest.raises(RootUnavailable, match="cannot be read"):
         check_marker(root, "f1")
+
+
+def test_a_marker_checked_before_is_still_checked_after_it_changes(tmp_path: Path) -> None:
+    """Checks after the first take one stat (the engine checks before every write); whatever replaced, removed or
+    rewrote the marker since must still stop the folder."""
+    root = tmp_path / "Sync"
+    init_marker(root, "f1", create_root=True)
+    marker = root / ".ferry" / "folder-id"
+    check_marker(root, "f1")
+    check_marker(root, "f1")  # the quick path: same file
+    (root / ".ferry" / "other").write_text("f2\n")
+    (root / ".ferry" / "other").replace(marker)  # another folder's marker, same size, put in its place
+    with pytest.raises(RootUnavailable, match="'f2'"):
+        check_marker(root, "f1")
+    marker.write_text("f1\n")
+    check_marker(root, "f1")
+    with marker.open("r+") as f:  # rewritten in place: same inode, another size
+        f.write("f10\n")
+    with pytest.raises(RootUnavailable, match="'f10'"):
+        check_marker(root, "f1")
+    marker.write_text("f1\n")
+    check_marker(root, "f1")
+    marker.unlink()  # an unmounted disk leaves an empty mount point
+    with pytest.raises(RootUnavailable, match="missing"):
+        check_marker(root, "f1")
