@@ -4,6 +4,7 @@ until every byte is on its disk.
     python bench/download_bench.py small [N]      # N files of 4 KiB (default 10,000) -> files/s
     python bench/download_bench.py big [MIB]      # one file of MIB MiB (default 1,024), cut as the daemon cuts -> MB/s
     FERRY_DL_PROFILE=out.txt python bench/download_bench.py small   # py-spy (raw format) on the daemon meanwhile
+    FERRY_DL_PROFILE_GIL=1 ...                     # ... sampling only the thread holding the GIL (Python's CPU)
     FERRY_DL_KEEP=1 ...                            # keep the temp dir (server and daemon logs)
 
 The upload side is not timed (the blocks and commits go straight through the API), so the figure is the
@@ -90,7 +91,9 @@ def main() -> int:
         spy = None
         if os.environ.get("FERRY_DL_PROFILE"):
             spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--format", "raw",
-                                    "--nonblocking", "-r", "50", "-o", os.environ["FERRY_DL_PROFILE"],
+                                    "--threads", "--nonblocking", "-r", "50", "-o", os.environ["FERRY_DL_PROFILE"],
+                                    *(["--gil"] if os.environ.get("FERRY_DL_PROFILE_GIL") else []),
+                                    *(["--idle"] if os.environ.get("FERRY_DL_PROFILE_IDLE") else []),
                                     "--pid", str(dev.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         load_before = os.getloadavg()

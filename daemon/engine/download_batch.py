@@ -72,6 +72,8 @@ class SmallDownloads:
         groups = batches(downloads)
         workers = max(1, self.ctx.download_workers)
         unrecorded: list[Landed] = []
+        writing = self.ctx.engine_writes  # a batch's paths, from its landing until its record (engine_writes.py)
+        registered: list[list[str]] = []  # the paths of the batches landing or landed and not recorded yet
         total = sum(d.remote.size for d in downloads)
         with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="ferry-fetch") as fetchers, \
                 ThreadPoolExecutor(workers, thread_name_prefix="ferry-dl") as landers, \
@@ -88,9 +90,14 @@ class SmallDownloads:
                         return
                     blocks = fetched.result()
                     landed: list[Landed] = []
+                    paths = [d.path for d in group]
+                    writing.add(paths)
+                    registered.append(paths)
                     futures = [landers.submit(self._land_one, d, blocks, result, progress, landed) for d in group]
-                    if unrecorded:  # the batch before, recorded while this one lands
-                        self._record(unrecorded, result)
+                    if len(registered) > 1:  # the batch before, recorded while this one lands
+                        if unrecorded:
+                            self._record(unrecorded, result)
+                        writing.discard(registered.pop(0))
                     unrecorded = landed
                     errors = [f.exception() for f in futures]  # every file of the batch settles first
                     for error in errors:  # Offline or Unauthorized: the run stops (what landed is recorded)
@@ -99,8 +106,12 @@ class SmallDownloads:
             finally:
                 for pending in ahead:
                     pending.cancel()
-                if unrecorded:
-                    self._record(unrecorded, result)
+                try:
+                    if unrecorded:
+                        self._record(unrecorded, result)
+                finally:
+                    for paths in registered:
+                        writing.discard(paths)
 
     def _land_one(self, d: Download, blocks: dict[str, bytes], result: BatchResult, progress: Callable[[int], None],
                   landed: list[Landed]) -> None:

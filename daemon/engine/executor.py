@@ -26,6 +26,7 @@ from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal, Tree
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest
+from ferrysync.daemon.local.engine_writes import EngineWrites
 from ferrysync.daemon.local.marker import RootUnavailable, check_marker
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.local.scanner import stat_entry
@@ -102,6 +103,7 @@ class FolderContext:
     download_workers: int = 4  # files downloaded at once (1: one after the other, on the calling thread)
     now: Callable[[], datetime] = datetime.now  # local wall-clock time, as conflict names show it
     wake_indexer: Callable[[], None] = lambda: None  # a path was marked dirty: let the local observer look now
+    engine_writes: EngineWrites = field(default_factory=EngineWrites)  # landed, not yet recorded: the indexer waits
 
 
 @dataclass

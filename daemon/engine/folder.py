@@ -112,7 +112,7 @@ class FolderSync:
         s = settings()
         self.observer = LocalObserver(self.journal, self.fid, self.root, pool, quiet_period=s.quiet_period_s,
                                       rescan_interval=s.rescan_interval_s, on_changes=self.mark,
-                                      on_error=self._observer_error)
+                                      on_error=self._observer_error, engine_writes=ctx.engine_writes)
         ctx.wake_indexer = self.observer.wake
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
                                on_changes=self.mark, on_state=self._feed_state)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrysync.daemon.journal import DirtyPath, Journal, StatKey
+from ferrysync.daemon.local.engine_writes import EngineWrites
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.ignore import BUILTIN_ONLY, IgnoreRules
 from ferrysync.daemon.local.marker import check_marker
@@ -53,6 +54,7 @@ class _Batch:
     to_hash: list[DiskEntry] = field(default_factory=list)
     scan_marks: list[str] = field(default_factory=list)
     requeue: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)  # being written by the engine: see engine_writes.py
     racy: list[tuple[str, float]] = field(default_factory=list)  # (path, when to look again): see RACY_NS
     handled: set[str] = field(default_factory=set)  # covered by a subtree scan in this batch
 
@@ -70,8 +72,10 @@ class LocalIndexer:
         rules: Callable[[], IgnoreRules] = lambda: BUILTIN_ONLY,
         quiet_period: float = 1.0,
         clock: Callable[[], float] = time.time,
+        engine_writes: EngineWrites | None = None,
     ) -> None:
         self.journal = journal
+        self.engine_writes = engine_writes if engine_writes is not None else EngineWrites()
         self.folder_id = folder_id
         self.root = root
         self.pool = pool
@@ -119,6 +123,9 @@ class LocalIndexer:
             path = item.path
             if not path or path in b.handled or (rules.is_ignored(path, False) and rules.is_ignored(path, True)):
                 continue  # ignored paths keep whatever row they had: never synced, never deleted
+            if path in self.engine_writes:
+                b.deferred.append(path)  # recorded by the engine in a moment, which then re-checks it
+                continue
             try:
                 disk = stat_entry(self.root, path)
             except OSError as exc:
@@ -151,7 +158,7 @@ class LocalIndexer:
             # A path looked at without error is no longer failing to index, whether its row changed or not (a
             # file that turned into a folder while it was hashed failed once; the folder's row may be unchanged).
             looked_at = {i.path for i in items}.union(e.path for e, _ in b.puts).union(b.gone)
-            for path in failing.intersection(looked_at).difference(result.errors, b.requeue):
+            for path in failing.intersection(looked_at).difference(result.errors, b.requeue, b.deferred):
                 self.journal.clear_failure(self.folder_id, path)
             retry = [self.journal.record_failure(self.folder_id, p, m, now) for p, m in result.errors.items()]
             self.journal.ack_dirty(items)
@@ -160,6 +167,8 @@ class LocalIndexer:
                 self.journal.mark_dirty(self.folder_id, [f.path], f.next_try)
             self.journal.mark_dirty(self.folder_id, b.scan_marks, now, rearm=False)
             self.journal.mark_dirty(self.folder_id, b.requeue, now + self.quiet_period)
+            # rearm: a path the engine re-checked meanwhile was not acked (its time changed) and waits this long
+            self.journal.mark_dirty(self.folder_id, b.deferred, now + self.quiet_period)
             for path, when in b.racy:
                 self.journal.mark_dirty(self.folder_id, [path], when)
         result.requeued = b.requeue

@@ -33,6 +33,7 @@ from watchdog.observers.api import BaseObserver
 
 from ferrysync.daemon import threads
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.local.engine_writes import EngineWrites
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.ignore import IGNORE_FILE
 from ferrysync.daemon.local.indexer import LocalIndexer
@@ -331,6 +332,7 @@ class LocalObserver:
         on_changes: Callable[[list[str]], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
         observer_factory: Callable[[], BaseObserver] = native_observer,
+        engine_writes: EngineWrites | None = None,
     ) -> None:
         self.journal = journal
         self.folder_id = folder_id
@@ -338,7 +340,8 @@ class LocalObserver:
         self._on_changes = on_changes or (lambda paths: None)
         self._on_error = on_error or (lambda exc: None)
         self.rules = RulesCache(root)
-        self.indexer = LocalIndexer(journal, folder_id, root, pool, rules=self.rules.get, quiet_period=quiet_period)
+        self.indexer = LocalIndexer(journal, folder_id, root, pool, rules=self.rules.get, quiet_period=quiet_period,
+                                    engine_writes=engine_writes)
         self.watcher = FolderWatcher(
             journal,
             folder_id,

@@ -13,6 +13,7 @@ import pytest
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local import indexer as indexer_mod
 from ferrysync.daemon.local.chunker import hash_file
+from ferrysync.daemon.local.engine_writes import EngineWrites
 from ferrysync.daemon.local.hasher import HashPool, HashResult
 from ferrysync.daemon.local.ignore import IgnoreRules
 from ferrysync.daemon.local.indexer import LocalIndexer
@@ -219,3 +220,35 @@ def test_walk_skips_names_that_are_not_utf8(root: Path) -> None:
 
 def test_indexer_module_bounds_batches() -> None:
     assert indexer_mod.BATCH >= 100
+
+
+def test_a_file_the_engine_is_landing_is_read_only_after_its_record_and_a_save_made_meanwhile_is_seen(
+    journal: Journal, root: Path, counting_pool: Any, lfs: Any
+) -> None:
+    """Small downloads record a batch after its files land; the watcher's events for them come first. The indexer
+    leaves such a path queued instead of reading the engine's own bytes; the engine's re-check after its record
+    makes it ready, and a save the user made in between is then seen against what the engine recorded."""
+    writes = EngineWrites()
+    ix = LocalIndexer(journal, FID, root, counting_pool, quiet_period=30.0, engine_writes=writes)
+    target = root / "dl.bin"
+    target.write_bytes(b"downloaded")
+    writes.add(["dl.bin"])
+    journal.mark_dirty(FID, ["dl.bin"], 0.0)  # the watcher's event, its quiet period over
+    ix.run_once()
+    assert counting_pool.reads == {}  # not read while the engine has not recorded it
+    assert journal.get_local(FID, "dl.bin") is None
+    assert journal.ready_dirty(time.time() + 60, 10, FID) != []  # still queued
+    digest = hash_file(target)
+    st = target.stat()
+    with journal.transaction():  # what landing.record_batch does: the row of what the engine wrote...
+        journal.put_local(FID, LocalEntry("dl.bin", Kind.FILE, st.st_size, st.st_mtime_ns, st.st_ino, False,
+                                          digest.content_hash, digest.block_hashes), list(digest.chunks))
+        target.write_bytes(b"the user's save, right after")  # (a save lands in between)
+        journal.mark_dirty(FID, ["dl.bin"], 0.0, rearm=False)  # ... and its re-check
+    writes.discard(["dl.bin"])
+    ix.drain()
+    assert counting_pool.reads == {"dl.bin": 1}
+    row = journal.get_local(FID, "dl.bin")
+    assert row is not None
+    assert row.content_hash == hash_file(target).content_hash
+    assert lfs.mismatch(journal, root) is None

@@ -234,6 +234,9 @@ class Device:
         self.index()
         self.pull()
         self.folder.step()
+        # A step's landings are recorded (or failed) by its end: a path left marked as the engine's own write
+        # would keep the indexer from ever looking at it (engine_writes.py).
+        assert not self.folder.ctx.engine_writes, f"{self.name}: paths left marked as being written by the engine"
 
     def idle(self) -> bool:
         return not self.events and self.folder.idle()
