@@ -97,7 +97,7 @@ class SmallDownloads:
                     if len(registered) > 1:  # the batch before, recorded while this one lands
                         if unrecorded:
                             self._record(unrecorded, result)
-                        writing.discard(registered.pop(0))
+                        self._release(registered.pop(0))
                     unrecorded = landed
                     errors = [f.exception() for f in futures]  # every file of the batch settles first
                     for error in errors:  # Offline or Unauthorized: the run stops (what landed is recorded)
@@ -111,7 +111,14 @@ class SmallDownloads:
                         self._record(unrecorded, result)
                 finally:
                     for paths in registered:
-                        writing.discard(paths)
+                        self._release(paths)
+
+    def _release(self, paths: list[str]) -> None:
+        """The engine is done with a batch (recorded, or failed where it failed): the indexer may look at its paths
+        now, whenever it deferred them (engine_writes.py)."""
+        self.ctx.engine_writes.discard(paths)
+        self.ex.j.mark_dirty(self.ex.fid, paths, 0.0, rearm=False)
+        self.ctx.wake_indexer()
 
     def _land_one(self, d: Download, blocks: dict[str, bytes], result: BatchResult, progress: Callable[[int], None],
                   landed: list[Landed]) -> None:

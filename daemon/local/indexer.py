@@ -31,6 +31,7 @@ from ferrysync.daemon.model import Chunk, Kind, LocalEntry
 log = logging.getLogger(__name__)
 
 BATCH = 2000
+DEFER_S = 0.25  # the least a path the engine is writing waits before it is looked at again (engine_writes.py)
 VANISHED_KEEP = 100_000
 # File systems stamp mtimes from a coarse clock (a jiffy on Linux, ~16 ms on Windows): two writes of the same size
 # inside one tick leave the same stat. A digest of a file modified this recently is recorded, but the file is read
@@ -167,8 +168,9 @@ class LocalIndexer:
                 self.journal.mark_dirty(self.folder_id, [f.path], f.next_try)
             self.journal.mark_dirty(self.folder_id, b.scan_marks, now, rearm=False)
             self.journal.mark_dirty(self.folder_id, b.requeue, now + self.quiet_period)
-            # rearm: a path the engine re-checked meanwhile was not acked (its time changed) and waits this long
-            self.journal.mark_dirty(self.folder_id, b.deferred, now + self.quiet_period)
+            # Not before the engine releases it (rearm: a release that came meanwhile was not acked, its
+            # time changed, and waits this long); never at once, or a zero quiet period would spin on it.
+            self.journal.mark_dirty(self.folder_id, b.deferred, now + max(self.quiet_period, DEFER_S))
             for path, when in b.racy:
                 self.journal.mark_dirty(self.folder_id, [path], when)
         result.requeued = b.requeue

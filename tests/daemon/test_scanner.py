@@ -252,3 +252,17 @@ def test_a_file_the_engine_is_landing_is_read_only_after_its_record_and_a_save_m
     assert row is not None
     assert row.content_hash == hash_file(target).content_hash
     assert lfs.mismatch(journal, root) is None
+
+
+def test_with_no_quiet_period_a_path_the_engine_is_writing_does_not_keep_the_indexer_busy(
+    journal: Journal, root: Path, counting_pool: Any
+) -> None:
+    writes = EngineWrites()
+    ix = LocalIndexer(journal, FID, root, counting_pool, quiet_period=0.0, engine_writes=writes)
+    (root / "dl.bin").write_bytes(b"downloaded")
+    writes.add(["dl.bin"])
+    journal.mark_dirty(FID, ["dl.bin"], 0.0)
+    ix.drain(max_rounds=50)  # returns: the path waits (not ready again at once), nothing was read
+    assert journal.ready_dirty(time.time(), 10, FID) == []
+    assert journal.ready_dirty(time.time() + 60, 10, FID) != []
+    assert counting_pool.reads == {}
