@@ -1,6 +1,7 @@
 """The server's metadata writes for one batch of small files, in-process on SQLite (no HTTP, no block bytes).
 
-What one 1,000-file round of the daemon's upload costs the metadata store: `mark_uploading` + `add_user_blocks`
+What one 1,000-file round of the daemon's upload costs the metadata store: the missing-call (`POST
+/v1/blocks/missing`, 2,000 hashes of which half are held), `mark_uploading` + `add_user_blocks`
 (what `POST /v1/blocks/batch` records) and `commit` of 1,000 puts (new paths, then two rounds of edits of the
 same paths). Prints JSON: per step, the best of the rounds in rows per second. A look at the SQL cost alone,
 which the end-to-end `sync` bench mixes with everything else; run it from each of two checkouts, back to back,
@@ -37,6 +38,13 @@ def main(argv: list[str]) -> int:
             store.mark_uploading(hashes)
             store.add_user_blocks(user.id, [(h, 4096) for h in hashes])
             holdings.append(time.perf_counter() - t0)
+        asked = hashes + [f"{n + i:064x}" for i in range(n)]  # half held, half not: the daemon's missing-call
+        missing: list[float] = []
+        for _ in range(ROUNDS):
+            t0 = time.perf_counter()
+            if len(store.missing_blocks(user.id, asked)) != n:
+                raise RuntimeError("the missing-call answered wrong")
+            missing.append(time.perf_counter() - t0)
         commits: list[float] = []
         revs: list[int | None] = [None] * n
         for r in range(ROUNDS):
@@ -51,9 +59,11 @@ def main(argv: list[str]) -> int:
         store.close()
         print(json.dumps({"suite": "metadata", "files": n,
                           "marks_and_holdings_blocks_per_s": round(n / min(holdings)),
+                          "missing_call_hashes_per_s": round(2 * n / min(missing)),
                           "commit_new_files_per_s": round(n / commits[0]),
                           "commit_edits_files_per_s": round(n / min(commits[1:])),
                           "seconds": {"marks_and_holdings": [round(x, 4) for x in holdings],
+                                      "missing_call": [round(x, 4) for x in missing],
                                       "commits": [round(x, 4) for x in commits]}}, indent=2))
         return 0
     finally:
