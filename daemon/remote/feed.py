@@ -382,7 +382,10 @@ class FeedReader:
                         rows[rel] = changed[rel] = None
                         touched.append(rel)
                     continue
-                rows[rel] = changed[rel] = replace(fe.entry, path=rel)
+                row = replace(fe.entry, path=rel)
+                if row == current:
+                    continue  # recorded already (the executor's own commit, read back): nothing new to plan
+                rows[rel] = changed[rel] = row
                 touched.append(rel)
             for rel, row in changed.items():
                 if row is None:

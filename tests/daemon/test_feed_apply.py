@@ -3,6 +3,8 @@ the paths handed to the planner must be what applying its entries one by one, in
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.model import Kind, RemoteEntry
 from ferrysync.daemon.remote.feed import FeedReader
@@ -44,3 +46,19 @@ def test_a_page_applies_as_its_entries_in_order(journal: Journal) -> None:
     assert sorted(tree) == ["b.txt", "d.txt", "e.txt", "f.txt"]
     assert (tree["b.txt"].rev, tree["d.txt"].rev, tree["e.txt"].rev, tree["f.txt"].rev) == (7, 9, 11, 14)
     assert journal.get_cursor(FID) == 15
+
+
+def test_the_devices_own_commits_read_back_change_nothing_and_plan_nothing(journal: Journal) -> None:
+    """After an upload the executor records the server's answer as the remote row; the feed then brings the same
+    entry back. Handed to the planner again, every file of a 10,000-file upload was planned twice."""
+    mine = _put("mine.txt", 7)
+    journal.put_remote(FID, replace(mine.entry, path="mine.txt"))  # what the executor recorded from its commit
+    journal.put_remote(FID, _file("theirs.txt", 3))
+    feed = FeedReader(journal, FID, "Docs", None, on_changes=lambda _: None,  # type: ignore[arg-type]
+                      on_state=lambda: None)
+    edited = RemoteEntry("Docs/theirs.txt", Kind.FILE, "id-theirs.txt", 8, 99, 8)
+    touched = feed._apply((mine, FeedEntry(edited, 8)), cursor=8)
+    assert touched == ["theirs.txt"]  # another device's edit is planned; the device's own commit is not
+    assert journal.get_remote(FID, "theirs.txt") == RemoteEntry("theirs.txt", Kind.FILE, "id-theirs.txt", 8, 99, 8)
+    assert journal.get_remote(FID, "mine.txt") == replace(mine.entry, path="mine.txt")
+    assert journal.get_cursor(FID) == 8
