@@ -2,8 +2,10 @@
 
 The server is asked which blocks it is missing (shared across all files of one call), so a renamed file
 or a second copy costs no upload, a one-byte edit in a big file costs about one block, and a crash
-mid-upload resumes where it stopped. Small blocks travel packed in batch requests (≤ 256 blocks, ≤ 8 MiB: what
-makes 10,000 small files fast); big ones by PUT; up to 8 requests in flight (the server flushes one block while it
+mid-upload resumes where it stopped. Blocks travel packed in batch requests (≤ 256 blocks, ≤ 8 MiB: what makes
+10,000 small files fast, and a big file's 1.25 MiB chunks six or so to a request, so the server makes them durable
+with one flush and records them in one transaction per request instead of per block: 1 GiB up went from 101-123 to
+163-194 MB/s on this project's 2-core machine); up to 8 requests in flight (the server flushes one batch while it
 receives the next). Each missing block is read from the file once, just before it leaves, hashed, checked against
 the digest the local tree recorded, and sent from that same buffer: a file that changed since it was hashed fails
 alone with FileChangedWhileReading and gets no commit op (nor does one whose size or mtime moved by the end).
@@ -29,7 +31,7 @@ from ferrysync.daemon.transfer.errors import TransferCancelled
 
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_BLOCKS = 256
-SMALL_BLOCK = 1024 * 1024  # blocks up to this size travel in batches; bigger ones by PUT
+SMALL_BLOCK = MAX_BLOCK  # blocks up to this size travel in batches (by default every block); a bigger one by PUT
 PARALLEL = 8  # requests in flight: enough to keep the server flushing one block while receiving the next ones
 
 Progress = Callable[[int], None]
@@ -161,7 +163,7 @@ class Uploader:
         return UploadOutcome(p.item, op=op)
 
     def _plan(self, missing: set[str], sources: dict[str, list[tuple[_Prepared, Chunk]]]) -> list[list[str]]:
-        """Group missing blocks into requests: batches of small blocks, and one big block per request."""
+        """Group missing blocks into requests: batches, and a block bigger than `small_block` alone."""
         jobs: list[list[str]] = []
         batch: list[str] = []
         batch_size = 0
