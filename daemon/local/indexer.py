@@ -125,7 +125,7 @@ class LocalIndexer:
             if not path or path in b.handled or (rules.is_ignored(path, False) and rules.is_ignored(path, True)):
                 continue  # ignored paths keep whatever row they had: never synced, never deleted
             if path in self.engine_writes:
-                b.deferred.append(path)  # recorded by the engine in a moment, which then re-checks it
+                b.deferred.append(path)  # the engine records it in a moment, then makes it ready again
                 continue
             try:
                 disk = stat_entry(self.root, path)

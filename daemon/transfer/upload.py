@@ -32,7 +32,7 @@ from ferrysync.daemon.transfer.errors import TransferCancelled
 BATCH_BYTES = 8 * 1024 * 1024
 BATCH_BLOCKS = 256
 SMALL_BLOCK = MAX_BLOCK  # blocks up to this size travel in batches (by default every block); a bigger one by PUT
-PARALLEL = 8  # requests in flight: enough to keep the server flushing one block while receiving the next ones
+PARALLEL = 8  # requests in flight: enough to keep the server flushing one batch while receiving the next ones
 
 Progress = Callable[[int], None]
 
