@@ -17,11 +17,24 @@ from collections.abc import Callable
 
 from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
 from watchdog.observers.inotify import InotifyEmitter
-from watchdog.observers.inotify_c import CallbackId, InotifyConstants, InotifyEvent, InotifyFD, Mask, WatchDescriptor
+from watchdog.observers.inotify_c import (
+    CallbackId,
+    InotifyConstants,
+    InotifyEvent,
+    InotifyFD,
+    Mask,
+    WatchCallback,
+    WatchDescriptor,
+)
 
 # Added to the root's existing watch (IN_MASK_ADD), never replacing the emitter's mask; the same link rule as the
 # emitter (IN_DONT_FOLLOW), so both name the same inode and share one watch: no extra watch is spent.
 _MASK = Mask(InotifyConstants.IN_MASK_ADD | InotifyConstants.IN_DELETE_SELF | InotifyConstants.IN_DONT_FOLLOW)
+
+
+# watchdog 7.1.1 added `on_events_lost`, called once every callback's `on_queue_overflow` has returned (its emitters
+# have repaired their watches by then, so a rescan started from it sees them whole); 7.1.0 calls only the latter.
+_TELLS_EVENTS_LOST = hasattr(WatchCallback, "on_events_lost")
 
 
 class _OverflowListener:
@@ -37,6 +50,10 @@ class _OverflowListener:
         pass  # the root went away: the watcher finds out from the marker check and calls rewatch()
 
     def on_queue_overflow(self) -> None:
+        if not _TELLS_EVENTS_LOST:
+            self._on_overflow()
+
+    def on_events_lost(self) -> None:
         self._on_overflow()
 
 

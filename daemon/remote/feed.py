@@ -382,10 +382,10 @@ class FeedReader:
                         rows[rel] = changed[rel] = None
                         touched.append(rel)
                     continue
-                row = replace(fe.entry, path=rel)
-                if row == current:
+                entry = replace(fe.entry, path=rel)
+                if entry == current:
                     continue  # recorded already (the executor's own commit, read back): nothing new to plan
-                rows[rel] = changed[rel] = row
+                rows[rel] = changed[rel] = entry
                 touched.append(rel)
             for rel, row in changed.items():
                 if row is None:
