@@ -27,7 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
@@ -50,6 +61,11 @@ WATCH_LIMIT_HELP = (
     "On Linux raise it: `sudo sysctl fs.inotify.max_user_watches=524288` (persist it in /etc/sysctl.d/)."
 )
 _SKIP_EVENTS = {"opened", "closed_no_write"}
+# The events that can tell of a change, asked of the OS by kind (watchdog turns the list into the inotify mask): a
+# file opened or closed unwritten (each read: the indexer's hashing, the uploader, any other program) and a folder's
+# "modified" (its listing changed: the child's own event says which) are never asked for, so never handled.
+_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, DirCreatedEvent, FileDeletedEvent, DirDeletedEvent,
+                                        FileModifiedEvent, FileMovedEvent, DirMovedEvent, FileClosedEvent]
 _COALESCE_S = 0.02
 
 
@@ -149,7 +165,7 @@ class FolderWatcher:
         observer: BaseObserver | None = None
         try:
             observer = self._observer_factory()
-            observer.schedule(_Handler(self), self._root_str, recursive=True)
+            observer.schedule(_Handler(self), self._root_str, recursive=True, event_filter=_EVENTS)
             observer.start()
             if isinstance(observer, ReportsOverflow):  # events were lost: only a full rescan finds what they said
                 observer.report_overflows(self._root_str, lambda: self.request_rescan("event queue overflow"))

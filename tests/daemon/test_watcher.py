@@ -218,3 +218,30 @@ def test_starting_on_a_missing_root_waits_for_it(
     lfs.wait_matches(journal, root, obs)
     assert obs.status.mode == "native"
     assert isinstance(errors[0], RootUnavailable)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="one inotify queue orders the events (the fence)")
+def test_reads_and_the_marker_folders_own_files_are_not_events(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only what can tell of a change is asked of the OS: a program reading a synced file (the indexer, the
+    uploader, a user's search tool) and Ferry's temp files in `.ferry/` wake nothing; a temp renamed into the
+    folder is the new file's event, as a download lands."""
+    (root / "read-me.txt").write_text("read many times")
+    obs = start_observer()
+    wait_until(lambda: obs.watcher.scans == 1 and obs.idle(), 10)
+    seen: list[str] = []
+    monkeypatch.setattr(obs.watcher, "on_paths",
+                        lambda paths: seen.extend(os.fsdecode(p) for p in paths if p))
+    for _ in range(3):
+        assert (root / "read-me.txt").read_text() == "read many times"
+    temps = root / ".ferry" / "tmp"
+    temps.mkdir(parents=True, exist_ok=True)
+    for i in range(5):
+        (temps / f".ferry-tmp-{i}").write_bytes(b"x" * i)
+        os.utime(temps / f".ferry-tmp-{i}", ns=(1, 1_700_000_000_000_000_000))
+    os.rename(temps / ".ferry-tmp-4", root / "landed.txt")
+    (root / "fence.txt").write_text("its event comes after every event above (one inotify queue)")
+    wait_until(lambda: any(p.endswith("fence.txt") for p in seen), 10, what="the fence's event")
+    assert any(p.endswith("/landed.txt") for p in seen)
+    assert not [p for p in seen if p.endswith("read-me.txt") or "/.ferry/tmp" in p], seen
