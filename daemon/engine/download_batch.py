@@ -3,11 +3,13 @@
 A small file costs one request of its own otherwise, and one request's handling (~ms) is most of what moving a
 4 KiB file costs. So small files are grouped into batches bounded by bytes and blocks (within the server's
 `max_fetch_bytes` and `max_hashes_per_fetch`), each batch's blocks come in one POST /v1/blocks/fetch (a few
-batches in flight while earlier ones land), and each file then lands exactly as a single download does (guarded,
-written to a temp, verified, fsynced, swapped only if the target is still what the engine last saw). What a batch
-changes in the journal is written in ONE transaction after its folders are fsynced: a crash before that commit
-leaves files on disk the journal does not know yet, which the next scan finds identical to the server's and
-records, never a row for bytes that are not durably there.
+batches in flight while earlier ones land), and each file then lands as a single download does (guarded, written to
+a temp, verified, swapped only if the target is still what the engine last saw), in three rounds over the batch:
+every file written to its temp, then ONE flush making all those temps durable (`fsio.sync_files`: a syncfs on
+Linux, where an fsync each cost a journal commit each), then every temp renamed into place. What a batch changes in
+the journal is written in ONE transaction after its folders are fsynced: a crash before that commit leaves files
+on disk the journal does not know yet, which the next scan finds identical to the server's and records, never a
+row for bytes that are not durably there; a crash before the renames leaves only temps, removed at the next start.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from ferrysync.daemon.engine.landing import Landed, land, record_batch
+from ferrysync.daemon.engine.landing import Landed, Staging, begin, finish, record_batch, stage
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.model import RemoteEntry
-from ferrysync.daemon.planner import Download
+from ferrysync.daemon.planner import Action, Download
 from ferrysync.daemon.remote import RemoteError, ServerUnavailable, Unauthorized
 
 if TYPE_CHECKING:
@@ -56,6 +58,20 @@ def batches(downloads: Sequence[Download]) -> list[list[Download]]:
     if current:
         out.append(current)
     return out
+
+
+def _settle(futures: list[Future[None]]) -> None:
+    """Wait for every future; then raise the first one's error, if any."""
+    errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+def _raise(exc: BaseException) -> Callable[[Action, BatchResult], None]:
+    def run(a: Action, r: BatchResult) -> None:
+        raise exc
+    return run
 
 
 class SmallDownloads:
@@ -93,16 +109,22 @@ class SmallDownloads:
                     paths = [d.path for d in group]
                     writing.add(paths)
                     registered.append(paths)
-                    futures = [landers.submit(self._land_one, d, blocks, result, progress, landed) for d in group]
-                    if len(registered) > 1:  # the batch before, recorded while this one lands
+                    staged: list[Staging] = []
+                    futures = [landers.submit(self._stage_one, d, blocks, result, progress, staged, landed)
+                               for d in group]
+                    if len(registered) > 1:  # the batch before, recorded while this one is written
                         if unrecorded:
                             self._record(unrecorded, result)
                         self._release(registered.pop(0))
                     unrecorded = landed
-                    errors = [f.exception() for f in futures]  # every file of the batch settles first
-                    for error in errors:  # Offline or Unauthorized: the run stops (what landed is recorded)
-                        if error is not None:
-                            raise error
+                    try:
+                        _settle(futures)  # every file of the batch settles first
+                    except BaseException:  # Offline or Unauthorized: the run stops (what landed is recorded)
+                        for s in staged:
+                            s.staged.discard()
+                        raise
+                    self._make_durable(staged, result)
+                    _settle([landers.submit(self._finish_one, s, result, landed) for s in staged])
             finally:
                 for pending in ahead:
                     pending.cancel()
@@ -120,9 +142,29 @@ class SmallDownloads:
         self.ex.j.mark_dirty(self.ex.fid, paths, 0.0, rearm=False)
         self.ctx.wake_indexer()
 
-    def _land_one(self, d: Download, blocks: dict[str, bytes], result: BatchResult, progress: Callable[[int], None],
-                  landed: list[Landed]) -> None:
-        self.ex._guarded(d, result, lambda a, r: landed.append(land(self.ex, d, r, blocks, progress)), settle=False)
+    def _stage_one(self, d: Download, blocks: dict[str, bytes], result: BatchResult,
+                   progress: Callable[[int], None], staged: list[Staging], landed: list[Landed]) -> None:
+        def run(a: Action, r: BatchResult) -> None:
+            early = begin(self.ex, d)
+            if early is not None:
+                landed.append(early)
+            else:
+                staged.append(stage(self.ex, d, progress, blocks))
+
+        self.ex._guarded(d, result, run, settle=False)
+
+    def _make_durable(self, staged: list[Staging], result: BatchResult) -> None:
+        """One flush for all the batch's temps; if it fails, each file's download failed (retried later)."""
+        try:
+            fsio.sync_files([s.temp for s in staged])
+        except OSError as exc:
+            for s in staged:
+                s.staged.discard()
+                self.ex._guarded(s.action, result, _raise(exc), settle=False)
+            staged.clear()
+
+    def _finish_one(self, s: Staging, result: BatchResult, landed: list[Landed]) -> None:
+        self.ex._guarded(s.action, result, lambda a, r: landed.append(finish(self.ex, s, r)), settle=False)
 
     def _prefetch(self, group: list[Download]) -> dict[str, bytes]:
         """The group's blocks that are not on this disk already, in one request; {} lets each file fetch its own

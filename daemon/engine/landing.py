@@ -1,6 +1,7 @@
 """Landing one download: guarded, written to a verified temp, swapped in safely, and what the journal records.
 
-`land` does the disk side (invariant 7 of docs/sync-model.md: a download replaces a local file only if it still
+`land` does the disk side (in three steps a batch of small files takes one at a time for all its files: `begin`,
+`stage`, `finish`) (invariant 7 of docs/sync-model.md: a download replaces a local file only if it still
 matches the row it was planned from, through the crash-safe swap of swaps.py); `record_landed` is the journal side,
 written inside the caller's transaction, one per file for a single download; `record_batch` records a batch of
 small files (download_batch.py) in one.
@@ -8,11 +9,10 @@ small files (download_batch.py) in one.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,7 @@ from ferrysync.daemon.local.marker import tmp_dir
 from ferrysync.daemon.local.scanner import DiskEntry, stat_entry
 from ferrysync.daemon.model import Chunk, Kind, LocalEntry
 from ferrysync.daemon.planner import Download, merge_base
-from ferrysync.daemon.transfer.download import ResumeState
+from ferrysync.daemon.transfer.download import ResumeState, Staged
 from ferrysync.daemon.transfer.errors import CorruptDownload, DiskFull, TargetChanged
 
 if TYPE_CHECKING:
@@ -43,61 +43,97 @@ class Landed:
     swapped: tuple[Path, ...] = ()  # temps whose swap records are cleared with the result
 
 
-def land(ex: Executor, a: Download, result: BatchResult, blocks: Mapping[str, bytes] | None = None,
-         progress: Callable[[int], None] | None = None) -> Landed:
-    """Put `a`'s file on disk (guarded, verified, swapped safely); what the journal must record of it.
+@dataclass(frozen=True, slots=True)
+class Staging:
+    """A download whose verified bytes wait in a temp file (`stage`) for `finish` to put them at the target."""
 
-    `blocks`: fetched ahead for a batch of small files (no resume state: such a file is fetched again whole,
-    and the caller fsyncs the folders and records the batch in one transaction)."""
+    action: Download
+    staged: Staged
+    batch: bool  # one of a batch of small files: no resume state, the caller fsyncs the folders and records
+    swapped: list[Path] = field(default_factory=list)  # the temp whose exchange with the target began (swaps.py)
+
+    @property
+    def temp(self) -> Path:
+        return self.staged.temp
+
+
+def land(ex: Executor, a: Download, result: BatchResult) -> Landed:
+    """Put `a`'s file on disk (guarded, verified, swapped safely); what the journal must record of it."""
+    early = begin(ex, a)
+    if early is not None:
+        return early
+    with ex.ctx.tracker.transfer(a.path, "down", a.remote.size) as progress:
+        return finish(ex, stage(ex, a, progress), result)
+
+
+def begin(ex: Executor, a: Download) -> Landed | None:
+    """The checks before a download; a Landed when there is nothing to fetch (only the executable bit changed)."""
     remote = a.remote
     ex._writable()
     ex._check_disk(a.path, a.expect_local)
     target = ex._abs(a.path)
     exp = a.expect_local
-    swapped: list[Path] = []  # the temp file whose exchange with the target began (see swaps.py)
     if exp is not None and exp.kind is Kind.FILE and exp.content_hash == remote.content_hash:
         fsio.chmod(target, _mode(target, remote.executable))  # only the executable bit changed
         # What the engine wrote is the mode; the content it vouches for is the planned row's.
         return Landed(a, replace(exp, executable=remote.executable), ex.j.local_chunks(ex.fid, a.path))
     ex._make_dirs(a.path, target.parent)
+    return None
+
+
+def stage(ex: Executor, a: Download, progress: Callable[[int], None],
+          blocks: Mapping[str, bytes] | None = None) -> Staging:
+    """`a`'s verified bytes in a temp file (after `begin`).
+
+    `blocks`: fetched ahead for a batch of small files (download_batch.py): no resume state (such a file is fetched
+    again whole), and the temp is NOT fsynced: the caller makes the batch's temps durable at once
+    (`fsio.sync_files`) before it calls `finish` on any of them."""
     batch = blocks is not None
 
     def on_state(st: ResumeState) -> None:
         save_resume(ex.j, ex.fid, a.path, st)
 
+    try:
+        staged = ex.ctx.downloader.stage(
+            a.remote, ex._abs(a.path), find_local_block=ex.ctx.find_block, progress=progress, cancel=ex.ctx.cancel,
+            tmp_dir=tmp_dir(ex.ctx.root), resume=None if batch else resume_state(ex.j, ex.fid, a.path, a.remote),
+            on_state=None if batch else on_state, blocks=blocks, durable=not batch)
+    except (CorruptDownload, DiskFull):
+        with ex.j.transaction():  # the temp file is gone: nothing to resume
+            forget_resume(ex.j, ex.fid, a.path)
+        raise
+    return Staging(a, staged, batch)
+
+
+def finish(ex: Executor, s: Staging, result: BatchResult) -> Landed:
+    """Put a staged download at its target, if the target is still what the engine last saw (invariant 7)."""
+    a, remote, exp = s.action, s.action.remote, s.action.expect_local
+
     def before_swap(temp: Path) -> None:
         # From the exchange on, the temp may hold the user's bytes: never resumed into, kept over a crash.
-        swapped.append(temp)
+        s.swapped.append(temp)
         with ex.j.transaction():
             forget_resume(ex.j, ex.fid, a.path)
             record_swap(ex.j, ex.fid, a.path, temp, remote.content_hash, exp)
 
-    with contextlib.ExitStack() as stack:
-        if progress is None:
-            progress = stack.enter_context(ex.ctx.tracker.transfer(a.path, "down", remote.size))
-        try:
-            done = ex.ctx.downloader.download(
-                remote, target, still_matches=lambda: _matches(ex.ctx.root, a.path, exp),
-                find_local_block=ex.ctx.find_block, progress=progress, cancel=ex.ctx.cancel,
-                tmp_dir=tmp_dir(ex.ctx.root),
-                resume=None if batch else resume_state(ex.j, ex.fid, a.path, remote),
-                on_state=None if batch else on_state,
-                target_is_new=exp is None, displaced_matches=lambda p: _stat_matches(_stat_or_none(p), exp),
-                before_swap=before_swap, blocks=blocks, sync_dir=not batch,
-            )
-        except (TargetChanged, CorruptDownload, DiskFull):
-            with ex.j.transaction():  # the temp file is gone (no swap happened): nothing to resume
-                forget_resume(ex.j, ex.fid, a.path)
-                for temp in swapped:
-                    clear_swap(ex.j, ex.fid, temp)
-            raise
+    try:
+        done = ex.ctx.downloader.install(
+            s.staged, still_matches=lambda: _matches(ex.ctx.root, a.path, exp), target_is_new=exp is None,
+            displaced_matches=lambda p: _stat_matches(_stat_or_none(p), exp), before_swap=before_swap,
+            sync_dir=not s.batch)
+    except TargetChanged:
+        with ex.j.transaction():  # the temp file is gone (no swap happened): nothing to resume
+            forget_resume(ex.j, ex.fid, a.path)
+            for temp in s.swapped:
+                clear_swap(ex.j, ex.fid, temp)
+        raise
     # Index the new file's chunks, so the next edit of it downloads only the chunks that changed.
     chunks = _chunks(remote.blocks, done.block_lengths)
     inode, size, mtime_ns, executable = done.written
     local = LocalEntry(a.path, Kind.FILE, size, mtime_ns, inode, executable, remote.content_hash, remote.blocks)
     if done.displaced is not None:
         _keep_displaced(ex, a.path, done.displaced, result)
-    return Landed(a, local, chunks, tuple(swapped))
+    return Landed(a, local, chunks, tuple(s.swapped))
 
 
 def record_landed(ex: Executor, landed: Landed) -> None:

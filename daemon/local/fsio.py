@@ -19,7 +19,7 @@ import ctypes.util
 import errno
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, BinaryIO, cast
 
 from ferrysync.daemon import atomic
@@ -103,6 +103,30 @@ def fsync(f: IO[bytes], path: StrPath) -> None:
     with step("fsync", path):
         f.flush()
         os.fsync(f.fileno())
+
+
+def sync_files(paths: Sequence[StrPath]) -> None:
+    """Make the bytes and metadata of many closed files durable at once (all on one file system).
+
+    On Linux that is one syncfs(2) of their file system: one journal commit for the lot, where an fsync each costs a
+    commit each (a batch of a thousand small downloads waited on a thousand). Elsewhere, an fsync each. syncfs
+    reports a write-back error of the file system since the last call (Linux 5.8+), so a failure is never silent."""
+    if not paths:
+        return
+    with step("fsync", *paths):
+        syncfs = getattr(_LIBC, "syncfs", None) if sys.platform == "linux" else None
+        if syncfs is None:
+            for path in paths:
+                with open(path, "r+b") as f:  # Windows syncs only a handle open for writing
+                    os.fsync(f.fileno())
+            return
+        fd = os.open(paths[0], os.O_RDONLY)
+        try:
+            if syncfs(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs: {os.strerror(err)}", os.fspath(paths[0]))
+        finally:
+            os.close(fd)
 
 
 def fsync_dir(path: StrPath) -> None:

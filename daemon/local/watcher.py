@@ -28,14 +28,9 @@ from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from watchdog.events import (
-    DirCreatedEvent,
-    DirDeletedEvent,
-    DirMovedEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
+    DirModifiedEvent,
+    FileClosedNoWriteEvent,
+    FileOpenedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
 )
@@ -61,11 +56,25 @@ WATCH_LIMIT_HELP = (
     "On Linux raise it: `sudo sysctl fs.inotify.max_user_watches=524288` (persist it in /etc/sysctl.d/)."
 )
 _SKIP_EVENTS = {"opened", "closed_no_write"}
-# The events that can tell of a change, asked of the OS by kind (watchdog turns the list into the inotify mask): a
-# file opened or closed unwritten (each read: the indexer's hashing, the uploader, any other program) and a folder's
-# "modified" (its listing changed: the child's own event says which) are never asked for, so never handled.
-_EVENTS: list[type[FileSystemEvent]] = [FileCreatedEvent, DirCreatedEvent, FileDeletedEvent, DirDeletedEvent,
-                                        FileModifiedEvent, FileMovedEvent, DirMovedEvent, FileClosedEvent]
+
+
+def _events_that_tell_a_change() -> list[type[FileSystemEvent]]:
+    """Every kind of event watchdog has but three, asked of the OS by kind (watchdog turns the list into the inotify
+    mask): a file opened, a file closed unwritten (each read, by the indexer's hashing, the uploader or any other
+    program) and a folder's "modified" (its listing changed: the child's own event says which) tell nothing, so
+    they are never asked for, never handled. Derived, not listed: a kind a later watchdog adds is kept."""
+    never = (FileOpenedEvent, FileClosedNoWriteEvent, DirModifiedEvent)
+    kinds: list[type[FileSystemEvent]] = []
+    todo = [FileSystemEvent]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if sub not in never and sub not in kinds:
+                kinds.append(sub)
+    return kinds
+
+
+_EVENTS = _events_that_tell_a_change()
 _COALESCE_S = 0.02
 
 

@@ -73,6 +73,23 @@ class DownloadResult:
     block_lengths: tuple[int, ...] = ()  # of each block of the file, in order (the block index records them)
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """A download's verified bytes in a temp file, not yet at the target (`Downloader.stage`, then `install`)."""
+
+    job: _Job
+    # The identity of the bytes written (inode, size, mtime_ns, executable): see DownloadResult.written.
+    written: tuple[int, int, int, bool]
+
+    @property
+    def temp(self) -> Path:
+        return self.job.temp
+
+    def discard(self) -> None:
+        """Remove the temp file of a download that will not be installed."""
+        self.job.discard()
+
+
 def _default_write(f: BinaryIO, data: bytes) -> object:
     return f.write(data)
 
@@ -115,6 +132,29 @@ class Downloader:
         `blocks`: verified bytes fetched ahead (`prefetch`), used before the disk or the network. `sync_dir=False`
         leaves the fsync of the target's folder to the caller, who must do it before recording the result (one
         fsync for a batch of files landing in the same folder)."""
+        staged = self.stage(entry, target, find_local_block=find_local_block, resume=resume, on_state=on_state,
+                            progress=progress, cancel=cancel, tmp_dir=tmp_dir, blocks=blocks)
+        return self.install(staged, still_matches=still_matches, target_is_new=target_is_new,
+                            displaced_matches=displaced_matches, before_swap=before_swap, sync_dir=sync_dir)
+
+    def stage(
+        self,
+        entry: RemoteEntry,
+        target: str | os.PathLike[str],
+        *,
+        find_local_block: LocalBlockFinder | None = None,
+        resume: ResumeState | None = None,
+        on_state: Callable[[ResumeState], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+        cancel: threading.Event | None = None,
+        tmp_dir: str | os.PathLike[str] | None = None,
+        blocks: Mapping[str, bytes] | None = None,
+        durable: bool = True,
+    ) -> Staged:
+        """The first half of `download`: `entry`'s verified bytes in a temp file with their final mode and mtime.
+
+        `durable=False` skips the temp's fsync: the caller must then make it durable (`fsio.sync_files`, one flush
+        for a whole batch) before `install`, or discard it."""
         if entry.kind is not Kind.FILE:
             raise ValueError(f"only files can be downloaded, {entry.path!r} is a {entry.kind.value}")
         if entry.content_hash is not None and content_hash_of(entry.blocks) != entry.content_hash:
@@ -127,7 +167,7 @@ class Downloader:
         temp = job.open_temp(folder, resume)
         try:
             job.fill()
-            job.seal()
+            job.seal(durable)
         except OSError as exc:
             if exc.errno in _DISK_FULL:
                 job.discard()
@@ -143,7 +183,25 @@ class Downloader:
             raise
         try:
             st = fsio.stat(temp)
-            written = (st.st_ino, st.st_size, st.st_mtime_ns, bool(st.st_mode & 0o100))
+        except BaseException:
+            job.discard()
+            raise
+        return Staged(job, (st.st_ino, st.st_size, st.st_mtime_ns, bool(st.st_mode & 0o100)))
+
+    def install(
+        self,
+        staged: Staged,
+        *,
+        still_matches: Callable[[], bool],
+        target_is_new: bool | None = None,
+        displaced_matches: Callable[[Path], bool] | None = None,
+        before_swap: Callable[[Path], None] | None = None,
+        sync_dir: bool = True,
+    ) -> DownloadResult:
+        """The second half of `download`: the staged temp put at its target, if the target is still what the engine
+        last saw (see the module doc); the temp is gone afterwards unless it holds a user's displaced save."""
+        job, temp, target = staged.job, staged.job.temp, staged.job.target
+        try:
             if not still_matches():
                 raise TargetChanged(f"{target} changed while it was downloaded; not replaced")
             displaced = _install(job, temp, target, target_is_new, displaced_matches, before_swap)
@@ -153,7 +211,7 @@ class Downloader:
             raise
         if sync_dir:
             fsio.fsync_dir(target.parent)
-        return DownloadResult(target, job.fetched, job.reused, written, displaced, tuple(job.lengths))
+        return DownloadResult(target, job.fetched, job.reused, staged.written, displaced, tuple(job.lengths))
 
 
 def _install(job: _Job, temp: Path, target: Path, target_is_new: bool | None,
@@ -344,13 +402,17 @@ class _Job:
             self.f.flush()
             self.on_state(ResumeState(str(self.temp), self.entry.content_hash, tuple(self.lengths)))
 
-    def seal(self) -> None:
-        """Check the size, make the bytes durable and give the temp its final metadata."""
+    def seal(self, durable: bool = True) -> None:
+        """Check the size, make the bytes durable (unless the caller will: `stage`) and give the temp its final
+        metadata."""
         assert self.f is not None
         if self.offset != self.entry.size:
             raise CorruptDownload(f"{self.entry.path}: blocks add up to {self.offset} bytes, "
                                   f"the server says {self.entry.size}")
-        fsio.fsync(self.f, self.temp)
+        if durable:
+            fsio.fsync(self.f, self.temp)
+        else:
+            self.f.flush()
         made = mode = stat.S_IMODE(fsio.fstat(self.f.fileno(), self.temp).st_mode)
         self.close()
         with contextlib.suppress(OSError):  # a new file keeps the umask-derived mode of the temp

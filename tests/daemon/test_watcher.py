@@ -221,27 +221,35 @@ def test_starting_on_a_missing_root_waits_for_it(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="one inotify queue orders the events (the fence)")
-def test_reads_and_the_marker_folders_own_files_are_not_events(
+def test_reading_a_file_is_not_an_event_and_a_change_of_mode_is(
     journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Only what can tell of a change is asked of the OS: a program reading a synced file (the indexer, the
-    uploader, a user's search tool) and Ferry's temp files in `.ferry/` wake nothing; a temp renamed into the
-    folder is the new file's event, as a download lands."""
+    uploader, a user's search tool) reaches the daemon as nothing at all; a change of mode alone (the executable
+    bit) is an event."""
+    from watchdog.events import FileSystemEvent
+
+    from ferrysync.daemon.local import watcher
+
+    heard: list[tuple[str, str]] = []
+    handle = watcher._Handler.on_any_event
+
+    def hearing(self: watcher._Handler, event: FileSystemEvent) -> None:
+        heard.append((event.event_type, os.fsdecode(event.src_path)))
+        handle(self, event)
+    monkeypatch.setattr(watcher._Handler, "on_any_event", hearing)
     (root / "read-me.txt").write_text("read many times")
+    (root / "run.sh").write_text("#!/bin/sh\n")
     obs = start_observer()
     wait_until(lambda: obs.watcher.scans == 1 and obs.idle(), 10)
-    seen: list[str] = []
-    monkeypatch.setattr(obs.watcher, "on_paths",
-                        lambda paths: seen.extend(os.fsdecode(p) for p in paths if p))
+    heard.clear()
     for _ in range(3):
         assert (root / "read-me.txt").read_text() == "read many times"
-    temps = root / ".ferry" / "tmp"
-    temps.mkdir(parents=True, exist_ok=True)
-    for i in range(5):
-        (temps / f".ferry-tmp-{i}").write_bytes(b"x" * i)
-        os.utime(temps / f".ferry-tmp-{i}", ns=(1, 1_700_000_000_000_000_000))
-    os.rename(temps / ".ferry-tmp-4", root / "landed.txt")
+    os.chmod(root / "run.sh", 0o755)
     (root / "fence.txt").write_text("its event comes after every event above (one inotify queue)")
-    wait_until(lambda: any(p.endswith("fence.txt") for p in seen), 10, what="the fence's event")
-    assert any(p.endswith("/landed.txt") for p in seen)
-    assert not [p for p in seen if p.endswith("read-me.txt") or "/.ferry/tmp" in p], seen
+    wait_until(lambda: any(p.endswith("fence.txt") for _, p in heard), 10, what="the fence's event")
+    assert [p for _, p in heard if p.endswith("read-me.txt")] == [], heard
+    assert ("attrib", str(root / "run.sh")) in heard
+    wait_until(lambda: journal.get_local(FID, "run.sh") is not None
+               and journal.get_local(FID, "run.sh").executable, 10,  # type: ignore[union-attr]
+               what="the executable bit recorded")
