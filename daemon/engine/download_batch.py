@@ -151,7 +151,7 @@ class SmallDownloads:
             else:
                 staged.append(stage(self.ex, d, progress, blocks))
 
-        self.ex._guarded(d, result, run, settle=False)
+        self.ex._guarded(d, result, run, settle=False, step="written")
 
     def _make_durable(self, staged: list[Staging], result: BatchResult) -> None:
         """One flush for all the batch's temps; if it fails, each file's download failed (retried later)."""

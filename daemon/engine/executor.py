@@ -160,14 +160,14 @@ class Executor:
             self._download_all(downloads, result)
 
     def _guarded(self, action: Action, result: BatchResult, fn: Callable[[Action, BatchResult], None], *,
-                 settle: bool = True) -> bool:
+                 settle: bool = True, step: str = "done") -> bool:
         """Run one action; map its failure to re-plan, backoff or offline. True if it succeeded.
 
         settle=False: the caller counts the success and clears the path's failure itself (with the batch's
-        journal transaction)."""
+        journal transaction). `step`: what the log says succeeded (a batch's first step is not the action done)."""
         try:
             fn(action, result)
-            log.debug("%s: %s %r done", self.fid, type(action).__name__, action.path)
+            log.debug("%s: %s %r %s", self.fid, type(action).__name__, action.path, step)
             # A report (kept out, skipped) changes nothing: planning it again is idle work.
             if settle and needs_work(action):
                 result.done += 1
