@@ -566,6 +566,31 @@ def _short(v: Any) -> str:
     return repr(v)
 
 
+def write_project(sim: Simulation, device: Device, files: int = 20) -> list[str]:
+    """`project/src/m0.py`… written on `device` and settled everywhere; the file names."""
+    src = device.root / "project" / "src"
+    src.mkdir(parents=True)
+    names = [f"m{i}.py" for i in range(files)]
+    for n in names:
+        (src / n).write_text(f"print({n!r})\n")
+    device.events += ["project", "project/src"] + [f"project/src/{n}" for n in names]
+    sim.settle()
+    return names
+
+
+def record_actions(device: Device) -> list[Action]:
+    """Every action the device's executor runs from now on, in order."""
+    ran: list[Action] = []
+    run = device.folder.executor.run
+
+    def recording(actions: Iterable[Action]) -> BatchResult:
+        todo = list(actions)
+        ran.extend(todo)
+        return run(todo)
+    device.folder.executor.run = recording  # type: ignore[method-assign]
+    return ran
+
+
 def run_seed(seed: int, base: Path, **kw: Any) -> Simulation:
     """One schedule, checked. Raises AssertionError with the seed on any broken invariant."""
     sim = Simulation(seed, base, **kw)

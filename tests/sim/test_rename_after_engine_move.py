@@ -13,39 +13,24 @@ are released together: the old half's wait ending before the new half's must not
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
-from simworld import Knobs, Simulation
+from simworld import Knobs, Simulation, record_actions, write_project
 
-from ferrysync.daemon.engine.executor import BatchResult
-from ferrysync.daemon.planner import Action, DeleteRemote, MoveLocal, MoveRemote, Upload
+from ferrysync.daemon.planner import DeleteRemote, MoveLocal, MoveRemote, Upload
 
 
 def test_a_rename_right_after_the_engines_move_is_one_move(tmp_path: Path) -> None:
     sim = Simulation(6, tmp_path, knobs=Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0), devices=2)
     try:
         amy, ben = sim.devices
-        src = amy.root / "project" / "src"
-        src.mkdir(parents=True)
-        names = [f"m{i}.py" for i in range(20)]
-        for n in names:
-            (src / n).write_text(f"print({n!r})\n")
-        amy.events += ["project", "project/src"] + [f"project/src/{n}" for n in names]
-        sim.settle()
+        names = write_project(sim, amy)
         os.rename(amy.root / "project", amy.root / "renamed-project")
         amy.events += ["project", "renamed-project"]
         sim.settle()  # ben's engine moved project -> renamed-project
         assert (ben.root / "renamed-project" / "src" / "m0.py").exists()
 
-        ran: list[Action] = []
-        run = ben.folder.executor.run
-
-        def recording(actions: Iterable[Action]) -> BatchResult:
-            todo = list(actions)
-            ran.extend(todo)
-            return run(todo)
-        ben.folder.executor.run = recording  # type: ignore[method-assign]
+        ran = record_actions(ben)
 
         # The engine's re-check of its move is ready at once; the user renames before the OS tells the observer.
         ben.journal.mark_dirty(ben.cfg.id, ["renamed-project"], 0.0)

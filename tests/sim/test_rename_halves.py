@@ -13,10 +13,9 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from simworld import Knobs, Simulation
+from simworld import Knobs, Simulation, record_actions, write_project
 
-from ferrysync.daemon.engine.executor import BatchResult
-from ferrysync.daemon.planner import Action, DeleteRemote, MoveRemote, Upload
+from ferrysync.daemon.planner import DeleteRemote, MoveRemote, Upload
 
 
 def _flipping(answers: Iterable[bool]) -> Iterator[bool]:
@@ -29,23 +28,9 @@ def test_a_folder_rename_indexed_in_two_halves_is_one_move(tmp_path: Path) -> No
     sim = Simulation(5, tmp_path, knobs=Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0), devices=2)
     try:
         amy, ben = sim.devices
-        src = amy.root / "project" / "src"
-        src.mkdir(parents=True)
-        names = [f"m{i}.py" for i in range(20)]
-        for n in names:
-            (src / n).write_text(f"print({n!r})\n")
-        amy.events += ["project", "project/src"] + [f"project/src/{n}" for n in names]
-        sim.settle()
+        names = write_project(sim, amy)
         assert sorted(p.name for p in (ben.root / "project" / "src").iterdir()) == sorted(names)
-
-        ran: list[Action] = []
-        run = amy.folder.executor.run
-
-        def recording(actions: Iterable[Action]) -> BatchResult:
-            todo = list(actions)
-            ran.extend(todo)
-            return run(todo)
-        amy.folder.executor.run = recording  # type: ignore[method-assign]
+        ran = record_actions(amy)
 
         os.rename(amy.root / "project", amy.root / "renamed")
         # The old half is indexed first, while the observer still has the new half to do: it waits.
