@@ -115,18 +115,19 @@ def sync_files(paths: Sequence[StrPath]) -> None:
         return
     with step("fsync", *paths):
         syncfs = getattr(_LIBC, "syncfs", None) if sys.platform == "linux" else None
-        if syncfs is None:
-            for path in paths:
-                with open(path, "r+b") as f:  # Windows syncs only a handle open for writing
-                    os.fsync(f.fileno())
-            return
-        fd = os.open(paths[0], os.O_RDONLY)
-        try:
-            if syncfs(fd) != 0:
+        if syncfs is not None:
+            fd = os.open(paths[0], os.O_RDONLY)
+            try:
+                if syncfs(fd) == 0:
+                    return
                 err = ctypes.get_errno()
+            finally:
+                os.close(fd)
+            if err not in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
                 raise OSError(err, f"syncfs: {os.strerror(err)}", os.fspath(paths[0]))
-        finally:
-            os.close(fd)
+        for path in paths:  # no syncfs here (or not for this file system): an fsync each
+            with open(path, "r+b") as f:  # Windows syncs only a handle open for writing
+                os.fsync(f.fileno())
 
 
 def fsync_dir(path: StrPath) -> None:

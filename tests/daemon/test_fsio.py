@@ -3,7 +3,10 @@ and a file hashed within its mtime's clock tick is read again (a same-size save 
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,3 +137,47 @@ def test_a_file_hashed_in_its_mtime_tick_is_read_again(tmp_path: Path) -> None:
         assert second is not None
         assert second.content_hash != first.content_hash
     journal.close()
+
+
+class _Libc:
+    """A stand-in for libc's syncfs (unit test only): counts calls, fails as told."""
+
+    def __init__(self, errno_: int = 0) -> None:
+        self.calls = 0
+        self.errno = errno_
+
+    def syncfs(self, fd: int) -> int:
+        self.calls += 1
+        if self.errno:
+            ctypes.set_errno(self.errno)
+            return -1
+        return 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="syncfs is Linux's")
+@pytest.mark.parametrize(("failure", "flushes", "fsyncs", "raises"), [
+    (0, 1, 0, False),  # one flush of the file system for the whole batch
+    (errno.EINVAL, 1, 3, False),  # a file system without syncfs: an fsync each instead
+    (errno.EIO, 1, 0, True),  # a write-back error: the batch fails, never silently
+])
+def test_a_batch_of_files_is_made_durable_with_one_flush(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         failure: int, flushes: int, fsyncs: int,
+                                                         raises: bool) -> None:
+    files = [tmp_path / f"t{i}" for i in range(3)]
+    for f in files:
+        f.write_bytes(b"x")
+    libc = _Libc(failure)
+    monkeypatch.setattr(fsio, "_LIBC", libc)
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    if raises:
+        with pytest.raises(OSError, match="syncfs"):
+            fsio.sync_files(files)
+    else:
+        fsio.sync_files(files)
+    assert (libc.calls, len(synced)) == (flushes, fsyncs)
