@@ -242,14 +242,24 @@ class Executor:
         if os.path.isdir(folder):
             return  # the common case (files landing in a folder that is there): one stat, no mkdir per level
         current = self.ctx.root
-        for part in folder.relative_to(self.ctx.root).parts:
-            current = current / part
-            try:
-                fsio.mkdir(current, exist_ok=True)
-            except FileNotFoundError as exc:  # the root or a folder above went away meanwhile
-                raise GuardFailed(f"{current.parent} vanished while {path} was placed") from exc
-            except (FileExistsError, NotADirectoryError) as exc:
-                raise GuardFailed(f"a file stands where {path} needs a folder", also=_ancestors(path)) from exc
+        made: list[str] = []
+        try:
+            for part in folder.relative_to(self.ctx.root).parts:
+                current = current / part
+                if os.path.isdir(current):
+                    continue
+                try:
+                    fsio.mkdir(current, exist_ok=True)
+                except FileNotFoundError as exc:  # the root or a folder above went away meanwhile
+                    raise GuardFailed(f"{current.parent} vanished while {path} was placed") from exc
+                except (FileExistsError, NotADirectoryError) as exc:
+                    raise GuardFailed(f"a file stands where {path} needs a folder", also=_ancestors(path)) from exc
+                made.append(current.relative_to(self.ctx.root).as_posix())
+        finally:
+            if made:  # what the engine wrote is looked at, not left to an event (a folder deleted meanwhile
+                # may be waiting for its rename's other half: its rows say gone while the disk has it again)
+                self._recheck(*made)
+                self.ctx.wake_indexer()
 
     def _disk_disagreed(self, path: str, result: BatchResult) -> None:
         """The disk is not what the local tree says: have the observer look (its event may still be on the way,
