@@ -27,6 +27,7 @@ from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine import exclusions
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
+from ferrysync.daemon.engine.rename_hold import RenameHold
 from ferrysync.daemon.engine.resume import resumable_temps
 from ferrysync.daemon.engine.swaps import recover_swaps
 from ferrysync.daemon.local.fsprobe import probe_profile
@@ -68,8 +69,6 @@ IDLE_TICK_S = 5.0  # how often an idle loop looks at the journal anyway
 STALL_RETRY_S = 5.0  # a round that failed unexpectedly, or paths that do not converge, are planned again after this
 VERIFY_POLL_S = 0.05  # how soon the journal check is tried again while the local observer is still indexing
 DELETION_WINDOW_S = 120.0  # deletions this recent count together against the mass-deletion hold
-VANISHED_WAIT_S = 10.0  # longest a vanished path waits for the local observer to catch up (see _hold_vanished)
-VANISHED_MIN_S = 0.5  # least it waits, for events still on their way (as long as watchdog pairs a move's halves)
 
 
 def _frozen(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -127,7 +126,7 @@ class FolderSync:
         self._verified = False
         self._lost_before: set[str] = set()
         self._verify_soon = False  # the journal check waits for the indexer: the loop ticks quickly meanwhile
-        self._vanished_since: dict[str, float] = {}  # see _hold_vanished
+        self._renames = RenameHold()  # a rename's halves waiting to be planned together (rename_hold.py)
         self._deleted: list[tuple[float, int]] = []  # (when, files) deleted lately without approval
         self._approve = False
         self._busy = False
@@ -321,11 +320,11 @@ class FolderSync:
 
     def _take(self, observer_idle: bool) -> set[str] | None:
         now = self.clock()
-        caught_up = bool(self._vanished_since) and not self._vanishing_waits(now, observer_idle)
+        caught_up = self._renames.released(now, observer_idle)
         with self._lock:
             due = {p for p, t in self._retry.items() if t <= now}
             if caught_up:  # paths that waited for a rename's other half go together, with what came meanwhile
-                due |= {p for p in self._retry if p in self._vanished_since}
+                due |= {p for p in self._retry if p in self._renames}
             for p in due:
                 del self._retry[p]
             if due or self._pending or self._full:
@@ -481,7 +480,10 @@ class FolderSync:
                     self._retry[p] = self.clock() + max(0.5, (b.next_try - now) if b else STALL_RETRY_S)
             paths = paths - backed
         rows = self._expand(paths)
-        self._hold_vanished(rows, observer_idle)
+        held_now = self.clock()
+        halves = self._renames.hold(rows, held_now, observer_idle, self._held)
+        with self._lock:
+            self._retry.update(dict.fromkeys(halves, held_now + GUARD_RETRY_S))
         s = self.settings()
         self.ctx.use_os_trash = s.trash == "os"
         self.ctx.host = s.conflict_host_name
@@ -537,47 +539,6 @@ class FolderSync:
             if done:
                 self._deleted.append((now_m, done))
         self._absorb(result)
-
-    def _hold_vanished(self, rows: dict[str, PathRows], observer_idle: bool) -> None:
-        """A path that vanished from disk waits while the local observer still has paths to index.
-
-        A rename reaches the journal in two halves (the old name gone, the new one there), and the halves can be
-        indexed apart — the engine's own re-check of a path it just wrote is ready at once, the user's events
-        after their quiet period. Planned alone, the old half is a deletion (held for approval if the folder was
-        big) and the new half an upload: correct in the end, but a rename becomes a delete, and a folder rename a
-        mass deletion. Waiting until the observer is idle plans both halves together: one move. The wait is
-        bounded, so a folder that never stops changing still propagates its deletions.
-
-        "Idle" cannot know of events still on their way from the OS (a few ms; longer on a loaded machine): a
-        user renaming a folder the instant the engine moved it into place had its old name indexed as gone (the
-        engine's re-check is ready at once) and planned while the new name's events were not yet delivered. So
-        the waiting paths also wait until the last of them has waited VANISHED_MIN_S; and they wait as one
-        group, released together (`_take`), since each half alone is the mistake this avoids."""
-        now = self.clock()
-        for p, r in rows.items():
-            if r.local is None and r.synced is not None and p not in self._held:
-                self._vanished_since.setdefault(p, now)
-        if not self._vanishing_waits(now, observer_idle):
-            self._vanished_since.clear()
-            return
-        for p, r in list(rows.items()):
-            if p in self._held:
-                continue  # planned already, waiting for the user's approval: it waited for its other half then
-            vanished = r.local is None and r.synced is not None
-            # A new path on disk may be the other half of a rename whose first half waits: it waits too.
-            appeared = r.local is not None and r.synced is None and r.remote is None
-            if vanished or appeared:
-                self._vanished_since.setdefault(p, now)
-                del rows[p]
-                with self._lock:
-                    self._retry[p] = now + GUARD_RETRY_S
-
-    def _vanishing_waits(self, now: float, observer_idle: bool) -> bool:
-        """Whether the paths in `_vanished_since` still wait (see `_hold_vanished`)."""
-        if not self._vanished_since:
-            return False
-        first, last = min(self._vanished_since.values()), max(self._vanished_since.values())
-        return now - first < VANISHED_WAIT_S and (not observer_idle or now - last < VANISHED_MIN_S)
 
     def _exists(self, path: str) -> bool:
         return stat_entry(self.root, path) is not None or self.journal.get_remote(self.fid, path) is not None

@@ -1,8 +1,8 @@
 """Landing one download: guarded, written to a verified temp, swapped in safely, and what the journal records.
 
-`land` does the disk side (in three steps a batch of small files takes one at a time for all its files: `begin`,
-`stage`, `finish`) (invariant 7 of docs/sync-model.md: a download replaces a local file only if it still
-matches the row it was planned from, through the crash-safe swap of swaps.py); `record_landed` is the journal side,
+`land` does the disk side (invariant 7 of docs/sync-model.md: a download replaces a local file only if it still
+matches the row it was planned from, through the crash-safe swap of swaps.py) in three steps, `begin`, `stage` and
+`finish`, which a batch of small files takes one at a time for all its files; `record_landed` is the journal side,
 written inside the caller's transaction, one per file for a single download; `record_batch` records a batch of
 small files (download_batch.py) in one.
 """

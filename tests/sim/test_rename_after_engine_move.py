@@ -6,7 +6,7 @@ observer has nothing queued yet, so "idle" says the rename has no other half: th
 deletion of every file (held for approval), and the new name was uploaded as new files when its events arrived:
 the other device kept both folders. Seen as `tests/e2e/test_sync_basic.py::test_renames_and_folder_moves_keep_content`
 failing about one run in sixteen under two CPU hogs. A path that has just vanished now waits a moment even when
-the observer looks idle (`VANISHED_MIN_S` in engine/folder.py), and the paths waiting for a rename's other half
+the observer looks idle (`VANISHED_MIN_S` in engine/rename_hold.py), and the paths waiting for a rename's other half
 are released together: the old half's wait ending before the new half's must not send it alone.
 """
 

@@ -40,7 +40,7 @@ def _mass_deletion_held(sim: Simulation, content: bytes) -> None:
         ben.events.append(f"f{i}.txt")
     for _ in range(5):
         ben.turn()
-        sim._clock += 0.25  # a deletion waits a moment for a rename's other half (engine/folder.py)
+        sim._clock += 0.25  # a deletion waits a moment for a rename's other half (engine/rename_hold.py)
     assert len(ben.folder.view.held) == 8
 
 
