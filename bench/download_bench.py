@@ -66,6 +66,26 @@ def _on_disk(folder: Path) -> tuple[int, int]:
     return count, total
 
 
+def _arrived(folder: Path, n: int, want: int) -> bool:
+    """A poll that stays cheap beside the daemon it measures: names are counted (no stat) until all `n` are
+    there, and only then is every size added up (a temp is renamed to its final name only when whole)."""
+    count = 0
+    for _, dirs, files in os.walk(folder):
+        dirs[:] = [x for x in dirs if x != ".ferry"]
+        count += len(files)
+    return count >= n and _on_disk(folder) == (n, want)
+
+
+def _cpu_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds the process has used so far (Linux /proc; zeros elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def main() -> int:
     mode = sys.argv[1] if len(sys.argv) > 1 else "small"
     if mode not in ("small", "big"):
@@ -97,15 +117,19 @@ def main() -> int:
                                     "--pid", str(dev.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         load_before = os.getloadavg()
+        cpu_before = _cpu_s(dev.pid)
         t0 = time.perf_counter()
         dev.ferry("folder", "add", str(dev.folder), "--remote", "/bench")
-        wait_until(lambda: _on_disk(dev.folder) == (n, want), 3600, "every byte on the fresh device", 0.05)
+        wait_until(lambda: _arrived(dev.folder, n, want), 3600, "every byte on the fresh device", 0.05)
         seconds = time.perf_counter() - t0
+        cpu_after = _cpu_s(dev.pid)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
         print(json.dumps({"case": mode, "files": n, "bytes": want, "seconds": round(seconds, 2),
                           "files_per_s": round(n / seconds, 1), "MBps": round(want / seconds / 1e6, 1),
+                          "daemon_user_cpu_s": round(cpu_after[0] - cpu_before[0], 2),
+                          "daemon_system_cpu_s": round(cpu_after[1] - cpu_before[1], 2),
                           "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                           "cpus": os.cpu_count()}))
         c.close()

@@ -120,6 +120,9 @@ def _serve(paths: FerryPaths, log_level: str | None) -> int:
     if not token:
         return _leave(EXIT_NOT_CONFIGURED, f"this device is not logged in to {config.server_url}: run `ferry login`")
 
+    from ferrysync.daemon.local.fsio import raise_open_file_limit
+
+    raise_open_file_limit()  # room for a batch of small downloads' open files (fsio.Unnamed)
     lock = DaemonLock(paths.lock_file)
     try:
         lock.acquire()

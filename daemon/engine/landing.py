@@ -53,8 +53,8 @@ class Staging:
     swapped: list[Path] = field(default_factory=list)  # the temp whose exchange with the target began (swaps.py)
 
     @property
-    def temp(self) -> Path:
-        return self.staged.temp
+    def file(self) -> Path | fsio.Unnamed:
+        return self.staged.file
 
 
 def land(ex: Executor, a: Download, result: BatchResult) -> Landed:
@@ -86,8 +86,9 @@ def stage(ex: Executor, a: Download, progress: Callable[[int], None],
     """`a`'s verified bytes in a temp file (after `begin`).
 
     `blocks`: fetched ahead for a batch of small files (download_batch.py): no resume state (such a file is fetched
-    again whole), and the temp is NOT fsynced: the caller makes the batch's temps durable at once
-    (`fsio.sync_files`) before it calls `finish` on any of them."""
+    again whole), the temp is NOT fsynced: the caller makes the batch's temps durable at once
+    (`fsio.sync_files`) before it calls `finish` on any of them; and a new file is written unnamed where the OS
+    can (`fsio.Unnamed`), so the caller must finish, discard or release each one."""
     batch = blocks is not None
 
     def on_state(st: ResumeState) -> None:
@@ -97,7 +98,8 @@ def stage(ex: Executor, a: Download, progress: Callable[[int], None],
         staged = ex.ctx.downloader.stage(
             a.remote, ex._abs(a.path), find_local_block=ex.ctx.find_block, progress=progress, cancel=ex.ctx.cancel,
             tmp_dir=tmp_dir(ex.ctx.root), resume=None if batch else resume_state(ex.j, ex.fid, a.path, a.remote),
-            on_state=None if batch else on_state, blocks=blocks, durable=not batch)
+            on_state=None if batch else on_state, blocks=blocks, durable=not batch,
+            unnamed=batch and a.expect_local is None)
     except (CorruptDownload, DiskFull):
         with ex.j.transaction():  # the temp file is gone: nothing to resume
             forget_resume(ex.j, ex.fid, a.path)

@@ -19,6 +19,7 @@ import ctypes.util
 import errno
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any, BinaryIO, cast
 
@@ -59,9 +60,9 @@ def lstat(path: StrPath) -> os.stat_result:
         return os.lstat(path)
 
 
-def stat(path: StrPath) -> os.stat_result:
+def stat(path: StrPath | Unnamed) -> os.stat_result:
     with step("stat", path):
-        return os.stat(path)
+        return os.stat(_handle(path))
 
 
 def fstat(fd: int, path: StrPath) -> os.stat_result:
@@ -105,8 +106,9 @@ def fsync(f: IO[bytes], path: StrPath) -> None:
         os.fsync(f.fileno())
 
 
-def sync_files(paths: Sequence[StrPath]) -> None:
-    """Make the bytes and metadata of many closed files durable at once (all on one file system).
+def sync_files(paths: Sequence[StrPath | Unnamed]) -> None:
+    """Make the bytes and metadata of many files durable at once (all on one file system): closed files by name,
+    unnamed ones through their open descriptor.
 
     On Linux that is one syncfs(2) of their file system: one journal commit for the lot, where an fsync each costs a
     commit each (a batch of a thousand small downloads waited on a thousand). Elsewhere, an fsync each. syncfs
@@ -116,16 +118,21 @@ def sync_files(paths: Sequence[StrPath]) -> None:
     with step("fsync", *paths):
         syncfs = getattr(_LIBC, "syncfs", None) if sys.platform == "linux" else None
         if syncfs is not None:
-            fd = os.open(paths[0], os.O_RDONLY)
+            first = paths[0]
+            fd = first.fd if isinstance(first, Unnamed) else os.open(first, os.O_RDONLY)
             try:
                 if syncfs(fd) == 0:
                     return
                 err = ctypes.get_errno()
             finally:
-                os.close(fd)
+                if not isinstance(first, Unnamed):
+                    os.close(fd)
             if err not in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
-                raise OSError(err, f"syncfs: {os.strerror(err)}", os.fspath(paths[0]))
+                raise OSError(err, f"syncfs: {os.strerror(err)}", os.fspath(first))
         for path in paths:  # no syncfs here (or not for this file system): an fsync each
+            if isinstance(path, Unnamed):
+                os.fsync(path.fd)
+                continue
             with open(path, "r+b") as f:  # Windows syncs only a handle open for writing
                 os.fsync(f.fileno())
 
@@ -138,14 +145,14 @@ def fsync_dir(path: StrPath) -> None:
         atomic.fsync_dir(path)
 
 
-def chmod(path: StrPath, mode: int) -> None:
+def chmod(path: StrPath | Unnamed, mode: int) -> None:
     with step("chmod", path):
-        os.chmod(path, mode)
+        os.chmod(_handle(path), mode)
 
 
-def utime(path: StrPath, mtime_ns: int) -> None:
+def utime(path: StrPath | Unnamed, mtime_ns: int) -> None:
     with step("utime", path):
-        os.utime(path, ns=(mtime_ns, mtime_ns))
+        os.utime(_handle(path), ns=(mtime_ns, mtime_ns))
 
 
 def mkdir(path: StrPath, *, parents: bool = False, exist_ok: bool = False) -> None:
@@ -177,6 +184,124 @@ def unlink(path: StrPath, *, missing_ok: bool = False) -> None:
 def replace(src: StrPath, dst: StrPath) -> None:
     with step("rename", src, dst):
         os.replace(src, dst)
+
+
+# -- files that take their name only when whole ------------------------------------------------------------------
+
+
+class Unnamed:
+    """A file being written that has no name yet (Linux `O_TMPFILE`): `link_unnamed` gives it its final name in one
+    step, and if the process dies first it vanishes with it — no temp file to find and remove at the next start.
+
+    Why it exists: a batch of small downloads written as named temps and renamed into place costs six file events
+    a file (create, modify, attrib, close, and a move's two halves that the watcher must pair up) and two names
+    created under the temp folder's lock; unnamed, it is one name created where the file belongs, and the
+    watcher's own work for the daemon's writes drops with it (bench/README.md, `download`).
+    `label` names it in the seam's hooks and in messages; nothing is ever at that path."""
+
+    __slots__ = ("fd", "label")
+
+    def __init__(self, fd: int, label: str) -> None:
+        self.fd = fd
+        self.label = label
+
+    def __fspath__(self) -> str:
+        return self.label
+
+    @property
+    def is_open(self) -> bool:
+        return self.fd >= 0
+
+    def close(self) -> None:
+        """Let go of it (its bytes vanish unless it was linked); idempotent."""
+        global _unnamed_open
+        if self.fd < 0:
+            return
+        fd, self.fd = self.fd, -1
+        with _unnamed_lock:
+            _unnamed_open -= 1
+        os.close(fd)
+
+
+_unnamed_lock = threading.Lock()
+_unnamed_open = 0
+# Linux only, and only where a descriptor can be named again through /proc (see link_unnamed); cleared for good
+# when a file system refuses either step, so each refusal costs one failed try, not one a file.
+_unnamed_ok = [sys.platform == "linux" and hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")]
+_UNNAMED_REFUSED = (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL, errno.EXDEV, errno.EPERM,
+                    errno.ENOSYS)
+
+
+_budget: list[int] = []  # computed at the first unnamed file, after `raise_open_file_limit`
+
+
+def _unnamed_budget() -> int:
+    """How many unnamed files may be open at once: half of what the descriptor limit leaves beyond a reserve for
+    everything else (journal, sockets, watches), at most 2,048. Past it, callers write named temps instead."""
+    if not _budget:
+        import resource  # POSIX only; only reached on Linux
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        _budget.append(2048 if soft == resource.RLIM_INFINITY else max(0, min(2048, (soft - 512) // 2)))
+    return _budget[0]
+
+
+def raise_open_file_limit(want: int = 4096) -> int:
+    """Raise this process's soft limit on open files towards `want` (never above the hard limit, never down), as
+    Go's runtime does for every program: desktop sessions often start at 1,024, and a batch of small downloads
+    keeps one descriptor a file open until its files are named. Returns the limit now in force (0 where unknown)."""
+    if os.name != "posix":
+        return 0
+    import resource  # POSIX only
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass  # not allowed here: the unnamed-file budget follows what is in force
+    return int(soft)
+
+
+def create_unnamed(folder: StrPath) -> Unnamed | None:
+    """A new unnamed file in `folder`'s file system, open for read and write; None where there is none to be had
+    (not Linux, a file system without `O_TMPFILE`, or too many open already): the caller writes a named temp."""
+    global _unnamed_open
+    if not _unnamed_ok[0]:
+        return None
+    with _unnamed_lock:
+        if _unnamed_open >= _unnamed_budget():
+            return None
+        _unnamed_open += 1
+    with step("open", folder):
+        try:
+            fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            with _unnamed_lock:
+                _unnamed_open -= 1
+            if exc.errno in _UNNAMED_REFUSED:
+                _unnamed_ok[0] = False
+                return None
+            raise
+    return Unnamed(fd, os.path.join(os.fspath(folder), f"(unnamed {fd})"))
+
+
+def link_unnamed(file: Unnamed, target: StrPath) -> None:
+    """Give `file` the name `target`, or raise FileExistsError if the name is taken: like `rename_noreplace`, the
+    check and the naming are one step. The file stays open (the caller closes it)."""
+    with step("link", file, target):
+        try:  # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N: open(2)'s own recipe; an absolute source ignores the fd
+            os.link(f"/proc/self/fd/{file.fd}", target, src_dir_fd=file.fd, follow_symlinks=True)
+        except OSError as exc:
+            if exc.errno in _UNNAMED_REFUSED:
+                _unnamed_ok[0] = False  # this one fails (and is retried as a named temp); no other tries
+            raise
+
+
+def _handle(path: StrPath | Unnamed) -> StrPath | int:
+    return path.fd if isinstance(path, Unnamed) else path
 
 
 # -- renames that never destroy a name's bytes ----------------------------------------------------------------

@@ -85,9 +85,20 @@ class Staged:
     def temp(self) -> Path:
         return self.job.temp
 
+    @property
+    def file(self) -> Path | fsio.Unnamed:
+        """What holds the bytes: the temp file, or the unnamed file (`fsio.sync_files` takes either)."""
+        return self.job.unnamed or self.job.temp
+
     def discard(self) -> None:
         """Remove the temp file of a download that will not be installed."""
         self.job.discard()
+
+    def release(self) -> None:
+        """What a crash would do to it, and no more: an unnamed file vanishes, a named temp stays for the next
+        start's clean-up. For a caller that stops half way (no disk step happens here)."""
+        if self.job.unnamed is not None:
+            self.job.unnamed.close()
 
 
 def _default_write(f: BinaryIO, data: bytes) -> object:
@@ -150,11 +161,15 @@ class Downloader:
         tmp_dir: str | os.PathLike[str] | None = None,
         blocks: Mapping[str, bytes] | None = None,
         durable: bool = True,
+        unnamed: bool = False,
     ) -> Staged:
         """The first half of `download`: `entry`'s verified bytes in a temp file with their final mode and mtime.
 
         `durable=False` skips the temp's fsync: the caller must then make it durable (`fsio.sync_files`, one flush
-        for a whole batch) before `install`, or discard it."""
+        for a whole batch, of `Staged.file`) before `install`, or discard it. `unnamed=True` (nothing is at the
+        target, no resume): the bytes are written to an unnamed file where the OS offers one (`fsio.Unnamed`),
+        which `install` names in one step without replacing anything; the caller must install, discard or release
+        it, or it holds a descriptor until then."""
         if entry.kind is not Kind.FILE:
             raise ValueError(f"only files can be downloaded, {entry.path!r} is a {entry.kind.value}")
         if entry.content_hash is not None and content_hash_of(entry.blocks) != entry.content_hash:
@@ -164,7 +179,7 @@ class Downloader:
         if tmp_dir is not None:
             folder.mkdir(parents=True, exist_ok=True)
         job = _Job(self, entry, target, find_local_block, on_state, progress, cancel, blocks or {})
-        temp = job.open_temp(folder, resume)
+        temp = job.open_temp(folder, resume, unnamed)
         try:
             job.fill()
             job.seal(durable)
@@ -173,16 +188,16 @@ class Downloader:
                 job.discard()
                 raise DiskFull(f"not enough disk space to download {entry.path!r} ({entry.size} bytes) "
                                f"into {folder}: free some space, then Ferry will retry") from exc
-            job.close()
+            job.stop()
             raise
         except CorruptDownload:
             job.discard()
             raise
         except BaseException:
-            job.close()
+            job.stop()
             raise
         try:
-            st = fsio.stat(temp)
+            st = fsio.stat(job.unnamed or temp)
         except BaseException:
             job.discard()
             raise
@@ -223,6 +238,13 @@ def _install(job: _Job, temp: Path, target: Path, target_is_new: bool | None,
     is fine (a caller that does not track the target). `before_swap(temp)` runs just before an exchange: from
     then on the temp file may hold the user's bytes, so the caller records that durably (a crash before it keeps
     them is recovered at the next start) and the temp is never discarded as a failed download's."""
+    if job.unnamed is not None:  # staged for a new file only: named here, never over anything
+        try:
+            fsio.link_unnamed(job.unnamed, target)
+        except FileExistsError as exc:
+            raise TargetChanged(f"{target} appeared while it was downloaded; not replaced") from exc
+        job.unnamed.close()
+        return None
     if target_is_new is None and not os.path.lexists(target):
         target_is_new = True
     if target_is_new:
@@ -265,15 +287,24 @@ class _Job:
         self.reused = 0
         self.temp = Path()
         self.f: BinaryIO | None = None
+        self.unnamed: fsio.Unnamed | None = None  # the bytes' file when it has no name yet (`stage(unnamed=True)`)
         self.swapping = False  # the exchange with the target has begun: the temp may hold the user's bytes
 
     # -- temp file ----------------------------------------------------------------------------------------
 
-    def open_temp(self, folder: Path, resume: ResumeState | None) -> Path:
+    def open_temp(self, folder: Path, resume: ResumeState | None, unnamed: bool = False) -> Path:
         if resume is not None and self._try_resume(folder, resume):
             return self.temp
         if resume is not None:
             Path(resume.temp_path).unlink(missing_ok=True)
+        if unnamed and resume is None and (u := fsio.create_unnamed(folder)) is not None:
+            self.unnamed, self.temp = u, Path(u.label)
+            try:
+                self.f = os.fdopen(u.fd, "r+b", closefd=False)  # the descriptor stays open until it is named
+            except BaseException:
+                u.close()
+                raise
+            return self.temp
         self.temp = folder / f"{TMP_PREFIX}{secrets.token_hex(8)}"
         self.f = fsio.create_exclusive(self.temp)
         return self.temp
@@ -305,8 +336,18 @@ class _Job:
                 self.f.close()
             self.f = None
 
+    def stop(self) -> None:
+        """Stopped half way (cancelled, offline): a named temp stays for a resume; an unnamed file cannot resume."""
+        if self.unnamed is not None:
+            self.discard()
+        else:
+            self.close()
+
     def discard(self) -> None:
         self.close()
+        if self.unnamed is not None:
+            self.unnamed.close()  # it never had a name: letting go of it is all there is to remove
+            return
         fsio.unlink(self.temp, missing_ok=True)
 
     # -- blocks -------------------------------------------------------------------------------------------
@@ -419,8 +460,8 @@ class _Job:
             mode = stat.S_IMODE(fsio.stat(self.target).st_mode)
         mode = mode | ((mode & 0o444) >> 2) if self.entry.executable else mode & ~0o111
         if mode != made:
-            fsio.chmod(self.temp, mode)
-        fsio.utime(self.temp, self.entry.mtime_ns)
+            fsio.chmod(self.unnamed or self.temp, mode)
+        fsio.utime(self.unnamed or self.temp, self.entry.mtime_ns)
 
 
 def remove_stale_temps(folder: str | os.PathLike[str], keep: set[str] | frozenset[str] = frozenset()) -> int:

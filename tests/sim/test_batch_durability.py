@@ -39,9 +39,11 @@ def test_a_batch_of_small_downloads_is_flushed_once_before_any_file_lands(tmp_pa
     flushes = [i for i, (op, paths) in enumerate(ops) if op == "fsync" and paths[0].startswith(temps)]
     assert len(flushes) == 1, "one flush for the batch, none a file"
     assert len(ops[flushes[0]][1]) == len(names)
-    landings = [i for i, (op, paths) in enumerate(ops) if op == "rename" and paths[0].startswith(temps)]
+    # A new file's temp is unnamed where the OS has them (Linux): linked at its name rather than renamed.
+    landings = [i for i, (op, paths) in enumerate(ops) if op in ("rename", "link") and paths[0].startswith(temps)]
     assert len(landings) == len(names)
     assert min(landings) > flushes[0], "no file takes its name before its bytes are durable"
+    assert fsio._unnamed_open == 0, "every unnamed file was named or let go of"
 
 
 def test_a_failed_flush_fails_the_batch_keeps_no_temp_and_is_retried(tmp_path: Path,
@@ -72,5 +74,6 @@ def test_a_failed_flush_fails_the_batch_keeps_no_temp_and_is_retried(tmp_path: P
         monkeypatch.setattr(fsio, "sync_files", real)
         sim.settle()
         assert sorted(p.name for p in ben.root.iterdir() if p.name != ".ferry") == sorted(names)
+        assert fsio._unnamed_open == 0, "the failed batch's unnamed files were let go of"
     finally:
         sim.close()
