@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,41 @@ def _files_on_disk(folder: Path, n: int, size: int) -> Any:
     return check
 
 
+def _create_floor_s(src: Path, dest: Path) -> float:
+    """What this disk's metadata path alone costs for the same files: every file of `src` written to `dest` on one
+    thread (created, written, closed; no fsync, no rename, no verification), its bytes read beforehand. Not a
+    limit Ferry could reach — it must also fetch, verify, flush, name and record — but the floor beneath it."""
+    files = [(Path(d).relative_to(src), name, (Path(d) / name).read_bytes())
+             for d, _, names in os.walk(src) for name in names]
+    t0 = time.perf_counter()
+    made: set[Path] = set()
+    for rel, name, data in files:
+        folder = dest / rel
+        if folder not in made:
+            folder.mkdir(parents=True, exist_ok=True)
+            made.add(folder)
+        fd = os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    seconds = time.perf_counter() - t0
+    shutil.rmtree(dest)
+    return seconds
+
+
+def _durable_write_s(src: Path, dest: Path) -> float:
+    """The same bytes written to one new file and fsynced: what landing them durably costs this disk."""
+    t0 = time.perf_counter()
+    with src.open("rb") as f, dest.open("wb") as out:
+        shutil.copyfileobj(f, out, 8 * 1024 * 1024)
+        out.flush()
+        os.fsync(out.fileno())
+    seconds = time.perf_counter() - t0
+    dest.unlink()
+    return seconds
+
+
 def _same_tree(a: Path, b: Path) -> bool:
     """Every file of `a` is in `b` with the same bytes (the daemon's `.ferry` dir is not compared)."""
     for dirpath, _, files in os.walk(a):
@@ -70,6 +106,8 @@ def small_files_down(base: Path, dev: Device, rclone: Rclone, sizes: Sizes, remo
     peer = rclone.copy_down(remote, base / "small-rclone-down")
     if peer.files != n:
         raise RuntimeError(f"rclone copied {peer.files} files down, not {n}")
+    settle()
+    floor_s = _create_floor_s(src, base / "small-create-floor")
     return {
         "files": n,
         "file_bytes": sizes.small_size,
@@ -79,8 +117,12 @@ def small_files_down(base: Path, dev: Device, rclone: Rclone, sizes: Sizes, remo
         "rclone_files_per_s": round(n / peer.seconds, 1),
         "ferry_speedup_vs_rclone": _ratio(peer.seconds, ferry_s),
         "ferry_bytes_match_source": same,
+        "disk_create_floor_s": round(floor_s, 2),
+        "ferry_vs_create_floor": _ratio(floor_s, ferry_s),
         "ferry_measured": "`ferry folder add` of an empty folder on a fresh device -> every file on its disk",
         "rclone_measured": "`rclone copy` of the same files out of SeaweedFS S3 into a local dir",
+        "floor_measured": "the same files created, written and closed by one thread (no network, no flush): "
+        "the disk's own cost of making them",
     }
 
 
@@ -110,6 +152,8 @@ def big_file_down(base: Path, dev: Device, rclone: Rclone, sink: Sink, sizes: Si
     same = filecmp.cmp(src, target, shallow=False)
     settle()
     peer = rclone.copy_down(remote, base / "big-rclone-down")
+    settle()
+    durable_s = _durable_write_s(src, base / "big-durable-floor.bin")
     return {
         "bytes": size,
         "ferry_s": round(ferry_s, 2),
@@ -120,6 +164,10 @@ def big_file_down(base: Path, dev: Device, rclone: Rclone, sink: Sink, sizes: Si
         "ferry_vs_loopback": _ratio(sink_s, ferry_s),
         "ferry_vs_rclone": _ratio(peer.seconds, ferry_s),
         "ferry_bytes_match_source": same,
+        "disk_durable_write_MBps": round(mb / durable_s, 1),
+        "ferry_vs_durable_write": _ratio(durable_s, ferry_s),
+        "durable_write_measured": "the same bytes written to a new file and fsynced, by one thread: what landing "
+        "them durably costs this disk, beneath any download",
         "ferry_measured": "`ferry folder add` of an empty folder on a fresh device -> the whole file on its disk "
         "under its name (downloaded, verified, renamed into place)",
         "loopback_measured": "one streamed HTTP GET of the same bytes from a bare uvicorn sink on 127.0.0.1",
