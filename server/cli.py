@@ -7,9 +7,10 @@ import asyncio
 import getpass
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
+from types import FrameType
 
 from sqlalchemy.exc import OperationalError
 
@@ -314,13 +315,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.log_level != "debug":  # uvicorn's start-up chatter; our own line below names the URL
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
     scheme = "https" if args.tls_cert else "http"
-    return asyncio.run(_serve(server, scheme, args.host))
+    return asyncio.run(_serve(server, scheme, args.host, ctx.notifier.release))
 
 
-async def _serve(server: object, scheme: str, host: str) -> int:
+async def _serve(server: object, scheme: str, host: str, release: Callable[[], None]) -> int:
     import uvicorn
 
     assert isinstance(server, uvicorn.Server)
+    loop = asyncio.get_running_loop()
+    exiting = server.handle_exit
+
+    def handle_exit(sig: int, frame: FrameType | None) -> None:
+        # uvicorn waits for open requests before the app's own shutdown runs: parked long-polls answer first
+        exiting(sig, frame)
+        loop.call_soon_threadsafe(release)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     while not server.started and not task.done():
         await asyncio.sleep(0.02)

@@ -24,6 +24,17 @@ class Notifier(Protocol):
         """Release every waiter (called at shutdown)."""
         ...
 
+    @property
+    def released(self) -> bool:
+        """True once `release` was called: a waiting request answers now instead of waiting again."""
+        ...
+
+    def release(self) -> None:
+        """The server is going down: wake every waiter now and answer later ones at once (on the event loop's
+        thread). Without it, each parked long-poll held the shutdown for its whole grace period and was then
+        cancelled with an ERROR and a traceback in the log: at every restart of a server with a device online."""
+        ...
+
     def publish(self, user_id: int, seq: int) -> None:
         """Announce that `user_id`'s seq is now `seq`. Thread-safe; callable from worker threads."""
         ...
@@ -46,6 +57,13 @@ class LocalNotifier:
         self._loop = asyncio.get_running_loop()
 
     async def stop(self) -> None:
+        self.release()
+
+    @property
+    def released(self) -> bool:
+        return self._stopping
+
+    def release(self) -> None:
         self._stopping = True
         for waiters in self._waiters.values():
             for fut in waiters:

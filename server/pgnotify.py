@@ -62,6 +62,13 @@ class PgNotifier:
             thread.join(timeout=5)
         await self._local.stop()
 
+    def release(self) -> None:
+        self._local.release()
+
+    @property
+    def released(self) -> bool:
+        return self._local.released
+
     def publish(self, user_id: int, seq: int) -> None:
         self._local.publish(user_id, seq)
         self._outbox.put((user_id, seq))

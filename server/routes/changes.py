@@ -105,6 +105,8 @@ async def wait(
             waits = [(ns, at.get(key, 0)) for key, ns in followed.items()]
             woke = await _wait_any(ctx.notifier, waits, min(remaining, RECHECK_SECONDS))
             now, followed = await run_in_threadpool(ctx.meta.feed_position, uid)
+            if ctx.notifier.released:  # the server is going down: answer with what there is, at once
+                break
             if woke and not _passed(now, after):
                 # The notifier knows a seq the database does not (e.g. data restored from a backup): poll calmly.
                 await asyncio.sleep(min(max(deadline - loop.time(), 0), RECHECK_SECONDS))

@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
+import time
 from pathlib import Path
 
+import requests
 from srvapi import Api, h
 from stored_blocks import stored
 from util import wait_until
@@ -110,3 +113,40 @@ def test_sigterm_stops_the_server_cleanly(server) -> None:  # type: ignore[no-un
     assert f"listening on http://127.0.0.1:{server.port}" in log
     assert "ferry-server stopped" in log
     assert "Traceback" not in log
+
+
+def test_sigterm_answers_a_parked_long_poll_and_stops_at_once(server) -> None:  # type: ignore[no-untyped-def]
+    """A device is always parked on /v1/changes/wait. At a restart the server used to wait its whole grace period
+    for that request, then cancel it with an ERROR and a traceback in the operator's log: every restart."""
+    alice = _api(server)
+    cursor = alice.all_changes(0)[1]
+    answered: dict[str, object] = {}
+
+    def park() -> None:
+        try:
+            r = alice.get("/v1/changes/wait", params={"cursor": cursor, "timeout": 60}, timeout=90)
+            answered["status"] = r.status_code
+        except Exception as exc:  # noqa: BLE001 - what the device would see instead of an answer
+            answered["error"] = exc
+
+    poller = threading.Thread(target=park)
+    poller.start()
+    wait_until(lambda: _parked(server), timeout=15, what="the long-poll parked on the server")
+    t0 = time.monotonic()
+    server.proc.terminate()
+    assert server.proc.wait(timeout=15) in (0, -signal.SIGTERM)
+    stopped_s = time.monotonic() - t0
+    server.proc = None
+    poller.join(10)
+    assert answered == {"status": 200}, "the parked device got an answer, not a dropped connection"
+    log = server.log.read_text()
+    assert "Traceback" not in log
+    assert " ERROR " not in log
+    assert stopped_s < 2.5, f"the shutdown waited {stopped_s:.1f} s (the grace period is 3 s)"
+
+
+
+def _parked(server) -> bool:  # type: ignore[no-untyped-def]
+    """The server holds one long-poll now (its /metrics gauge)."""
+    text = requests.get(f"{server.url}/metrics", timeout=5).text
+    return "ferry_long_polls_waiting 1" in text.splitlines()
