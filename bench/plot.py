@@ -1,8 +1,8 @@
 """Draw the sync bench's figures: `python bench/plot.py sync.json [-o docs/images/bench-sync.png]`.
 
 Two panels from one `bench/run.py sync` JSON document: files/s of the small-file cases (ferry beside rclone)
-and MB/s of the big-file cases (ferry beside rclone and the loopback HTTP limit). Cases missing from the JSON
-are left out. matplotlib with the Agg backend, so it runs without a display.
+and MB/s of the big-file cases (ferry beside rclone, the loopback HTTP limit and the disk's own floor). Cases
+missing from the JSON are left out. matplotlib with the Agg backend, so it runs without a display.
 """
 
 from __future__ import annotations
@@ -24,17 +24,21 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "images" / "benc
 FILES_PER_S = [
     ("small_files", "{small_files:,} × 4 KiB up", {"ferry": "ferry_files_per_s", "rclone": "rclone_files_per_s"}),
     ("small_files_down", "{small_files:,} × 4 KiB down",
-     {"ferry": "ferry_files_per_s", "rclone": "rclone_files_per_s"}),
+     {"ferry": "ferry_files_per_s", "rclone": "rclone_files_per_s", "disk floor": "disk_create_floor_files_per_s"}),
     ("idle_restart", "first sync, {idle_files:,} × 32 B", {"ferry": "initial_files_per_s"}),
     ("scale", "first sync, {scale_files:,} × 32 B", {"ferry": "first_sync_files_per_s"}),
 ]
 MB_PER_S = [
     ("big_file", "{big_mib} MiB up",
-     {"ferry": "ferry_MBps", "rclone": "rclone_MBps", "loopback limit": "loopback_http_put_MBps"}),
+     {"ferry": "ferry_MBps", "rclone": "rclone_MBps", "loopback limit": "loopback_http_put_MBps",
+      "disk floor": "disk_fsynced_blocks_MBps"}),
     ("big_file_down", "{big_mib} MiB down",
-     {"ferry": "ferry_MBps", "rclone": "rclone_MBps", "loopback limit": "loopback_http_get_MBps"}),
+     {"ferry": "ferry_MBps", "rclone": "rclone_MBps", "loopback limit": "loopback_http_get_MBps",
+      "disk floor": "disk_durable_write_MBps"}),
 ]
-COLORS = {"ferry": "#1f77b4", "rclone": "#ff7f0e", "loopback limit": "#9a9a9a"}
+# "disk floor": what this disk alone costs for the same bytes (files created by one thread; blocks or the file
+# written and fsynced): no network and no hashing, so a ceiling no sync tool reaches, beside the loopback one.
+COLORS = {"ferry": "#1f77b4", "rclone": "#ff7f0e", "loopback limit": "#9a9a9a", "disk floor": "#2ca02c"}
 
 
 def _panel(ax: Any, doc: dict[str, Any], spec: list[tuple[str, str, dict[str, str]]], unit: str) -> None:

@@ -118,6 +118,7 @@ def small_files_down(base: Path, dev: Device, rclone: Rclone, sizes: Sizes, remo
         "ferry_speedup_vs_rclone": _ratio(peer.seconds, ferry_s),
         "ferry_bytes_match_source": same,
         "disk_create_floor_s": round(floor_s, 2),
+        "disk_create_floor_files_per_s": round(n / floor_s, 1),
         "ferry_vs_create_floor": _ratio(floor_s, ferry_s),
         "ferry_measured": "`ferry folder add` of an empty folder on a fresh device -> every file on its disk",
         "rclone_measured": "`rclone copy` of the same files out of SeaweedFS S3 into a local dir",
