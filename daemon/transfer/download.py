@@ -176,10 +176,14 @@ class Downloader:
             raise CorruptDownload(f"{entry.path}: the server's block list does not match its content hash")
         target = Path(target)
         folder = Path(tmp_dir) if tmp_dir is not None else target.parent
-        if tmp_dir is not None:
-            folder.mkdir(parents=True, exist_ok=True)
         job = _Job(self, entry, target, find_local_block, on_state, progress, cancel, blocks or {})
-        temp = job.open_temp(folder, resume, unnamed)
+        try:
+            temp = job.open_temp(folder, resume, unnamed)
+        except FileNotFoundError:
+            if tmp_dir is None:  # the target's own folder is the engine's to make (it guards the root)
+                raise
+            folder.mkdir(parents=True, exist_ok=True)  # the temp folder, made when missing (not a mkdir a file)
+            temp = job.open_temp(folder, None, unnamed)
         try:
             job.fill()
             job.seal(durable)
@@ -217,7 +221,8 @@ class Downloader:
         last saw (see the module doc); the temp is gone afterwards unless it holds a user's displaced save."""
         job, temp, target = staged.job, staged.job.temp, staged.job.target
         try:
-            if not still_matches():
+            # An unnamed file takes a name only if it is free, in the same step: asking first would only repeat it.
+            if job.unnamed is None and not still_matches():
                 raise TargetChanged(f"{target} changed while it was downloaded; not replaced")
             displaced = _install(job, temp, target, target_is_new, displaced_matches, before_swap)
         except BaseException:
@@ -456,8 +461,9 @@ class _Job:
             self.f.flush()
         made = mode = stat.S_IMODE(fsio.fstat(self.f.fileno(), self.temp).st_mode)
         self.close()
-        with contextlib.suppress(OSError):  # a new file keeps the umask-derived mode of the temp
-            mode = stat.S_IMODE(fsio.stat(self.target).st_mode)
+        if self.unnamed is None:  # an unnamed file is for a new target only: nothing there to take the mode of
+            with contextlib.suppress(OSError):  # a new file keeps the umask-derived mode of the temp
+                mode = stat.S_IMODE(fsio.stat(self.target).st_mode)
         mode = mode | ((mode & 0o444) >> 2) if self.entry.executable else mode & ~0o111
         if mode != made:
             fsio.chmod(self.unnamed or self.temp, mode)
