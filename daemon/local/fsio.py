@@ -208,10 +208,6 @@ class Unnamed:
     def __fspath__(self) -> str:
         return self.label
 
-    @property
-    def is_open(self) -> bool:
-        return self.fd >= 0
-
     def close(self) -> None:
         """Let go of it (its bytes vanish unless it was linked); idempotent."""
         global _unnamed_open
@@ -275,17 +271,23 @@ def create_unnamed(folder: StrPath) -> Unnamed | None:
         if _unnamed_open >= _unnamed_budget():
             return None
         _unnamed_open += 1
-    with step("open", folder):
-        try:
-            fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            with _unnamed_lock:
-                _unnamed_open -= 1
-            if exc.errno in _UNNAMED_REFUSED:
-                _unnamed_ok[0] = False
-                return None
-            raise
-    return Unnamed(fd, os.path.join(os.fspath(folder), f"(unnamed {fd})"))
+    try:
+        probe("open", "before", folder)
+        fd = os.open(folder, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)
+    except BaseException as exc:
+        with _unnamed_lock:
+            _unnamed_open -= 1
+        if isinstance(exc, OSError) and exc.errno in _UNNAMED_REFUSED:
+            _unnamed_ok[0] = False
+            return None
+        raise
+    file = Unnamed(fd, os.path.join(os.fspath(folder), f"(unnamed {fd})"))
+    try:
+        probe("open", "after", file)
+    except BaseException:  # a crash here (the simulation's) takes the file with it, as the process would
+        file.close()
+        raise
+    return file
 
 
 def link_unnamed(file: Unnamed, target: StrPath) -> None:

@@ -121,6 +121,26 @@ def test_a_failed_download_lets_its_unnamed_file_go(here: Path) -> None:
     assert os.listdir(here / "tmp") == []  # the fixture checks the descriptor was closed
 
 
+@pytest.mark.parametrize("stage", ["before", "after"])
+def test_a_crash_at_the_open_holds_no_descriptor(here: Path, stage: str) -> None:
+    """The simulation's crashes are exceptions at the seam's steps: one there must not keep a descriptor, or a
+    place in the budget, that the dead process would have given back (the fixture counts them)."""
+
+    class Crash(Exception):
+        pass
+
+    def crash(op: str, at: str, paths: tuple[str, ...]) -> None:
+        if op == "open" and at == stage:
+            raise Crash
+
+    previous = fsio.set_hook(crash)
+    try:
+        with pytest.raises(Crash):
+            fsio.create_unnamed(here)
+    finally:
+        fsio.set_hook(previous)
+
+
 @pytest.mark.parametrize("refusal", [errno.EOPNOTSUPP, errno.EISDIR])
 def test_a_file_system_without_unnamed_files_gets_named_temps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                               refusal: int) -> None:
