@@ -114,6 +114,7 @@ class TrayUI:
         self._view: View | None = None
         self._shown: View | None = None
         self._icon: Any = None
+        self._live = False  # the icon is visible: views may be pushed to it
         self._quitting = False
 
     # --- Presenter protocol (any thread) ---
@@ -121,7 +122,7 @@ class TrayUI:
     def show(self, view: View) -> None:
         with self._lock:
             self._view = view
-            ready = self._icon is not None
+            ready = self._live
         if ready:
             ui_call(self._apply)
 
@@ -165,7 +166,13 @@ class TrayUI:
             self._icon = icon
 
         def setup(ic: Any) -> None:
+            # Views are pushed only once the icon is visible: pystray ignores an image set while `visible` is
+            # being switched on (its setter draws the image it saw first and then marks the icon valid), so a
+            # view shown in that window would never reach the screen. The `_apply` below catches up on any
+            # view that arrived meanwhile.
             ic.visible = True
+            with self._lock:
+                self._live = True
             on_ready()
             ui_call(self._apply)
 

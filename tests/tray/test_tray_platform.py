@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -181,6 +182,47 @@ def test_menu_model_becomes_pystray_items(pystray_dummy: Any) -> None:
     # the icon's click runs the default item
     menu(None)
     assert fired[-1] == Command("resume")
+
+
+def test_a_view_shown_while_the_icon_appears_reaches_the_screen(monkeypatch: pytest.MonkeyPatch,
+                                                                pystray_dummy: Any) -> None:
+    """The daemon's first status can arrive while pystray is still switching the icon visible. pystray's
+    `visible` setter draws the image it saw first and then marks the icon valid, and its `icon` setter draws
+    nothing while the icon is not yet visible: a view pushed in between never reached the screen, and the tray
+    showed "not running" beside a daemon that was up to date (CI's Xorg test, under load). Replayed here at
+    exactly that step, on pystray's own setters."""
+    from pystray import _base
+
+    fired: list[Command] = []
+    tray = ui.TrayUI(fired.append, backend="gtk", dark=False)
+    starting = build_view(Snapshot(connected=False, status=None, settings=None), 0)
+    up_to_date = build_view(Snapshot(connected=True, status={"state": "idle", "message": "Up to date",
+                                                             "paused": False, "conflicts": 0},
+                                     settings={}), 0)
+    assert starting.icon != up_to_date.icon
+    drawn: list[bytes] = []
+
+    class RecordingIcon(_base.Icon):  # type: ignore[misc]  # pystray ships no types
+        def _update_icon(self) -> None:
+            drawn.append(self.icon.tobytes())
+            self._icon_valid = True
+            if len(drawn) == 1:  # the daemon answers while `visible = True` is half done
+                pusher = threading.Thread(target=tray.show, args=(up_to_date,))
+                pusher.start()
+                pusher.join()
+
+        def _show(self) -> None: ...
+        def _hide(self) -> None: ...
+        def _update_title(self) -> None: ...
+        def _update_menu(self) -> None: ...
+        def _run(self) -> None:
+            self._mark_ready()
+            self._setup_thread.join(timeout=10)
+        def _stop(self) -> None: ...
+
+    monkeypatch.setattr(pystray_dummy, "Icon", RecordingIcon)
+    tray.run(starting, on_ready=lambda: None)
+    assert drawn[-1] == tray._image(up_to_date.icon).tobytes(), "the icon still shows the view before the daemon's"
 
 
 def test_xorg_titles_are_latin1() -> None:
