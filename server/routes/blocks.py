@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ferrysync.server.auth import CallerDep
+from ferrysync.server.batch_records import BadRecord, RecordSplitter
 from ferrysync.server.blocks.base import BlockCorrupt
 from ferrysync.server.context import AppContext, get_ctx
 from ferrysync.server.errors import ApiError
@@ -24,7 +25,6 @@ log = logging.getLogger("ferrysync.server")
 router = APIRouter(prefix="/v1/blocks", tags=["blocks"])
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 
-_HEADER = 64 + 8
 _FLUSH_BYTES = 4 * 1024 * 1024
 _OCTETS = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
            "required": True}
@@ -82,12 +82,14 @@ def missing(body: MissingRequest, caller: CallerDep, ctx: Ctx) -> dict[str, Any]
 async def put_block(digest: Digest, request: Request, caller: CallerDep, ctx: Ctx) -> JSONResponse:
     """Upload one block (raw bytes, at most 8 MiB); stored only if its BLAKE3 equals the hash in the URL."""
     _check_hash(digest)
-    data = bytearray()
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_BLOCK:
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BLOCK:
             raise ApiError(413, "too_large", f"a block is at most {MAX_BLOCK} bytes")
-    body = bytes(data)
+    body = b"".join(chunks)  # one copy: a growing bytearray copied each byte twice on the event loop's thread
     await run_in_threadpool(store_verified, ctx, [(digest, body)], caller.user_id)
     await run_in_threadpool(record_blocks, ctx, caller.user_id, [(digest, len(body))])
     return JSONResponse({"hash": digest, "size": len(body)}, status_code=201)
@@ -98,49 +100,33 @@ async def put_block(digest: Digest, request: Request, caller: CallerDep, ctx: Ct
                         507: {"description": "quota_exceeded: the blocks would not fit under the account's quota"}})
 async def put_batch(request: Request, caller: CallerDep, ctx: Ctx) -> dict[str, Any]:
     """Upload many blocks: records of 64 hex chars + 8-byte big-endian length + bytes. All or nothing."""
-    buf = bytearray()
-    header: tuple[str, int] | None = None
+    records = RecordSplitter(_check_header)
     pending: list[tuple[str, bytes]] = []
     pending_bytes = 0
     flushed = 0
     stored: dict[str, int] = {}
-    async for chunk in request.stream():
-        buf += chunk
-        while True:
-            if header is None:
-                if len(buf) < _HEADER:
-                    break
-                header = _parse_header(bytes(buf[:_HEADER]))
-                del buf[:_HEADER]
-            digest, length = header
-            if len(buf) < length:
-                break
-            pending.append((digest, bytes(buf[:length])))
-            pending_bytes += length
-            stored[digest] = length
-            del buf[:length]
-            header = None
-        if pending_bytes >= _FLUSH_BYTES:
-            await run_in_threadpool(store_verified, ctx, pending, caller.user_id, flushed)
-            pending, flushed, pending_bytes = [], flushed + pending_bytes, 0
-    if header is not None or buf:
-        raise ApiError(400, "bad_request", "truncated batch: the last record is incomplete")
+    try:
+        async for chunk in request.stream():
+            for digest, data in records.feed(chunk):
+                pending.append((digest, data))
+                pending_bytes += len(data)
+                stored[digest] = len(data)
+            if pending_bytes >= _FLUSH_BYTES:
+                await run_in_threadpool(store_verified, ctx, pending, caller.user_id, flushed)
+                pending, flushed, pending_bytes = [], flushed + pending_bytes, 0
+        records.finish()
+    except BadRecord as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
     await run_in_threadpool(store_verified, ctx, pending, caller.user_id, flushed)
     # Only now, with every record verified, do the blocks become the user's.
     await run_in_threadpool(record_blocks, ctx, caller.user_id, list(stored.items()))
     return {"stored": list(stored)}
 
 
-def _parse_header(raw: bytes) -> tuple[str, int]:
-    try:
-        digest = raw[:64].decode("ascii")
-    except UnicodeDecodeError:
-        raise ApiError(400, "bad_request", "a record must start with 64 hex characters") from None
+def _check_header(digest: str, length: int) -> None:
     _check_hash(digest)
-    (length,) = struct.unpack(">Q", raw[64:])
     if length > MAX_BLOCK:
         raise ApiError(413, "too_large", f"a block is at most {MAX_BLOCK} bytes", hash=digest)
-    return digest, length
 
 
 def read_block(ctx: AppContext, digest: str) -> bytes:
