@@ -76,6 +76,11 @@ def make_retry(
     )
 
 
+SEND_PIECE = 1024 * 1024
+"""How much of a file-like request body urllib3 reads and sends at a time (its default is 16 KiB): an 8 MiB block
+batch in 8 pieces instead of 512. remote/client.py's throttled body gives smaller pieces while a limit is set."""
+
+
 class FerryAdapter(HTTPAdapter):
     """An HTTPAdapter with a retry policy and, optionally, a pinned server certificate."""
 
@@ -88,6 +93,7 @@ class FerryAdapter(HTTPAdapter):
     ) -> None:
         if self._pin:
             pool_kwargs["assert_fingerprint"] = self._pin
+        pool_kwargs.setdefault("blocksize", SEND_PIECE)
         super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
 
     def send(

@@ -181,3 +181,21 @@ def test_bandwidth_limit_paces_the_upload(client: RemoteClient, tmp_path: Path) 
     start = time.monotonic()
     Uploader(client, throttle=bucket).upload_file(f, "limited.bin", base_rev=None)
     assert time.monotonic() - start >= 0.6
+
+
+def test_a_body_leaves_in_big_pieces_and_a_limit_set_mid_request_applies_to_the_rest() -> None:
+    """Without a limit a batch leaves in SEND_PIECE pieces (urllib3's own 16 KiB made 512 Python reads and
+    system calls of every 8 MiB batch); a limit set while the body is on its way paces the pieces still to go."""
+    from ferrysync.daemon.remote.client import _IO_PIECE, _ThrottledBody
+    from ferrysync.daemon.remote.tls import SEND_PIECE, FerryAdapter, make_retry
+
+    adapter = FerryAdapter(make_retry(0, 0.1))
+    assert adapter.poolmanager.connection_pool_kw["blocksize"] == SEND_PIECE
+    bucket = TokenBucket(0)
+    body = _ThrottledBody(bytes(8 * SEND_PIECE), bucket)
+    assert len(body.read(SEND_PIECE)) == SEND_PIECE
+    bucket.set_rate(1024 * 1024 * 1024)
+    assert len(body.read(SEND_PIECE)) == _IO_PIECE
+    bucket.set_rate(0)
+    assert len(body.read(SEND_PIECE)) == SEND_PIECE
+    assert len(body.read()) == 8 * SEND_PIECE - 2 * SEND_PIECE - _IO_PIECE
