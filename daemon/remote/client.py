@@ -9,17 +9,16 @@ apply a change twice.
 
 from __future__ import annotations
 
-import io
 import json
-import struct
 import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import requests
 
 from ferrysync.daemon import __version__
 from ferrysync.daemon.local.chunker import block_hash
+from ferrysync.daemon.remote.bodies import PACED_PIECE, PartsBody, Throttle, batch_parts, encode_batch
 from ferrysync.daemon.remote.cursor import Cursor, parse_cursor
 from ferrysync.daemon.remote.errors import ProtocolError, RemoteError, error_from_exception, error_from_response
 from ferrysync.daemon.remote.framing import decode_blocks
@@ -52,55 +51,13 @@ from ferrysync.daemon.remote.types import (
 )
 
 SAFE_POSTS = ("/v1/blocks/missing", "/v1/blocks/batch", "/v1/blocks/fetch")
-_IO_PIECE = 64 * 1024
-
-
-class Throttle(Protocol):
-    """What a bandwidth limiter offers (transfer.bandwidth.TokenBucket): block until `n` bytes may pass."""
-
-    def consume(self, n: int) -> object: ...
-
-    @property
-    def rate(self) -> float:
-        """Bytes per second now; 0 when unlimited."""
-        ...
-
-
-class _ThrottledBody(io.BytesIO):
-    """A body that asks the throttle before each piece leaves; seekable so urllib3 can rewind it on retry.
-
-    Pieces are `_IO_PIECE` while a limit is set, so the limit holds within a request; without one they are as big
-    as urllib3 asks for (`tls.SEND_PIECE`): 16 KiB pieces made 512 reads, copies and system calls of every 8 MiB
-    batch, on the GIL. The limit is looked at before each piece, so one set mid-request applies at once."""
-
-    def __init__(self, data: bytes, throttle: Throttle) -> None:
-        super().__init__(data)
-        self._throttle = throttle
-
-    def read(self, size: int | None = -1) -> bytes:
-        want = -1 if size is None or size < 0 else size
-        if self._throttle.rate:
-            want = _IO_PIECE if want < 0 else min(want, _IO_PIECE)
-        piece = super().read(want)
-        if piece:
-            self._throttle.consume(len(piece))
-        return piece
+_IO_PIECE = PACED_PIECE  # a download is read in pieces of this size, each asked of its limit
 
 
 def _throttled(pieces: Iterator[bytes], throttle: Throttle) -> Iterator[bytes]:
     for piece in pieces:
         throttle.consume(len(piece))
         yield piece
-
-
-def encode_batch(blocks: Sequence[tuple[str, bytes]]) -> bytes:
-    """The /v1/blocks/batch body: per record 64 hex chars + u64 big-endian length + the bytes."""
-    parts: list[bytes] = []
-    for h, data in blocks:
-        if len(h) != 64:
-            raise ValueError(f"not a BLAKE3 hex hash: {h!r}")
-        parts += [h.encode("ascii"), struct.pack(">Q", len(data)), data]
-    return b"".join(parts)
 
 
 def commit_bodies(ops: Sequence[CommitOp]) -> Iterator[tuple[int, bytes]]:
@@ -326,9 +283,9 @@ class RemoteClient:
     def put_block(self, hash_: str, data: bytes, *, throttle: Throttle | None = None) -> int:
         if len(data) > MAX_BLOCK:
             raise ValueError(f"block of {len(data)} bytes is over the {MAX_BLOCK}-byte limit")
-        body: bytes | _ThrottledBody = data if throttle is None else _ThrottledBody(data, throttle)
         b = self._json(
-            "PUT", f"/v1/blocks/{hash_}", data=body, headers={"Content-Type": "application/octet-stream"}
+            "PUT", f"/v1/blocks/{hash_}", data=PartsBody([data], throttle),
+            headers={"Content-Type": "application/octet-stream"},
         )
         return parse_int(b, "size")
 
@@ -336,10 +293,9 @@ class RemoteClient:
         self, blocks: Sequence[tuple[str, bytes]], *, throttle: Throttle | None = None
     ) -> list[str]:
         """Store many small blocks in one request (all-or-nothing on the server side)."""
-        payload = encode_batch(blocks)
-        if len(payload) > MAX_BATCH_BODY:
-            raise ValueError(f"batch body of {len(payload)} bytes is over the {MAX_BATCH_BODY}-byte limit")
-        body: bytes | _ThrottledBody = payload if throttle is None else _ThrottledBody(payload, throttle)
+        body = PartsBody(batch_parts(blocks), throttle)
+        if len(body) > MAX_BATCH_BODY:
+            raise ValueError(f"batch body of {len(body)} bytes is over the {MAX_BATCH_BODY}-byte limit")
         b = self._json(
             "POST", "/v1/blocks/batch", data=body, headers={"Content-Type": "application/octet-stream"}
         )

@@ -185,17 +185,33 @@ def test_bandwidth_limit_paces_the_upload(client: RemoteClient, tmp_path: Path) 
 
 def test_a_body_leaves_in_big_pieces_and_a_limit_set_mid_request_applies_to_the_rest() -> None:
     """Without a limit a batch leaves in SEND_PIECE pieces (urllib3's own 16 KiB made 512 Python reads and
-    system calls of every 8 MiB batch); a limit set while the body is on its way paces the pieces still to go."""
-    from ferrysync.daemon.remote.client import _IO_PIECE, _ThrottledBody
+    system calls of every 8 MiB batch) cut from the blocks' own buffers; a limit set while the body is on its
+    way paces the pieces still to go."""
+    from ferrysync.daemon.remote.bodies import PACED_PIECE, PartsBody, batch_parts, encode_batch
     from ferrysync.daemon.remote.tls import SEND_PIECE, FerryAdapter, make_retry
 
     adapter = FerryAdapter(make_retry(0, 0.1))
     assert adapter.poolmanager.connection_pool_kw["blocksize"] == SEND_PIECE
+    blocks = [("a" * 64, random_bytes(3 * SEND_PIECE, 1)), ("b" * 64, random_bytes(5, 2))]
     bucket = TokenBucket(0)
-    body = _ThrottledBody(bytes(8 * SEND_PIECE), bucket)
-    assert len(body.read(SEND_PIECE)) == SEND_PIECE
+    body = PartsBody(batch_parts(blocks), bucket)
+    assert len(body) == len(encode_batch(blocks))
+    pieces = [bytes(body.read(SEND_PIECE)), bytes(body.read(SEND_PIECE))]
+    assert [len(p) for p in pieces] == [72, SEND_PIECE]  # never across two parts: no copy to join them
+    block = blocks[0][1]
+    assert body.read(SEND_PIECE).obj is block  # a view of the block as it was read, not a copy
     bucket.set_rate(1024 * 1024 * 1024)
-    assert len(body.read(SEND_PIECE)) == _IO_PIECE
+    assert len(body.read(SEND_PIECE)) == PACED_PIECE
     bucket.set_rate(0)
-    assert len(body.read(SEND_PIECE)) == SEND_PIECE
-    assert len(body.read()) == 8 * SEND_PIECE - 2 * SEND_PIECE - _IO_PIECE
+    rest = b""
+    while piece := body.read(SEND_PIECE):
+        rest += piece
+    assert len(rest) == 3 * SEND_PIECE - 2 * SEND_PIECE - PACED_PIECE + 72 + 5
+    body.seek(0)  # urllib3 rewinds before a retry
+    again = b""
+    while piece := body.read(1000):
+        again += piece
+    assert again == encode_batch(blocks)
+    body.seek(100)
+    assert body.tell() == 100
+    assert bytes(body.read(10)) == encode_batch(blocks)[100:110]
