@@ -78,13 +78,18 @@ class PartsBody:
             self._index += 1
         return pos
 
-    def read(self, size: int | None = -1) -> memoryview:
+    def read(self, size: int | None = -1) -> bytes | memoryview:
+        """Up to `size` bytes, from one part (a short read, as a raw stream may give); with no size, the whole
+        rest, as a file's `read()` does (one copy: what an in-process transport or a proxy may ask for)."""
+        if size is None or size < 0:
+            rest: list[bytes | memoryview] = []
+            while piece := self.read(len(self) - self._pos):
+                rest.append(piece)
+            return b"".join(rest)
         if self._index >= len(self._parts):
             return memoryview(b"")
         part = self._parts[self._index]
-        want = len(part) - self._offset
-        if size is not None and size >= 0:
-            want = min(want, size)
+        want = min(len(part) - self._offset, size)
         if self._throttle is not None and self._throttle.rate:
             want = min(want, PACED_PIECE)
         piece = part[self._offset:self._offset + want]

@@ -199,7 +199,9 @@ def test_a_body_leaves_in_big_pieces_and_a_limit_set_mid_request_applies_to_the_
     pieces = [bytes(body.read(SEND_PIECE)), bytes(body.read(SEND_PIECE))]
     assert [len(p) for p in pieces] == [72, SEND_PIECE]  # never across two parts: no copy to join them
     block = blocks[0][1]
-    assert body.read(SEND_PIECE).obj is block  # a view of the block as it was read, not a copy
+    view = body.read(SEND_PIECE)
+    assert isinstance(view, memoryview)
+    assert view.obj is block  # a view of the block as it was read, not a copy
     bucket.set_rate(1024 * 1024 * 1024)
     assert len(body.read(SEND_PIECE)) == PACED_PIECE
     bucket.set_rate(0)
@@ -212,6 +214,9 @@ def test_a_body_leaves_in_big_pieces_and_a_limit_set_mid_request_applies_to_the_
     while piece := body.read(1000):
         again += piece
     assert again == encode_batch(blocks)
+    body.seek(0)
+    assert body.read() == encode_batch(blocks)  # no size: the whole rest, as a file gives it (bytes, one copy)
+    assert body.read() == b""
     body.seek(100)
     assert body.tell() == 100
     assert bytes(body.read(10)) == encode_batch(blocks)[100:110]
