@@ -76,13 +76,18 @@ class XSession:
 
     def _start_xvfb(self, attempts: int = 5) -> None:
         """Xvfb on a random high display number (tools and other suites default to :0 and :99); -displayfd
-        tells when it is ready. A number already taken makes Xvfb exit at once: try another."""
+        tells when it is ready. A number already taken makes Xvfb exit at once: try another.
+
+        `-noreset`: without it the server resets itself each time its last client leaves, and refuses clients
+        while it does. The readiness probe below is such a client, so the notification service and trayer,
+        connecting right after it, now and then found the display closed (CI: "cannot open display", three
+        trayer starts within 90 ms all refused)."""
         rng = random.Random()
         for _ in range(attempts):
             number = rng.randint(200, 899)
             r, w = os.pipe()
             xvfb = subprocess.Popen(["Xvfb", f":{number}", "-displayfd", str(w), "-screen", "0",
-                                     f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"], pass_fds=(w,),
+                                     f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp", "-noreset"], pass_fds=(w,),
                                     stdout=self._log("xvfb"), stderr=subprocess.STDOUT)
             os.close(w)
             with os.fdopen(r) as f:
@@ -102,6 +107,7 @@ class XSession:
     def _start_trayer(self, attempts: int = 3) -> None:
         """trayer now and then fails to open a display that has just come up: start it again if it dies."""
         for _ in range(attempts):
+            wait_until(self._display_answers, timeout=15, what=f"X display {self.display} to accept clients")
             trayer = self.spawn(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
                                  "--height", str(TRAY_HEIGHT), "--transparent", "false"], "trayer")
             def ended_or_docked(t: subprocess.Popen[bytes] = trayer) -> bool:
