@@ -17,6 +17,11 @@ from collections.abc import Callable
 HEADER = 64 + 8
 
 
+def record_header(digest: str, length: int) -> bytes:
+    """A record's header, as a batch upload sends it and a fetch answers with it."""
+    return digest.encode("ascii") + struct.pack(">Q", length)
+
+
 class BadRecord(ValueError):
     """The body is not a sequence of well-formed records (the message says what is wrong)."""
 

@@ -13,7 +13,6 @@ so the server can refuse an oversized batch before reading it).
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -29,21 +28,6 @@ class Throttle(Protocol):
     def rate(self) -> float:
         """Bytes per second now; 0 when unlimited."""
         ...
-
-
-def batch_parts(blocks: Sequence[tuple[str, bytes]]) -> list[bytes]:
-    """The /v1/blocks/batch body as parts: per record 64 hex chars + u64 big-endian length, then the bytes."""
-    parts: list[bytes] = []
-    for h, data in blocks:
-        if len(h) != 64:
-            raise ValueError(f"not a BLAKE3 hex hash: {h!r}")
-        parts += [h.encode("ascii") + struct.pack(">Q", len(data)), data]
-    return parts
-
-
-def encode_batch(blocks: Sequence[tuple[str, bytes]]) -> bytes:
-    """The same body in one piece (the server frames fetched blocks the same way; tests build answers with it)."""
-    return b"".join(batch_parts(blocks))
 
 
 class PartsBody:

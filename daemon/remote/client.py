@@ -18,10 +18,10 @@ import requests
 
 from ferrysync.daemon import __version__
 from ferrysync.daemon.local.chunker import block_hash
-from ferrysync.daemon.remote.bodies import PACED_PIECE, PartsBody, Throttle, batch_parts, encode_batch
+from ferrysync.daemon.remote.bodies import PACED_PIECE, PartsBody, Throttle
 from ferrysync.daemon.remote.cursor import Cursor, parse_cursor
 from ferrysync.daemon.remote.errors import ProtocolError, RemoteError, error_from_exception, error_from_response
-from ferrysync.daemon.remote.framing import decode_blocks
+from ferrysync.daemon.remote.framing import batch_parts, decode_blocks, encode_batch
 from ferrysync.daemon.remote.limits import (
     MAX_BATCH_BODY,
     MAX_BLOCK,

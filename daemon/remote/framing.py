@@ -1,4 +1,5 @@
-"""Reading the answer of POST /v1/blocks/fetch: records of 64 hex characters + u64 big-endian length + bytes.
+"""The block records of POST /v1/blocks/batch (written here) and of POST /v1/blocks/fetch's answer (read here):
+records of 64 hex characters + u64 big-endian length + bytes.
 
 The answer is checked as strictly as a block from GET /v1/blocks/{hash}: every record must be one that was asked
 for, must hash to its name, and the stream must end exactly after the last record, with every block asked for
@@ -16,6 +17,22 @@ from ferrysync.daemon.remote.errors import ProtocolError
 from ferrysync.daemon.remote.limits import MAX_BLOCK
 
 HEADER = 64 + 8
+
+
+def batch_parts(blocks: Sequence[tuple[str, bytes]]) -> list[bytes]:
+    """The /v1/blocks/batch body as parts (remote/bodies.py sends them as they are): per record its header, then
+    the bytes."""
+    parts: list[bytes] = []
+    for h, data in blocks:
+        if len(h) != 64:
+            raise ValueError(f"not a BLAKE3 hex hash: {h!r}")
+        parts += [h.encode("ascii") + struct.pack(">Q", len(data)), data]
+    return parts
+
+
+def encode_batch(blocks: Sequence[tuple[str, bytes]]) -> bytes:
+    """The same body in one piece (the server frames fetched blocks the same way; tests build answers with it)."""
+    return b"".join(batch_parts(blocks))
 
 
 def decode_blocks(pieces: Iterable[bytes], wanted: Sequence[str]) -> dict[str, bytes]:

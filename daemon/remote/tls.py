@@ -78,7 +78,7 @@ def make_retry(
 
 SEND_PIECE = 1024 * 1024
 """How much of a file-like request body urllib3 reads and sends at a time (its default is 16 KiB): an 8 MiB block
-batch in 8 pieces instead of 512. remote/client.py's throttled body gives smaller pieces while a limit is set."""
+batch in 8 pieces instead of 512. remote/bodies.py's PartsBody gives smaller pieces while a limit is set."""
 
 
 class FerryAdapter(HTTPAdapter):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import struct
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -11,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from ferrysync.server.auth import CallerDep
-from ferrysync.server.batch_records import BadRecord, RecordSplitter
+from ferrysync.server.batch_records import BadRecord, RecordSplitter, record_header
 from ferrysync.server.blocks.base import BlockCorrupt
 from ferrysync.server.context import AppContext, get_ctx
 from ferrysync.server.errors import ApiError
@@ -170,7 +169,7 @@ def fetch_blocks(body: FetchRequest, caller: CallerDep, ctx: Ctx) -> Response:
     parts: list[bytes] = []
     for digest in wanted:
         data = read_block(ctx, digest)
-        parts += [digest.encode("ascii"), struct.pack(">Q", len(data)), data]
+        parts += [record_header(digest, len(data)), data]
     ctx.metrics.add("ferry_block_bytes_downloaded_total", sum(sizes.values()))
     return Response(content=b"".join(parts), media_type="application/octet-stream")
 

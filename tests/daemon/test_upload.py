@@ -187,7 +187,8 @@ def test_a_body_leaves_in_big_pieces_and_a_limit_set_mid_request_applies_to_the_
     """Without a limit a batch leaves in SEND_PIECE pieces (urllib3's own 16 KiB made 512 Python reads and
     system calls of every 8 MiB batch) cut from the blocks' own buffers; a limit set while the body is on its
     way paces the pieces still to go."""
-    from ferrysync.daemon.remote.bodies import PACED_PIECE, PartsBody, batch_parts, encode_batch
+    from ferrysync.daemon.remote.bodies import PACED_PIECE, PartsBody
+    from ferrysync.daemon.remote.framing import batch_parts, encode_batch
     from ferrysync.daemon.remote.tls import SEND_PIECE, FerryAdapter, make_retry
 
     adapter = FerryAdapter(make_retry(0, 0.1))
