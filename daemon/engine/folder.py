@@ -117,7 +117,7 @@ class FolderSync:
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
                                on_changes=self.mark, on_state=self._feed_state)
         self._lock = threading.Lock()
-        self._inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()  # commands for the loop thread
+        self._inbox: queue.Queue[Callable[[], None]] = queue.Queue()  # commands for the loop thread
         self._pending: set[str] = set()
         self._retry: dict[str, float] = {}
         self._full = True  # plan every known path once at start
@@ -216,7 +216,10 @@ class FolderSync:
                 command = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            command()
+            try:
+                command()
+            finally:
+                self._inbox.task_done()  # only now may `idle()` stop counting it
 
     def refresh_profile(self) -> None:
         """The name rules changed: plan every path again under the new ones."""
@@ -291,12 +294,19 @@ class FolderSync:
         self.view = replace(self.view, **changes)
 
     def idle(self) -> bool:
-        """Nothing left to plan, run or observe, and the feed has caught up with the server."""
+        """Nothing left to plan, run or observe, and the feed has caught up with the server.
+
+        Asked in the order work travels: the observer and the feed hand paths to `_pending`, a command may add
+        to it, a round takes them from it (`_busy` set under the same lock). A path moving on while we look is
+        seen at the later stage, never missed between two; and a turn that takes nothing never reads as busy."""
+        if self.error is not None or self.observer.error is not None or self.failure() is not None:
+            return False
+        if not self.observer.idle() or not self.feed.state.caught_up:
+            return False
+        if self._inbox.unfinished_tasks:  # a command still queued or running (it may mark paths)
+            return False
         with self._lock:
-            pending = bool(self._pending or self._retry or self._full or not self._verified)
-        pending = pending or not self._inbox.empty()
-        return (not pending and not self._busy and self.observer.idle() and self.feed.state.caught_up
-                and self.error is None and self.observer.error is None and self.failure() is None)
+            return not (self._pending or self._retry or self._full or not self._verified or self._busy)
 
     def failure(self) -> str | None:
         """Why this folder's work stopped although nobody stopped it (one of its threads died), or None.
@@ -329,10 +339,11 @@ class FolderSync:
                 del self._retry[p]
             if due or self._pending or self._full:
                 self._verified = False
+            paths, self._pending = self._pending | due, set()
             if self._full:
                 self._full = False
-                return self._unsettled_paths() | self._pending | due
-            paths, self._pending = self._pending | due, set()
+                paths |= self._unsettled_paths()
+            self._busy = bool(paths)  # with the paths, under the lock `idle()` reads them under
             return paths
 
     def _unsettled_paths(self) -> set[str]:
@@ -414,7 +425,6 @@ class FolderSync:
                 self.error = None
             except RootUnavailable:
                 return
-        self._busy = True  # before taking the paths: `idle()` must never see them in neither place
         # One look at the local observer for the whole turn: taking the paths and holding a rename's halves must
         # agree on it. Asked twice, "busy" at the take (the waiting old half of a rename stays out) and "idle" at
         # the hold (the new half goes alone) plans a folder rename as an upload plus a mass deletion.
@@ -425,7 +435,6 @@ class FolderSync:
                 self._verify()
             except Exception:  # still unverified: tried again at the next idle tick
                 log.exception("%s: checking the journal for unsettled paths failed", self.fid)
-            self._busy = False
             self._on_state()
             return
         self._on_state()

@@ -90,12 +90,17 @@ class LocalIndexer:
         # inode -> (row, chunks) of files that vanished lately: their new path may be indexed in a later batch
         self._vanished: OrderedDict[int, tuple[LocalEntry, list[Chunk]]] = OrderedDict()
 
-    def run_once(self, limit: int = BATCH) -> IndexResult:
-        """Index up to `limit` ready paths. Raises marker.RootUnavailable (recording nothing) if the root is gone."""
+    def run_once(self, limit: int = BATCH, on_taken: Callable[[], None] = lambda: None) -> IndexResult:
+        """Index up to `limit` ready paths. Raises marker.RootUnavailable (recording nothing) if the root is gone.
+
+        `on_taken` is called once there are paths to index, before any leaves the dirty queue: the caller marks
+        itself busy there, so a look at its work never finds a path in neither place (and an idle look, which
+        takes nothing, never flickers busy)."""
         with self._lock:
             items = self.journal.ready_dirty(self.clock(), limit, self.folder_id)
             if not items:
                 return IndexResult()
+            on_taken()
             return self._index(items)
 
     def drain(self, max_rounds: int = 1_000_000) -> IndexResult:

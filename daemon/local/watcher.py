@@ -420,9 +420,15 @@ class LocalObserver:
         return ObserverStatus(self.watcher.mode, message, self.error)
 
     def idle(self) -> bool:
-        """Nothing buffered, queued or being indexed (what tests and `ferry wait` poll for)."""
+        """Nothing buffered, queued or being indexed (what tests and `ferry wait` poll for).
+
+        Asked in the order a change travels (watcher buffer, dirty queue, indexing): a change that moves on while
+        we look is then seen at the later stage it moved to, never missed between two."""
         # "any queued path", not a count: the status asks every second, and a first scan queues every file
-        return not self._busy and self.watcher.pending() == 0 and not self.journal.has_dirty(self.folder_id)
+        return self.watcher.pending() == 0 and not self.journal.has_dirty(self.folder_id) and not self._busy
+
+    def _taken(self) -> None:
+        self._busy = True  # until the indexed paths are handed on (`_on_changes`), in the loop's `finally`
 
     def _watch_error(self, exc: Exception) -> None:
         if isinstance(exc, RootUnavailable):
@@ -440,8 +446,7 @@ class LocalObserver:
                     log.info("%s: sync root is back; resuming", self.root)
                     self.error = None
                     self.watcher.rewatch()
-                self._busy = True
-                result = self.indexer.run_once()
+                result = self.indexer.run_once(on_taken=self._taken)
                 if result.changed:
                     self._on_changes(result.changed)
                 if result.changed or result.requeued or result.errors or result.hashed:

@@ -266,3 +266,22 @@ def test_with_no_quiet_period_a_path_the_engine_is_writing_does_not_keep_the_ind
     assert journal.ready_dirty(time.time(), 10, FID) == []
     assert journal.ready_dirty(time.time() + 60, 10, FID) != []
     assert counting_pool.reads == {}
+
+
+def test_the_indexer_says_it_took_work_before_any_leaves_the_queue_and_never_when_there_is_none(
+    journal: Journal, root: Path, pool: HashPool
+) -> None:
+    """The observer is busy from `on_taken` until it hands the paths on: called before the dirty rows go, so no
+    look finds a change in neither place; not called on an idle look (every RETRY_S), so a folder that is up to
+    date never reads "Syncing" for a moment (the CI saw it right after `ferry wait` had said everything is synced)."""
+    ix = LocalIndexer(journal, FID, root, pool, quiet_period=0.0)
+    taken: list[bool] = []
+    ix.run_once(on_taken=lambda: taken.append(journal.has_dirty(FID)))
+    assert taken == []
+    (root / "new.txt").write_text("new")
+    os.utime(root / "new.txt", ns=(10**18, 10**18))  # not within its mtime's tick: read once (RACY_NS)
+    journal.mark_dirty(FID, ["new.txt"], 0.0)
+    result = ix.run_once(on_taken=lambda: taken.append(journal.has_dirty(FID)))
+    assert result.changed == ["new.txt"]
+    assert taken == [True], "told before the path left the dirty queue"
+    assert not journal.has_dirty(FID)

@@ -77,3 +77,25 @@ def test_rejected_deletions_come_back_through_the_loop(sim: Simulation) -> None:
     sim.settle()
     assert all((ben.root / f"f{i}.txt").read_bytes() == b"y" * i for i in range(8)), "kept: downloaded again"
     assert all((amy.root / f"f{i}.txt").exists() for i in range(8))
+
+
+def test_a_turn_with_nothing_to_do_never_reads_as_busy(sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An up-to-date loop still looks at the journal at every idle tick; that look is not work. It used to mark
+    the folder busy for its length, so a status asked then said "Syncing" right after `ferry wait` had said
+    everything is synced (CI: test_sync_root_vanishing_writes_nothing_there_and_deletes_nothing)."""
+    amy, ben = sim.devices
+    (amy.root / "a.txt").write_bytes(b"a")
+    amy.events.append("a.txt")
+    sim.settle()
+    assert ben.idle()
+    seen: list[bool] = []
+    verify = ben.folder._verify
+
+    def look() -> None:
+        seen.append(ben.folder.idle())
+        verify()
+
+    monkeypatch.setattr(ben.folder, "_verify", look)
+    ben.folder.step()
+    assert seen == [True]
+    assert ben.idle()
