@@ -18,10 +18,10 @@ import requests
 
 from ferrysync.daemon import __version__
 from ferrysync.daemon.local.chunker import block_hash
-from ferrysync.daemon.remote.bodies import PACED_PIECE, PartsBody, Throttle
+from ferrysync.daemon.remote.bodies import PartsBody, Throttle, answer_pieces
 from ferrysync.daemon.remote.cursor import Cursor, parse_cursor
 from ferrysync.daemon.remote.errors import ProtocolError, RemoteError, error_from_exception, error_from_response
-from ferrysync.daemon.remote.framing import batch_parts, decode_blocks, encode_batch
+from ferrysync.daemon.remote.framing import batch_parts, decode_blocks, encode_batch, fetch_answer_limit
 from ferrysync.daemon.remote.limits import (
     MAX_BATCH_BODY,
     MAX_BLOCK,
@@ -51,13 +51,6 @@ from ferrysync.daemon.remote.types import (
 )
 
 SAFE_POSTS = ("/v1/blocks/missing", "/v1/blocks/batch", "/v1/blocks/fetch")
-_IO_PIECE = PACED_PIECE  # a download is read in pieces of this size, each asked of its limit
-
-
-def _throttled(pieces: Iterator[bytes], throttle: Throttle) -> Iterator[bytes]:
-    for piece in pieces:
-        throttle.consume(len(piece))
-        yield piece
 
 
 def commit_bodies(ops: Sequence[CommitOp]) -> Iterator[tuple[int, bytes]]:
@@ -305,14 +298,7 @@ class RemoteClient:
         """A block's bytes, verified against its name (a mismatch is a ProtocolError, code hash_mismatch)."""
         resp = self._request("GET", f"/v1/blocks/{hash_}", stream=True)
         try:
-            if throttle is None:
-                data = resp.content
-            else:
-                pieces: list[bytes] = []
-                for piece in resp.iter_content(_IO_PIECE):
-                    throttle.consume(len(piece))
-                    pieces.append(piece)
-                data = b"".join(pieces)
+            data = b"".join(answer_pieces(resp, MAX_BLOCK, throttle))  # one piece: itself, not a copy
         except requests.RequestException as exc:
             raise error_from_exception(exc, f"GET block {hash_}") from exc
         finally:
@@ -333,10 +319,7 @@ class RemoteClient:
             return {}
         resp = self._request("POST", "/v1/blocks/fetch", json={"hashes": wanted}, stream=True)
         try:
-            pieces = resp.iter_content(_IO_PIECE)
-            if throttle is not None:
-                pieces = _throttled(pieces, throttle)
-            return decode_blocks(pieces, wanted)
+            return decode_blocks(answer_pieces(resp, fetch_answer_limit(len(wanted)), throttle), wanted)
         except requests.RequestException as exc:
             raise error_from_exception(exc, "POST /v1/blocks/fetch") from exc
         finally:

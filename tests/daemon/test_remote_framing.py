@@ -61,3 +61,16 @@ def test_an_announced_length_over_the_block_limit_is_refused_before_reading_it()
     header = HASHES[0].encode() + struct.pack(">Q", MAX_BLOCK + 1)
     with pytest.raises(ProtocolError, match="over the block limit"):
         decode_blocks([header], [HASHES[0]])
+
+
+def test_a_piece_that_is_exactly_a_block_is_handed_out_as_it_is_and_others_are_cut_once() -> None:
+    """The answer is never gathered into one buffer: a block arriving as one piece is that piece; a block spread
+    over pieces (or sharing one) is joined or sliced once."""
+    records = [(h, b) for h, b in zip(HASHES, BLOCKS, strict=True) if b]
+    pieces: list[bytes] = []
+    for h, b in records:
+        pieces += [h.encode() + struct.pack(">Q", len(b)), bytes(b)]
+    out = decode_blocks(pieces, [h for h, _ in records])
+    assert all(out[h] is pieces[2 * i + 1] for i, (h, _) in enumerate(records))
+    spread = _pieces(b"".join(pieces), 1000)
+    assert decode_blocks(spread, [h for h, _ in records]) == dict(records)

@@ -17,6 +17,7 @@ from typing import Any
 import anyio.to_thread
 import httpx
 import requests
+import urllib3
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
@@ -55,7 +56,9 @@ class AsgiAdapter(BaseAdapter):
         resp = requests.Response()
         resp.status_code = r.status_code
         resp.headers = CaseInsensitiveDict(r.headers)
-        resp.raw = io.BytesIO(r.content)
+        # a urllib3 response, as requests' own adapter gives: the client reads block answers from it in one call
+        resp.raw = urllib3.HTTPResponse(body=io.BytesIO(r.content), headers=dict(r.headers), status=r.status_code,
+                                        preload_content=False)
         resp.url = str(request.url)
         resp.request = request
         resp.encoding = r.encoding
