@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +102,36 @@ class LocalIndexer:
                 return IndexResult()
             on_taken()
             return self._index(items)
+
+    def settled(self, paths: Sequence[str]) -> list[str]:
+        """Of `paths` the watcher just heard of, those the local tree already describes as they are on disk.
+
+        Such an event is the echo of a change already recorded: the engine's own download or deletion, reported
+        after the engine recorded it (watchdog holds a move out of the folder back for half a second, to pair
+        it with a move in). Queued, it would index nothing, and the folder would say "Syncing" after `ferry
+        wait` had said everything is synced. The judgement is the one a look makes (`_index`): gone with no
+        row, or a file or link `unchanged` since recorded. A folder is never settled (its event may mean content
+        moved in), nor a file hashed within its mtime's tick (RACY_NS), nor a path the engine is writing."""
+        try:
+            rows = self.journal.get_locals(self.folder_id, paths)
+        except Exception:  # the events are then queued, as they would have been
+            log.exception("%s: looking up the rows of %d changed paths failed", self.folder_id, len(paths))
+            return []
+        out = []
+        for path in paths:
+            if path in self.engine_writes or path in self._racy:
+                continue
+            try:
+                disk = stat_entry(self.root, path)
+            except OSError:
+                continue
+            row = rows.get(path)
+            if disk is None:
+                if row is None:
+                    out.append(path)
+            elif disk.kind != Kind.DIR and unchanged(None if row is None else _key(row), disk):
+                out.append(path)
+        return out
 
     def drain(self, max_rounds: int = 1_000_000) -> IndexResult:
         """Run until no path is ready now (paths still in their quiet period stay queued)."""

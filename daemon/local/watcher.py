@@ -132,7 +132,10 @@ class FolderWatcher:
         on_error: Callable[[Exception], None] | None = None,
         observer_factory: Callable[[], BaseObserver] = native_observer,
         rules: RulesCache | None = None,
+        settled: Callable[[list[str]], list[str]] = lambda paths: [],
     ) -> None:
+        """`settled(paths)` names those of them the journal already describes as they are on disk (echoes of
+        changes already recorded: LocalIndexer.settled); they are not queued."""
         self.journal = journal
         self.folder_id = folder_id
         self.root = root
@@ -145,6 +148,7 @@ class FolderWatcher:
         self.scans = 0
         self._on_dirty = on_dirty or (lambda: None)
         self._on_error = on_error or (lambda exc: None)
+        self._settled = settled
         self._observer_factory = observer_factory
         self._observer: BaseObserver | None = None
         self._root_str = str(root)
@@ -294,6 +298,9 @@ class FolderWatcher:
         rules = self.rules.get()
         keep = [p for p in paths if p and not (rules.is_ignored(p, False) and rules.is_ignored(p, True))]
         if keep:
+            echoes = set(self._settled(keep))
+            keep = [p for p in keep if p not in echoes]
+        if keep:
             try:
                 self.journal.mark_dirty(self.folder_id, keep, time.time() + self.quiet_period)
             except BaseException:
@@ -378,6 +385,7 @@ class LocalObserver:
             on_error=self._watch_error,
             observer_factory=observer_factory,
             rules=self.rules,
+            settled=self.indexer.settled,
         )
         self.error: RootUnavailable | None = None
         self._busy = False

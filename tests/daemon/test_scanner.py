@@ -285,3 +285,29 @@ def test_the_indexer_says_it_took_work_before_any_leaves_the_queue_and_never_whe
     assert result.changed == ["new.txt"]
     assert taken == [True], "told before the path left the dirty queue"
     assert not journal.has_dirty(FID)
+
+
+def test_settled_names_the_events_the_local_tree_already_describes(
+    journal: Journal, root: Path, pool: HashPool
+) -> None:
+    """What the watcher may leave out of the dirty queue: the echo of a change already recorded (gone and never
+    known, or a file or link unchanged since recorded). Everything else is queued: a new or changed file, a
+    vanished one, any folder (its event may mean content moved in), a file hashed within its mtime's tick, a
+    path the engine is writing."""
+    make_tree(root, 6)
+    os.symlink("d0", root / "link")
+    ix = index_all(journal, root, pool)
+    assert journal.get_local(FID, "d0/sub0/f0.txt") is not None
+    (root / "d1/sub1/f1.txt").write_text("changed since")
+    (root / "d2/sub0/f2.txt").unlink()
+    (root / "new.txt").write_text("new")
+    asked = ["d0/sub0/f0.txt", "link", "never-there.txt", "d1/sub1/f1.txt", "d2/sub0/f2.txt", "new.txt", "d0"]
+    assert sorted(ix.settled(asked)) == ["d0/sub0/f0.txt", "link", "never-there.txt"]
+    ix.engine_writes.add(["d0/sub0/f0.txt"])
+    assert "d0/sub0/f0.txt" not in ix.settled(asked)
+    ix.engine_writes.discard(["d0/sub0/f0.txt"])
+    (root / "racy.txt").write_text("hashed at once")  # within its mtime's tick: read again at the next look
+    journal.mark_dirty(FID, ["racy.txt"], 0.0)
+    ix.run_once()
+    assert journal.get_local(FID, "racy.txt") is not None
+    assert ix.settled(["racy.txt"]) == []

@@ -253,3 +253,39 @@ def test_reading_a_file_is_not_an_event_and_a_change_of_mode_is(
     wait_until(lambda: journal.get_local(FID, "run.sh") is not None
                and journal.get_local(FID, "run.sh").executable, 10,  # type: ignore[union-attr]
                what="the executable bit recorded")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="one inotify queue orders the events (the fence)")
+def test_the_echo_of_a_recorded_change_is_not_queued_and_a_real_change_is(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event for a path the journal already describes as it is on disk (the engine's own download or deletion,
+    reported after it recorded it) is left out of the dirty queue: queued, it indexed nothing and the folder said
+    "Syncing" for a quiet period after `ferry wait` had said everything was synced (CI:
+    test_sync_root_vanishing_writes_nothing_there_and_deletes_nothing). A change made meanwhile still is queued."""
+    (root / "synced.txt").write_text("recorded")
+    os.utime(root / "synced.txt", ns=(10**18, 10**18))  # not within its mtime's tick (RACY_NS)
+    obs = start_observer()
+    wait_until(lambda: obs.watcher.scans == 1 and obs.idle() and journal.get_local(FID, "synced.txt") is not None,
+               10)
+    queued: list[str] = []
+    mark = journal.mark_dirty
+
+    def marking(folder_id: str, paths: Any, *args: Any, **kwargs: Any) -> Any:
+        paths = list(paths)
+        queued.extend(paths)
+        return mark(folder_id, paths, *args, **kwargs)
+    monkeypatch.setattr(journal, "mark_dirty", marking)
+    os.utime(root / "synced.txt", ns=(10**18, 10**18))  # an event (attrib), nothing changed
+    (root / "elsewhere").mkdir()
+    (root / "gone-before-heard.txt").write_text("x")
+    os.rename(root / "gone-before-heard.txt", root / "elsewhere" / "moved.txt")
+    (root / "edited.txt").write_text("a real change")
+    (root / "fence.txt").write_text("its event comes after every event above (one inotify queue)")
+    wait_until(lambda: "fence.txt" in queued, 10, what="the fence's event queued")
+    assert "synced.txt" not in queued
+    assert "edited.txt" in queued
+    assert "elsewhere" in queued
+    wait_until(obs.idle, 10)
+    assert journal.get_local(FID, "edited.txt") is not None
+    assert journal.get_local(FID, "elsewhere/moved.txt") is not None
