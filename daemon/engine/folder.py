@@ -335,14 +335,13 @@ class FolderSync:
             due = {p for p, t in self._retry.items() if t <= now}
             if caught_up:  # paths that waited for a rename's other half go together, with what came meanwhile
                 due |= {p for p in self._retry if p in self._renames}
+            unsettled = self._unsettled_paths() if self._full else set()  # may raise: nothing is taken yet
             for p in due:
                 del self._retry[p]
             if due or self._pending or self._full:
                 self._verified = False
-            paths, self._pending = self._pending | due, set()
-            if self._full:
-                self._full = False
-                paths |= self._unsettled_paths()
+            self._full = False
+            paths, self._pending = self._pending | due | unsettled, set()
             self._busy = bool(paths)  # with the paths, under the lock `idle()` reads them under
             return paths
 

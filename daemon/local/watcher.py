@@ -297,16 +297,18 @@ class FolderWatcher:
             return
         rules = self.rules.get()
         keep = [p for p in paths if p and not (rules.is_ignored(p, False) and rules.is_ignored(p, True))]
-        if keep:
+        if not keep:
+            return
+        try:
             echoes = set(self._settled(keep))
-            keep = [p for p in keep if p not in echoes]
-        if keep:
-            try:
-                self.journal.mark_dirty(self.folder_id, keep, time.time() + self.quiet_period)
-            except BaseException:
-                with self._lock:  # keep the events for the next attempt rather than losing them
-                    self._pending = dict.fromkeys(keep) | self._pending
-                raise
+            queued = [p for p in keep if p not in echoes]
+            if queued:
+                self.journal.mark_dirty(self.folder_id, queued, time.time() + self.quiet_period)
+        except BaseException:
+            with self._lock:  # keep the events for the next attempt rather than losing them
+                self._pending = dict.fromkeys(keep) | self._pending
+            raise
+        if queued:
             self._on_dirty()
 
     def _check_twins(self) -> None:

@@ -15,8 +15,8 @@ An answer holding blocks is read the same way round (`answer_pieces`): requests'
 asked for, both with a copy at the end. One 4 MiB block cost 11 ms of CPU that way and 2 ms read in one call
 (loopback, this 2-core machine: `.content` 0.7 s per 256 MiB, 1 MiB pieces 0.4 s, one read 0.13 s), on the
 daemon's two cores that the download shares with hashing and writing. So unless a download limit is set, an
-answer of a declared length is read in one call; a limit, or an answer of no declared length, is read in
-PACED_PIECE pieces, each asked of the limit.
+answer of a declared length is read in one call; a limit, an answer of no declared length, or a compressed one
+(its length is not what it decodes to) is read in PACED_PIECE pieces, each asked of the limit.
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def answer_pieces(resp: requests.Response, limit: int, throttle: Throttle | None
     is a ProtocolError before its bytes are read (a declared length) or once they pass it. Transport failures
     are raised as requests raises them from `iter_content`, so callers map them in one place."""
     declared = resp.headers.get("Content-Length", "")
-    length = int(declared) if declared.isdecimal() else None
+    plain = resp.headers.get("Content-Encoding", "identity").lower() == "identity"  # else the length is packed
+    length = int(declared) if declared.isdecimal() and plain else None
     if length is not None and length > limit:
         raise ProtocolError(f"the server announces {length} bytes where at most {limit} can come")
     paced = throttle is not None and throttle.rate > 0
