@@ -32,7 +32,7 @@ def libpq_url(sqlalchemy_url: str) -> str:
 def parse_payload(payload: str) -> tuple[int, int] | None:
     """'user_id:seq' → (user_id, seq); anything else (another application's message) → None."""
     uid, sep, seq = payload.partition(":")
-    if not sep or not uid.isdigit() or not seq.isdigit():
+    if not sep or not (uid + seq).isascii() or not uid.isdigit() or not seq.isdigit():
         return None
     return int(uid), int(seq)
 

@@ -277,7 +277,7 @@ def _local_path(path: str) -> str:
 
 
 def _rev(text: str) -> int | str:
-    return int(text) if text.isdigit() else text
+    return int(text) if text.isascii() and text.isdigit() else text
 
 
 def cmd_versions(args: argparse.Namespace) -> int:

@@ -219,7 +219,8 @@ def handlers(engine: Engine) -> dict[str, Handler]:  # noqa: C901 - mccabe adds 
             direction = _DIRECTIONS.get(a.action, a.detail.split(" ")[0] if a.detail else "local")
             rows.append({"time": a.ts, "folder_id": a.folder_id, "path": _abs(a.folder_id, a.path),
                          "direction": direction if direction in ("up", "down", "local") else "local",
-                         "action": a.action, "size": int(a.detail) if a.detail.isdigit() else None})
+                         "action": a.action,
+                         "size": int(a.detail) if a.detail.isascii() and a.detail.isdigit() else None})
         return {"activity": rows}
 
     def errors(_: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -157,7 +157,7 @@ def _slot_number(root: Path, item: TrashedItem) -> int:
     """The collision counter of a slot (`<stamp>-N`), to order items trashed within one microsecond."""
     slot = _slot_of(root, item.stored_at) if item.stored_at else None
     suffix = slot.name.rpartition("Z-")[2] if slot is not None and "Z-" in slot.name else "0"
-    return int(suffix) if suffix.isdigit() else 0
+    return int(suffix) if suffix.isascii() and suffix.isdigit() else 0
 
 
 def _slot_of(root: Path, stored: Path) -> Path | None:

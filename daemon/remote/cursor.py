@@ -41,7 +41,7 @@ def _positions(cursor: Cursor) -> dict[str, int] | None:
     if isinstance(cursor, int):
         return {"root": cursor}
     parts = cursor.split(",")
-    if not parts[0].isdigit():
+    if not cursor.isascii() or not parts[0].isdigit():  # "³" is a digit to isdigit, not to int
         return None
     out = {"root": int(parts[0])}
     for part in parts[1:]:

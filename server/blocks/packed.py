@@ -279,7 +279,7 @@ class PackedBlockStore:
         new: the packs alone are enough to rebuild it)."""
         sizes = dict(self._w.execute("SELECT id, size FROM packs").fetchall())
         for path in sorted(self.root.glob("*.pack")):
-            if not path.stem.isdigit():
+            if not (path.stem.isascii() and path.stem.isdigit()):
                 continue
             pack = int(path.stem)
             fd = os.open(path, os.O_RDONLY)

@@ -28,7 +28,7 @@ def valid(value: str | None, key: str, share_id: str, now_ms: int) -> bool:
     if not value:
         return False
     until, _, mac = value.partition(".")
-    if not until.isdigit() or len(until) > 15 or int(until) <= now_ms:
+    if not (until.isascii() and until.isdigit()) or len(until) > 15 or int(until) <= now_ms:
         return False
     return hmac.compare_digest(mac.encode("utf-8", "replace"), _mac(key, share_id, int(until)).encode("ascii"))
 

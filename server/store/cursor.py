@@ -43,7 +43,7 @@ class Cursor:
 
 
 def _number(text: str) -> int:
-    if not text.isdigit() or len(text) > 19:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:  # "³" is a digit to isdigit, not to int
         raise BadCursor(f"not a cursor: {text[:40]!r}")
     value = int(text)
     if value > MAX_INT:

@@ -30,7 +30,7 @@ def expires_in_days(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit() or not 1 <= int(text) <= MAX_DAYS:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_DAYS:
         raise ActionFailed(f"Expiry: a whole number of days from 1 to {MAX_DAYS}, or blank for never.")
     return int(text) * 86_400
 

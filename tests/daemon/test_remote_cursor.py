@@ -29,6 +29,7 @@ def test_start_and_journal_round_trip() -> None:
     ("5,7:2", "5,7:3", True), ("5,7:3", "5,7:3", False), ("4,7:9", "5,7:3", True),
     ("5,8:0", "5,7:3", False),  # other mounts: not comparable (the server answers 410 and we list again)
     (5, "5,7:3", False), ("x", 5, False),
+    ("³", 5, False), ("5,7:²", "5,7:3", False),  # digits to str.isdigit() that int() refuses: unreadable, no crash
 ])
 def test_behind_compares_the_namespaces_both_name(theirs: int | str, ours: int | str, expected: bool) -> None:
     assert behind(theirs, ours) is expected
