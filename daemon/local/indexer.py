@@ -109,9 +109,8 @@ class LocalIndexer:
         Such an event is the echo of a change already recorded: the engine's own download or deletion, reported
         after the engine recorded it (watchdog holds a move out of the folder back for half a second, to pair
         it with a move in). Queued, it would index nothing, and the folder would say "Syncing" after `ferry
-        wait` had said everything is synced. The judgement is the one a look makes (`_index`): gone with no
-        row, or a file or link `unchanged` since recorded. A folder is never settled (its event may mean content
-        moved in), nor a file hashed within its mtime's tick (RACY_NS), nor a path the engine is writing."""
+        wait` had said everything is synced. The judgement is the one a look makes (`_index`, `_describes`): gone
+        with no row, or a file or link its row describes; never a path the engine is writing."""
         try:
             rows = self.journal.get_locals(self.folder_id, paths)
         except Exception:  # the events are then queued, as they would have been
@@ -119,17 +118,14 @@ class LocalIndexer:
             return []
         out = []
         for path in paths:
-            if path in self.engine_writes or path in self._racy:
+            if path in self.engine_writes:
                 continue
             try:
                 disk = stat_entry(self.root, path)
             except OSError:
                 continue
             row = rows.get(path)
-            if disk is None:
-                if row is None:
-                    out.append(path)
-            elif disk.kind != Kind.DIR and unchanged(None if row is None else _key(row), disk):
+            if (disk is None and row is None) or (disk is not None and self._describes(row, disk)):
                 out.append(path)
         return out
 
@@ -216,6 +212,8 @@ class LocalIndexer:
 
     def _present(self, disk: DiskEntry, b: _Batch, rules: IgnoreRules) -> None:
         row = b.rows.get(disk.path)
+        if self._describes(row, disk):
+            return
         if disk.path in self._racy and disk.kind == Kind.FILE:
             b.to_hash.append(disk)  # recorded within its mtime's tick: read it again (see RACY_NS)
             return
@@ -227,12 +225,17 @@ class LocalIndexer:
                 b.puts.append((disk.to_local(), None))
             self._scan_subtree(disk.path, b, rules)
             return
-        if unchanged(None if row is None else _key(row), disk):
-            return
         if disk.kind == Kind.SYMLINK:
             b.puts.append((disk.to_local(), None))
         elif not self._reuse(disk, b):
             b.to_hash.append(disk)
+
+    def _describes(self, row: LocalEntry | None, disk: DiskEntry) -> bool:
+        """Whether a look at `disk` has nothing to do: its row describes it. Never a folder (its content is looked
+        at whatever its row says) nor a file hashed within its mtime's tick (read again, see RACY_NS)."""
+        if disk.kind == Kind.DIR or (disk.kind == Kind.FILE and disk.path in self._racy):
+            return False
+        return unchanged(None if row is None else _key(row), disk)
 
     def _reuse(self, disk: DiskEntry, b: _Batch) -> bool:
         """A file with the inode, size and mtime of a known row is that file moved (or a hard link to it)."""
