@@ -131,7 +131,11 @@ def test_sync_root_vanishing_writes_nothing_there_and_deletes_nothing(
     assert remote_deletions(b) == []
     assert [Path(p).name for p in local_deletions(b)] == ["old.txt"]
     assert local_deletions(a) == []
-    assert folder_state(b)[0] == "idle"
+    # Idle again, not stuck in error. Waited for, not asked once: watchdog hands over the desktop's own move of
+    # old.txt to the trash half a second late (it holds a move-out back to pair it with a move-in), after `ferry
+    # wait` may have returned; the watcher then takes ~50 ms to find it an echo (LocalIndexer.settled), and says
+    # "syncing" meanwhile, as it does for any event it has not judged yet.
+    wait_for(lambda: folder_state(b)[0] == "idle", "the desktop to be idle again", b, timeout=10)
 
 
 def test_folder_recreated_empty_under_a_stale_journal_deletes_nothing(
