@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ferrysync.server.store.bulk import execute_many
 from ferrysync.server.store.schema import block_marks, ns_blocks
 
 UPLOAD = "upload"
@@ -65,7 +66,7 @@ def mark_uploading(conn: Connection, hashes: Sequence[str], now: int) -> list[st
     """Take or refresh upload marks; returns the hashes a collector is deleting right now (the caller retries)."""
     busy: list[str] = []
     for chunk in _chunks(hashes):
-        conn.execute(_mark_upload_stmt(conn.dialect.name), [{"m_hash": h, "m_at": now} for h in chunk])
+        execute_many(conn, _mark_upload_stmt(conn.dialect.name), [{"m_hash": h, "m_at": now} for h in chunk])
         busy += conn.execute(select(block_marks.c.hash).where(and_(
             block_marks.c.hash.in_(chunk), block_marks.c.state == DELETE))).scalars().all()
     return busy

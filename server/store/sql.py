@@ -23,6 +23,7 @@ from ferrysync.server.store.base import (
     WebSession,
 )
 from ferrysync.server.store.blockmarks import BlockRaced
+from ferrysync.server.store.bulk import execute_many
 from ferrysync.server.store.cursor import Cursor, decode
 from ferrysync.server.store.engine import WriteGate, make_engine
 from ferrysync.server.store.logins import LoginLock
@@ -285,7 +286,7 @@ class SqlMetaStore:
                                                  set_={"created_at": ins.excluded.created_at})
                 self._hold_stmt[conn.dialect.name] = stmt
             for i in range(0, len(rows), _IN_CHUNK):
-                conn.execute(stmt, rows[i:i + _IN_CHUNK])
+                execute_many(conn, stmt, rows[i:i + _IN_CHUNK])
 
     def blocks_held(self, hashes: Sequence[str]) -> set[str]:
         """Which of these blocks any user holds (garbage collection keeps those)."""

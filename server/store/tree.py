@@ -34,6 +34,7 @@ from ferrysync.server.store.base import (
     Revision,
 )
 from ferrysync.server.store.blockmarks import upsert
+from ferrysync.server.store.bulk import execute_many
 from ferrysync.server.store.feed import live_bytes
 from ferrysync.server.store.rows import entry_from_row, entry_values, new_id, path_key, revision_values
 from ferrysync.server.store.schema import entries, namespaces, ns_blocks, revisions, users
@@ -229,13 +230,13 @@ class TreeTxn:
                          for i, entry in enumerate(self._pending_revisions)]
         if updated:
             keys = [{"b_ns": ns, "b_key": path_key(path)} for path in updated]
-            self._conn.execute(_SUPERSEDE, [{**key, "b_now": self.now} for key in keys])
-            self._conn.execute(_UPDATE_ENTRY, [{**entry_values(self._stored(path)), **key}
-                                               for path, key in zip(updated, keys, strict=True)])
+            execute_many(self._conn, _SUPERSEDE, [{**key, "b_now": self.now} for key in keys])
+            execute_many(self._conn, _UPDATE_ENTRY, [{**entry_values(self._stored(path)), **key}
+                                                     for path, key in zip(updated, keys, strict=True)])
         if inserted:
-            self._conn.execute(_INSERT_ENTRY, [{"ns_id": ns, **entry_values(self._stored(path))}
-                                               for path in inserted])
-        self._conn.execute(_INSERT_REVISION, revision_rows)
+            execute_many(self._conn, _INSERT_ENTRY, [{"ns_id": ns, **entry_values(self._stored(path))}
+                                                     for path in inserted])
+        execute_many(self._conn, _INSERT_REVISION, revision_rows)
         self._pending.clear()
         self._pending_revisions.clear()
 
