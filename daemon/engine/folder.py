@@ -562,6 +562,11 @@ class FolderSync:
             self._notify("Read-only shared folder", f"{path}: your change was refused and the shared version "
                          "restored; your version is in the folder's trash", "error")
         self.refused = [*self.refused, *result.refused][-100:]
+        replan = result.replan - result.retry - set(result.failed)
+        try:  # what the engine did and recorded agrees in all three trees: planning it again would find nothing
+            replan -= self.journal.settled_among(self.fid, replan)
+        except Exception:  # planned again, as it would have been
+            log.exception("%s: checking %d paths the round did failed; they are planned again", self.fid, len(replan))
         wall = time.time()
         with self._lock:
             for path in result.retry:
@@ -569,7 +574,7 @@ class FolderSync:
             for path in result.failed:  # retried by itself once its backoff has passed
                 b = self.journal.get_backoff(self.fid, path)
                 self._retry[path] = now + max(GUARD_RETRY_S, (b.next_try - wall) if b else STALL_RETRY_S)
-            self._pending.update(result.replan - result.retry - set(result.failed))
+            self._pending.update(replan)
         if result.done:
             self._publish(last_sync=time.time())
         self._wake.set()

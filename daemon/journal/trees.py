@@ -257,6 +257,28 @@ class TreeOps(JournalBase):
         )
         return {r[0] for r in rows}
 
+    def settled_among(self, folder_id: str, paths: Iterable[str]) -> set[str]:
+        """Of `paths`, those whose three rows are all present and agree in every column the planner compares:
+        the complement of `maybe_unsettled`, asked of a few paths (500 to an indexed query, no row decoded).
+
+        What the engine just did is checked through this before it is planned again: a path it uploaded or
+        downloaded and recorded is settled, and planning it once more (rows read and decoded, the whole batch
+        planned) would find nothing to do, at a cost that doubled the planning of a first sync."""
+        wanted = list(dict.fromkeys(paths))
+        out: set[str] = set()
+        with self._snapshot() as conn:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ", ".join("?" * len(part))
+                out.update(r[0] for r in conn.execute(
+                    f"""SELECT l.path FROM local l
+                        JOIN synced s ON s.folder_id = l.folder_id AND s.path = l.path
+                        JOIN remote r ON r.folder_id = l.folder_id AND r.path = l.path
+                        WHERE l.folder_id = ? AND l.path IN ({marks}) AND ({_SETTLED})""",
+                    (folder_id, *part),
+                ))
+        return out
+
     def count(self, folder_id: str, tree: Tree, kind: Kind | None = None) -> int:
         t = _check_tree(tree)
         if kind is None:

@@ -310,3 +310,9 @@ def test_maybe_unsettled_misses_no_path_the_planner_would_act_on(
         untouched = {f"p{i}" for i, (_, _, change) in enumerate(rows) if change == "none"}
         assert not untouched & candidates, "rows equal to their merge base must not be read again"
         assert journal.maybe_unsettled("other") == set()
+        # Its complement, asked of given paths (what the engine checks its own work with before planning it again):
+        # never a path the planner would act on, and every path whose rows agree.
+        settled = journal.settled_among("f", [*expected, "absent"])
+        assert all(expected[p] for p in settled), "a path the planner would act on was called settled"
+        assert settled == set(expected) - candidates
+        assert journal.settled_among("other", list(expected)) == set()
