@@ -32,7 +32,7 @@ from ferrysync.daemon.engine.resume import resumable_temps
 from ferrysync.daemon.engine.swaps import recover_swaps
 from ferrysync.daemon.local.fsprobe import probe_profile
 from ferrysync.daemon.local.hasher import HashPool
-from ferrysync.daemon.local.marker import RootUnavailable, check_marker, init_marker, tmp_dir
+from ferrysync.daemon.local.marker import RootUnavailable, check_marker, init_marker, tmp_dir, unnamed_dir
 from ferrysync.daemon.local.names import TWIN_REASON, Profile
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.local.scanner import stat_entry
@@ -166,6 +166,10 @@ class FolderSync:
             recover_swaps(self.journal, self.fid, self.root, self.settings().conflict_host_name, self.ctx.now(),
                           lambda p: stat_entry(self.root, p) is not None)
             remove_stale_temps(tmp_dir(self.root), keep=frozenset(resumable_temps(self.journal, self.fid)))
+            try:  # before the watcher starts, which leaves it unwatched (a marker from an older version lacks it)
+                unnamed_dir(self.root).mkdir(exist_ok=True)
+            except OSError as exc:  # made when a download first needs it (then watched: only slower)
+                log.warning("%s: cannot make %s (%s)", self.fid, unnamed_dir(self.root), exc)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop and join this folder's threads; True when none of them can touch the journal any more."""

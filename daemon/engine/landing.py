@@ -20,7 +20,7 @@ from ferrysync.daemon.engine.resume import forget_resume, resume_state, save_res
 from ferrysync.daemon.engine.swaps import clear_swap, record_swap
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.conflicts import conflict_name
-from ferrysync.daemon.local.marker import tmp_dir
+from ferrysync.daemon.local.marker import tmp_dir, unnamed_dir
 from ferrysync.daemon.local.scanner import DiskEntry, stat_entry
 from ferrysync.daemon.model import Chunk, Kind, LocalEntry
 from ferrysync.daemon.planner import Download, merge_base
@@ -99,7 +99,7 @@ def stage(ex: Executor, a: Download, progress: Callable[[int], None],
             a.remote, ex._abs(a.path), find_local_block=ex.ctx.find_block, progress=progress, cancel=ex.ctx.cancel,
             tmp_dir=tmp_dir(ex.ctx.root), resume=None if batch else resume_state(ex.j, ex.fid, a.path, a.remote),
             on_state=None if batch else on_state, blocks=blocks, durable=not batch,
-            unnamed=batch and a.expect_local is None)
+            unnamed=batch and a.expect_local is None, unnamed_dir=unnamed_dir(ex.ctx.root))
     except (CorruptDownload, DiskFull):
         with ex.j.transaction():  # the temp file is gone: nothing to resume
             forget_resume(ex.j, ex.fid, a.path)

@@ -16,6 +16,7 @@ from ferrysync.daemon.local.ignore import MARKER_NAME
 ID_FILE = "folder-id"
 TRASH_DIR = "trash"
 TMP_DIR = "tmp"
+UNNAMED_DIR = "unnamed"  # inside TMP_DIR: where downloads' unnamed files are made (never a name; not watched)
 
 
 class RootUnavailable(Exception):
@@ -37,6 +38,10 @@ def trash_dir(root: Path) -> Path:
 
 def tmp_dir(root: Path) -> Path:
     return marker_dir(root) / TMP_DIR
+
+
+def unnamed_dir(root: Path) -> Path:
+    return tmp_dir(root) / UNNAMED_DIR
 
 
 def read_marker(root: Path) -> str | None:
@@ -62,7 +67,7 @@ def init_marker(root: Path, folder_id: str, *, create_root: bool = False) -> Non
     existing = read_marker(root)
     if existing is not None and existing != folder_id:
         raise RootUnavailable(root, f"already a Ferry folder with id {existing!r}, not {folder_id!r}")
-    for d in (marker_dir(root), trash_dir(root), tmp_dir(root)):
+    for d in (marker_dir(root), trash_dir(root), tmp_dir(root), unnamed_dir(root)):
         d.mkdir(exist_ok=True)
     if existing is None:
         atomic_write(marker_dir(root) / ID_FILE, (folder_id + "\n").encode("utf-8"), mode=0o644)

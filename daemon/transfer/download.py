@@ -162,6 +162,7 @@ class Downloader:
         blocks: Mapping[str, bytes] | None = None,
         durable: bool = True,
         unnamed: bool = False,
+        unnamed_dir: str | os.PathLike[str] | None = None,
     ) -> Staged:
         """The first half of `download`: `entry`'s verified bytes in a temp file with their final mode and mtime.
 
@@ -169,21 +170,25 @@ class Downloader:
         for a whole batch, of `Staged.file`) before `install`, or discard it. `unnamed=True` (nothing is at the
         target, no resume): the bytes are written to an unnamed file where the OS offers one (`fsio.Unnamed`),
         which `install` names in one step without replacing anything; the caller must install, discard or release
-        it, or it holds a descriptor until then."""
+        it, or it holds a descriptor until then. It is made in `unnamed_dir` (default: the temp folder), which must
+        be on the target's file system: the engine passes a folder the watcher does not watch, so the writes to a
+        file that has no name yet reach no event handler (`inotify_observer.py`)."""
         if entry.kind is not Kind.FILE:
             raise ValueError(f"only files can be downloaded, {entry.path!r} is a {entry.kind.value}")
         if entry.content_hash is not None and content_hash_of(entry.blocks) != entry.content_hash:
             raise CorruptDownload(f"{entry.path}: the server's block list does not match its content hash")
         target = Path(target)
         folder = Path(tmp_dir) if tmp_dir is not None else target.parent
+        nameless = Path(unnamed_dir) if unnamed_dir is not None else folder
         job = _Job(self, entry, target, find_local_block, on_state, progress, cancel, blocks or {})
         try:
-            temp = job.open_temp(folder, resume, unnamed)
+            temp = job.open_temp(folder, resume, nameless if unnamed else None)
         except FileNotFoundError:
             if tmp_dir is None:  # the target's own folder is the engine's to make (it guards the root)
                 raise
-            folder.mkdir(parents=True, exist_ok=True)  # the temp folder, made when missing (not a mkdir a file)
-            temp = job.open_temp(folder, None, unnamed)
+            for made in (folder, nameless) if unnamed else (folder,):  # the temp folders, made when missing
+                made.mkdir(parents=True, exist_ok=True)  # (not a mkdir a file)
+            temp = job.open_temp(folder, None, nameless if unnamed else None)
         try:
             job.fill()
             job.seal(durable)
@@ -297,12 +302,14 @@ class _Job:
 
     # -- temp file ----------------------------------------------------------------------------------------
 
-    def open_temp(self, folder: Path, resume: ResumeState | None, unnamed: bool = False) -> Path:
+    def open_temp(self, folder: Path, resume: ResumeState | None, unnamed_in: Path | None = None) -> Path:
+        """A named temp in `folder` (or the one `resume` names), or an unnamed file in `unnamed_in` where given
+        and the OS has them."""
         if resume is not None and self._try_resume(folder, resume):
             return self.temp
         if resume is not None:
             Path(resume.temp_path).unlink(missing_ok=True)
-        if unnamed and resume is None and (u := fsio.create_unnamed(folder)) is not None:
+        if unnamed_in is not None and resume is None and (u := fsio.create_unnamed(unnamed_in)) is not None:
             self.unnamed, self.temp = u, Path(u.label)
             try:
                 self.f = os.fdopen(u.fd, "r+b", closefd=False)  # the descriptor stays open until it is named

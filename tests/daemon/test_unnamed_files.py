@@ -84,6 +84,27 @@ def test_an_unnamed_file_appears_whole_under_its_name_and_nowhere_before(here: P
     assert os.listdir(temps) == []
 
 
+def test_an_unnamed_file_is_made_in_the_folder_asked_for_made_when_missing(here: Path) -> None:
+    """The engine makes its unnamed files in `.ferry/tmp/unnamed`, the one folder the watcher does not watch: the
+    writes to a file that has no name yet reach no event handler (inotify_observer.py)."""
+    made_in: list[str] = []
+    previous = fsio.set_hook(lambda op, stage, paths: made_in.append(os.fspath(paths[0]))
+                             if (op, stage) == ("open", "before") else None)
+    try:
+        entry, blocks = _entry(b"the server's bytes")
+        staged = _downloader().stage(entry, here / "f.txt", tmp_dir=here / "tmp", blocks=blocks, durable=False,
+                                     unnamed=True, unnamed_dir=here / "tmp" / "unnamed")
+        assert isinstance(staged.file, fsio.Unnamed)
+        fsio.sync_files([staged.file])
+        _downloader().install(staged, still_matches=lambda: True, target_is_new=True, sync_dir=False)
+    finally:
+        fsio.set_hook(previous)
+    assert made_in[-1] == str(here / "tmp" / "unnamed")
+    assert (here / "f.txt").read_bytes() == b"the server's bytes"
+    assert os.listdir(here / "tmp") == ["unnamed"]
+    assert os.listdir(here / "tmp" / "unnamed") == []
+
+
 def test_an_unnamed_file_never_takes_a_name_the_user_took_meanwhile(here: Path) -> None:
     target = here / "f.txt"
     entry, blocks = _entry(b"the server's version")

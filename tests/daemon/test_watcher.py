@@ -256,6 +256,65 @@ def test_reading_a_file_is_not_an_event_and_a_change_of_mode_is(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="one inotify queue orders the events (the fence)")
+def test_an_unnamed_download_file_is_heard_only_once_named_even_after_an_overflow(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A small download writes an unnamed file in `.ferry/tmp/unnamed` and links it at its name. Its write, its
+    mode and times and its close (reported under a made-up name) reach no event handler: three events a landed file
+    that crossed watchdog's threads, on the daemon's one GIL, only to be ignored. Its name is heard, as is
+    everything else in `.ferry` (a named temp, the trash: a move between them and the folder stays one event); an
+    overflow, after which watchdog rebuilds every watch, does not bring the unnamed folder's back."""
+    from watchdog.events import FileSystemEvent
+    from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent, Mask, WatchDescriptor
+
+    from ferrysync.daemon.local import fsio, watcher
+    from ferrysync.daemon.local.inotify_observer import InotifyObserver
+    from ferrysync.daemon.local.marker import tmp_dir, trash_dir, unnamed_dir
+
+    heard: list[str] = []
+    handle = watcher._Handler.on_any_event
+
+    def hearing(self: watcher._Handler, event: FileSystemEvent) -> None:
+        heard.append(os.fsdecode(event.src_path))
+        handle(self, event)
+    monkeypatch.setattr(watcher._Handler, "on_any_event", hearing)
+    observers: list[InotifyObserver] = []
+
+    def observer() -> InotifyObserver:
+        observers.append(InotifyObserver())
+        return observers[-1]
+    unnamed_dir(root).mkdir(parents=True, exist_ok=True)
+    obs = start_observer(observer_factory=observer)
+    wait_until(lambda: obs.watcher.scans == 1 and obs.idle(), 10)
+
+    def download(n: int) -> None:
+        unnamed = fsio.create_unnamed(unnamed_dir(root))
+        assert unnamed is not None
+        os.pwrite(unnamed.fd, b"downloaded bytes %d" % n, 0)
+        os.utime(unnamed.fd, ns=(1, 1_700_000_000_000_000_000))
+        fsio.link_unnamed(unnamed, root / f"landed-{n}.bin")
+        unnamed.close()
+        (tmp_dir(root) / f"named-temp-{n}").write_bytes(b"a temp with a name")
+        (trash_dir(root) / f"old-{n}").mkdir(parents=True)
+
+    for round_ in (1, 2):
+        heard.clear()
+        download(round_)
+        (root / f"fence-{round_}.txt").write_text("its event comes after every event above (one inotify queue)")
+        fence = f"fence-{round_}.txt"
+        wait_until(lambda: any(p.endswith(fence) for p in heard), 10, what="the fence's event")  # noqa: B023
+        assert [p for p in heard if p.startswith(str(unnamed_dir(root)))] == [], heard
+        assert str(root / f"landed-{round_}.bin") in heard
+        assert str(tmp_dir(root) / f"named-temp-{round_}") in heard
+        assert str(trash_dir(root) / f"old-{round_}") in heard
+        if round_ == 1:  # what watchdog's reader does with the kernel's overflow event: every watch is rebuilt
+            overflow = InotifyEvent(WatchDescriptor(-1), Mask(InotifyConstants.IN_Q_OVERFLOW), 0, b"")
+            observers[-1].inotify.handle_event(overflow)
+            wait_until(lambda: obs.watcher.scans >= 2 and obs.idle(), 10, what="the rescan after the overflow")
+    wait_until(lambda: journal.get_local(FID, "landed-2.bin") is not None, 10, what="the landed file recorded")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="one inotify queue orders the events (the fence)")
 def test_the_echo_of_a_recorded_change_is_not_queued_and_a_real_change_is(
     journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -70,7 +70,7 @@ def test_a_failed_flush_fails_the_batch_keeps_no_temp_and_is_retried(tmp_path: P
         failed = {f.path: f.message for f in ben.journal.list_failures(ben.cfg.id)}
         assert sorted(failed) == sorted(names)
         assert all("disk is full" in m for m in failed.values()), failed
-        assert not list((ben.root / ".ferry" / "tmp").iterdir())
+        assert not [p for p in (ben.root / ".ferry" / "tmp").rglob("*") if not p.is_dir()], "no temp is left"
         monkeypatch.setattr(fsio, "sync_files", real)
         sim.settle()
         assert sorted(p.name for p in ben.root.iterdir() if p.name != ".ferry") == sorted(names)
