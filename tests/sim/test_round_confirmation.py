@@ -7,24 +7,11 @@ are planned again: a file changed while its upload ran must still reach the serv
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
-import pytest
-from simworld import PREFIX, Knobs, Simulation
+from simworld import PREFIX, Simulation
 
 from ferrysync.daemon.transfer.upload import UploadItem, UploadOutcome
-
-CALM = Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0)
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Simulation]:
-    s = Simulation(11, tmp_path, knobs=CALM, devices=2)
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_what_a_round_uploaded_and_recorded_is_not_planned_again(sim: Simulation) -> None:

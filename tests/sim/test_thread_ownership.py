@@ -10,22 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from simworld import Knobs, Simulation
-
-CALM = Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0)
-
-
-@pytest.fixture
-def sim(tmp_path: Path) -> Iterator[Simulation]:
-    s = Simulation(7, tmp_path, knobs=CALM, devices=2)
-    try:
-        yield s
-    finally:
-        s.close()
+from simworld import Simulation
 
 
 def _mass_deletion_held(sim: Simulation, content: bytes) -> None:
