@@ -157,12 +157,9 @@ class SmallDownloads:
 
     def _release(self, paths: list[str]) -> None:
         """The engine is done with a batch (recorded, or failed where it failed): the indexer may look at its paths
-        now. Those it was told of meanwhile (a save of the user's, or the echo of the landing itself) wait in the
-        dirty queue, deferred: they are made ready at once (engine_writes.py). The others are not queued: nothing
-        was heard of them but the engine's own write, which it recorded; to look at every one again cost each file
-        of a download a second stat and journal round, for nothing the events do not already say."""
+        now, whenever it deferred them (engine_writes.py)."""
         self.ctx.engine_writes.discard(paths)
-        self.ex.j.ready_now(self.ex.fid, paths)
+        self.ex.j.mark_dirty(self.ex.fid, paths, 0.0, rearm=False)
         self.ctx.wake_indexer()
 
     def _stage_some(self, part: list[Download], blocks: dict[str, bytes], result: BatchResult,

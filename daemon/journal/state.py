@@ -96,11 +96,6 @@ class StateOps(JournalBase):
         )
         return len(rows)
 
-    def ready_now(self, folder_id: str, paths: Iterable[str]) -> None:
-        """Make those of `paths` that are queued ready at once; queue nothing new."""
-        self._write_many("UPDATE dirty SET ready_at = 0 WHERE folder_id = ? AND path = ? AND ready_at > 0",
-                         [(folder_id, p) for p in dict.fromkeys(paths)])
-
     def ready_dirty(self, now: float, limit: int = 1000, folder_id: str | None = None) -> list[DirtyPath]:
         """Queued paths whose quiet period is over, oldest first. They stay queued until `ack_dirty`."""
         if folder_id is None:

@@ -5,10 +5,9 @@ download_batch.py); the watcher's events for those files can be ready (their qui
 Indexed then, each file would be read and hashed as if the user had made it, only for the engine's record to
 replace that row a moment later: a second read of every downloaded file, on the CPU the landing needs. So the
 indexer leaves such a path queued. Nothing is lost by waiting: when the engine is done with a batch (recorded,
-or failed where it failed) it makes every one of its paths that waits in the queue ready at once
-(`SmallDownloads._release`), and a save the user made meanwhile is then seen as a change against what the engine
-recorded (what it wrote, not what it finds afterwards). A path with no event pending is not queued by the release:
-the watcher's echo filter judges an event that comes after it against the recorded row, as the indexer would.
+or failed where it failed) it makes every one of its paths ready at once (`SmallDownloads._release`), and a save
+the user made meanwhile is then seen as a change against what the engine recorded (what it wrote, not what it
+finds afterwards).
 
 In memory only: after a crash nothing is being written, and the start-up scan looks at every path anyway.
 """

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from ferrysync.daemon.journal import Journal
-from ferrysync.daemon.journal.state import DirtyPath
 from ferrysync.daemon.local import indexer as indexer_mod
 from ferrysync.daemon.local.chunker import hash_file
 from ferrysync.daemon.local.engine_writes import EngineWrites
@@ -228,9 +227,7 @@ def test_a_file_the_engine_is_landing_is_read_only_after_its_record_and_a_save_m
 ) -> None:
     """Small downloads record a batch after its files land; the watcher's events for them come first. The indexer
     leaves such a path queued instead of reading the engine's own bytes; the engine's re-check after its record
-    makes it ready, and a save the user made in between is then seen against what the engine recorded. A landed
-    path nothing was heard of is not queued by the release (its echo, if it comes later, is judged by the
-    watcher against the row the engine recorded)."""
+    makes it ready, and a save the user made in between is then seen against what the engine recorded."""
     writes = EngineWrites()
     ix = LocalIndexer(journal, FID, root, counting_pool, quiet_period=30.0, engine_writes=writes)
     target = root / "dl.bin"
@@ -247,9 +244,8 @@ def test_a_file_the_engine_is_landing_is_read_only_after_its_record_and_a_save_m
         journal.put_local(FID, LocalEntry("dl.bin", Kind.FILE, st.st_size, st.st_mtime_ns, st.st_ino, False,
                                           digest.content_hash, digest.block_hashes), list(digest.chunks))
         target.write_bytes(b"the user's save, right after")  # (a save lands in between)
-    writes.discard(["dl.bin"])  # what SmallDownloads._release does: the engine is done with the path...
-    journal.ready_now(FID, ["dl.bin", "other.bin"])  # ... and what waits for it is ready now
-    assert journal.ready_dirty(time.time(), 10, FID) == [DirtyPath(FID, "dl.bin", 0.0)]
+        journal.mark_dirty(FID, ["dl.bin"], 0.0, rearm=False)  # ... and its re-check
+    writes.discard(["dl.bin"])
     ix.drain()
     assert counting_pool.reads == {"dl.bin": 1}
     row = journal.get_local(FID, "dl.bin")
