@@ -166,7 +166,7 @@ class FolderSync:
             recover_swaps(self.journal, self.fid, self.root, self.settings().conflict_host_name, self.ctx.now(),
                           lambda p: stat_entry(self.root, p) is not None)
             remove_stale_temps(tmp_dir(self.root), keep=frozenset(resumable_temps(self.journal, self.fid)))
-            try:  # before the watcher starts, which leaves it unwatched (a marker from an older version lacks it)
+            try:  # every start, before the watcher, which leaves it unwatched (older markers lack it)
                 unnamed_dir(self.root).mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # made when a download first needs it (then watched: only slower)
                 log.warning("%s: cannot make %s (%s)", self.fid, unnamed_dir(self.root), exc)

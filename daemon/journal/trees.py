@@ -266,6 +266,8 @@ class TreeOps(JournalBase):
         planned) would find nothing to do, at a cost that doubled the planning of a first sync."""
         wanted = list(dict.fromkeys(paths))
         out: set[str] = set()
+        if not wanted:  # a round that finished nothing: no read transaction for it
+            return out
         with self._snapshot() as conn:
             for i in range(0, len(wanted), 500):
                 part = wanted[i : i + 500]

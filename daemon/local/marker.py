@@ -67,7 +67,7 @@ def init_marker(root: Path, folder_id: str, *, create_root: bool = False) -> Non
     existing = read_marker(root)
     if existing is not None and existing != folder_id:
         raise RootUnavailable(root, f"already a Ferry folder with id {existing!r}, not {folder_id!r}")
-    for d in (marker_dir(root), trash_dir(root), tmp_dir(root), unnamed_dir(root)):
+    for d in (marker_dir(root), trash_dir(root), tmp_dir(root)):
         d.mkdir(exist_ok=True)
     if existing is None:
         atomic_write(marker_dir(root) / ID_FILE, (folder_id + "\n").encode("utf-8"), mode=0o644)
