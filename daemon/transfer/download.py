@@ -102,7 +102,14 @@ class Staged:
 
 
 def _default_write(f: BinaryIO, data: bytes) -> object:
-    return f.write(data)
+    """All of `data`, also to an unbuffered file, whose one write(2) may take only part of it (a disk filling up)."""
+    view = memoryview(data)
+    while view:
+        n = f.write(view)
+        if not n:  # None (would block) or 0: never from a regular file; refused rather than spun on
+            raise OSError(errno.EIO, f"writing {len(view)} bytes to {getattr(f, 'name', f)!r} made no progress")
+        view = view[n:]
+    return len(data)
 
 
 class Downloader:
@@ -312,7 +319,10 @@ class _Job:
         if unnamed_in is not None and resume is None and (u := fsio.create_unnamed(unnamed_in)) is not None:
             self.unnamed, self.temp = u, Path(u.label)
             try:
-                self.f = os.fdopen(u.fd, "r+b", closefd=False)  # the descriptor stays open until it is named
+                # Unbuffered: the file object is only a way to write its bytes (one write(2) a block). A buffered
+                # one asks the descriptor for its position, whether it is a terminal, and again when it flushes:
+                # five system calls a small file, each handing the daemon's GIL to another thread and back.
+                self.f = os.fdopen(u.fd, "r+b", buffering=0, closefd=False)  # open until it is named
             except BaseException:
                 u.close()
                 raise

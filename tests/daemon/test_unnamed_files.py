@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -103,6 +104,47 @@ def test_an_unnamed_file_is_made_in_the_folder_asked_for_made_when_missing(here:
     assert (here / "f.txt").read_bytes() == b"the server's bytes"
     assert os.listdir(here / "tmp") == ["unnamed"]
     assert os.listdir(here / "tmp" / "unnamed") == []
+
+
+def test_a_write_that_takes_only_part_of_a_block_loses_no_byte(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unnamed file is written unbuffered (one write(2) a block, no buffer asking the descriptor where it is):
+    such a write may take only part of what it is given (a disk filling up), and the rest is written after it,
+    never dropped while the file's size and hash are recorded as the server's."""
+    from ferrysync.daemon.transfer import download
+
+    class Stingy:
+        """The unbuffered file, taking at most 1,000 bytes a write."""
+
+        def __init__(self, raw: Any) -> None:
+            self.raw = raw
+            self.calls = 0
+
+        def write(self, data: Any) -> int:
+            self.calls += 1
+            return cast(int, self.raw.write(bytes(data[:1000])))
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.raw, name)
+
+    made: list[Stingy] = []
+    real = os.fdopen
+
+    def fdopen(fd: int, *args: Any, **kw: Any) -> Any:
+        assert kw.get("buffering") == 0, "an unnamed file is written unbuffered"
+        made.append(Stingy(real(fd, *args, **kw)))
+        return made[-1]
+
+    monkeypatch.setattr(download, "os", SimpleNamespace(**{**vars(os), "fdopen": fdopen}))
+    data = os.urandom(64 * 1024)
+    entry, blocks = _entry(data)
+    staged = _downloader().stage(entry, here / "f.bin", tmp_dir=here / "tmp", blocks=blocks, durable=False,
+                                 unnamed=True)
+    assert isinstance(staged.file, fsio.Unnamed)
+    assert made, "the unnamed file was not opened through os.fdopen"
+    assert made[0].calls >= 64, "a write taking part of a block was not followed by one for the rest"
+    fsio.sync_files([staged.file])
+    _downloader().install(staged, still_matches=lambda: True, target_is_new=True, sync_dir=False)
+    assert (here / "f.bin").read_bytes() == data
 
 
 def test_an_unnamed_file_never_takes_a_name_the_user_took_meanwhile(here: Path) -> None:
