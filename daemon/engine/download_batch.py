@@ -99,7 +99,12 @@ class SmallDownloads:
     def run(self, downloads: Sequence[Download], result: BatchResult) -> None:
         """Raises ServerUnavailable (the executor's Offline) or Unauthorized, after recording what landed.
 
-        Pipelined: while one batch lands, the next ones are fetched and the one before is recorded."""
+        Pipelined: while one batch lands, the next ones are fetched. The batch before is recorded just before it
+        lands, not while it lands: a record is thousands of SQLite steps, each handing the GIL to the landing
+        threads and waiting to get it back, and each of their system calls the same the other way. Side by side,
+        a 1,024-file record took 90-300 ms (25-40 ms alone) and slowed the landing beside it; in turn, 10,000 ×
+        4 KiB to a fresh device took 5.27 s against 5.65 s (means of seven alternating pairs, the daemon's system
+        CPU 20 % lower)."""
         groups = batches(downloads)
         workers = max(1, min(self.ctx.download_workers, os.cpu_count() or 1))  # see LANDERS
         unrecorded: list[Landed] = []
@@ -125,12 +130,12 @@ class SmallDownloads:
                     writing.add(paths)
                     registered.append(paths)
                     staged: list[Staging] = []
-                    futures = [landers.submit(self._stage_some, part, blocks, result, progress, staged, landed)
-                               for part in _shares(group, workers)]
-                    if len(registered) > 1:  # the batch before, recorded while this one is written
+                    if len(registered) > 1:  # the batch before, recorded before this one is written
                         if unrecorded:
                             self._record(unrecorded, result)
                         self._release(registered.pop(0))
+                    futures = [landers.submit(self._stage_some, part, blocks, result, progress, staged, landed)
+                               for part in _shares(group, workers)]
                     unrecorded = landed
                     try:
                         _settle(futures)  # every file of the batch settles first

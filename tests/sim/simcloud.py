@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,9 @@ class SimCloud:
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(self.ctx)), base_url=URL)
         # No password is ever checked here (devices get tokens directly): skip the deliberate cost of argon2.
         self.user = self.ctx.meta.add_user("sim", "not-a-password-hash")
+        # One event loop answers every device: requests made at once (a batch's fetches run ahead of its landing,
+        # on threads of their own) take turns, or the second finds the loop running the first.
+        self._turn = threading.Lock()
 
     def close(self) -> None:
         self.loop.run_until_complete(self.http.aclose())
@@ -94,11 +98,12 @@ class SimCloud:
             return r
         # The application's synchronous routes would each hop to a worker thread and back (a third of a
         # schedule's time, waiting on locks): the simulation is single-threaded, so they run inline.
-        hop, anyio.to_thread.run_sync = anyio.to_thread.run_sync, _inline  # type: ignore[assignment]
-        try:
-            return self.loop.run_until_complete(go())
-        finally:
-            anyio.to_thread.run_sync = hop
+        with self._turn:
+            hop, anyio.to_thread.run_sync = anyio.to_thread.run_sync, _inline  # type: ignore[assignment]
+            try:
+                return self.loop.run_until_complete(go())
+            finally:
+                anyio.to_thread.run_sync = hop
 
     def seq(self) -> int:
         """The user's sequence now: what a long-poll compares with its cursor."""
