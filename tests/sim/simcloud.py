@@ -97,7 +97,7 @@ class SimCloud:
             await r.aread()
             return r
         # The application's synchronous routes would each hop to a worker thread and back (a third of a
-        # schedule's time, waiting on locks): the simulation is single-threaded, so they run inline.
+        # schedule's time, waiting on locks): requests take turns (`_turn`), so they run inline.
         with self._turn:
             hop, anyio.to_thread.run_sync = anyio.to_thread.run_sync, _inline  # type: ignore[assignment]
             try:
