@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
+import threading
 
 import pytest
 from simworld import PREFIX, Simulation
@@ -79,20 +79,21 @@ def test_a_batch_whose_record_fails_leaves_the_next_one_unstarted_and_no_file_he
     ben.pull()
     held_before = fsio._unnamed_open
     opened: list[str] = []  # unnamed files written during ben's round
+    third = threading.Event()  # a file of the next batch was opened
     failed: list[str] = []
 
     def meanwhile(op: str, stage: str, paths: tuple[str, ...]) -> None:
         if (op, stage) == ("open", "after"):
             opened.append(os.fspath(paths[0]))
+            if len(opened) >= 3:
+                third.set()
         elif (op, stage) == ("fsync", "before") and paths[0] == str(ben.root / "d") and not failed:
             failed.append(paths[0])
             shutil.rmtree(ben.root / "d")  # the user deletes the folder: the first batch's record fails
             ben.events.append("d")
             # Were the next batch already handed to the landing threads, it would be written now: give it the
-            # chance (a deadline, not a sleep: it ends as soon as a third file is opened).
-            deadline = time.monotonic() + 0.5
-            while len(opened) < 3 and time.monotonic() < deadline:
-                time.sleep(0.005)
+            # chance (a deadline: the wait ends as soon as a third file is opened).
+            third.wait(0.5)
 
     fsio.set_hook(meanwhile)
     try:
