@@ -122,7 +122,10 @@ def status_lines(s: Mapping[str, Any], now: float | None = None) -> list[str]:
     if account:
         files = plural(int(account.get("files", 0) or 0), "file")
         where = f" on {s['server']}" if s.get("server") else ""
-        lines.append(f"Account:    {human_bytes(account.get('bytes'))} in {files}{where}")
+        # counted before the last sync finished: the daemon reads it again within seconds; say so rather than
+        # show a stale count beside "Up to date"
+        stale = " (updating)" if (account.get("read_at") or 0) < (s.get("last_sync") or 0) else ""
+        lines.append(f"Account:    {human_bytes(account.get('bytes'))} in {files}{where}{stale}")
     elif s.get("server"):
         lines.append(f"Server:     {s['server']}")
     if s.get("paused"):

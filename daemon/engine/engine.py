@@ -41,7 +41,9 @@ from ferrysync.daemon.transfer import Downloader, TokenBucket, Uploader
 
 log = logging.getLogger(__name__)
 
-ACCOUNT_REFRESH_S = 60.0
+ACCOUNT_REFRESH_S = 60.0  # the account's use read again at rest (another device may have changed it)
+ACCOUNT_BUSY_S = 5.0  # at most this often while syncing: the server sums every live file for it
+ACCOUNT_SETTLED_S = 1.0  # once every folder is idle after a sync: read again at once, but not more often than this
 LOGIN_KEY = "login"  # journal meta: the login the trees were built under
 REFUSED_RECHECK_S = 2.0  # how often refused feeds may look for newer credentials (config and keyring)
 
@@ -64,7 +66,7 @@ class Engine:
         self.tracker = TransferTracker(on_change=self.changed)
         self.folders: Mapping[str, FolderSync] = MappingProxyType({})  # replaced whole (copy on write)
         self.paused = False
-        self.account: dict[str, int] | None = None
+        self.account: dict[str, float] | None = None  # bytes, files, read_at (wall clock)
         self.publish: Callable[[str, Any], None] = lambda event, data: None
         self.stop_requested = threading.Event()
         self._config_lock = threading.Lock()
@@ -228,7 +230,7 @@ class Engine:
         return bool(result["changed"])
 
     def _status_loop(self) -> None:
-        next_account = 0.0
+        read_at = -ACCOUNT_REFRESH_S
         seen_sync: float | None = None
         last_error = ""
         while not self._stop.is_set():
@@ -239,8 +241,8 @@ class Engine:
             try:
                 last_sync = max((f.view.last_sync or 0.0 for f in self.folders.values()), default=0.0)
                 now = time.monotonic()
-                if now >= next_account or (last_sync != seen_sync and now >= next_account - ACCOUNT_REFRESH_S + 5):
-                    next_account, seen_sync = now + ACCOUNT_REFRESH_S, last_sync
+                if _account_due(now - read_at, last_sync != seen_sync, self.synced()):
+                    read_at, seen_sync = now, last_sync
                     self._refresh_account()
                 self.renewer.tick()
                 if self.journal.needs_rebuild and self.folders and self.synced():
@@ -255,8 +257,9 @@ class Engine:
 
     def _refresh_account(self) -> None:
         try:
+            read_at = time.time()
             a = self.client.account()
-            self.account = {"bytes": a.bytes, "files": a.files}
+            self.account = {"bytes": a.bytes, "files": a.files, "read_at": read_at}
         except (RemoteError, OSError):
             pass
 
@@ -483,6 +486,17 @@ class Engine:
             "paused": self.paused,
             "daemon_version": __version__,
         }
+
+
+def _account_due(age: float, synced_since: bool, settled: bool) -> bool:
+    """Whether the status loop reads the account's use again, `age` seconds after it last did: at rest every
+    ACCOUNT_REFRESH_S; after a sync within ACCOUNT_BUSY_S, and at once when that sync left every folder idle, so the
+    line beside "Up to date" counts what was just synced."""
+    if age >= ACCOUNT_REFRESH_S:
+        return True
+    if not synced_since:
+        return False
+    return age >= (ACCOUNT_SETTLED_S if settled else ACCOUNT_BUSY_S)
 
 
 def _login_fingerprint(server_url: str, user: str, token: str) -> str:

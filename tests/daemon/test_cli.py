@@ -382,6 +382,27 @@ def test_human_units_and_the_wait_progress_bar() -> None:
     assert line.startswith("[###############-----] 5 files (5.0 kB) left")
 
 
+def test_the_account_line_says_updating_when_it_was_counted_before_the_last_sync() -> None:
+    from ferrysync.daemon.cli.render import status_lines
+
+    base = {"state": "idle", "message": "Up to date", "folders": [], "server": "http://s", "last_sync": 1000.0}
+    fresh = status_lines({**base, "account": {"bytes": 300, "files": 3, "read_at": 1000.5}}, now=1001.0)
+    assert "Account:    300 B in 3 files on http://s" in fresh
+    stale = status_lines({**base, "account": {"bytes": 0, "files": 0, "read_at": 999.0}}, now=1001.0)
+    assert "Account:    0 B in 0 files on http://s (updating)" in stale
+
+
+def test_the_account_is_read_again_at_once_when_a_sync_leaves_every_folder_idle() -> None:
+    from ferrysync.daemon.engine.engine import _account_due
+
+    assert _account_due(60.0, synced_since=False, settled=False)  # at rest, now and then
+    assert not _account_due(30.0, synced_since=False, settled=True)  # nothing synced since: no need
+    assert not _account_due(3.0, synced_since=True, settled=False)  # mid-sync: at most every 5 s
+    assert _account_due(5.0, synced_since=True, settled=False)
+    assert _account_due(1.0, synced_since=True, settled=True)  # the sync ended: read it now
+    assert not _account_due(0.5, synced_since=True, settled=True)  # but not in a loop
+
+
 def test_wait_draws_a_progress_bar_on_a_terminal(daemon: FakeDaemon, tmp_path: Path) -> None:
     daemon.wait.update(synced=False)
     daemon.set_status(state="syncing", message="Syncing 3 files", pending_up={"count": 3, "bytes": 3_000_000})

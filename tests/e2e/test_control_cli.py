@@ -197,6 +197,26 @@ def _server_running(d: Device) -> bool:
         return False
 
 
+def test_the_account_line_counts_what_was_just_synced_or_says_it_is_updating(
+        make_device: Callable[..., Device]) -> None:
+    a = make_device("laptop")
+    a.wait_synced()
+    for i in range(3):
+        (a.folder / f"counted-{i}.txt").write_text("x" * 100)
+    a.wait_synced()
+    # right after `ferry wait`: the line either counts the three files or says it is being read again, never
+    # a bare count from before the sync beside "Up to date"
+    line = _account_line(a)
+    assert "in 3 files" in line or line.endswith("(updating)"), line
+    wait_until(lambda: _account_line(a).split(" on ")[0] == "Account:    300 B in 3 files", timeout=10,
+               what="the account line to count the synced files")
+    assert not _account_line(a).endswith("(updating)")
+
+
+def _account_line(d: Device) -> str:
+    return next(li for li in d.ferry("status").stdout.splitlines() if li.startswith("Account:"))
+
+
 def test_status_json_is_machine_readable(make_device: Callable[..., Device]) -> None:
     a = make_device("laptop")
     data = json.loads(a.ferry("status", "--json").stdout)
