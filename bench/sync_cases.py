@@ -161,6 +161,7 @@ def big_file(
         "disk_fsynced_blocks_MBps": round(mb / fsync_s, 1),
         "ferry_vs_loopback": _ratio(sink_s, ferry_s),
         "ferry_vs_rclone": _ratio(peer.seconds, ferry_s),
+        "ferry_vs_disk_fsynced": _ratio(fsync_s, ferry_s),
         "ferry_measured": "`ferry folder add` -> the commit appears in the server's change feed (includes "
         "scan, chunking and hashing)",
         "loopback_measured": "one streamed HTTP PUT of the file to a bare uvicorn sink on 127.0.0.1",

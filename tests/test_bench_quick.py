@@ -51,4 +51,9 @@ def test_quick_sync_bench_runs_every_case_and_prints_its_figures(tmp_path: Path)
                                 "big_file_down_0.6_of_loopback", "scale_restart_to_idle_under_10s",
                                 "scale_idle_rss_under_200MB", "scale_idle_cpu_about_0"}
     assert all(isinstance(a["met"], bool) for a in out["aims"].values())
+    for case in ("big_file", "big_file_down"):  # the aim's speed beside what this disk writes durably
+        aim = out["aims"][f"{case}_0.6_of_loopback"]
+        assert aim["aim_MBps"] > 0
+        assert aim["disk_durable_MBps"] > 0
+        assert aim["reachable_on_this_disk"] == (aim["aim_MBps"] <= aim["disk_durable_MBps"])
     assert not list(tmp_path.glob("ferry-sync-bench-*")), "the bench left its temp dir behind"

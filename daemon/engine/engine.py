@@ -241,7 +241,8 @@ class Engine:
             try:
                 last_sync = max((f.view.last_sync or 0.0 for f in self.folders.values()), default=0.0)
                 now = time.monotonic()
-                if _account_due(now - read_at, last_sync != seen_sync, self.synced()):
+                synced_since = last_sync != seen_sync
+                if _account_due(now - read_at, synced_since, synced_since and self.synced()):
                     read_at, seen_sync = now, last_sync
                     self._refresh_account()
                 self.renewer.tick()
