@@ -113,6 +113,7 @@ class BatchResult:
     failed: dict[str, str] = field(default_factory=dict)  # path -> error (recorded in the backoff table)
     conflicts: list[str] = field(default_factory=list)  # conflict copies made
     refused: list[str] = field(default_factory=list)  # changes a read-only shared folder refused (restored)
+    trashed: list[str] = field(default_factory=list)  # saves a download displaced, kept in the folder's trash
     done: int = 0
 
 

@@ -562,6 +562,9 @@ class FolderSync:
             self._notify("Conflicting edits", f"Both copies kept: {copy}", "conflict")
         for path, message in result.failed.items():
             self._notify("Ferry could not sync a file", f"{path}: {message}", "error")
+        for path in result.trashed:
+            self._notify("A save was kept in the trash", f"{path} was saved as it was updated, and its folder was "
+                         "deleted meanwhile: your save is in the folder's trash (`ferry trash list`)", "conflict")
         for path in result.refused:
             self._notify("Read-only shared folder", f"{path}: your change was refused and the shared version "
                          "restored; your version is in the folder's trash", "error")

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ferrysync.daemon.engine.resume import forget_resume, resume_state, save_resume
-from ferrysync.daemon.engine.swaps import clear_swap, record_swap
+from ferrysync.daemon.engine.swaps import clear_swap, keep_displaced, record_swap
 from ferrysync.daemon.local import fsio
-from ferrysync.daemon.local.conflicts import conflict_name
 from ferrysync.daemon.local.marker import tmp_dir, unnamed_dir
 from ferrysync.daemon.local.scanner import DiskEntry, stat_entry
 from ferrysync.daemon.model import Chunk, Kind, LocalEntry
@@ -169,25 +168,24 @@ def record_batch(ex: Executor, landed: Sequence[Landed]) -> None:
 
 
 def _keep_displaced(ex: Executor, path: str, displaced: Path, result: BatchResult) -> None:
-    """A save the user made in the instant before the download's swap: keep it as a conflict copy."""
-    when = ex.ctx.now()
-    for _ in range(100):
-        copy = conflict_name(path, ex.ctx.host, when, lambda p: stat_entry(ex.ctx.root, p) is not None)
-        try:
-            fsio.rename_noreplace(displaced, ex._abs(copy))
-            break
-        except FileExistsError:
-            continue  # taken in between: pick the next free name
-    else:  # pragma: no cover - a hundred names taken in a row
-        raise OSError(f"no free conflict name for {path}")
-    log.warning("%s: %s was saved while its download landed; kept as %s", ex.fid, path, copy)
+    """A save the user made in the instant before the download's swap: keep it as a conflict copy, or in the
+    folder's trash when the user deleted its folder before it could be kept beside the file."""
+    kept = keep_displaced(displaced, path, ex.ctx.root, ex.ctx.host, ex.ctx.now(),
+                          lambda p: stat_entry(ex.ctx.root, p) is not None)
+    if kept.trashed is not None:
+        log.warning("%s: %s was saved while its download landed, and its folder was deleted meanwhile: the save "
+                    "is in the folder's trash (`ferry trash list`)", ex.fid, path)
+        ex.j.add_activity(ex.fid, path, "kept", "saved while its download landed; its folder was deleted "
+                          "meanwhile, so the save is in the folder's trash")
+        result.trashed.append(path)
+        return
+    assert kept.copy is not None
+    log.warning("%s: %s was saved while its download landed; kept as %s", ex.fid, path, kept.copy)
     with ex.j.transaction():
-        ex.j.add_conflict(ex.fid, copy, path)
-        ex._recheck(copy)
-    result.conflicts.append(copy)
-    result.retry.add(copy)
-
-
+        ex.j.add_conflict(ex.fid, kept.copy, path)
+        ex._recheck(kept.copy)
+    result.conflicts.append(kept.copy)
+    result.retry.add(kept.copy)
 
 
 def _chunks(blocks: tuple[str, ...], lengths: tuple[int, ...]) -> list[Chunk]:

@@ -13,13 +13,19 @@ itself what it holds:
 - the old version the engine expected (same inode, size and mtime as the row the download was planned against):
   the server keeps that version; nothing to keep;
 - anything else: the user's bytes, kept as a conflicted copy beside the file and queued for the indexer.
+
+`keep_displaced` is the one way both the executor and this recovery keep such bytes: a conflicted copy beside the
+file, or, when the file's folder is gone (the user deleted it in the meantime), the folder's trash under the file's
+own path — never left in the temp folder, which nobody looks in and a restart clears.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,9 +34,38 @@ from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, hash_file
 from ferrysync.daemon.local.conflicts import conflict_name
 from ferrysync.daemon.local.ondisk import disk_path
+from ferrysync.daemon.local.trash import TrashedItem, keep_in_folder_trash
 from ferrysync.daemon.model import LocalEntry
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """Where a displaced save went: a conflicted copy beside its file, or the folder's trash."""
+
+    copy: str | None = None
+    trashed: TrashedItem | None = None
+
+
+def keep_displaced(temp: Path, path: str, root: Path, host: str, when: datetime,
+                   exists: Callable[[str], bool]) -> Kept:
+    """Keep the user's save at `temp` (displaced from `path` by a download's exchange): as a conflicted copy beside
+    `path`, or in the folder's trash under `path` when the folder that held it is gone or is no folder any more
+    (the user deleted or replaced it in the meantime: the save goes where its folder's other files went).
+    Raises FileNotFoundError only when `temp` itself is gone: then there is nothing left to keep."""
+    for _ in range(100):
+        copy = conflict_name(path, host, when, exists)
+        try:
+            fsio.rename_noreplace(temp, disk_path(root, copy))
+        except FileExistsError:
+            continue  # taken in between: the next free name
+        except (FileNotFoundError, NotADirectoryError):
+            if not os.path.lexists(temp):
+                raise
+            return Kept(trashed=keep_in_folder_trash(root, path, temp))
+        return Kept(copy=copy)
+    raise OSError(f"no free name for a conflicted copy of {path}")  # pragma: no cover - 100 names taken
 
 
 def _prefix(folder_id: str) -> str:
@@ -87,13 +122,11 @@ def _settle(temp: Path, path: str, record: dict[str, object], root: Path, host: 
             return None
     except FileChangedWhileReading:
         pass  # nobody writes in the engine's temp folder; if someone did, keeping it is the safe side
-    for _ in range(100):
-        copy = conflict_name(path, host, when, exists)
-        try:
-            fsio.rename_noreplace(temp, disk_path(root, copy))
-        except FileExistsError:
-            continue
-        log.warning("%s was saved while its download landed, and Ferry stopped before keeping it: kept as %s",
-                    path, copy)
-        return copy
-    raise OSError(f"no free name for a conflicted copy of {path}")  # pragma: no cover - 100 names taken
+    kept = keep_displaced(temp, path, root, host, when, exists)
+    if kept.trashed is not None:
+        log.warning("%s was saved while its download landed, and Ferry stopped before keeping it; its folder is "
+                    "gone, so it is in the folder's trash (`ferry trash list`)", path)
+        return None
+    log.warning("%s was saved while its download landed, and Ferry stopped before keeping it: kept as %s",
+                path, kept.copy)
+    return kept.copy

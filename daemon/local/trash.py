@@ -74,6 +74,13 @@ def move_to_trash(root: str | os.PathLike[str], relpath: str, *, use_os_trash: b
     return _to_folder_trash(Path(root), rel, src, is_dir)
 
 
+def keep_in_folder_trash(root: str | os.PathLike[str], relpath: str, src: Path) -> TrashedItem:
+    """Put bytes that belong at `relpath` but sit elsewhere inside the root (a user's save a download displaced into
+    Ferry's temp folder) in the folder trash, as if `relpath` had been deleted: listed and restored like any
+    trashed file. For when their own folder is gone, so there is nowhere beside the file to keep them."""
+    return _to_folder_trash(Path(root), _check_relpath(relpath), src, is_dir=False)
+
+
 def _to_folder_trash(root: Path, rel: PurePosixPath, src: Path, is_dir: bool) -> TrashedItem:
     base = root.joinpath(*TRASH_DIR.parts)
     base.mkdir(parents=True, exist_ok=True)

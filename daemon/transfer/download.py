@@ -242,7 +242,11 @@ class Downloader:
                 job.discard()
             raise
         if sync_dir:
-            fsio.fsync_dir(target.parent)
+            # The folder may go (deleted or replaced by the user) right after the file landed in it: no name is
+            # then left to make durable, and that deletion is the user's, for the indexer to find. Raising here
+            # would lose sight of a save the exchange displaced: it is handed back, for the caller to keep.
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                fsio.fsync_dir(target.parent)
         return DownloadResult(target, job.fetched, job.reused, staged.written, displaced, tuple(job.lengths))
 
 

@@ -72,3 +72,20 @@ def test_a_settled_swap_leaves_nothing_to_recover(journal: Journal, tmp_path: Pa
         clear_swap(journal, FID, temp)
     assert _recover(journal, root) == []
     assert temp.exists(), "not the recovery's to touch: a cleared record means the executor kept it"
+
+
+def test_a_save_whose_folder_is_gone_is_recovered_into_the_folder_trash(journal: Journal, tmp_path: Path) -> None:
+    """The user deleted the file's folder before Ferry could keep the save beside it (seed 2403): the recovery
+    neither fails at every start nor leaves the bytes in the temp folder; they go to the folder's trash."""
+    from ferrysync.daemon.local.trash import list_folder_trash
+
+    root, temp = _setup(tmp_path, b"the user's save")
+    record_swap(journal, FID, "d/e.txt", temp, "0" * 64, None)  # d/ was deleted since: no folder to keep it in
+    assert _recover(journal, root) == []
+    assert not temp.exists()
+    kept = list_folder_trash(root)
+    assert [i.relpath for i in kept] == ["d/e.txt"]
+    assert kept[0].stored_at is not None
+    assert kept[0].stored_at.read_bytes() == b"the user's save"
+    assert journal.list_conflicts(FID) == []
+    assert _recover(journal, root) == [], "settled once"

@@ -55,6 +55,9 @@ REGRESSIONS = {
          "the local tree said gone, the device said idle (the engine now re-checks the folders it creates)",
     1236: "the same, a deleted file's folder made again by a download",
     1436: "the same, with a crash",
+    2403: "a save displaced by a download's exchange, then its folder deleted before the save was kept (failed one "
+          "run in three: the engine's own threads vary the order; tests/sim/test_displaced_save_folder_gone.py "
+          "replays it exactly)",
 }
 
 
