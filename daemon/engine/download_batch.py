@@ -222,7 +222,9 @@ class SmallDownloads:
             return {}
 
     def _record(self, landed: list[Landed], result: BatchResult) -> None:
-        for folder in {self.ex._abs(x.action.path).parent for x in landed}:
+        # sorted, not a set's order (which follows the paths' hashes): the same batch flushes its folders in the
+        # same order in every run, so a schedule of the simulation replays exactly
+        for folder in sorted({self.ex._abs(x.action.path).parent for x in landed}):
             fsio.fsync_dir(folder)  # the renames are durable before the journal says the files are there
         record_batch(self.ex, landed)
         for x in landed:

@@ -1,11 +1,14 @@
-"""Replay one schedule of the simulation with the engine's DEBUG log: `python tests/sim/replay.py SEED [--shrink]`."""
+"""Replay one schedule of the simulation with the engine's DEBUG log:
+`python tests/sim/replay.py SEED [--shrink] [--tries N]`."""
 
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from simworld import Simulation, minimise, profile_of
 
@@ -14,28 +17,50 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("seed", type=int)
     ap.add_argument("--shrink", action="store_true", help="turn off the injections the failure does not need")
+    ap.add_argument("--tries", type=int, default=1, metavar="N",
+                    help="replay up to N times, until it fails (the file system's inode numbers can vary a "
+                         "schedule: see simworld); the log of the failing run, or of the last, is printed")
     args = ap.parse_args()
     name, kw = profile_of(args.seed)
     skip: frozenset[int] = frozenset()
     if args.shrink:
         skip, story = minimise(args.seed, lambda: Path(tempfile.mkdtemp(prefix="ferry-sim-")), **kw)
         print(f"shrunk to {len(story)} injections")
-    logging.basicConfig(level=logging.DEBUG, format="%(name)s %(message)s")
     for noisy in ("sqlalchemy", "httpx", "urllib3", "alembic", "ferrysync.server"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    sim = Simulation(args.seed, Path(tempfile.mkdtemp(prefix="ferry-sim-")), skip=skip, **kw)
-    print(f"seed {args.seed} ({name}) in {sim.base}")
+    tries = max(1, args.tries)
+    for n in range(1, tries + 1):
+        failed, log = _replay(args.seed, skip, kw)
+        if failed or n == tries:
+            print(f"seed {args.seed} ({name}), run {n} of at most {tries}")
+            print(log)
+            return 1 if failed else 0
+    return 0  # pragma: no cover - the loop always returns
+
+
+def _replay(seed: int, skip: frozenset[int], kw: dict[str, Any]) -> tuple[bool, str]:
+    """One run of the schedule: whether an invariant broke, and its DEBUG log, outcome and injections."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    sim = Simulation(seed, Path(tempfile.mkdtemp(prefix="ferry-sim-")), skip=skip, **kw)
+    out.write(f"in {sim.base}\n")
+    failed = False
     try:
         sim.run()
         sim.check()
-        print("all invariants hold")
-        return 0
+        out.write("all invariants hold\n")
     except AssertionError as exc:
-        print(f"FAILED: {exc}")
-        return 1
+        failed = True
+        out.write(f"FAILED: {exc}\n")
     finally:
-        print("\n".join(sim.injections))
+        out.write("\n".join(sim.injections) + "\n")
         sim.close()
+        root.removeHandler(handler)
+    return failed, out.getvalue()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 `FERRY_SIM_SCHEDULES=N` sets how many schedules a run tries (default 500, about eight minutes on one core; the
 whole-suite command, tests/run.sh, runs 2,000 beside the other tests at the lowest CPU priority); `FERRY_SOAK=1`
 runs 100,000. A failing schedule is shrunk to the injections it needs and reported with its seed:
-`python tests/sim/replay.py SEED` replays it with the engine's DEBUG log.
+`python tests/sim/replay.py SEED [--tries N]` replays it with the engine's DEBUG log.
 """
 
 from __future__ import annotations
