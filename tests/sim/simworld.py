@@ -62,6 +62,7 @@ from ferrysync.daemon.local.chunker import FileChangedWhileReading
 from ferrysync.daemon.local.hasher import HashPool, HashResult, digest_file
 from ferrysync.daemon.local.ignore import MARKER_NAME as MARKER_DIR
 from ferrysync.daemon.local.scanner import scan_folder
+from ferrysync.daemon.local.trash import INFO_FILE as TRASH_INFO_FILE
 from ferrysync.daemon.planner import Action, DeleteRemote, Download, MkdirLocal
 from ferrysync.daemon.planner.selective import is_excluded
 from ferrysync.daemon.remote import RemoteError
@@ -270,7 +271,7 @@ class Device:
 
     def trash_contents(self) -> set[bytes]:
         trash = self.root / MARKER_DIR / "trash"
-        return {p.read_bytes() for p in trash.rglob("*") if p.is_file() and p.name != "info.json"}
+        return {p.read_bytes() for p in trash.rglob("*") if p.is_file() and p.name != TRASH_INFO_FILE}
 
 
 class Simulation:
