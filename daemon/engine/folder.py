@@ -27,6 +27,7 @@ from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine import exclusions
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
+from ferrysync.daemon.engine.notices import notices
 from ferrysync.daemon.engine.rename_hold import RenameHold
 from ferrysync.daemon.engine.resume import resumable_temps
 from ferrysync.daemon.engine.swaps import recover_swaps
@@ -558,16 +559,8 @@ class FolderSync:
     def _absorb(self, result: BatchResult) -> None:
         self._publish(pending_up=(0, 0), pending_down=(0, 0))
         now = self.clock()
-        for copy in result.conflicts:
-            self._notify("Conflicting edits", f"Both copies kept: {copy}", "conflict")
-        for path, message in result.failed.items():
-            self._notify("Ferry could not sync a file", f"{path}: {message}", "error")
-        for path in result.trashed:
-            self._notify("A save was kept in the trash", f"{path} was saved as it was updated, and its folder was "
-                         "deleted meanwhile: your save is in the folder's trash (`ferry trash list`)", "conflict")
-        for path in result.refused:
-            self._notify("Read-only shared folder", f"{path}: your change was refused and the shared version "
-                         "restored; your version is in the folder's trash", "error")
+        for title, body, kind in notices(result):
+            self._notify(title, body, kind)
         self.refused = [*self.refused, *result.refused][-100:]
         replan = result.replan - result.retry - set(result.failed)
         try:  # what the engine did and recorded agrees in all three trees: planning it again would find nothing

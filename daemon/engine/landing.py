@@ -170,22 +170,21 @@ def record_batch(ex: Executor, landed: Sequence[Landed]) -> None:
 def _keep_displaced(ex: Executor, path: str, displaced: Path, result: BatchResult) -> None:
     """A save the user made in the instant before the download's swap: keep it as a conflict copy, or in the
     folder's trash when the user deleted its folder before it could be kept beside the file."""
-    kept = keep_displaced(displaced, path, ex.ctx.root, ex.ctx.host, ex.ctx.now(),
+    copy = keep_displaced(displaced, path, ex.ctx.root, ex.ctx.host, ex.ctx.now(),
                           lambda p: stat_entry(ex.ctx.root, p) is not None)
-    if kept.trashed is not None:
+    if copy is None:
         log.warning("%s: %s was saved while its download landed, and its folder was deleted meanwhile: the save "
                     "is in the folder's trash (`ferry trash list`)", ex.fid, path)
         ex.j.add_activity(ex.fid, path, "kept", "saved while its download landed; its folder was deleted "
                           "meanwhile, so the save is in the folder's trash")
         result.trashed.append(path)
         return
-    assert kept.copy is not None
-    log.warning("%s: %s was saved while its download landed; kept as %s", ex.fid, path, kept.copy)
+    log.warning("%s: %s was saved while its download landed; kept as %s", ex.fid, path, copy)
     with ex.j.transaction():
-        ex.j.add_conflict(ex.fid, kept.copy, path)
-        ex._recheck(kept.copy)
-    result.conflicts.append(kept.copy)
-    result.retry.add(kept.copy)
+        ex.j.add_conflict(ex.fid, copy, path)
+        ex._recheck(copy)
+    result.conflicts.append(copy)
+    result.retry.add(copy)
 
 
 def _chunks(blocks: tuple[str, ...], lengths: tuple[int, ...]) -> list[Chunk]:

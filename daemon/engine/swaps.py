@@ -25,7 +25,6 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -34,26 +33,18 @@ from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, hash_file
 from ferrysync.daemon.local.conflicts import conflict_name
 from ferrysync.daemon.local.ondisk import disk_path
-from ferrysync.daemon.local.trash import TrashedItem, keep_in_folder_trash
+from ferrysync.daemon.local.trash import keep_in_folder_trash
 from ferrysync.daemon.model import LocalEntry
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Kept:
-    """Where a displaced save went: a conflicted copy beside its file, or the folder's trash."""
-
-    copy: str | None = None
-    trashed: TrashedItem | None = None
-
-
 def keep_displaced(temp: Path, path: str, root: Path, host: str, when: datetime,
-                   exists: Callable[[str], bool]) -> Kept:
+                   exists: Callable[[str], bool]) -> str | None:
     """Keep the user's save at `temp` (displaced from `path` by a download's exchange): as a conflicted copy beside
-    `path`, or in the folder's trash under `path` when the folder that held it is gone or is no folder any more
-    (the user deleted or replaced it in the meantime: the save goes where its folder's other files went).
-    Raises FileNotFoundError only when `temp` itself is gone: then there is nothing left to keep."""
+    `path` (its path is returned), or in the folder's trash under `path` (None) when the folder that held it is
+    gone or is no folder any more (the user deleted or replaced it in the meantime: the save goes where its
+    folder's other files went). Raises FileNotFoundError only when `temp` itself is gone: nothing left to keep."""
     for _ in range(100):
         copy = conflict_name(path, host, when, exists)
         try:
@@ -63,8 +54,9 @@ def keep_displaced(temp: Path, path: str, root: Path, host: str, when: datetime,
         except (FileNotFoundError, NotADirectoryError):
             if not os.path.lexists(temp):
                 raise
-            return Kept(trashed=keep_in_folder_trash(root, path, temp))
-        return Kept(copy=copy)
+            keep_in_folder_trash(root, path, temp)
+            return None
+        return copy
     raise OSError(f"no free name for a conflicted copy of {path}")  # pragma: no cover - 100 names taken
 
 
@@ -122,11 +114,7 @@ def _settle(temp: Path, path: str, record: dict[str, object], root: Path, host: 
             return None
     except FileChangedWhileReading:
         pass  # nobody writes in the engine's temp folder; if someone did, keeping it is the safe side
-    kept = keep_displaced(temp, path, root, host, when, exists)
-    if kept.trashed is not None:
-        log.warning("%s was saved while its download landed, and Ferry stopped before keeping it; its folder is "
-                    "gone, so it is in the folder's trash (`ferry trash list`)", path)
-        return None
-    log.warning("%s was saved while its download landed, and Ferry stopped before keeping it: kept as %s",
-                path, kept.copy)
-    return kept.copy
+    copy = keep_displaced(temp, path, root, host, when, exists)
+    log.warning("%s was saved while its download landed, and Ferry stopped before keeping it: kept as %s", path,
+                copy or "an item of the folder's trash, its folder being gone (`ferry trash list`)")
+    return copy
