@@ -1,5 +1,6 @@
 """Replay one schedule of the simulation with the engine's DEBUG log:
-`python tests/sim/replay.py SEED [--shrink] [--tries N]`."""
+`python tests/sim/replay.py SEED [--shrink] [--tries N] [--modes]` (`--modes` for a schedule of
+test_schedules_with_executable_bits_converge_on_every_bit, whose users also flip executable bits)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ def main() -> int:
     ap.add_argument("--tries", type=int, default=1, metavar="N",
                     help="replay up to N times, until it fails (the file system's inode numbers can vary a "
                          "schedule: see simworld); the log of the failing run, or of the last, is printed")
+    ap.add_argument("--modes", action="store_true", help="users also flip executable bits (simworld `modes`)")
     args = ap.parse_args()
     name, kw = profile_of(args.seed)
+    kw = {**kw, "modes": args.modes}
     skip: frozenset[int] = frozenset()
     if args.shrink:
         skip, story = minimise(args.seed, lambda: Path(tempfile.mkdtemp(prefix="ferry-sim-")), **kw)

@@ -134,6 +134,11 @@ class SimCloud:
             out[rel] = None if e.kind == "dir" else self._content(e.blocks)
         return out
 
+    def live_modes(self, prefix: str) -> dict[str, bool]:
+        """Each live file's executable bit under `prefix` (relative path -> bit)."""
+        return {e.path[len(prefix) + 1:]: bool(e.executable) for e in self._all_entries()
+                if not e.deleted and e.kind == "file" and e.path.startswith(prefix + "/")}
+
     def every_version(self) -> set[bytes]:
         """Every file content the server holds: live, older revisions and deleted files."""
         found: set[bytes] = set()

@@ -8,7 +8,8 @@ step), so a seed fixes the schedule.
 At every disk step of the engine (through `ferrysync.daemon.local.fsio`) and every HTTP call, before and after it, an
 injector may
 
-* act as the user on that path (or another): write, append, truncate, delete, rename, mkdir in its place;
+* act as the user on that path (or another): write, append, truncate, delete, rename, mkdir in its place (and,
+  in schedules made with `modes=True`, flip a file's executable bit);
 * act as the engine's other threads: run the local indexer or pull the change feed right there, as the
   indexer and feed threads can at any moment in the real daemon;
 * crash the device (an exception no engine code catches), which is then restarted from its journal on disk,
@@ -27,7 +28,9 @@ What a user relies on is then checked (`check`):
 
 * every byte a user wrote and did not themselves overwrite or delete exists at the end: at a path, in a
   conflict copy, in the folder trash, or among the server's revisions;
-* all devices converge on the server's tree once quiet, and none is idle ("Up to date") before that;
+* all devices converge on the server's tree once quiet (with `modes`, on every file's executable bit too, and a
+  bit a user sets once all is quiet, alone or with new bytes, reaches every device), and none is idle ("Up to
+  date") before that;
 * no file on any disk is torn: each holds a content some user wrote, whole;
 * in the "selective" schedules, where one device excludes and includes a folder at random moments: no action that
   downloads or deletes on the server is ever handed to the executor for an excluded path (invariant 11), and once
@@ -72,6 +75,7 @@ PREFIX = "Shared"  # the folder's place on the server (as normalize_prefix gives
 NAMES = ["a.txt", "b", "c.md", "d/e.txt", "d/f", "g/h/i.txt"]
 EXCLUDED = "d"  # what the "selective" schedules exclude and include on one device
 USER_OPS = ["write", "write", "save", "save", "append", "truncate", "delete", "rename", "mkdir"]
+MODE_OPS = [*USER_OPS, "chmod", "chmod"]  # `modes=True`: the user also flips files' executable bits
 
 
 class Crash(BaseException):
@@ -269,6 +273,10 @@ class Device:
                 out[key] = Path(p).read_bytes()
         return out
 
+    def modes(self) -> dict[str, bool]:
+        """Each file's executable bit (the user's, as the engine reads it: owner's x)."""
+        return {p: bool((self.root / p).stat().st_mode & 0o100) for p, c in self.disk().items() if c is not None}
+
     def trash_contents(self) -> set[bytes]:
         trash = self.root / MARKER_DIR / "trash"
         return {p.read_bytes() for p in trash.rglob("*") if p.is_file() and p.name != TRASH_INFO_FILE}
@@ -276,12 +284,17 @@ class Device:
 
 class Simulation:
     def __init__(self, seed: int, base: Path, *, knobs: Knobs | None = None, devices: int = 2,
-                 steps: int = 40, skip: frozenset[int] = frozenset(), selective: bool = False) -> None:
+                 steps: int = 40, skip: frozenset[int] = frozenset(), selective: bool = False,
+                 modes: bool = False) -> None:
         self.seed = seed
         self.base = base
         self.knobs = knobs or Knobs()
         self.steps = steps
         self.selective = selective  # the last device excludes and includes EXCLUDED now and then
+        # With `modes`, users also flip executable bits, and converging includes every file's bit: off by default, so
+        # the suite's seeds (and REGRESSIONS) keep their exact schedules.
+        self.modes = modes
+        self.user_ops = MODE_OPS if modes else USER_OPS
         self.violations: list[str] = []  # actions an exclusion forbids, as the executor was handed them
         self.skip = skip  # injection numbers turned off (to shrink a failing schedule)
         self.injections: list[str] = []  # what the injector did, in order: the replay log
@@ -405,7 +418,7 @@ class Simulation:
         """One thing a user does in the folder; the watcher reports it (queued for the next index turn)."""
         path = rel if rel is not None and r.random() < 0.7 else r.choice(NAMES)
         target = device.root / path
-        op = r.choice(USER_OPS)
+        op = r.choice(self.user_ops)
         old = _read(target)
         touched = [path]
         try:
@@ -446,6 +459,10 @@ class Simulation:
                 _parents(device.root, dest)
                 os.rename(target, dst)
                 touched.append(dest)
+            elif op == "chmod":
+                if not target.is_file():
+                    return
+                target.chmod(target.stat().st_mode ^ 0o111)
             elif op == "mkdir":
                 if target.exists():
                     return
@@ -491,8 +508,42 @@ class Simulation:
                 if d.cfg.excluded:
                     self._toggle(d)
             self.settle()
+            if self.modes:
+                self._probe_modes()
         finally:
             fsio.set_hook(None)
+
+    def _probe_modes(self) -> None:
+        """Once all is quiet, each user in turn flips one file's executable bit, then saves new bytes into it: every
+        device must end up with that bit both times (the first travels alone, the second with a download).
+
+        Converging alone cannot tell a bit the engine dropped: that device's indexer sends the dropped bit back up,
+        and every device then agrees on it, the user's chmod lost. Whether a chmod made in a race survives has no
+        one answer (a concurrent edit elsewhere may carry the other bit); one made in a quiet folder must."""
+        for d in self.devices:
+            files = sorted(p for p, c in d.disk().items() if c is not None)
+            if not files:
+                continue
+            path = self.rng.choice(files)
+            target = d.root / path
+            target.chmod(target.stat().st_mode ^ 0o111)
+            self._expect_bit(d, path, "made")
+            old = target.read_bytes()
+            new = self.content(d, random.Random(self.rng.random()))
+            target.write_bytes(new)  # the same file, so the same mode
+            self._stamp(target)
+            self.ledger.wrote(old, new)
+            self._expect_bit(d, path, "saved new bytes into")
+
+    def _expect_bit(self, d: Device, path: str, what: str) -> None:
+        want = bool((d.root / path).stat().st_mode & 0o100)
+        d.events.append(path)
+        self.injections.append(f"  {d.name} user (quiet): {what} {path}, executable {want}")
+        self.settle()
+        got = {o.name: o.modes().get(path) for o in self.devices}
+        if any(bit != want for bit in got.values()):
+            raise NotConverged(f"seed {self.seed}: {d.name} {what} {path} (executable={want}) in a quiet folder, "
+                               f"and the devices ended with {got}")
 
     def _toggle(self, device: Device) -> None:
         device.toggle_exclusion(EXCLUDED)
@@ -529,6 +580,9 @@ class Simulation:
             if disk != server:
                 raise NotConverged(f"seed {self.seed}: {d.name} says idle but differs from the server: "
                                    f"{_diff(disk, server)}")
+            if self.modes and d.modes() != self.cloud.live_modes(PREFIX):
+                raise NotConverged(f"seed {self.seed}: {d.name} says idle but its executable bits differ from the "
+                                   f"server's: {_diff(d.modes(), self.cloud.live_modes(PREFIX))}")
 
     def check(self) -> None:
         """Every invariant a user relies on (see the module docstring)."""
