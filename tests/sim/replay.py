@@ -1,6 +1,6 @@
 """Replay one schedule of the simulation with the engine's DEBUG log:
-`python tests/sim/replay.py SEED [--shrink] [--tries N] [--modes]` (`--modes` for a schedule of
-test_schedules_with_executable_bits_converge_on_every_bit, whose users also flip executable bits)."""
+`python tests/sim/replay.py SEED [--shrink] [--tries N] [--extended]` (`--extended` for a schedule of
+test_schedules_with_pauses_and_executable_bits_keep_every_byte_and_converge: `simworld.extended_profile_of`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from simworld import Simulation, minimise, profile_of
+from simworld import Simulation, extended_profile_of, minimise, profile_of
 
 
 def main() -> int:
@@ -21,10 +21,10 @@ def main() -> int:
     ap.add_argument("--tries", type=int, default=1, metavar="N",
                     help="replay up to N times, until it fails (the file system's inode numbers can vary a "
                          "schedule: see simworld); the log of the failing run, or of the last, is printed")
-    ap.add_argument("--modes", action="store_true", help="users also flip executable bits (simworld `modes`)")
+    ap.add_argument("--extended", action="store_true",
+                    help="an extended schedule: users also flip executable bits and pause and resume")
     args = ap.parse_args()
-    name, kw = profile_of(args.seed)
-    kw = {**kw, "modes": args.modes}
+    name, kw = (extended_profile_of if args.extended else profile_of)(args.seed)
     skip: frozenset[int] = frozenset()
     if args.shrink:
         skip, story = minimise(args.seed, lambda: Path(tempfile.mkdtemp(prefix="ferry-sim-")), **kw)

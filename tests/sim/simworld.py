@@ -11,7 +11,8 @@ injector may
 * act as the user on that path (or another): write, append, truncate, delete, rename, mkdir in its place (and,
   in schedules made with `modes=True`, flip a file's executable bit);
 * act as the engine's other threads: run the local indexer or pull the change feed right there, as the
-  indexer and feed threads can at any moment in the real daemon;
+  indexer and feed threads can at any moment in the real daemon (and, with `Knobs.pause`, pause or resume the
+  device, as the control thread does when the user clicks the tray);
 * crash the device (an exception no engine code catches), which is then restarted from its journal on disk,
   with a start-up scan, as a killed daemon would be.
 
@@ -118,6 +119,7 @@ class Knobs:
     crash: float = 0.01
     network: float = 0.01  # the connection drops (before the request, or after the server acted on it)
     max_crashes: int = 3
+    pause: float = 0.0  # the user pauses or resumes the device (the tray's click, from the control thread)
     user_at: tuple[str, ...] = ()  # if set, the user acts only at these steps (e.g. "rename": aim at one window)
 
 
@@ -154,6 +156,7 @@ class Device:
         self.settings = Settings(trash="folder", conflict_host_name=name, quiet_period_s=0.0, name_rules="linux")
         self.events: list[str] = []  # user changes the watcher has seen, not yet queued in the journal
         self.crashes = 0
+        self.paused = False  # the user paused it: kept over a crash, as a paused daemon starts paused
         self.running: set[str] = set()  # which of the engine's threads is mid-turn (none runs twice at once)
         self.journal: Journal
         self.folder: FolderSync
@@ -182,6 +185,8 @@ class Device:
         self.folder.executor.run = run_checked  # type: ignore[method-assign]
         ctx.now = lambda: datetime(2026, 12, 1) + timedelta(seconds=self.sim.now())
         self.folder.prepare()
+        if self.paused:
+            self.folder.set_paused(True)
         scan_folder(self.journal, self.cfg.id, self.root, self.folder.observer.rules.get(), now=0.0)
 
     def _find_block(self, block_hash: str) -> tuple[str, int, int] | None:
@@ -199,6 +204,10 @@ class Device:
         on = path not in self.cfg.excluded
         self._persist(lambda c: replace(c, excluded=(path,) if on else ()))
         self.folder.exclusions_changed([path] if on else [], [] if on else [path])
+
+    def toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.folder.set_paused(self.paused)
 
     def crash_and_restart(self) -> None:
         self.crashes += 1
@@ -354,6 +363,10 @@ class Simulation:
                         getattr(device, thread)()
                     except Exception as exc:  # noqa: BLE001 - as the real thread: it logs any error, tries later
                         self.injections.append(f"  ({thread} failed: {exc!r})")
+        elif k.pause and k.crash + k.user + k.other_thread <= roll < k.crash + k.user + k.other_thread + k.pause:
+            verb = "resumes" if device.paused else "pauses"
+            if self._record(f"{device.name}: user {verb} at {op} {stage} {what}"):
+                device.toggle_pause()
 
     def _record(self, text: str) -> bool:
         """Number an injection; False if it is turned off (shrinking)."""
@@ -494,6 +507,9 @@ class Simulation:
                     self.user_action(d, random.Random(self.rng.random()))
             for _ in range(self.steps):
                 d = self.rng.choice(self.devices)
+                if d.paused and self.rng.random() < 0.3:  # drawn only in schedules that pause: the others keep theirs
+                    self.injections.append(f"  {d.name} user: resumes")
+                    d.toggle_pause()
                 if self.selective and self.rng.random() < 0.1:
                     self._toggle(self.devices[-1])
                 elif self.rng.random() < 0.25:
@@ -502,8 +518,12 @@ class Simulation:
                     with self.acting(d):
                         d.turn()
                 self._clock += self.rng.choice([0.0, 0.1, 1.0])
-            # Quiet: the users stop, nothing crashes, the network holds.
+            # Quiet: the users stop, nothing crashes, the network holds, nothing stays paused.
             self.knobs = Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0)
+            for d in self.devices:
+                if d.paused:
+                    self.injections.append(f"  {d.name} user: resumes")
+                    d.toggle_pause()
             for d in self.devices:  # everything included again: then every disk must hold the server's tree
                 if d.cfg.excluded:
                     self._toggle(d)
@@ -702,3 +722,11 @@ PROFILES: list[tuple[str, dict[str, Any]]] = [
 
 def profile_of(seed: int) -> tuple[str, dict[str, Any]]:
     return PROFILES[seed % len(PROFILES)]
+
+
+def extended_profile_of(seed: int) -> tuple[str, dict[str, Any]]:
+    """The extended schedules' kind (their own seeds): a plain kind whose users also flip executable bits (`modes`)
+    and pause and resume their device now and then, as the tray's click does from the control thread."""
+    name, kw = profile_of(seed)
+    knobs = replace(kw.get("knobs") or Knobs(), pause=0.03)
+    return f"{name}, modes, pauses", {**kw, "knobs": knobs, "modes": True}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from simworld import Knobs, Simulation, minimise, profile_of, run_seed
+from simworld import Knobs, Simulation, extended_profile_of, minimise, profile_of, run_seed
 
 from ferrysync.daemon.local import fsio
 
@@ -47,27 +47,27 @@ def test_schedules_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> N
     assert not failures, "\n\n".join(failures)
 
 
-# The same with users also flipping executable bits (`modes`), on seeds of their own; devices must then agree on
-# every file's bit too. An eighth as many: the bit rides on the same paths as the contents, so these mostly add the
-# interleavings of a chmod with a transfer, a crash or a move.
-MODE_SCHEDULES = 12_500 if SOAK else int(os.environ.get("FERRY_SIM_MODE_SCHEDULES", str(SCHEDULES // 8)))
-MODE_CHUNKS = max(5, MODE_SCHEDULES // 10)
-MODE_SEEDS = 1_000_000  # the first mode schedule's seed: far from the plain ones, so no story is told twice
+# The extended schedules, on seeds of their own: users who also flip executable bits and pause and resume their
+# device (`extended_profile_of`); devices must then agree on every file's bit too. An eighth as many: they mostly
+# add the interleavings of a chmod or a pause with a transfer, a crash or a move.
+EXTENDED_SCHEDULES = 12_500 if SOAK else int(os.environ.get("FERRY_SIM_EXTENDED_SCHEDULES", str(SCHEDULES // 8)))
+EXTENDED_CHUNKS = max(5, EXTENDED_SCHEDULES // 10)
+EXTENDED_SEEDS = 1_000_000  # the first extended schedule's seed: far from the plain ones, so no story is told twice
 
 
 @pytest.mark.timeout(1800)
-@pytest.mark.parametrize("chunk", [c for c in range(MODE_CHUNKS) if c % SHARDS == SHARD])
-def test_schedules_with_executable_bits_converge_on_every_bit(chunk: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("chunk", [c for c in range(EXTENDED_CHUNKS) if c % SHARDS == SHARD])
+def test_schedules_with_pauses_and_executable_bits_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> None:
     """As above, and no device is idle while a file's executable bit differs from the server's."""
     failures: list[str] = []
-    for n, k in enumerate(range(chunk, MODE_SCHEDULES, MODE_CHUNKS)):
-        seed = MODE_SEEDS + k
-        name, kw = profile_of(seed)
+    for n, k in enumerate(range(chunk, EXTENDED_SCHEDULES, EXTENDED_CHUNKS)):
+        seed = EXTENDED_SEEDS + k
+        name, kw = extended_profile_of(seed)
         try:
-            run_seed(seed, tmp_path / f"s{n}", modes=True, **kw)
+            run_seed(seed, tmp_path / f"s{n}", **kw)
         except AssertionError as exc:
-            _, story = minimise(seed, _fresh_dirs(tmp_path / f"min{seed}"), modes=True, **kw)
-            failures.append(f"[{name}, modes] {exc}\n  shrunk to {len(story)} injections:\n    " + "\n    ".join(story))
+            _, story = minimise(seed, _fresh_dirs(tmp_path / f"min{seed}"), **kw)
+            failures.append(f"[{name}] {exc}\n  shrunk to {len(story)} injections:\n    " + "\n    ".join(story))
             if len(failures) >= 2:
                 break
     assert not failures, "\n\n".join(failures)
