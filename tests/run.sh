@@ -54,7 +54,7 @@ fi
 # Two processes share the schedules, so that both cores work on them once the rest is done.
 export FERRY_SIM_SCHEDULES="${FERRY_SIM_SCHEDULES:-1600}"
 SIM_LOGS=("$(mktemp)" "$(mktemp)")
-echo "== pytest tests/sim ($FERRY_SIM_SCHEDULES schedules, two processes in the background at nice 19)"
+echo "== pytest tests/sim ($FERRY_SIM_SCHEDULES schedules and an eighth as many extended ones, two processes in the background at nice 19)"
 FERRY_SIM_SHARD=0/2 nice -n 19 "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs tests/sim \
   >"${SIM_LOGS[0]}" 2>&1 &
 SIM_PIDS=($!)
