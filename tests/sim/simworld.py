@@ -14,7 +14,8 @@ injector may
   indexer and feed threads can at any moment in the real daemon (and, with `Knobs.pause`, pause or resume the
   device, as the control thread does when the user clicks the tray);
 * crash the device (an exception no engine code catches), which is then restarted from its journal on disk,
-  with a start-up scan, as a killed daemon would be.
+  with a start-up scan, as a killed daemon would be;
+* with `Knobs.disk_full`, fail a disk step that needs space with ENOSPC before it happens, as a full disk does.
 
 Each decision is drawn from a random generator keyed by (seed, device, step, occurrence), so a schedule replays
 exactly from its seed and a failing one can be shrunk by turning injections off one by one (`minimise`).
@@ -40,6 +41,7 @@ What a user relies on is then checked (`check`):
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import random
@@ -77,6 +79,8 @@ NAMES = ["a.txt", "b", "c.md", "d/e.txt", "d/f", "g/h/i.txt"]
 EXCLUDED = "d"  # what the "selective" schedules exclude and include on one device
 USER_OPS = ["write", "write", "save", "save", "append", "truncate", "delete", "rename", "mkdir"]
 MODE_OPS = [*USER_OPS, "chmod", "chmod"]  # `modes=True`: the user also flips files' executable bits
+# `Knobs.disk_full`: the disk steps (fsio's step names) that need space, and so fail when the disk is full
+DISK_FULL_OPS = frozenset({"open", "write", "fsync", "mkdir", "link", "rename", "exchange"})
 
 
 class Crash(BaseException):
@@ -120,6 +124,7 @@ class Knobs:
     network: float = 0.01  # the connection drops (before the request, or after the server acted on it)
     max_crashes: int = 3
     pause: float = 0.0  # the user pauses or resumes the device (the tray's click, from the control thread)
+    disk_full: float = 0.0  # a disk step that may need space fails with ENOSPC before it happens (DISK_FULL_OPS)
     user_at: tuple[str, ...] = ()  # if set, the user acts only at these steps (e.g. "rename": aim at one window)
 
 
@@ -344,6 +349,10 @@ class Simulation:
         roll = r.random()
         k = self.knobs
         dropped = op == "http" and r.random() < k.network
+        # drawn only in schedules with a full disk: the others keep their exact stories
+        full = bool(k.disk_full) and op in DISK_FULL_OPS and stage == "before" and r.random() < k.disk_full
+        if full and self._record(f"{device.name}: disk full at {op} {what}"):
+            raise OSError(errno.ENOSPC, "No space left on device (simulated)", what)
         if dropped and self._record(f"{device.name}: network drops at {op} {stage} {what}"):
             raise requests.ConnectionError(f"simulated network drop {stage} {what}")
         if roll < k.crash and device.crashes < k.max_crashes:
@@ -585,8 +594,11 @@ class Simulation:
                     self.injections.append(f"  {d.name} user: approves {len(d.folder.view.held)} held deletions")
                     d.folder.approve_deletions()
             self._clock += 1.0
-            for d in self.devices:  # time passes for the failure backoff too (it counts in wall-clock time)
+            for d in self.devices:  # time passes for the failure backoff too (it counts in wall-clock time), and
+                # for a path the indexer could not read: queued again for its next try, also in wall-clock time
                 d.journal._write("UPDATE backoff SET next_try = 0 WHERE folder_id = ?", (d.cfg.id,))
+                d.journal._write("UPDATE dirty SET ready_at = 0 WHERE folder_id = ? AND path IN"
+                                 " (SELECT path FROM backoff WHERE folder_id = ?)", (d.cfg.id, d.cfg.id))
         busy = {d.name: sorted(d.folder._pending | set(d.folder._retry)) or d.failures() for d in self.devices
                 if not d.idle() or d.failures()}
         raise NotConverged(f"seed {self.seed}: not idle after {max_turns} turns: {busy}")
@@ -726,7 +738,9 @@ def profile_of(seed: int) -> tuple[str, dict[str, Any]]:
 
 def extended_profile_of(seed: int) -> tuple[str, dict[str, Any]]:
     """The extended schedules' kind (their own seeds): a plain kind whose users also flip executable bits (`modes`)
-    and pause and resume their device now and then, as the tray's click does from the control thread."""
+    and pause and resume their device now and then, as the tray's click does from the control thread, and whose
+    disk is full now and then (a step that needs space fails with ENOSPC: the engine must delay what failed, never
+    forget it, and lose nothing)."""
     name, kw = profile_of(seed)
-    knobs = replace(kw.get("knobs") or Knobs(), pause=0.03)
-    return f"{name}, modes, pauses", {**kw, "knobs": knobs, "modes": True}
+    knobs = replace(kw.get("knobs") or Knobs(), pause=0.03, disk_full=0.02)
+    return f"{name}, modes, pauses, full disk", {**kw, "knobs": knobs, "modes": True}

@@ -2,8 +2,8 @@
 
 `FERRY_SIM_SCHEDULES=N` sets how many schedules a run tries (default 500, about eight minutes on one core; the
 whole-suite command, tests/run.sh, runs 1,600 beside the other tests at the lowest CPU priority), and an eighth as
-many extended ones (`FERRY_SIM_EXTENDED_SCHEDULES`: executable bits and pauses too); `FERRY_SOAK=1` runs 100,000 and
-12,500. A failing schedule is shrunk to the injections it needs and reported with its seed:
+many extended ones (`FERRY_SIM_EXTENDED_SCHEDULES`: executable bits, pauses and a full disk too); `FERRY_SOAK=1`
+runs 100,000 and 12,500. A failing schedule is shrunk to the injections it needs and reported with its seed:
 `python tests/sim/replay.py SEED [--tries N]` replays it with the engine's DEBUG log.
 """
 
@@ -49,8 +49,9 @@ def test_schedules_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> N
 
 
 # The extended schedules, on seeds of their own: users who also flip executable bits and pause and resume their
-# device (`extended_profile_of`); devices must then agree on every file's bit too. An eighth as many: they mostly
-# add the interleavings of a chmod or a pause with a transfer, a crash or a move.
+# device, on a disk that is full now and then (`extended_profile_of`); devices must then agree on every file's bit
+# too. An eighth as many: they mostly add the interleavings of a chmod, a pause or a failed write with a transfer, a
+# crash or a move.
 EXTENDED_SCHEDULES = 12_500 if SOAK else int(os.environ.get("FERRY_SIM_EXTENDED_SCHEDULES", str(SCHEDULES // 8)))
 EXTENDED_CHUNKS = max(5, EXTENDED_SCHEDULES // 10)
 EXTENDED_SEEDS = 1_000_000  # the first extended schedule's seed: far from the plain ones, so no story is told twice
