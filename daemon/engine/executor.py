@@ -51,6 +51,7 @@ from ferrysync.daemon.planner import (
     merge_base,
     needs_work,
     phase,
+    touched_paths,
 )
 from ferrysync.daemon.remote import (
     CommitOp,
@@ -193,7 +194,11 @@ class Executor:
             # elsewhere, or a bug) is recorded against its path and retried later; the batch goes on
             message = _describe(exc)
             log.warning("%s: %s failed: %s", self.fid, action.path, message)
-            self.j.record_failure(self.fid, action.path, message)
+            with self.j.transaction():
+                self.j.record_failure(self.fid, action.path, message)
+                # What it did on disk before it failed is looked at again: a journal that could not record a
+                # conflict copy's rename (a full disk) would otherwise leave the copy unknown, never uploaded.
+                self._recheck(*touched_paths(action))
             result.failed[action.path] = message
         return False
 

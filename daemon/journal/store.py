@@ -181,9 +181,22 @@ class JournalBase:
                 self._writer.execute("ROLLBACK")
                 raise
             else:
-                self._writer.execute("COMMIT")
+                self._commit()
             finally:
                 self._owner, self._depth = None, 0
+
+    def _commit(self) -> None:
+        """COMMIT; if it fails, no part of the transaction stays, and the next one can begin.
+
+        SQLite rolls a transaction back by itself after some failed COMMITs (a full disk, mostly) but not all
+        (SQLITE_BUSY, or a full disk at another point): one left open would refuse every later BEGIN until the
+        daemon restarted. So, as SQLite's documentation asks, a failed COMMIT is followed by a ROLLBACK."""
+        try:
+            self._writer.execute("COMMIT")
+        except BaseException:
+            if self._writer.in_transaction:
+                self._writer.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:

@@ -76,6 +76,7 @@ def _events_that_tell_a_change() -> list[type[FileSystemEvent]]:
 
 _EVENTS = _events_that_tell_a_change()
 _COALESCE_S = 0.02
+_RETRY_MIN_S, _RETRY_MAX_S = 1.0, 60.0  # after a failed flush or scan: the first retry's delay, doubled up to this
 
 
 @runtime_checkable
@@ -265,12 +266,15 @@ class FolderWatcher:
 
     def _run(self) -> None:
         due = self._next_periodic()
+        retry_at: float | None = None  # after a failure: when to try again (its events are kept meanwhile)
+        delay = _RETRY_MIN_S
         while not self._stop.is_set():
-            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.wait(max(0.0, (due if retry_at is None else min(due, retry_at)) - time.monotonic()))
             if self._stop.is_set():
                 break
             self._wake.clear()
             self._stop.wait(_COALESCE_S)  # let a burst gather into one transaction
+            retry_at = None
             try:
                 self._flush()
                 self._check_twins()
@@ -282,9 +286,16 @@ class FolderWatcher:
                 if reason is not None:
                     self._scan(reason)
                     due = self._next_periodic()
+                delay = _RETRY_MIN_S
             except Exception as exc:  # keep watching: the engine decides what an error means
                 log.exception("%s: watcher error", self.root)
                 self._on_error(exc)
+                # Tried again soon, not when the next event or the periodic scan comes (a flush the journal
+                # refused, on a full disk, kept its events: the user's change would wait an hour); nor at once,
+                # over and over, while the journal keeps refusing (a failed scan left `due` behind).
+                retry_at = time.monotonic() + delay
+                delay = min(_RETRY_MAX_S, delay * 2)
+                due = max(due, retry_at) if due <= time.monotonic() else due
             finally:
                 with self._lock:
                     self._in_flight = 0

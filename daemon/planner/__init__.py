@@ -47,6 +47,7 @@ from ferrysync.daemon.planner.actions import (
     is_deletion,
     needs_work,
     phase,
+    touched_paths,
 )
 from ferrysync.daemon.planner.batch import (
     CLASH_REASON,
@@ -78,5 +79,5 @@ __all__ = [
     "DeleteRemote", "DeletionThreshold", "Download", "ForgetSynced", "KeepOut", "MkdirLocal",
     "MkdirRemote", "MoveLocal", "MoveRemote", "Noop", "PathRows", "PlanContext", "RecordSynced", "Skip",
     "State", "Upload", "agree", "deletes_file", "detect_moves", "is_deletion", "local_state",
-    "merge_base", "needs_work", "phase", "plan_batch", "plan_path", "remote_state",
+    "merge_base", "needs_work", "phase", "plan_batch", "plan_path", "remote_state", "touched_paths",
 ]

@@ -193,6 +193,15 @@ DELETIONS = (DeleteLocal, DeleteRemote)
 INFORMATIONAL = (KeepOut, Skip, Defer, Noop)
 
 
+def touched_paths(action: Action) -> tuple[str, ...]:
+    """The paths of this disk that running `action` may change: a failed action's are looked at again."""
+    if isinstance(action, MoveLocal):
+        return action.src, action.dst
+    if isinstance(action, ConflictCopy):
+        return action.path, action.copy_name
+    return (action.path,)
+
+
 def is_deletion(action: Action) -> bool:
     """Whether the action removes an entry on one side (these wait behind the deletion threshold)."""
     return isinstance(action, DELETIONS)

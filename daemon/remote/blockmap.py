@@ -62,5 +62,6 @@ class BlockMap:
                         "cipher = excluded.cipher, length = excluded.length WHERE verified = 0", rows)
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # a failed COMMIT may have rolled back already (journal/store.py)
+                    self._db.execute("ROLLBACK")
                 raise

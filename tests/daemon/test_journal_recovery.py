@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -103,3 +104,35 @@ def test_a_locked_or_unopenable_journal_is_not_mistaken_for_corruption(tmp_path:
     with pytest.raises((JournalError, OSError)):
         Journal(db / "j.db")
     assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+class _CommitRefused:
+    """The journal's writer connection, whose next COMMIT fails and leaves the transaction open: what SQLite does on
+    SQLITE_BUSY, and may do on SQLITE_FULL (a full disk) depending on where the error strikes."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.refuse = True
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        if sql == "COMMIT" and self.refuse:
+            self.refuse = False
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+
+def test_a_commit_that_fails_is_rolled_back_and_the_journal_writes_again(tmp_path: Path) -> None:
+    """A full disk at a journal commit fails that transaction only: nothing of it is kept, and once there is space
+    the journal writes again (left open, the transaction would refuse every later one until the daemon restarts)."""
+    with Journal(tmp_path / "j.db") as j:
+        writer = j._writer
+        j._writer = _CommitRefused(writer)  # type: ignore[assignment]
+        with pytest.raises(sqlite3.OperationalError, match="full"), j.transaction():
+            j.mark_dirty("f", ["lost.txt"], 1.0)
+        assert not writer.in_transaction
+        j.mark_dirty("f", ["kept.txt"], 1.0)  # the disk has space again
+        j._writer = writer
+        assert sorted(d.path for d in j.ready_dirty(2.0, 10, "f")) == ["kept.txt"]

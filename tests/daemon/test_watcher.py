@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -348,3 +349,26 @@ def test_the_echo_of_a_recorded_change_is_not_queued_and_a_real_change_is(
     wait_until(obs.idle, 10)
     assert journal.get_local(FID, "edited.txt") is not None
     assert journal.get_local(FID, "elsewhere/moved.txt") is not None
+
+
+def test_events_the_journal_could_not_take_are_queued_soon_after_without_another_event(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk refuses the journal write that queues a burst of events: the events are kept and queued again
+    within seconds, not only when another event or the hourly rescan comes (until then the folder said "Syncing",
+    honest but stuck, and the user's change did not travel)."""
+    obs = start_observer()
+    wait_until(lambda: obs.watcher.scans == 1 and obs.idle(), 10)
+    mark = journal.mark_dirty
+    refused: list[list[str]] = []
+
+    def full_once(folder_id: str, paths: Any, *args: Any, **kwargs: Any) -> Any:
+        paths = list(paths)
+        if not refused and "edited.txt" in paths:
+            refused.append(paths)
+            raise sqlite3.OperationalError("database or disk is full")
+        return mark(folder_id, paths, *args, **kwargs)
+    monkeypatch.setattr(journal, "mark_dirty", full_once)
+    (root / "edited.txt").write_text("a change made while the disk was full")
+    wait_until(lambda: refused, 10, what="the refused write")
+    wait_until(lambda: journal.get_local(FID, "edited.txt") is not None, 10, what="the change indexed after all")

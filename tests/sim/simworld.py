@@ -46,6 +46,7 @@ import hashlib
 import os
 import random
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -170,6 +171,7 @@ class Device:
     def boot(self, *, first: bool = False) -> None:
         """Start the engine from what is on disk (after a crash: exactly what a restarted daemon would see)."""
         self.journal = Journal(self.state / "journal.db")
+        self.journal._writer = _JournalDisk(self.journal._writer, self)  # type: ignore[assignment]
         client = self.sim.cloud.client(self.token, self.sim.http_hook(self))
         ctx = FolderContext(journal=self.journal, folder_id=self.cfg.id, root=self.root, prefix=PREFIX,
                             client=client, uploader=Uploader(client, parallel=1),
@@ -237,7 +239,11 @@ class Device:
     def _index(self) -> None:
         if self.events:
             events, self.events = self.events, []
-            self.journal.mark_dirty(self.cfg.id, events, 0.0)
+            try:
+                self.journal.mark_dirty(self.cfg.id, events, 0.0)
+            except BaseException:
+                self.events = events + self.events  # as the real watcher: kept for the next attempt
+                raise
         changed = self.folder.observer.indexer.drain().changed
         if changed:
             self.folder.mark(changed)
@@ -256,8 +262,11 @@ class Device:
 
     def turn(self) -> None:
         """What the daemon's threads do when woken: index, follow the feed, one planning step."""
-        self.index()
-        self.pull()
+        for thread in (self.index, self.pull):
+            try:
+                thread()
+            except Exception as exc:  # noqa: BLE001 - as the real threads: they log any error and try again later
+                self.sim.injections.append(f"  ({self.name} {thread.__name__} failed: {exc!r})")
         self.folder.step()
         # A step's landings are recorded (or failed) by its end: a path left marked as the engine's own write
         # would keep the indexer from ever looking at it (engine_writes.py).
@@ -294,6 +303,23 @@ class Device:
     def trash_contents(self) -> set[bytes]:
         trash = self.root / MARKER_DIR / "trash"
         return {p.read_bytes() for p in trash.rglob("*") if p.is_file() and p.name != TRASH_INFO_FILE}
+
+
+class _JournalDisk:
+    """The journal's writer connection on a disk that is full now and then (`Knobs.disk_full`): a COMMIT fails
+    with SQLITE_FULL and leaves its transaction open, as SQLite may (journal/store.py must roll it back)."""
+
+    def __init__(self, conn: sqlite3.Connection, device: Device) -> None:
+        self.conn = conn
+        self.device = device
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            self.device.sim.journal_commit(self.device)
+        return self.conn.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
 
 
 class Simulation:
@@ -376,6 +402,14 @@ class Simulation:
             verb = "resumes" if device.paused else "pauses"
             if self._record(f"{device.name}: user {verb} at {op} {stage} {what}"):
                 device.toggle_pause()
+
+    def journal_commit(self, device: Device) -> None:
+        """A journal COMMIT is about to run on `device`: with a full disk, it may fail."""
+        if not self.knobs.disk_full or self._busy or self._active is not device:
+            return
+        r = self._decide(device, "commit", "before", "journal")
+        if r.random() < self.knobs.disk_full and self._record(f"{device.name}: disk full at a journal commit"):
+            raise sqlite3.OperationalError("database or disk is full")
 
     def _record(self, text: str) -> bool:
         """Number an injection; False if it is turned off (shrinking)."""
@@ -594,11 +628,10 @@ class Simulation:
                     self.injections.append(f"  {d.name} user: approves {len(d.folder.view.held)} held deletions")
                     d.folder.approve_deletions()
             self._clock += 1.0
-            for d in self.devices:  # time passes for the failure backoff too (it counts in wall-clock time), and
-                # for a path the indexer could not read: queued again for its next try, also in wall-clock time
+            for d in self.devices:  # time passes for the failure backoff too, and for the paths the indexer
+                # queued for later (a retry after an error, a deferral): both count in wall-clock time
                 d.journal._write("UPDATE backoff SET next_try = 0 WHERE folder_id = ?", (d.cfg.id,))
-                d.journal._write("UPDATE dirty SET ready_at = 0 WHERE folder_id = ? AND path IN"
-                                 " (SELECT path FROM backoff WHERE folder_id = ?)", (d.cfg.id, d.cfg.id))
+                d.journal._write("UPDATE dirty SET ready_at = 0 WHERE folder_id = ?", (d.cfg.id,))
         busy = {d.name: sorted(d.folder._pending | set(d.folder._retry)) or d.failures() for d in self.devices
                 if not d.idle() or d.failures()}
         raise NotConverged(f"seed {self.seed}: not idle after {max_turns} turns: {busy}")

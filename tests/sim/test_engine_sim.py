@@ -95,6 +95,20 @@ def test_schedules_that_once_failed_hold(seed: int, tmp_path: Path) -> None:
     run_seed(seed, tmp_path, **kw)  # raises with the invariant that broke
 
 
+# Extended schedules (`extended_profile_of`) that once failed: run in every shard too (the name matches its -k).
+EXTENDED_REGRESSIONS = {
+    3000039: "a conflict copy's rename done, its journal record refused by a full disk: nothing queued the copy for "
+             "the indexer, so it never uploaded while the device said idle (a failed action's paths are now "
+             "looked at again)",
+}
+
+
+@pytest.mark.parametrize("seed", sorted(EXTENDED_REGRESSIONS))
+def test_schedules_extended_that_once_failed_hold(seed: int, tmp_path: Path) -> None:
+    _, kw = extended_profile_of(seed)
+    run_seed(seed, tmp_path, **kw)
+
+
 def test_a_schedule_replays_from_its_seed(tmp_path: Path) -> None:
     """Same seed, same story: what makes a failure reproducible and shrinkable."""
     runs = []
