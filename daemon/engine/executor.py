@@ -104,6 +104,8 @@ class FolderContext:
     download_workers: int = 4  # files downloaded at once (1: one after the other, on the calling thread)
     now: Callable[[], datetime] = datetime.now  # local wall-clock time, as conflict names show it
     wake_indexer: Callable[[], None] = lambda: None  # a path was marked dirty: let the local observer look now
+    # the journal refused to queue paths the engine may have changed: the local observer holds them until it takes
+    look_again: Callable[[Iterable[str]], None] = lambda paths: None
     engine_writes: EngineWrites = field(default_factory=EngineWrites)  # landed, not yet recorded: the indexer waits
 
 
@@ -194,11 +196,16 @@ class Executor:
             # elsewhere, or a bug) is recorded against its path and retried later; the batch goes on
             message = _describe(exc)
             log.warning("%s: %s failed: %s", self.fid, action.path, message)
-            with self.j.transaction():
-                self.j.record_failure(self.fid, action.path, message)
-                # What it did on disk before it failed is looked at again: a journal that could not record a
-                # conflict copy's rename (a full disk) would otherwise leave the copy unknown, never uploaded.
-                self._recheck(*touched_paths(action))
+            # What it did on disk before it failed is looked at again: a journal that could not record a conflict
+            # copy's rename or a made folder (a full disk) would otherwise leave them unknown, never synced.
+            touched = touched_paths(action)
+            try:
+                with self.j.transaction():
+                    self.j.record_failure(self.fid, action.path, message)
+                    self._recheck(*touched)
+            except Exception:
+                self.ctx.look_again(touched)  # the journal refuses this too: held in memory (the round fails)
+                raise
             result.failed[action.path] = message
         return False
 

@@ -115,6 +115,7 @@ class FolderSync:
                                       rescan_interval=s.rescan_interval_s, on_changes=self.mark,
                                       on_error=self._observer_error, engine_writes=ctx.engine_writes)
         ctx.wake_indexer = self.observer.wake
+        ctx.look_again = self.observer.look_again
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
                                on_changes=self.mark, on_state=self._feed_state)
         self._lock = threading.Lock()

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import random
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -419,6 +420,11 @@ class LocalObserver:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def look_again(self, paths: Iterable[str]) -> None:
+        """Have the indexer look at `paths` (relative) as if the OS had reported them: held in memory until the
+        journal takes them, so they outlive a journal that refuses writes (a full disk) for a while."""
+        self.watcher.on_paths([os.path.join(self.root, p) for p in paths])
 
     @property
     def twins(self) -> dict[str, str]:

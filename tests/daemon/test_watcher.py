@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from util import wait_until
 from watchdog.observers.api import BaseObserver, ObservedWatch
+from watchdog.observers.polling import PollingObserver
 
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.marker import RootUnavailable, init_marker
@@ -372,3 +373,18 @@ def test_events_the_journal_could_not_take_are_queued_soon_after_without_another
     (root / "edited.txt").write_text("a change made while the disk was full")
     wait_until(lambda: refused, 10, what="the refused write")
     wait_until(lambda: journal.get_local(FID, "edited.txt") is not None, 10, what="the change indexed after all")
+
+
+def test_paths_the_engine_asks_to_look_at_again_are_indexed_without_an_event(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver],
+) -> None:
+    """`look_again` is how the engine hands over paths it may have changed when the journal refused to queue them
+    (a full disk): the observer holds them and indexes them as if the OS had reported them. Here no event and no
+    rescan comes (a polling watcher that looks once an hour), so only `look_again` can tell it."""
+    obs = start_observer(observer_factory=lambda: PollingObserver(timeout=3600), poll_interval=3600)
+    wait_until(lambda: obs.watcher.scans == 1 and obs.idle(), 10)
+    (root / "made").mkdir()  # what the engine made, its record refused
+    assert obs.idle()
+    assert journal.get_local(FID, "made") is None
+    obs.look_again(["made"])
+    wait_until(lambda: journal.get_local(FID, "made") is not None, 10, what="the folder indexed")

@@ -244,6 +244,8 @@ class Device:
             except BaseException:
                 self.events = events + self.events  # as the real watcher: kept for the next attempt
                 raise
+        if self.folder.observer.watcher.pending():  # paths the engine asked to be looked at again (`look_again`)
+            self.folder.observer.watcher._flush()  # the real watcher's flush, its echo filter included
         changed = self.folder.observer.indexer.drain().changed
         if changed:
             self.folder.mark(changed)
