@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import secrets
 import stat
@@ -34,6 +35,8 @@ from ferrysync.daemon.remote.client import RemoteClient
 from ferrysync.daemon.remote.errors import ProtocolError
 from ferrysync.daemon.transfer.bandwidth import TokenBucket
 from ferrysync.daemon.transfer.errors import CorruptDownload, DiskFull, TargetChanged, TransferCancelled
+
+log = logging.getLogger(__name__)
 
 TMP_PREFIX = ".ferry-tmp-"
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -242,11 +245,20 @@ class Downloader:
                 job.discard()
             raise
         if sync_dir:
-            # The folder may go (deleted or replaced by the user) right after the file landed in it: no name is
-            # then left to make durable, and that deletion is the user's, for the indexer to find. Raising here
-            # would lose sight of a save the exchange displaced: it is handed back, for the caller to keep.
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            try:
                 fsio.fsync_dir(target.parent)
+            except (FileNotFoundError, NotADirectoryError):
+                # The folder may go (deleted or replaced by the user) right after the file landed in it: no name is
+                # then left to make durable, and that deletion is the user's, for the indexer to find.
+                pass
+            except OSError as exc:
+                if displaced is None:
+                    raise
+                # Raising would lose sight of the save the exchange displaced (it would stay in the temp folder):
+                # it comes first, handed back for the caller to keep. The folder's next flush makes both names
+                # durable, and a crash before it is what the swap's record recovers at the next start.
+                log.warning("%s: making its folder durable failed (%s); keeping the save it displaced first",
+                            target, exc)
         return DownloadResult(target, job.fetched, job.reused, staged.written, displaced, tuple(job.lengths))
 
 
@@ -285,7 +297,11 @@ def _install(job: _Job, temp: Path, target: Path, target_is_new: bool | None,
     if not swapped:  # no atomic swap here: the check just made is all there is
         fsio.replace(temp, target)
         return None
-    if displaced_matches is None or displaced_matches(temp):
+    try:
+        expected = displaced_matches is None or displaced_matches(temp)
+    except OSError:  # cannot tell (an I/O error): kept as the user's; a copy too many beats a save lost
+        expected = False
+    if expected:
         fsio.unlink(temp, missing_ok=True)  # the old version the engine expected (the server keeps it)
         return None
     return temp

@@ -19,11 +19,14 @@ injector may
 
 Each decision is drawn from a random generator keyed by (seed, device, step, occurrence), so a schedule replays
 exactly from its seed and a failing one can be shrunk by turning injections off one by one (`minimise`).
-One thing a seed does not fix: the inode numbers the real file system hands out. ext4 reuses a freed inode or
-skips it depending on how lately it was freed, and the engine pairs a vanished path with a new one by inode (a
-move) when their contents agree too; so a schedule can plan a move in one run and a delete plus an upload in the
-next, and take another path from there. Seed 2403's failure showed in one run in three, partly from this (and
-partly from folders flushed in a set's order, which follows their absolute paths' hashes: now sorted).
+Two things a seed does not fix. The wall-clock delays the indexer and the failure backoff wait (a path queued again
+two seconds on, say): a loaded machine runs a schedule slower, so more of them have passed at a given step (extended
+seed 3000508 failed nine runs in ten beside two CPU hogs, none in twelve without). And the inode numbers the real
+file system hands out: ext4 reuses a freed inode or skips it depending on how lately it was freed, and the engine
+pairs a vanished path with a new one by inode (a move) when their contents agree too; so a schedule can plan a move
+in one run and a delete plus an upload in the next, and take another path from there. Seed 2403's failure showed in
+one run in three, partly from this (and partly from folders flushed in a set's order, which follows their absolute
+paths' hashes: now sorted).
 `replay.py --tries N` replays a seed until it fails.
 
 What a user relies on is then checked (`check`):
