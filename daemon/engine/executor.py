@@ -197,14 +197,15 @@ class Executor:
             message = _describe(exc)
             log.warning("%s: %s failed: %s", self.fid, action.path, message)
             # What it did on disk before it failed is looked at again: a journal that could not record a conflict
-            # copy's rename or a made folder (a full disk) would otherwise leave them unknown, never synced.
+            # copy's rename or a landed download (a full disk) would otherwise leave them unknown, never synced.
+            # (The indexer's look leaves the failure and its backoff alone until the backoff runs out.)
             touched = touched_paths(action)
             try:
                 with self.j.transaction():
                     self.j.record_failure(self.fid, action.path, message)
                     self._recheck(*touched)
-            except Exception:
-                self.ctx.look_again(touched)  # the journal refuses this too: held in memory (the round fails)
+            except Exception:  # the journal refuses this too (the round fails): there is no failure to clear,
+                self.ctx.look_again(touched)  # and the local observer holds them in memory until it takes them
                 raise
             result.failed[action.path] = message
         return False

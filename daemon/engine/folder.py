@@ -27,6 +27,7 @@ from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine import exclusions
 from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
+from ferrysync.daemon.engine.failures import stale_failures
 from ferrysync.daemon.engine.notices import notices
 from ferrysync.daemon.engine.rename_hold import RenameHold
 from ferrysync.daemon.engine.resume import resumable_temps
@@ -372,6 +373,7 @@ class FolderSync:
         self._verify_soon = not self.observer.idle()
         if self._verify_soon:
             return  # the indexer is writing the local tree: look again shortly, once it is done
+        self.journal.clear_failures(self.fid, stale_failures(self.journal, self.fid, self.root))
         with self._lock:
             if self._verified:
                 return

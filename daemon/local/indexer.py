@@ -175,7 +175,10 @@ class LocalIndexer:
 
     def _commit(self, items: list[DirtyPath], b: _Batch, result: IndexResult) -> None:
         now = self.clock()
-        failing = {f.path for f in self.journal.list_failures(self.folder_id)}
+        # Only failures whose backoff has run out: one still waiting is the executor's (a look now, at what the
+        # failed action left on disk, must not clear it, nor its backoff and the error shown) or the indexer's own,
+        # looked at again when it runs out.
+        failing = {f.path for f in self.journal.list_failures(self.folder_id) if f.next_try <= now}
         writes = [(e, c) for e, c in b.puts if b.rows.get(e.path) != e]
         with self.journal.transaction():
             for entry, _ in writes:
@@ -221,7 +224,7 @@ class LocalIndexer:
             # A folder's own event means it came, went or moved in (changes inside it have events of their own):
             # its content is looked at even when its row seems unchanged, because a freed inode number is handed
             # out again at once — a folder deleted and another moved in at its place can carry the same inode.
-            if not unchanged(None if row is None else _key(row), disk):
+            if not unchanged(None if row is None else stat_key(row), disk):
                 b.puts.append((disk.to_local(), None))
             self._scan_subtree(disk.path, b, rules)
             return
@@ -235,7 +238,7 @@ class LocalIndexer:
         at whatever its row says) nor a file hashed within its mtime's tick (read again, see RACY_NS)."""
         if disk.kind == Kind.DIR or (disk.kind == Kind.FILE and disk.path in self._racy):
             return False
-        return unchanged(None if row is None else _key(row), disk)
+        return unchanged(None if row is None else stat_key(row), disk)
 
     def _reuse(self, disk: DiskEntry, b: _Batch) -> bool:
         """A file with the inode, size and mtime of a known row is that file moved (or a hard link to it)."""
@@ -323,7 +326,8 @@ class LocalIndexer:
             b.puts.append((entry, list(d.chunks)))
 
 
-def _key(row: LocalEntry) -> StatKey:
+def stat_key(row: LocalEntry) -> StatKey:
+    """What of a local row the disk is compared with (`scanner.unchanged`)."""
     return StatKey(
         row.kind, row.size, row.mtime_ns, row.inode, row.executable, row.content_hash is not None, row.link_target
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,23 +97,29 @@ def test_schedules_that_once_failed_hold(seed: int, tmp_path: Path) -> None:
 
 
 # Extended schedules (`extended_profile_of`) that once failed: run in every shard too (the name matches its -k).
-EXTENDED_REGRESSIONS = {
-    3000039: "a conflict copy's rename done, its journal record refused by a full disk: nothing queued the copy for "
-             "the indexer, so it never uploaded while the device said idle (a failed action's paths are now "
-             "looked at again)",
-    3000508: "a save displaced by a download's exchange, then the folder's flush failed on a full disk: the save "
-             "stayed in the temp folder (nine runs in ten beside two CPU hogs; "
-             "tests/sim/test_displaced_save_flush_fails.py replays it exactly)",
-    1100442: "a folder made by a download's MkdirLocal, its record refused by a full disk, and then the record of "
-             "that failure refused too: the folder stayed on disk unknown to the journal while the device said idle "
-             "(the paths are now held in memory by the local observer until the journal takes them)",
+EXTENDED_REGRESSIONS: dict[int, tuple[float, str]] = {  # seed: (Knobs.disk_full it was found at, what)
+    3000039: (0.02, "a conflict copy's rename done, its journal record refused by a full disk: nothing queued the "
+                    "copy for the indexer, so it never uploaded while the device said idle (the paths a failed action"
+                    " may have changed are now looked at again)"),
+    3000722: (0.05, "a download landed, its record refused by a full disk, the file then deleted on the server: the "
+                    "file stayed on disk unknown (the failed action's own path is looked at too; the look leaves its "
+                    "failure alone until the backoff runs out)"),
+    3000508: (0.05, "a save displaced by a download's exchange, then the folder's flush failed on a full disk: the "
+                    "save stayed in the temp folder (nine runs in ten beside two CPU hogs; "
+                    "tests/sim/test_displaced_save_flush_fails.py replays it exactly)"),
+    1200102: (0.02, "an upload failed on a full disk, then its path settled by another route: nothing acted on it "
+                    "again, and its failure showed for ever while every device agreed (stale failures are now "
+                    "forgotten)"),
+    1100442: (0.02, "a folder made by a download's MkdirLocal, its record refused by a full disk, and then the record"
+                    " of that failure refused too: the folder stayed on disk unknown to the journal while the device "
+                    "said idle (the paths are now held in memory by the local observer until the journal takes them)"),
 }
 
 
 @pytest.mark.parametrize("seed", sorted(EXTENDED_REGRESSIONS))
 def test_schedules_extended_that_once_failed_hold(seed: int, tmp_path: Path) -> None:
     _, kw = extended_profile_of(seed)
-    run_seed(seed, tmp_path, **kw)
+    run_seed(seed, tmp_path, **{**kw, "knobs": replace(kw["knobs"], disk_full=EXTENDED_REGRESSIONS[seed][0])})
 
 
 def test_a_schedule_replays_from_its_seed(tmp_path: Path) -> None:
