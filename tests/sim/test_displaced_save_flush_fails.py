@@ -11,36 +11,21 @@ names durable, and a crash before it is what the journal's swap record recovers)
 from __future__ import annotations
 
 import errno
-import os
 
+from exchange_race import BEN_SAVE, download_over_a_file, saves_at_exchange
 from simworld import Simulation
 
 from ferrysync.daemon.local import fsio
 
 
 def test_a_displaced_save_is_kept_when_the_folder_flush_after_the_exchange_fails(sim: Simulation) -> None:
-    amy, ben = sim.devices
-    (amy.root / "d").mkdir()
-    (amy.root / "d" / "e.txt").write_bytes(b"first version")
-    amy.events += ["d", "d/e.txt"]
-    sim.settle()
-    assert (ben.root / "d" / "e.txt").read_bytes() == b"first version"
-
-    (amy.root / "d" / "e.txt").write_bytes(b"amy's second version")
-    os.utime(amy.root / "d" / "e.txt", ns=(1_700_000_100_000_000_000,) * 2)
-    amy.events.append("d/e.txt")
-    amy.turn()
-    ben.pull()
-
-    target = str(ben.root / "d" / "e.txt")
+    amy, ben = download_over_a_file(sim)
     acted: list[str] = []
 
     def meanwhile(op: str, stage: str, paths: tuple[str, ...]) -> None:
-        if op == "exchange" and stage == "before" and target in paths and not acted:
-            acted.append("saved")
-            (ben.root / "d" / "e.txt").write_bytes(b"ben's save, made as the download landed")
-            os.utime(ben.root / "d" / "e.txt", ns=(1_700_000_200_000_000_000,) * 2)
-        elif (op, stage) == ("fsync", "before") and str(ben.root / "d") in paths and acted == ["saved"]:
+        if saves_at_exchange(ben, op, stage, paths, acted):
+            return
+        if (op, stage) == ("fsync", "before") and str(ben.root / "d") in paths and acted == ["saved"]:
             acted.append("refused")
             raise OSError(errno.ENOSPC, "No space left on device", str(ben.root / "d"))
 
@@ -53,7 +38,7 @@ def test_a_displaced_save_is_kept_when_the_folder_flush_after_the_exchange_fails
 
     on_disk = {p.name: p.read_bytes() for p in (ben.root / "d").iterdir()}
     copies = [b for name, b in on_disk.items() if "conflicted copy" in name]
-    assert copies == [b"ben's save, made as the download landed"], on_disk
+    assert copies == [BEN_SAVE], on_disk
     assert on_disk["e.txt"] == b"amy's second version"
     assert not [p for p in (ben.root / ".ferry" / "tmp").iterdir() if p.is_file()], "nothing left in the temps"
     sim.settle()  # the conflicted copy travels; both devices end alike

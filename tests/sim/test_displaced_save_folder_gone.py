@@ -11,10 +11,10 @@ and restores them.
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import pytest
+from exchange_race import BEN_SAVE, download_over_a_file, saves_at_exchange
 from simworld import Simulation
 
 from ferrysync.daemon.local import fsio
@@ -27,29 +27,14 @@ from ferrysync.daemon.local.trash import list_folder_trash
 ])
 def test_a_displaced_save_whose_folder_was_deleted_meanwhile_goes_to_the_folder_trash(
         sim: Simulation, moment: tuple[str, str, str]) -> None:
-    amy, ben = sim.devices
-    (amy.root / "d").mkdir()
-    (amy.root / "d" / "e.txt").write_bytes(b"first version")
-    amy.events += ["d", "d/e.txt"]
-    sim.settle()
-    assert (ben.root / "d" / "e.txt").read_bytes() == b"first version"
-
-    (amy.root / "d" / "e.txt").write_bytes(b"amy's second version")
-    os.utime(amy.root / "d" / "e.txt", ns=(1_700_000_100_000_000_000,) * 2)
-    amy.events.append("d/e.txt")
-    amy.turn()
-    ben.pull()
-
-    target = str(ben.root / "d" / "e.txt")
+    amy, ben = download_over_a_file(sim)
     op_gone, stage_gone, at = moment
     acted: list[str] = []
 
     def meanwhile(op: str, stage: str, paths: tuple[str, ...]) -> None:
-        if op == "exchange" and stage == "before" and target in paths and not acted:
-            acted.append("saved")
-            (ben.root / "d" / "e.txt").write_bytes(b"ben's save, made as the download landed")
-            os.utime(ben.root / "d" / "e.txt", ns=(1_700_000_200_000_000_000,) * 2)
-        elif (op, stage) == (op_gone, stage_gone) and str(ben.root / at) in paths and acted == ["saved"]:
+        if saves_at_exchange(ben, op, stage, paths, acted):
+            return
+        if (op, stage) == (op_gone, stage_gone) and str(ben.root / at) in paths and acted == ["saved"]:
             acted.append("deleted")
             shutil.rmtree(ben.root / "d")  # the user deletes the folder before Ferry keeps the displaced save
             ben.events += ["d", "d/e.txt"]
@@ -64,7 +49,7 @@ def test_a_displaced_save_whose_folder_was_deleted_meanwhile_goes_to_the_folder_
     kept = [i for i in list_folder_trash(ben.root) if i.relpath == "d/e.txt"]
     assert len(kept) == 1, "the save is in the folder's trash under its own path"
     assert kept[0].stored_at is not None
-    assert kept[0].stored_at.read_bytes() == b"ben's save, made as the download landed"
+    assert kept[0].stored_at.read_bytes() == BEN_SAVE
     assert not [p for p in (ben.root / ".ferry" / "tmp").iterdir() if p.is_file()], "nothing left in the temps"
     sim.settle()  # the folder's deletion reaches amy; both devices end alike
     assert not (amy.root / "d").exists()

@@ -10,9 +10,10 @@ runs 100,000 and 12,500. A failing schedule is shrunk to the injections it needs
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from simworld import Knobs, Simulation, extended_profile_of, minimise, profile_of, run_seed
@@ -36,9 +37,14 @@ def _fresh_dirs(base: Path) -> Callable[[], Path]:
 @pytest.mark.parametrize("chunk", [c for c in range(CHUNKS) if c % SHARDS == SHARD])
 def test_schedules_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> None:
     """Every user byte survives, all devices converge, none is idle early, no file is torn — in every schedule."""
+    _run_chunk(range(chunk, SCHEDULES, CHUNKS), profile_of, tmp_path)
+
+
+def _run_chunk(seeds: Iterable[int], kind: Callable[[int], tuple[str, dict[str, Any]]], tmp_path: Path) -> None:
+    """Run the schedules of `seeds` (their kind from `kind`); a failing one is shrunk and reported with its story."""
     failures: list[str] = []
-    for n, seed in enumerate(range(chunk, SCHEDULES, CHUNKS)):
-        name, kw = profile_of(seed)
+    for n, seed in enumerate(seeds):
+        name, kw = kind(seed)
         try:
             run_seed(seed, tmp_path / f"s{n}", **kw)
         except AssertionError as exc:
@@ -62,18 +68,8 @@ EXTENDED_SEEDS = 1_000_000  # the first extended schedule's seed: far from the p
 @pytest.mark.parametrize("chunk", [c for c in range(EXTENDED_CHUNKS) if c % SHARDS == SHARD])
 def test_schedules_with_pauses_and_executable_bits_keep_every_byte_and_converge(chunk: int, tmp_path: Path) -> None:
     """As above, and no device is idle while a file's executable bit differs from the server's."""
-    failures: list[str] = []
-    for n, k in enumerate(range(chunk, EXTENDED_SCHEDULES, EXTENDED_CHUNKS)):
-        seed = EXTENDED_SEEDS + k
-        name, kw = extended_profile_of(seed)
-        try:
-            run_seed(seed, tmp_path / f"s{n}", **kw)
-        except AssertionError as exc:
-            _, story = minimise(seed, _fresh_dirs(tmp_path / f"min{seed}"), **kw)
-            failures.append(f"[{name}] {exc}\n  shrunk to {len(story)} injections:\n    " + "\n    ".join(story))
-            if len(failures) >= 2:
-                break
-    assert not failures, "\n\n".join(failures)
+    seeds = (EXTENDED_SEEDS + k for k in range(chunk, EXTENDED_SCHEDULES, EXTENDED_CHUNKS))
+    _run_chunk(seeds, extended_profile_of, tmp_path)
 
 
 # Schedules that once failed (docs/sync-model.md, "What it found"): run in every shard, whatever the schedule count.
