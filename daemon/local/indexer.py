@@ -175,11 +175,15 @@ class LocalIndexer:
 
     def _commit(self, items: list[DirtyPath], b: _Batch, result: IndexResult) -> None:
         now = self.clock()
-        # Only failures whose backoff has run out: one still waiting is the executor's (a look now, at what the
-        # failed action left on disk, must not clear it, nor its backoff and the error shown) or the indexer's own,
-        # looked at again when it runs out.
-        failing = {f.path for f in self.journal.list_failures(self.folder_id) if f.next_try <= now}
+        failures = self.journal.list_failures(self.folder_id)
         writes = [(e, c) for e, c in b.puts if b.rows.get(e.path) != e]
+        # A path looked at without error no longer fails: at once if the look found it changed (the user fixed
+        # it, or a failed action had left something there), else once its backoff has run out. A look that finds
+        # nothing new (the executor asking about what its failed action left) leaves the failure, its backoff and
+        # the error shown alone. And whether its row changed or not: a file that turned into a folder while it was
+        # hashed failed once, and the folder's row may be unchanged.
+        changed = {e.path for e, _ in writes}.union(b.gone)
+        failing = {f.path for f in failures if f.next_try <= now or f.path in changed}
         with self.journal.transaction():
             for entry, _ in writes:
                 old = b.rows.get(entry.path)
@@ -190,8 +194,6 @@ class LocalIndexer:
             for path in b.gone:
                 self._remember_vanished(path)
                 result.changed += self.journal.delete_subtree(self.folder_id, "local", path)
-            # A path looked at without error is no longer failing to index, whether its row changed or not (a
-            # file that turned into a folder while it was hashed failed once; the folder's row may be unchanged).
             looked_at = {i.path for i in items}.union(e.path for e, _ in b.puts).union(b.gone)
             for path in failing.intersection(looked_at).difference(result.errors, b.requeue, b.deferred):
                 self.journal.clear_failure(self.folder_id, path)

@@ -202,24 +202,34 @@ def test_a_file_that_became_a_folder_while_hashed_stops_failing_once_the_folder_
     assert journal.get_backoff(FID, "a.txt") is None
 
 
-def test_a_look_leaves_a_failure_alone_until_its_backoff_runs_out(
+def test_a_look_that_finds_nothing_new_leaves_a_failure_alone_until_its_backoff_runs_out(
     journal: Journal, root: Path, pool: HashPool
 ) -> None:
-    """An action that failed has the indexer look at what it left on disk (a download landed but not recorded): that
-    look must not clear the failure while its backoff runs, or the error shown and the backoff would go with it
-    (the action would be retried every few seconds, its error never shown). Once the backoff runs out, a look
-    without error clears it, as before."""
-    (root / "a.txt").write_text("landed")
+    """An action that failed has the indexer look at the paths it may have changed. A look that finds nothing new
+    there must not clear the failure while its backoff runs, or the error shown and the backoff would go with it
+    (the action retried every few seconds, its error never shown). A look that finds the path changed (the user
+    fixed it, or the failed action had left a file there) clears it at once; so does any look once the backoff
+    has run out."""
+    full = "the disk is full: free some space, Ferry retries by itself"
+    (root / "a.txt").write_text("as recorded")
     ix = LocalIndexer(journal, FID, root, pool, quiet_period=0.0, clock=lambda: 1000.0)
-    journal.record_failure(FID, "a.txt", "the disk is full: free some space, Ferry retries by itself", now=1000.0)
     journal.mark_dirty(FID, ["a.txt"], 0.0)
     ix.drain()
-    assert journal.get_local(FID, "a.txt") is not None, "the file it left is known now"
+    journal.record_failure(FID, "a.txt", full, now=1000.0)  # e.g. its download failed: nothing landed
+    journal.mark_dirty(FID, ["a.txt"], 0.0)
+    ix.drain()
     assert [f.path for f in journal.list_failures(FID)] == ["a.txt"], "the failure and its backoff stay"
     ix.clock = lambda: 10_000.0  # the backoff has run out
     journal.mark_dirty(FID, ["a.txt"], 0.0)
     ix.drain()
     assert journal.list_failures(FID) == []
+
+    (root / "b.txt").write_text("landed, its record refused")  # what a failed action left
+    journal.record_failure(FID, "b.txt", full, now=10_000.0)
+    journal.mark_dirty(FID, ["b.txt"], 0.0)
+    ix.drain()
+    assert journal.get_local(FID, "b.txt") is not None, "the file it left is known now"
+    assert journal.list_failures(FID) == [], "found changed: nothing fails there any more"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")

@@ -98,8 +98,8 @@ EXTENDED_REGRESSIONS: dict[int, tuple[float, str]] = {  # seed: (Knobs.disk_full
                     "copy for the indexer, so it never uploaded while the device said idle (the paths a failed action"
                     " may have changed are now looked at again)"),
     3000722: (0.05, "a download landed, its record refused by a full disk, the file then deleted on the server: the "
-                    "file stayed on disk unknown (the failed action's own path is looked at too; the look leaves its "
-                    "failure alone until the backoff runs out)"),
+                    "file stayed on disk unknown (the failed action's own path is looked at too; a look that finds "
+                    "nothing new leaves its failure alone until the backoff runs out)"),
     3000508: (0.05, "a save displaced by a download's exchange, then the folder's flush failed on a full disk: the "
                     "save stayed in the temp folder (nine runs in ten beside two CPU hogs; "
                     "tests/sim/test_displaced_save_flush_fails.py replays it exactly)"),
