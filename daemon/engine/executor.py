@@ -198,7 +198,7 @@ class Executor:
             log.warning("%s: %s failed: %s", self.fid, action.path, message)
             # What it did on disk before it failed is looked at again: a journal that could not record a conflict
             # copy's rename or a landed download (a full disk) would otherwise leave them unknown, never synced.
-            # (The indexer's look leaves the failure and its backoff alone until the backoff runs out.)
+            # (A look that finds nothing new there leaves the failure, its backoff and the error shown alone.)
             touched = touched_paths(action)
             try:
                 with self.j.transaction():

@@ -32,7 +32,8 @@ def stale_failures(journal: Journal, folder_id: str, root: Path) -> list[str]:
     for path in failures:
         local, remote, synced = rows.get(path, (None, None, None))
         no_rows = local is None and remote is None and synced is None  # nothing to do there either
-        if not no_rows and State.SAME not in {local_state(local, synced)} & {remote_state(remote, synced)}:
+        agree = local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME
+        if not (no_rows or agree):
             continue  # something is left to do there (settled has the planner's one definition)
         try:
             disk = stat_entry(root, path)
