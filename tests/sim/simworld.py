@@ -288,22 +288,23 @@ class Device:
 
     def disk(self) -> dict[str, bytes | None]:
         """The folder as the user sees it (Ferry's own .ferry dir excluded)."""
-        out: dict[str, bytes | None] = {}
+        return {key: None if p is None else p.read_bytes() for key, p in self._entries()}
+
+    def modes(self) -> dict[str, bool]:
+        """Each file's executable bit (the user's, as the engine reads it: owner's x)."""
+        return {key: bool(p.stat().st_mode & 0o100) for key, p in self._entries() if p is not None}
+
+    def _entries(self) -> Iterator[tuple[str, Path | None]]:
+        """Every folder (None) and file (its path) of the folder as the user sees it, by relative path."""
         for dirpath, dirnames, filenames in os.walk(self.root):
             rel = os.path.relpath(dirpath, self.root)
             if rel == ".":
                 dirnames[:] = [d for d in dirnames if d != MARKER_DIR]
             else:
-                out[rel.replace(os.sep, "/")] = None
+                yield rel.replace(os.sep, "/"), None
             for f in filenames:
                 p = os.path.join(dirpath, f)
-                key = os.path.relpath(p, self.root).replace(os.sep, "/")
-                out[key] = Path(p).read_bytes()
-        return out
-
-    def modes(self) -> dict[str, bool]:
-        """Each file's executable bit (the user's, as the engine reads it: owner's x)."""
-        return {p: bool((self.root / p).stat().st_mode & 0o100) for p, c in self.disk().items() if c is not None}
+                yield os.path.relpath(p, self.root).replace(os.sep, "/"), Path(p)
 
     def trash_contents(self) -> set[bytes]:
         trash = self.root / MARKER_DIR / "trash"
@@ -556,8 +557,7 @@ class Simulation:
             for _ in range(self.steps):
                 d = self.rng.choice(self.devices)
                 if d.paused and self.rng.random() < 0.3:  # drawn only in schedules that pause: the others keep theirs
-                    self.injections.append(f"  {d.name} user: resumes")
-                    d.toggle_pause()
+                    self._resume(d)
                 if self.selective and self.rng.random() < 0.1:
                     self._toggle(self.devices[-1])
                 elif self.rng.random() < 0.25:
@@ -568,10 +568,8 @@ class Simulation:
                 self._clock += self.rng.choice([0.0, 0.1, 1.0])
             # Quiet: the users stop, nothing crashes, the network holds, nothing stays paused.
             self.knobs = Knobs(user=0.0, other_thread=0.0, crash=0.0, network=0.0)
-            for d in self.devices:
-                if d.paused:
-                    self.injections.append(f"  {d.name} user: resumes")
-                    d.toggle_pause()
+            for d in (d for d in self.devices if d.paused):
+                self._resume(d)
             for d in self.devices:  # everything included again: then every disk must hold the server's tree
                 if d.cfg.excluded:
                     self._toggle(d)
@@ -608,10 +606,15 @@ class Simulation:
         d.events.append(path)
         self.injections.append(f"  {d.name} user (quiet): {what} {path}, executable {want}")
         self.settle()
-        got = {o.name: o.modes().get(path) for o in self.devices}
+        got = {o.name: (o.root / path).is_file() and bool((o.root / path).stat().st_mode & 0o100)
+               for o in self.devices}
         if any(bit != want for bit in got.values()):
             raise NotConverged(f"seed {self.seed}: {d.name} {what} {path} (executable={want}) in a quiet folder, "
                                f"and the devices ended with {got}")
+
+    def _resume(self, device: Device) -> None:
+        self.injections.append(f"  {device.name} user: resumes")
+        device.toggle_pause()
 
     def _toggle(self, device: Device) -> None:
         device.toggle_exclusion(EXCLUDED)
