@@ -414,6 +414,9 @@ class Engine:
         failed = f.failure()
         if failed is not None:
             return "error", f"Ferry stopped syncing this folder: {failed}; see the log, then restart Ferry"
+        trouble = self.journal.write_trouble  # one journal for every folder: each of them waits on it
+        if trouble is not None:
+            return "error", trouble.message(self.journal.path)
         obs = f.observer.status
         if f.error or obs.error is not None:
             return "error", f.error or obs.message or "the sync folder is unavailable"
@@ -440,6 +443,7 @@ class Engine:
         retry_in: float | None = None
         syncs = list(self.folders.values())
         views = [f.view for f in syncs]  # one snapshot per folder for the whole answer
+        trouble = self.journal.write_trouble
         for f, view in zip(syncs, views, strict=True):
             state, message = self._folder_state(f)
             states.append(state)
@@ -483,6 +487,7 @@ class Engine:
             "folders": folders,
             "last_sync": max(last) if last else None,
             "account": self.account,
+            "journal_refused": None if trouble is None else {"detail": trouble.detail, "since": trouble.since},
             "server": self.config.server_url,
             "paused": self.paused,
             "daemon_version": __version__,

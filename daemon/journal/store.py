@@ -26,13 +26,44 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
 from ferrysync.daemon.journal import schema
 
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
+# Primary result codes that say the journal's disk refused a write (not a bug in a statement): what the status
+# tells the user, in their words.
+_WRITE_REFUSALS = {
+    13: "is full",  # SQLITE_FULL (ENOSPC, or a quota)
+    10: "cannot be written (a disk error)",  # SQLITE_IOERR (EIO; EFBIG past a file-size limit)
+    8: "is read-only",  # SQLITE_READONLY
+    14: "cannot be opened",  # SQLITE_CANTOPEN
+}
 REBUILD_KEY = "needs_rebuild"
+
+
+@dataclass(frozen=True)
+class WriteTrouble:
+    """The journal's disk refuses its writes: every change Ferry sees waits, unrecorded, until it takes them again.
+
+    Nothing is lost meanwhile (the watcher keeps its events, a refused action is tried again, `executor.py`), but
+    nothing syncs either; so the status says so instead of "Syncing" for ever (`Engine._folder_state`)."""
+
+    disk: str  # how the disk refused it, in the user's words ("is full")
+    detail: str  # SQLite's own message, for the log and `ferry status --json`
+    since: float  # wall-clock time of the first refusal in a row
+
+    def message(self, journal: Path) -> str:
+        return (f"The disk holding Ferry's journal ({journal.parent}) {self.disk}: Ferry cannot record changes, so "
+                "nothing syncs until it can. Nothing is lost; Ferry goes on by itself once the disk takes writes again")
+
+
+def write_refusal(exc: BaseException) -> str | None:
+    """How a failed journal write says the disk refused it, or None for any other failure."""
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return None if code is None else _WRITE_REFUSALS.get(code & 0xFF)
 
 
 class JournalError(Exception):
@@ -66,6 +97,9 @@ class JournalBase:
         self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        # Set when the disk refused the last write transaction, cleared by the next one that changes a row: read by
+        # the status on another thread (one attribute, replaced whole).
+        self.write_trouble: WriteTrouble | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._writer = self._open_writer()
 
@@ -173,17 +207,31 @@ class JournalBase:
                 finally:
                     self._depth -= 1
                 return
-            self._writer.execute("BEGIN IMMEDIATE")
-            self._owner, self._depth = threading.get_ident(), 1
+            changes = self._writer.total_changes
             try:
-                yield self
-            except BaseException:
-                self._writer.execute("ROLLBACK")
+                self._writer.execute("BEGIN IMMEDIATE")
+                self._owner, self._depth = threading.get_ident(), 1
+                try:
+                    yield self
+                except BaseException:
+                    self._writer.execute("ROLLBACK")
+                    raise
+                else:
+                    self._commit()
+                finally:
+                    self._owner, self._depth = None, 0
+            except BaseException as exc:
+                self._note_refusal(exc)
                 raise
-            else:
-                self._commit()
-            finally:
-                self._owner, self._depth = None, 0
+            if self.write_trouble is not None and self._writer.total_changes != changes:
+                self.write_trouble = None  # a row written: the disk takes writes again (an empty one proves nothing)
+
+    def _note_refusal(self, exc: BaseException) -> None:
+        disk = write_refusal(exc)
+        if disk is None:
+            return
+        before = self.write_trouble
+        self.write_trouble = WriteTrouble(disk, str(exc), before.since if before else time.time())
 
     def _commit(self) -> None:
         """COMMIT; if it fails, no part of the transaction stays, and the next one can begin.

@@ -10,6 +10,7 @@ import pytest
 
 from ferrysync.daemon.journal import SCHEMA_VERSION, Journal, JournalError
 from ferrysync.daemon.journal import schema as journal_schema
+from ferrysync.daemon.journal.store import write_refusal
 from ferrysync.daemon.model import Kind, LocalEntry
 
 
@@ -117,7 +118,9 @@ class _CommitRefused:
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
         if sql == "COMMIT" and self.refuse:
             self.refuse = False
-            raise sqlite3.OperationalError("database or disk is full")
+            full = sqlite3.OperationalError("database or disk is full")
+            full.sqlite_errorcode = 13  # SQLITE_FULL, as SQLite's own error carries
+            raise full
         return self.conn.execute(sql, params)
 
     def __getattr__(self, name: str) -> object:
@@ -136,3 +139,44 @@ def test_a_commit_that_fails_is_rolled_back_and_the_journal_writes_again(tmp_pat
         j.mark_dirty("f", ["kept.txt"], 1.0)  # the disk has space again
         j._writer = writer
         assert sorted(d.path for d in j.ready_dirty(2.0, 10, "f")) == ["kept.txt"]
+
+
+def test_a_disk_that_refuses_journal_writes_is_reported_until_a_row_is_written_again(tmp_path: Path) -> None:
+    """What the status shows (`write_trouble`): set by a refusal of the disk, kept while nothing is written (an empty
+    transaction proves nothing), cleared by the first row written; a failure that is not the disk's is not one."""
+    with Journal(tmp_path / "j.db") as j:
+        assert j.write_trouble is None
+        writer = j._writer
+        j._writer = _CommitRefused(writer)  # type: ignore[assignment]
+        with pytest.raises(sqlite3.OperationalError), j.transaction():
+            j.mark_dirty("f", ["waits.txt"], 1.0)
+        j._writer = writer
+        trouble = j.write_trouble
+        assert trouble is not None
+        assert trouble.disk == "is full"
+        assert "is full" in trouble.message(j.path)
+        assert "Nothing is lost" in trouble.message(j.path)
+        assert str(tmp_path) in trouble.message(j.path)
+
+        with j.transaction():
+            pass
+        assert j.write_trouble is trouble, "a transaction that wrote nothing does not say the disk is fine"
+        j.mark_dirty("f", ["waits.txt"], 1.0)
+        assert j.write_trouble is None
+
+        with pytest.raises(sqlite3.OperationalError, match="no such table"), j.transaction():
+            j._writer.execute("INSERT INTO no_such_table VALUES (1)")
+        assert j.write_trouble is None, "a statement's own error is not the disk's"
+
+
+def test_a_write_refused_past_a_file_size_limit_is_the_disks_refusal(tmp_path: Path) -> None:
+    """The end-to-end test provokes a refusing disk with RLIMIT_FSIZE (EFBIG, no privileges needed): SQLite reports
+    that as a disk error, which must read as the disk's refusal, not as a bug."""
+    exc = sqlite3.OperationalError("disk I/O error")
+    exc.sqlite_errorcode = 778  # SQLITE_IOERR_WRITE
+    exc.sqlite_errorname = "SQLITE_IOERR_WRITE"
+    assert write_refusal(exc) == "cannot be written (a disk error)"
+    full = sqlite3.OperationalError("database or disk is full")
+    full.sqlite_errorcode = 13
+    assert write_refusal(full) == "is full"
+    assert write_refusal(OSError("not SQLite's")) is None

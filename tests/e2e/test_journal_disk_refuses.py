@@ -1,0 +1,71 @@
+"""A real daemon whose journal's disk stops taking writes (full, failing, read-only), then takes them again.
+
+What a user sees: while Ferry cannot record changes, the status says so, naming the disk, instead of "Syncing" for
+ever; a file saved meanwhile is not lost and is not half-synced; once the disk takes writes again, Ferry goes on by
+itself, the file reaches the server, and the status says "Up to date". The disk's refusal is provoked without
+privileges: RLIMIT_FSIZE on the daemon alone makes every write of its files past byte 1 fail (EFBIG, which SQLite
+reports as a disk error; Python ignores the SIGXFSZ that comes with it), as a full or failing disk does.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from devices import Device
+from losslib import ServerView
+from util import ServerProcess, wait_until
+
+pytestmark = pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
+
+
+@contextmanager
+def _disk_refuses_writes(d: Device) -> Iterator[None]:
+    assert d.proc is not None
+    pid = d.proc.pid
+    before = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, before[1]))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, before)
+
+
+def _refused(status: dict[str, Any]) -> bool:
+    return status["journal_refused"] is not None and status["state"] == "error"
+
+
+def test_a_journal_disk_that_refuses_writes_is_shown_and_nothing_saved_meanwhile_is_lost(
+        make_device: Callable[..., Device], server: ServerProcess) -> None:
+    a = make_device("laptop")
+    view = ServerView(server)
+    a.wait_synced()
+    assert a.status()["journal_refused"] is None
+
+    with _disk_refuses_writes(a):
+        (a.folder / "saved-meanwhile.txt").write_bytes(b"written while Ferry could not record it")
+        wait_until(lambda: _refused(a.status()), timeout=30, what="the status to say the journal's disk refuses")
+        status = a.status()
+        folder = status["folders"][0]
+        assert folder["state"] == "error"
+        assert "The disk holding Ferry's journal" in folder["message"]
+        assert "cannot be written" in folder["message"]
+        assert "Nothing is lost" in folder["message"]
+        assert status["message"] == folder["message"], "the tray's line says it too"
+        assert "disk I/O error" in status["journal_refused"]["detail"]
+        text = a.ferry("status").stdout
+        assert "The disk holding Ferry's journal" in text, text
+        assert "saved-meanwhile.txt" not in view.files(), "nothing travels that the journal could not record"
+
+    wait_until(lambda: view.files().get("saved-meanwhile.txt") == b"written while Ferry could not record it",
+               timeout=90, what="the save made meanwhile to reach the server once the disk takes writes again")
+    a.wait_synced(timeout=60)
+    status = a.status()
+    assert status["journal_refused"] is None
+    assert status["state"] == "idle"
+    assert status["message"] == "Up to date"
+    assert a.proc is not None
+    assert a.proc.poll() is None, "the daemon lived through it"
