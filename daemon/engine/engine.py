@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_REFRESH_S = 60.0  # the account's use read again at rest (another device may have changed it)
 ACCOUNT_BUSY_S = 5.0  # at most this often while syncing: the server sums every live file for it
+JOURNAL_PROBE_S = 2.0  # while the journal's disk refuses writes: how often the status loop tries one small write
 ACCOUNT_SETTLED_S = 1.0  # once every folder is idle after a sync: read again at once, but not more often than this
 LOGIN_KEY = "login"  # journal meta: the login the trees were built under
 REFUSED_RECHECK_S = 2.0  # how often refused feeds may look for newer credentials (config and keyring)
@@ -78,6 +79,7 @@ class Engine:
         self._login_lock = threading.Lock()
         self._refused_at = 0.0
         self.renewer = TokenRenewer(self.client, self._install_renewed_token)
+        journal.when_writable_again(self._journal_writable)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -233,6 +235,7 @@ class Engine:
         read_at = -ACCOUNT_REFRESH_S
         seen_sync: float | None = None
         last_error = ""
+        probed_at = -JOURNAL_PROBE_S
         while not self._stop.is_set():
             self._changed.wait(1.0)
             self._changed.clear()
@@ -241,6 +244,9 @@ class Engine:
             try:
                 last_sync = max((f.view.last_sync or 0.0 for f in self.folders.values()), default=0.0)
                 now = time.monotonic()
+                if self.journal.write_trouble is not None and now - probed_at >= JOURNAL_PROBE_S:
+                    probed_at = now
+                    self.journal.probe_writes()
                 synced_since = last_sync != seen_sync
                 if _account_due(now - read_at, synced_since, synced_since and self.synced()):
                     read_at, seen_sync = now, last_sync
@@ -255,6 +261,12 @@ class Engine:
                 if repr(exc) != last_error:
                     log.exception("publishing status failed")
                 last_error = repr(exc)
+
+    def _journal_writable(self) -> None:
+        """The journal's disk takes writes again: every folder's threads go on now, not at their next retry."""
+        for f in self.folders.values():
+            f.journal_writable()
+        self.changed()
 
     def _refresh_account(self) -> None:
         try:

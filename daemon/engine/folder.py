@@ -247,11 +247,7 @@ class FolderSync:
             self.ctx.cancel.set()  # at once: transfers in flight check it between blocks
         else:
             self.ctx.cancel.clear()
-
-            def resume() -> None:
-                with self._lock:
-                    self._full = True
-            self._post(resume)
+            self._post(self._plan_all)
             self.feed.kick()
         self._wake.set()
         self._on_state()
@@ -295,6 +291,17 @@ class FolderSync:
                     self.journal.delete_synced(self.fid, path)
             self.mark(list(held))
         self._post(run)
+
+    def journal_writable(self) -> None:
+        """The journal's disk takes writes again (after refusing them): what it refused goes on now, not at each
+        thread's next retry; every unsettled path is planned again, as after a resume."""
+        self.observer.retry_now()
+        self._post(self._plan_all)
+        self.feed.kick()
+
+    def _plan_all(self) -> None:
+        with self._lock:
+            self._full = True
 
     def _publish(self, **changes: Any) -> None:
         """Replace the snapshot other threads read (loop thread only)."""

@@ -20,11 +20,12 @@ tree, which makes the planner treat both sides as new and merge (nothing is dele
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ _WRITE_REFUSALS = {
     14: "cannot be opened",  # SQLITE_CANTOPEN
 }
 REBUILD_KEY = "needs_rebuild"
+PROBE_KEY = "write_probe"  # what `probe_writes` writes: when the disk last took a write after refusing them
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class JournalBase:
         # Set when the disk refused the last write transaction, cleared by the next one that changes a row: read by
         # the status on another thread (one attribute, replaced whole).
         self.write_trouble: WriteTrouble | None = None
+        self._on_writable: list[Callable[[], None]] = []
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._writer = self._open_writer()
 
@@ -189,6 +194,17 @@ class JournalBase:
     @contextmanager
     def transaction(self) -> Iterator[Self]:
         """One atomic write transaction; every write method called inside (on this thread) joins it."""
+        cleared: list[bool] = []
+        with self._write_lock(cleared):
+            yield self
+        if cleared:  # outside the lock: a callback may write
+            log.info("the disk holding the journal takes writes again; syncing goes on")
+            for wake in list(self._on_writable):
+                wake()
+
+    @contextmanager
+    def _write_lock(self, cleared: list[bool]) -> Iterator[None]:
+        """The transaction itself; `cleared` gets True when it is the one that found the disk taking writes again."""
         with self._lock:
             if self._closed:
                 raise JournalError("journal is closed")
@@ -197,7 +213,7 @@ class JournalBase:
                 self._writer.execute(f"SAVEPOINT {name}")
                 self._depth += 1
                 try:
-                    yield self
+                    yield
                 except BaseException:
                     self._writer.execute(f"ROLLBACK TO {name}")
                     self._writer.execute(f"RELEASE {name}")
@@ -212,7 +228,7 @@ class JournalBase:
                 self._writer.execute("BEGIN IMMEDIATE")
                 self._owner, self._depth = threading.get_ident(), 1
                 try:
-                    yield self
+                    yield
                 except BaseException:
                     self._writer.execute("ROLLBACK")
                     raise
@@ -225,13 +241,31 @@ class JournalBase:
                 raise
             if self.write_trouble is not None and self._writer.total_changes != changes:
                 self.write_trouble = None  # a row written: the disk takes writes again (an empty one proves nothing)
+                cleared.append(True)
 
     def _note_refusal(self, exc: BaseException) -> None:
         disk = write_refusal(exc)
         if disk is None:
             return
         before = self.write_trouble
+        if before is None:
+            log.error("the disk holding the journal (%s) refuses writes: %s; syncing waits until it takes them",
+                      self.path, exc)
         self.write_trouble = WriteTrouble(disk, str(exc), before.since if before else time.time())
+
+    def when_writable_again(self, wake: Callable[[], None]) -> None:
+        """Call `wake` (on the writing thread, so it must be quick) when the disk takes writes again after refusing
+        them: the threads that back off after a refused write go on at once instead of at their next retry."""
+        self._on_writable.append(wake)
+
+    def probe_writes(self) -> bool:
+        """One small write, to learn whether the disk takes writes again (the engine asks every few seconds while
+        it refuses them): space a user frees is noticed within seconds, not at the end of every thread's backoff."""
+        try:
+            self.set_meta(PROBE_KEY, repr(time.time()))
+        except sqlite3.Error:
+            return False
+        return True
 
     def _commit(self) -> None:
         """COMMIT; if it fails, no part of the transaction stays, and the next one can begin.

@@ -254,6 +254,11 @@ class FolderWatcher:
             self._scan_reason = reason
         self._wake.set()
 
+    def retry_now(self) -> None:
+        """Flush the kept events now rather than at the end of the retry's backoff (the journal takes writes
+        again)."""
+        self._wake.set()
+
     def pending(self) -> int:
         """Events received but not yet in the journal, plus 1 if a scan is waiting."""
         with self._lock:
@@ -420,6 +425,11 @@ class LocalObserver:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def retry_now(self) -> None:
+        """The journal takes writes again: the watcher's kept events and the indexer's queue go on now."""
+        self.watcher.retry_now()
+        self.wake()
 
     def look_again(self, paths: Iterable[str]) -> None:
         """Have the indexer look at `paths` (relative) as if the OS had reported them: held in memory until the

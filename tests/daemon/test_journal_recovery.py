@@ -145,7 +145,11 @@ def test_a_disk_that_refuses_journal_writes_is_reported_until_a_row_is_written_a
     """What the status shows (`write_trouble`): set by a refusal of the disk, kept while nothing is written (an empty
     transaction proves nothing), cleared by the first row written; a failure that is not the disk's is not one."""
     with Journal(tmp_path / "j.db") as j:
+        woken: list[str] = []
+        j.when_writable_again(lambda: woken.append("again"))
+        j.mark_dirty("f", ["fine.txt"], 1.0)
         assert j.write_trouble is None
+        assert woken == [], "nothing to wake while the disk takes writes"
         writer = j._writer
         j._writer = _CommitRefused(writer)  # type: ignore[assignment]
         with pytest.raises(sqlite3.OperationalError), j.transaction():
@@ -161,8 +165,10 @@ def test_a_disk_that_refuses_journal_writes_is_reported_until_a_row_is_written_a
         with j.transaction():
             pass
         assert j.write_trouble is trouble, "a transaction that wrote nothing does not say the disk is fine"
+        assert woken == []
         j.mark_dirty("f", ["waits.txt"], 1.0)
         assert j.write_trouble is None
+        assert woken == ["again"], "whatever backs off after a refusal is woken once"
 
         with pytest.raises(sqlite3.OperationalError, match="no such table"), j.transaction():
             j._writer.execute("INSERT INTO no_such_table VALUES (1)")
@@ -180,3 +186,21 @@ def test_a_write_refused_past_a_file_size_limit_is_the_disks_refusal(tmp_path: P
     full.sqlite_errorcode = 13
     assert write_refusal(full) == "is full"
     assert write_refusal(OSError("not SQLite's")) is None
+
+
+def test_the_write_probe_finds_the_disk_taking_writes_again(tmp_path: Path) -> None:
+    """What the engine's status loop does every few seconds while the disk refuses: it fails while the disk refuses,
+    and its first success clears the trouble and wakes the waiting threads."""
+    with Journal(tmp_path / "j.db") as j:
+        woken: list[str] = []
+        j.when_writable_again(lambda: woken.append("again"))
+        writer = j._writer
+        refusing = _CommitRefused(writer)
+        j._writer = refusing  # type: ignore[assignment]
+        assert not j.probe_writes()
+        assert j.write_trouble is not None
+        assert woken == []
+        j._writer = writer
+        assert j.probe_writes()
+        assert j.write_trouble is None
+        assert woken == ["again"]

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from devices import Device
-from losslib import ServerView
+from devices import Device, converge
+from losslib import ServerView, conflict_copies, files_of
 from util import ServerProcess, wait_until
 
 pytestmark = pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
@@ -69,3 +69,41 @@ def test_a_journal_disk_that_refuses_writes_is_shown_and_nothing_saved_meanwhile
     assert status["message"] == "Up to date"
     assert a.proc is not None
     assert a.proc.poll() is None, "the daemon lived through it"
+
+
+def test_downloads_onto_a_disk_that_refuses_writes_wait_and_a_save_made_meanwhile_is_kept(
+        make_device: Callable[..., Device], server: ServerProcess) -> None:
+    """The same refusal on the receiving device, while the other sends it small files, a big one and an edit of a
+    file its user edits too: its downloads fail (nothing half-written is shown, nothing is recorded as there); once
+    the disk takes writes again every file arrives, both edits of the shared file are kept, the errors clear and
+    both devices hold the same files."""
+    a, b = make_device("laptop"), make_device("desktop")
+    shared = b"version both devices had\n"
+    (a.folder / "plan.txt").write_bytes(shared)
+    wait_until(lambda: (b.folder / "plan.txt").exists(), timeout=60, what="plan.txt to reach the desktop")
+    b.wait_synced()
+    big = bytes(range(256)) * (12 * 1024 * 16)  # 48 MiB: several blocks, fetched in parallel
+
+    with _disk_refuses_writes(b):
+        for k in range(20):
+            (a.folder / "inbox" / f"note-{k}.txt").parent.mkdir(exist_ok=True)
+            (a.folder / "inbox" / f"note-{k}.txt").write_bytes(f"note {k}\n".encode())
+        (a.folder / "video.bin").write_bytes(big)
+        (a.folder / "plan.txt").write_bytes(b"the laptop's edit\n")
+        a.wait_synced(timeout=120)
+        (b.folder / "plan.txt").write_bytes(b"the desktop's edit, saved while its disk refused Ferry\n")
+        wait_until(lambda: _refused(b.status()), timeout=30, what="the desktop to say its journal's disk refuses")
+        assert not (b.folder / "video.bin").exists(), "no half-written file is shown"
+
+    # Within 45 s: the feed that failed on the refusing journal would otherwise wait out its backoff (60 s); the
+    # first write the disk takes again wakes it (measured here: the whole test takes ~6 s).
+    converge(a, b, timeout=45)
+    files = files_of(b)
+    assert files["video.bin"] == big
+    assert all(files[f"inbox/note-{k}.txt"] == f"note {k}\n".encode() for k in range(20))
+    kept = {files["plan.txt"]} | {files[p] for p in conflict_copies(b) if p.startswith("plan")}
+    assert kept == {b"the laptop's edit\n", b"the desktop's edit, saved while its disk refused Ferry\n"}, kept
+    for d in (a, b):
+        d.wait_synced(timeout=60)
+        assert d.status()["message"] == "Up to date"
+        assert d.json("errors")["errors"] == []
