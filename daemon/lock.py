@@ -7,6 +7,7 @@ behind, unlike a pid file alone. The holder's pid is written inside, for "alread
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ if sys.platform == "win32":
     import msvcrt
 else:
     import fcntl
+
+log = logging.getLogger(__name__)
 
 # Windows locks byte ranges and then refuses reads of them; lock a byte far past the pid so it stays readable.
 _WIN_LOCK_OFFSET = 1 << 20
@@ -76,12 +79,17 @@ class DaemonLock:
         except OSError:
             os.close(fd)
             raise DaemonAlreadyRunning(self.path, read_pid(self.path)) from None
-        # only the holder rewrites the pid, so a refused second daemon never erases the first one's
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
-        os.fsync(fd)
         self._fd = fd
+        # Only the holder rewrites the pid, so a refused second daemon never erases the first one's. The pid is
+        # there to be named in messages; the lock is the OS's. So a disk too full to take it (or a file-size limit)
+        # leaves the file empty and the daemon starts anyway, to say in its status what the disk refuses.
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            os.fsync(fd)
+        except OSError as exc:
+            log.warning("could not write the daemon's pid into %s: %s", self.path, exc)
         return self
 
     def release(self) -> None:

@@ -136,7 +136,7 @@ def _serve(paths: FerryPaths, log_level: str | None) -> int:
 
 def _run_locked(paths: FerryPaths, config: Config, token: str) -> int:
     from ferrysync.daemon import embedded
-    from ferrysync.daemon.journal import open_journal
+    from ferrysync.daemon.journal import JournalError, open_journal
     from ferrysync.daemon.notify import Notifier
 
     cloud = None
@@ -148,7 +148,10 @@ def _run_locked(paths: FerryPaths, config: Config, token: str) -> int:
         except (RuntimeError, OSError) as exc:
             return _leave(EXIT_ERROR, f"the local cloud did not start: {exc}")
     try:
-        journal = open_journal(paths)
+        try:
+            journal = open_journal(paths)
+        except JournalError as exc:
+            return _leave(EXIT_ERROR, "; ".join([str(exc), *paths.full_disks()]))
         try:
             if journal.needs_rebuild:
                 # The fresh journal starts empty: the start-up scan refills the local tree, the feed restarts at

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 import platformdirs
 
 APP = "ferry"
+NEARLY_FULL_BYTES = 1024 * 1024  # less than this free: a journal cannot open (its -shm and -wal files) nor write
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,22 @@ class FerryPaths:
     def private_dirs(self) -> tuple[Path, ...]:
         """Ferry's own directories: 0700, every file in them 0600 (config, token file, journal, logs, socket)."""
         return (self.config_dir, self.state_dir, self.log_dir, self.data_dir, self.runtime_dir)
+
+    def full_disks(self) -> list[str]:
+        """Which of Ferry's own directories sit on a disk too full for its journal and logs, in the user's words.
+
+        Asked when the daemon could not start: a full disk also swallows its last words (its log and its error
+        output are files on that disk), so the one who started it says this instead."""
+        said: dict[int, str] = {}  # one line per disk
+        for d in (self.state_dir, self.log_dir):
+            try:
+                disk, free = d.stat().st_dev, shutil.disk_usage(d).free
+            except OSError:
+                continue
+            if free < NEARLY_FULL_BYTES and disk not in said:
+                said[disk] = (f"the disk holding {d} is full ({free:,} bytes free): Ferry needs room there for its "
+                              "journal and its log; free some space, then start Ferry again")
+        return list(said.values())
 
     def ensure(self) -> FerryPaths:
         """Create the directories, 0700 whatever the umask (parents a FERRY_HOME needs get the umask's mode)."""

@@ -261,10 +261,19 @@ def start(args: argparse.Namespace) -> int:
             print("Ferry is running. `ferry status` shows what it is doing.")
             return EXIT_OK
         if proc.poll() is not None:
-            tail = (paths.log_dir / "ferryd.out").read_text(errors="replace")[-1500:]
-            return _err(f"the daemon exited with {proc.returncode}:\n{tail}")
+            return _err(_exit_story(paths, proc.returncode))
         time.sleep(0.1)
     return _err(f"the daemon did not answer within {START_TIMEOUT_S:.0f} s; see {paths.log_file}")
+
+
+def _exit_story(paths: FerryPaths, code: int) -> str:
+    """Why a daemon that was starting exited: its last words, and a full disk where one swallowed them."""
+    try:
+        tail = (paths.log_dir / "ferryd.out").read_text(errors="replace")[-1500:].strip()
+    except OSError:
+        tail = ""
+    said = f"the daemon exited with {code}:\n{tail}" if tail else f"the daemon exited with {code}"
+    return "\n".join([said, *paths.full_disks()])
 
 
 # -- ferry up ---------------------------------------------------------------------------------------------------

@@ -177,3 +177,30 @@ def test_start_waits_while_the_lock_is_held_by_a_daemon_that_does_not_answer(
         assert len(start_run.spawned) == 1
     finally:
         lock.release()
+
+
+def test_a_daemon_that_could_not_start_on_a_full_disk_is_explained_by_whoever_started_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk swallows the daemon's last words (its log and error output are files on that disk): `ferry
+    start` then names the disk itself. Room to spare: nothing is said about disks."""
+    paths = ferry_paths({"FERRY_HOME": str(tmp_path / "home")}).ensure()
+    assert paths.full_disks() == []
+    assert session._exit_story(paths, 1) == "the daemon exited with 1"
+    (paths.log_dir / "ferryd.out").write_text("ferryd: cannot open the journal: database or disk is full\n")
+    assert session._exit_story(paths, 1) == ("the daemon exited with 1:\n"
+                                             "ferryd: cannot open the journal: database or disk is full")
+
+    free = {"bytes": 4096}
+
+    def usage(path: object) -> Any:
+        return argparse.Namespace(total=10**9, used=10**9 - free["bytes"], free=free["bytes"])
+
+    monkeypatch.setattr("ferrysync.daemon.paths.shutil.disk_usage", usage)
+    (paths.log_dir / "ferryd.out").write_text("")
+    story = session._exit_story(paths, 1)
+    assert story.startswith("the daemon exited with 1\n")
+    assert f"the disk holding {paths.state_dir} is full (4,096 bytes free)" in story
+    assert "free some space, then start Ferry again" in story
+    assert story.count("is full") == 1, "one line per disk, though the journal and the log both sit on it"
+    free["bytes"] = 10**8
+    assert paths.full_disks() == []

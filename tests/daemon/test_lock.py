@@ -60,3 +60,27 @@ def test_probing_a_missing_lock_file_creates_nothing(tmp_path: Path) -> None:
     assert not is_locked(tmp_path / "absent.lock")
     assert not (tmp_path / "absent.lock").exists()
     assert read_pid(tmp_path / "absent.lock") is None
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_disk_that_refuses_the_pid_still_gives_the_lock(tmp_path: Path) -> None:
+    """The pid inside is for messages; the lock is the OS's. A full disk (here: a file-size limit of 0, so every
+    write fails) must not stop the daemon from starting and saying, in its status, what the disk refuses."""
+    import resource
+
+    def refuse_writes() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    path = tmp_path / "ferryd.lock"
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, preexec_fn=refuse_writes)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "locked"
+        assert is_locked(path)
+        assert read_pid(path) is None
+        with pytest.raises(DaemonAlreadyRunning):
+            DaemonLock(path).acquire()
+    finally:
+        proc.kill()
+        proc.wait()

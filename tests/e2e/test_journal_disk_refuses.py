@@ -10,6 +10,7 @@ reports as a disk error; Python ignores the SIGXFSZ that comes with it), as a fu
 from __future__ import annotations
 
 import resource
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from devices import Device, converge
 from losslib import ServerView, conflict_copies, files_of
-from util import ServerProcess, wait_until
+from util import ServerProcess, bin_path, wait_until
 
 pytestmark = pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
 
@@ -107,3 +108,35 @@ def test_downloads_onto_a_disk_that_refuses_writes_wait_and_a_save_made_meanwhil
         d.wait_synced(timeout=60)
         assert d.status()["message"] == "Up to date"
         assert d.json("errors")["errors"] == []
+
+
+def test_a_daemon_started_while_its_disk_refuses_writes_says_why_and_the_next_start_syncs_what_waited(
+        make_device: Callable[..., Device], server: ServerProcess) -> None:
+    """SQLite needs to write to open a journal (its -shm and -wal files): a daemon cannot start on a disk that takes
+    no writes. It must say so plainly (not as a crash), change nothing, and start normally once the disk takes
+    writes, syncing what was saved meanwhile."""
+    a = make_device("laptop")
+    view = ServerView(server)
+    (a.folder / "before.txt").write_bytes(b"synced before")
+    a.wait_synced()
+    a.stop()
+    (a.folder / "while-stopped.txt").write_bytes(b"saved while Ferry could not start")
+
+    def refuse_writes() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+    started = subprocess.run([bin_path("ferryd")], env=a.env, capture_output=True, text=True, timeout=60,
+                             preexec_fn=refuse_writes)
+    assert started.returncode == 1, started.stderr[-2000:]
+    last = started.stderr.strip().splitlines()[-1]
+    assert last.startswith("ferryd: "), last
+    assert "cannot open the journal" in last, last
+    assert "unexpected" not in last, "a disk that refuses writes is said plainly, not as a crash"
+    assert "while-stopped.txt" not in view.files()
+
+    a.start()
+    wait_until(lambda: view.files().get("while-stopped.txt") == b"saved while Ferry could not start", timeout=60,
+               what="the save made meanwhile to reach the server at the next start")
+    a.wait_synced()
+    assert view.files()["before.txt"] == b"synced before"
+    assert a.status()["message"] == "Up to date"
