@@ -226,7 +226,11 @@ class SmallDownloads:
         # same order in every run, so a schedule of the simulation replays exactly
         for folder in sorted({self.ex._abs(x.action.path).parent for x in landed}):
             fsio.fsync_dir(folder)  # the renames are durable before the journal says the files are there
-        record_batch(self.ex, landed)
+        try:
+            record_batch(self.ex, landed)
+        except Exception:
+            self.ex.held.hold(self.ex, landed)  # on disk all the same: recorded before the next plan
+            raise
         for x in landed:
             result.done += 1
             result.replan.add(x.action.path)

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ferrysync.daemon.engine.download_batch import SmallDownloads, is_small
+from ferrysync.daemon.engine.held_records import HeldRecords
 from ferrysync.daemon.engine.landing import land, record_landed
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal, Tree
@@ -130,6 +131,7 @@ class Executor:
         self.ctx = ctx
         self.j = ctx.journal
         self.fid = ctx.folder_id
+        self.held = HeldRecords()  # downloads that landed and that the journal refused to record
 
     # -- batch orchestration ---------------------------------------------------------------------------------
 
@@ -573,8 +575,12 @@ class Executor:
     def _download(self, a: Action, result: BatchResult) -> None:
         assert isinstance(a, Download)
         landed = land(self, a, result)
-        with self.j.transaction():
-            record_landed(self, landed)
+        try:
+            with self.j.transaction():
+                record_landed(self, landed)
+        except Exception:
+            self.held.hold(self, [landed])  # on disk all the same: recorded before the next plan (held_records.py)
+            raise
         self.ctx.wake_indexer()
 
 # What reading or writing a path raises when the disk is no longer what its row says: re-plan, not an error.

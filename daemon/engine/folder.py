@@ -494,6 +494,7 @@ class FolderSync:
         return rows
 
     def _round(self, paths: set[str], observer_idle: bool) -> None:
+        self.executor.held.record(self.executor)  # what landed unrecorded, before anything is planned on it
         now = time.time()
         backed = self.journal.backed_off_paths(self.fid, now)
         if backed & paths:

@@ -60,8 +60,9 @@ class WriteTrouble:
     since: float  # wall-clock time of the first refusal in a row
 
     def message(self, journal: Path) -> str:
-        return (f"The disk holding Ferry's journal ({journal.parent}) {self.disk}: Ferry cannot record changes, so "
-                "nothing syncs until it can. Nothing is lost; Ferry goes on by itself once the disk takes writes again")
+        # short enough for the tray's first menu line, which shows it whole
+        return (f"The disk holding Ferry's journal ({journal.parent}) {self.disk}: nothing syncs until it takes "
+                "writes again; nothing is lost")
 
 
 def write_refusal(exc: BaseException) -> str | None:

@@ -159,7 +159,7 @@ def test_a_disk_that_refuses_journal_writes_is_reported_until_a_row_is_written_a
         assert trouble is not None
         assert trouble.disk == "is full"
         assert "is full" in trouble.message(j.path)
-        assert "Nothing is lost" in trouble.message(j.path)
+        assert "nothing is lost" in trouble.message(j.path)
         assert str(tmp_path) in trouble.message(j.path)
 
         with j.transaction():

@@ -9,8 +9,11 @@ reports as a disk error; Python ignores the SIGXFSZ that comes with it), as a fu
 
 from __future__ import annotations
 
+import os
+import random
 import resource
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,7 +57,7 @@ def test_a_journal_disk_that_refuses_writes_is_shown_and_nothing_saved_meanwhile
         assert folder["state"] == "error"
         assert "The disk holding Ferry's journal" in folder["message"]
         assert "cannot be written" in folder["message"]
-        assert "Nothing is lost" in folder["message"]
+        assert "nothing is lost" in folder["message"]
         assert status["message"] == folder["message"], "the tray's line says it too"
         assert "disk I/O error" in status["journal_refused"]["detail"]
         text = a.ferry("status").stdout
@@ -140,3 +143,73 @@ def test_a_daemon_started_while_its_disk_refuses_writes_says_why_and_the_next_st
     a.wait_synced()
     assert view.files()["before.txt"] == b"synced before"
     assert a.status()["message"] == "Up to date"
+
+
+def _refusals_schedule(seed: int, steps: int) -> list[tuple[str, str, int]]:
+    """(device, what, k): a reproducible story of saves, edits and refusals switched on and off on both devices."""
+    rnd = random.Random(seed)
+    story: list[tuple[str, str, int]] = []
+    for _ in range(steps):
+        who = rnd.choice("ab")
+        roll = rnd.random()
+        what = ("refuse" if roll < 0.15 else "allow" if roll < 0.3 else "big" if roll < 0.35 else
+                "kill" if roll < 0.38 else "save")
+        story.append((who, what, rnd.randrange(12)))
+    return story
+
+
+@pytest.mark.parametrize("seed", range(int(os.environ.get("FERRY_DISK_REFUSAL_SEEDS", "2")))
+                         if os.environ.get("FERRY_SOAK") != "1" else range(20))
+def test_disks_refusing_writes_on_and_off_while_both_users_save_lose_nothing(
+        make_device: Callable[..., Device], server: ServerProcess, seed: int) -> None:
+    """Each user saves and edits their own files, small and big, while each device's disk refuses writes now and
+    then (both at once too) and takes them again, and a daemon is killed now and then: once both disks take writes,
+    both devices hold every user's last save of every file, nothing else, and say "Up to date" with no error.
+    FERRY_SOAK=1 runs 20 stories."""
+    devices = {"a": make_device("laptop"), "b": make_device("desktop")}
+    last: dict[str, bytes] = {}
+    refusing: set[str] = set()
+    for n, (who, what, k) in enumerate(_refusals_schedule(seed, 60)):
+        d = devices[who]
+        if what == "refuse" and who not in refusing:
+            refusing.add(who)
+            _refuse(d, True)
+        elif what == "allow" and who in refusing:
+            refusing.discard(who)
+            _refuse(d, False)
+        elif what == "kill":  # kill -9, and start again (its disk refusing again if it did)
+            assert d.proc is not None
+            d.proc.kill()
+            d.proc.wait()
+            d.start()
+            if who in refusing:
+                _refuse(d, True)
+        elif what in ("save", "big"):
+            rel = f"{who}/file-{k}.bin"
+            body = f"{who} save {n}\n".encode() * (300_000 if what == "big" else 1)
+            (d.folder / who).mkdir(exist_ok=True)
+            (d.folder / rel).write_bytes(body)
+            last[rel] = body
+        time.sleep(random.Random(seed * 1000 + n).uniform(0.02, 0.3))
+    for who in refusing:
+        _refuse(devices[who], False)
+
+    for d in devices.values():
+        _wait_for_files(d, last)
+    for d in devices.values():
+        d.wait_synced(timeout=60)
+        status = d.status()
+        assert status["message"] == "Up to date", status
+        assert status["journal_refused"] is None
+        assert d.json("errors")["errors"] == []
+        assert conflict_copies(d) == [], "each user saved only their own files: nothing to conflict"
+
+
+def _refuse(d: Device, refuse: bool) -> None:
+    assert d.proc is not None
+    hard = resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE)[1]
+    resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (1 if refuse else hard, hard))
+
+
+def _wait_for_files(d: Device, files: dict[str, bytes]) -> None:
+    wait_until(lambda: files_of(d) == files, timeout=90, what=f"{d.name} to hold every last save\n{d.log_tail()}")
