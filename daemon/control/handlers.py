@@ -18,7 +18,8 @@ from ferrysync.daemon.control.shares import share_handlers
 from ferrysync.daemon.crypto import WrongPassphrase
 from ferrysync.daemon.engine.e2ee import UNRECOVERABLE, EncryptionSetupError
 from ferrysync.daemon.engine.engine import Engine
-from ferrysync.daemon.engine.folder import FolderSync, held_side
+from ferrysync.daemon.engine.folder import FolderSync
+from ferrysync.daemon.engine.notices import held_side
 from ferrysync.daemon.ipc.protocol import SETTINGS, IpcError, check_setting
 from ferrysync.daemon.local.names import check_server_path, nfc
 from ferrysync.daemon.local.ondisk import disk_path

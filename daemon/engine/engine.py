@@ -24,7 +24,7 @@ from ferrysync.daemon import __version__, threads
 from ferrysync.daemon.config import Config, ConfigError, FolderConfig, Settings, load_config, save_config
 from ferrysync.daemon.credentials import CredentialsError, open_store
 from ferrysync.daemon.engine import e2ee
-from ferrysync.daemon.engine.executor import FolderContext
+from ferrysync.daemon.engine.context import FolderContext
 from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.engine.renewal import TokenRenewer

@@ -17,17 +17,15 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
+from ferrysync.daemon.engine.context import FolderContext
 from ferrysync.daemon.engine.download_batch import SmallDownloads, is_small
 from ferrysync.daemon.engine.held_records import HeldRecords
 from ferrysync.daemon.engine.landing import land, record_landed
-from ferrysync.daemon.engine.progress import TransferTracker
-from ferrysync.daemon.journal import Journal, Tree
+from ferrysync.daemon.journal import Tree
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest
-from ferrysync.daemon.local.engine_writes import EngineWrites
 from ferrysync.daemon.local.marker import RootUnavailable, check_marker
 from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.local.scanner import stat_entry
@@ -61,13 +59,11 @@ from ferrysync.daemon.remote import (
     InsufficientStorage,
     MkdirOp,
     MoveOp,
-    RemoteClient,
+    PutOp,
     ServerUnavailable,
     Unauthorized,
 )
 from ferrysync.daemon.remote.mapping import from_server, to_server
-from ferrysync.daemon.transfer import Downloader, Uploader
-from ferrysync.daemon.transfer.download import LocalBlockFinder
 from ferrysync.daemon.transfer.errors import TargetChanged, TransferCancelled
 from ferrysync.daemon.transfer.pipeline import pipelined, rounds
 from ferrysync.daemon.transfer.upload import UploadItem, UploadOutcome
@@ -86,28 +82,6 @@ class GuardFailed(Exception):
     def __init__(self, message: str, also: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.also = also
-
-
-@dataclass
-class FolderContext:
-    journal: Journal
-    folder_id: str
-    root: Path
-    prefix: str
-    client: RemoteClient
-    uploader: Uploader
-    downloader: Downloader
-    cancel: threading.Event  # set while paused or stopping: transfers stop between blocks
-    find_block: LocalBlockFinder
-    tracker: TransferTracker
-    use_os_trash: bool = True
-    host: str = "this device"  # names the conflict copies this device makes
-    download_workers: int = 4  # files downloaded at once (1: one after the other, on the calling thread)
-    now: Callable[[], datetime] = datetime.now  # local wall-clock time, as conflict names show it
-    wake_indexer: Callable[[], None] = lambda: None  # a path was marked dirty: let the local observer look now
-    # the journal refused to queue paths the engine may have changed: the local observer holds them until it takes
-    look_again: Callable[[Iterable[str]], None] = lambda paths: None
-    engine_writes: EngineWrites = field(default_factory=EngineWrites)  # landed, not yet recorded: the indexer waits
 
 
 @dataclass
@@ -407,10 +381,15 @@ class Executor:
         return MoveOp(to_server(p, a.src), to_server(p, a.dst), a.base_rev)
 
     def _commit_group(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], result: BatchResult) -> None:
-        try:
-            results = self.ctx.client.commit([self._op(a) for a in actions])  # it splits within the server's limits
-        except ServerUnavailable as exc:
-            raise Offline(str(exc)) from exc
+        with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
+            try:
+                results = self.ctx.client.commit([self._op(a) for a in actions])  # split within the server's limits
+            except ServerUnavailable as exc:
+                raise Offline(str(exc)) from exc
+            self._record_commits(actions, results, result)
+
+    def _record_commits(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], results: list[CommitResult],
+                        result: BatchResult) -> None:
         for a, r in zip(actions, results, strict=True):
             if not r.ok or r.entry is None:
                 self._note_refusal(a.path, r, result)
@@ -530,8 +509,13 @@ class Executor:
                 result.failed[a.path] = message
         if not ready:
             return
-        results = self.ctx.client.commit([op for _, op in ready])
         failing = {f.path for f in self.j.list_failures(self.fid)}
+        with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
+            results = self.ctx.client.commit([op for _, op in ready])
+            self._record_uploads(ready, results, failing, result)
+
+    def _record_uploads(self, ready: list[tuple[Upload, PutOp]], results: list[CommitResult], failing: set[str],
+                        result: BatchResult) -> None:
         with self.j.transaction():  # one transaction for the whole round: thousands of small files commit at once
             remotes: list[RemoteEntry] = []
             activities: list[tuple[str, str, str]] = []

@@ -26,9 +26,10 @@ from typing import Any
 from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine import exclusions
-from ferrysync.daemon.engine.executor import BatchResult, Executor, FolderContext, Offline
+from ferrysync.daemon.engine.context import FolderContext
+from ferrysync.daemon.engine.executor import BatchResult, Executor, Offline
 from ferrysync.daemon.engine.failures import stale_failures
-from ferrysync.daemon.engine.notices import notices
+from ferrysync.daemon.engine.notices import notices, pending_transfers
 from ferrysync.daemon.engine.rename_hold import RenameHold
 from ferrysync.daemon.engine.resume import resumable_temps
 from ferrysync.daemon.engine.swaps import recover_swaps
@@ -43,16 +44,12 @@ from ferrysync.daemon.model import Kind
 from ferrysync.daemon.planner import (
     NO_THRESHOLD,
     Action,
-    DeleteLocal,
-    DeleteRemote,
     DeletionThreshold,
-    Download,
     KeepOut,
     PathRows,
     PlanContext,
     Skip,
     State,
-    Upload,
     deletes_file,
     local_state,
     plan_batch,
@@ -118,7 +115,7 @@ class FolderSync:
         ctx.wake_indexer = self.observer.wake
         ctx.look_again = self.observer.look_again
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
-                               on_changes=self.mark, on_state=self._feed_state)
+                               on_changes=self.mark, on_state=self._feed_state, gate=ctx.remote_gate)
         self._lock = threading.Lock()
         self._inbox: queue.Queue[Callable[[], None]] = queue.Queue()  # commands for the loop thread
         self._pending: set[str] = set()
@@ -555,7 +552,7 @@ class FolderSync:
         else:
             for path in rows:
                 self._held.pop(path, None)
-        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **_pending_transfers(actions))
+        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **pending_transfers(actions))
         result = self.executor.run(actions)
         self._free -= freeing
         if not approved:  # what the user approved does not count against what comes next
@@ -590,18 +587,3 @@ class FolderSync:
             self._publish(last_sync=time.time())
         self._wake.set()
 
-
-def _pending_transfers(actions: list[Action]) -> dict[str, tuple[int, int]]:
-    """Transfers a round is about to run, as the status counts them: (files, bytes) each way."""
-    ups = [a for a in actions if isinstance(a, Upload)]
-    downs = [a for a in actions if isinstance(a, Download)]
-    return {"pending_up": (len(ups), sum(a.local.size for a in ups)),
-            "pending_down": (len(downs), sum(a.remote.size for a in downs))}
-
-
-def held_side(action: Action) -> str:
-    """Which side a held deletion would delete on (for `ferry deletions`)."""
-    if isinstance(action, DeleteLocal):
-        return "local"
-    assert isinstance(action, DeleteRemote)
-    return "remote"

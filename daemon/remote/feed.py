@@ -73,7 +73,8 @@ class FeedState:
 
 class FeedReader:
     def __init__(self, journal: Journal, folder_id: str, prefix: str, client: RemoteClient,
-                 on_changes: Callable[[list[str]], None], on_state: Callable[[], None]) -> None:
+                 on_changes: Callable[[list[str]], None], on_state: Callable[[], None],
+                 gate: threading.Lock | None = None) -> None:
         self.journal = journal
         self.folder_id = folder_id
         self.prefix = prefix
@@ -84,7 +85,10 @@ class FeedReader:
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._thread: threading.Thread | None = None
-        self._gate = threading.Lock()  # held by the feed thread whenever it reads or writes the journal
+        # Held by the feed thread whenever it reads or writes the journal; shared with the executor, which holds it
+        # from a commit request until its result is recorded (executor.py, FolderContext.remote_gate): a page
+        # applied between the two would be overwritten by the older result.
+        self._gate = gate or threading.Lock()
         # At start and after every time the server was out of reach: before following the feed again, check that
         # the server still holds the newest change this folder applied (see `_history_holds`).
         self._check_history = True

@@ -63,7 +63,8 @@ import requests
 from simcloud import SimCloud
 
 from ferrysync.daemon.config import FolderConfig, Settings
-from ferrysync.daemon.engine.executor import BatchResult, FolderContext
+from ferrysync.daemon.engine.context import FolderContext
+from ferrysync.daemon.engine.executor import BatchResult
 from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal
@@ -398,6 +399,8 @@ class Simulation:
             thread = r.choice(["index", "pull"])
             if thread in device.running:
                 return  # that thread is the one at this step: it cannot also be elsewhere
+            if thread == "pull" and device.folder.ctx.remote_gate.locked():
+                return  # the executor is between a commit and its record: the feed thread waits for the gate
             if self._record(f"{device.name}: {thread} runs at {op} {stage} {what}"):
                 with self._nested():
                     try:
