@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_REFRESH_S = 60.0  # the account's use read again at rest (another device may have changed it)
 ACCOUNT_BUSY_S = 5.0  # at most this often while syncing: the server sums every live file for it
-JOURNAL_PROBE_S = 2.0  # while the journal's disk refuses writes: how often the status loop tries one small write
 ACCOUNT_SETTLED_S = 1.0  # once every folder is idle after a sync: read again at once, but not more often than this
+JOURNAL_PROBE_S = 2.0  # while the journal's disk refuses writes: how often the status loop tries one small write
 LOGIN_KEY = "login"  # journal meta: the login the trees were built under
 REFUSED_RECHECK_S = 2.0  # how often refused feeds may look for newer credentials (config and keyring)
 
