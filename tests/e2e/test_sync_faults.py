@@ -146,3 +146,37 @@ def test_full_disk_on_download_leaves_no_partial_file_and_retries(
         assert same_trees(a, b)
     finally:
         subprocess.run(["umount", "-l", str(mnt)])
+
+
+@pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="needs Linux prlimit")
+def test_a_server_whose_disk_refuses_writes_loses_nothing_and_takes_everything_once_it_can(
+        make_device: Callable[..., Device], server: object) -> None:
+    """The operator's disk fills (here: RLIMIT_FSIZE on the real ferry-server, so every write of its files fails):
+    uploads are refused (HTTP 5xx), nothing is half-stored or recorded as sent, the device keeps every file and
+    tries again; once the server's disk takes writes, every file arrives and both ends agree."""
+    import resource
+
+    a = make_device("laptop")
+    (a.folder / "before.txt").write_text("synced before")
+    a.wait_synced()
+    proc = server.proc  # type: ignore[attr-defined]
+    hard = resource.prlimit(proc.pid, resource.RLIMIT_FSIZE)[1]
+    resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (1, hard))
+    try:
+        for k in range(10):
+            (a.folder / f"small-{k}.txt").write_text(f"small file {k}")
+        digest = write_random(a.folder / "big.bin", 8 * MiB)
+        log = a.home / "logs" / "ferryd.log"
+        wait_until(lambda: "(HTTP 500)" in log.read_text(errors="replace"), timeout=30,
+                   what="the server to refuse the uploads")
+        assert a.status()["message"] != "Up to date", "nothing reached the server: the device must not say so"
+        assert proc.poll() is None, "the server lives through a full disk"
+    finally:
+        resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (hard, hard))
+    a.wait_synced(timeout=120)
+    assert a.status()["message"] == "Up to date"
+    assert a.json("errors")["errors"] == []
+    b = make_device("desktop")
+    converge(a, b, timeout=120)
+    assert sha(b.folder / "big.bin") == digest
+    assert all((b.folder / f"small-{k}.txt").read_text() == f"small file {k}" for k in range(10))
