@@ -26,16 +26,20 @@ from util import ServerProcess, bin_path, wait_until
 pytestmark = pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
 
 
+def _refuse(d: Device, refuse: bool) -> None:
+    """The daemon's disk refuses every write of its files past byte 1 (or takes them again)."""
+    assert d.proc is not None
+    hard = resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE)[1]
+    resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (1 if refuse else hard, hard))
+
+
 @contextmanager
 def _disk_refuses_writes(d: Device) -> Iterator[None]:
-    assert d.proc is not None
-    pid = d.proc.pid
-    before = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-    resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, before[1]))
+    _refuse(d, True)
     try:
         yield
     finally:
-        resource.prlimit(pid, resource.RLIMIT_FSIZE, before)
+        _refuse(d, False)
 
 
 def _refused(status: dict[str, Any]) -> bool:
@@ -203,12 +207,6 @@ def test_disks_refusing_writes_on_and_off_while_both_users_save_lose_nothing(
         assert status["journal_refused"] is None
         assert d.json("errors")["errors"] == []
         assert conflict_copies(d) == [], "each user saved only their own files: nothing to conflict"
-
-
-def _refuse(d: Device, refuse: bool) -> None:
-    assert d.proc is not None
-    hard = resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE)[1]
-    resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE, (1 if refuse else hard, hard))
 
 
 def _wait_for_files(d: Device, files: dict[str, bytes]) -> None:
