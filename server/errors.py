@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +20,35 @@ log = logging.getLogger("ferrysync.server")
 CLIENT_CLOSED = 499
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict",
                  413: "too_large"}
+# A disk that refuses the server's writes (its database's or its block store's): the OS's word for it, SQLite's
+# primary result codes (FULL, IOERR, READONLY) and PostgreSQL's SQLSTATE for a full disk.
+_REFUSING_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+_REFUSING_SQLITE = {13, 10, 8}
+_PG_DISK_FULL = "53100"
+STORAGE_RETRY_S = 5
+
+
+def storage_refusal(exc: BaseException) -> BaseException | None:
+    """The error in `exc`'s chain that says the server's own storage refused a write, or None (a bug, then).
+
+    A full disk is the operator's to fix and no bug: the client is told so (503 `storage_full`, retried by
+    itself) instead of 500 `internal`, and the log says it in one line instead of a traceback per request."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _REFUSING_ERRNOS:
+            return e
+        if isinstance(e, sqlite3.Error) and (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF in _REFUSING_SQLITE:
+            return e
+        if getattr(e, "sqlstate", None) == _PG_DISK_FULL or getattr(e, "pgcode", None) == _PG_DISK_FULL:
+            return e
+        orig = getattr(e, "orig", None)  # SQLAlchemy wraps the driver's error
+        todo += [e.__cause__, e.__context__, orig if isinstance(orig, BaseException) else None]
+    return None
 
 
 class ApiError(Exception):
@@ -73,7 +104,13 @@ def install_error_handlers(app: FastAPI) -> None:
         log.debug("client %s hung up during %s %s", request.client, request.method, request.url.path)
         return Response(status_code=CLIENT_CLOSED)
 
-    async def on_crash(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        refused = storage_refusal(exc)
+        if refused is not None:
+            log.error("storage refused a write during %s %s: %s (free space, or fix the disk; nothing was stored)",
+                      request.method, request.url.path, refused)
+            return error_response(503, "storage_full", "the server's storage refuses writes (full or failing): "
+                                  "nothing was stored; try again later", headers={"Retry-After": str(STORAGE_RETRY_S)})
         log.exception("internal error", exc_info=exc)
         return error_response(500, "internal", "internal server error")
 

@@ -434,6 +434,9 @@ class Engine:
             return "error", f.error or obs.message or "the sync folder is unavailable"
         if f.feed.state.error:
             return "error", f.feed.state.error
+        if f.server_storage_full and not (self.paused or f.cfg.paused):
+            return "error", ("The server cannot store files right now (its disk is full or failing): nothing is "
+                             "lost; Ferry sends them once it can")
         if self.paused or f.cfg.paused:
             return "paused", "Paused"
         if not f.feed.state.online:

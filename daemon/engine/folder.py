@@ -107,6 +107,7 @@ class FolderSync:
         self._kept_out: dict[str, str] = {}
         self.profile = Profile.current()
         self.error: str | None = None
+        self.server_storage_full = False  # the last round failed because the server's disk refused its writes
         self.executor = Executor(ctx)
         s = settings()
         self.observer = LocalObserver(self.journal, self.fid, self.root, pool, quiet_period=s.quiet_period_s,
@@ -451,8 +452,12 @@ class FolderSync:
         self._on_state()
         try:
             self._round(paths, observer_idle)
+            self.server_storage_full = False
         except Offline as exc:
             log.warning("%s: server unreachable mid-batch (%s)", self.fid, exc)
+            # the server answers, but its disk refuses what this device sends: said in the status until a round
+            # goes through (nothing is lost: the paths are planned again)
+            self.server_storage_full = getattr(exc.__cause__, "code", "") == "storage_full"
             self.mark(list(paths))
             self.feed.kick()
         except Unauthorized as exc:

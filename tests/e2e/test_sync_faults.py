@@ -152,8 +152,9 @@ def test_full_disk_on_download_leaves_no_partial_file_and_retries(
 def test_a_server_whose_disk_refuses_writes_loses_nothing_and_takes_everything_once_it_can(
         make_device: Callable[..., Device], server: object) -> None:
     """The operator's disk fills (here: RLIMIT_FSIZE on the real ferry-server, so every write of its files fails):
-    uploads are refused (HTTP 5xx), nothing is half-stored or recorded as sent, the device keeps every file and
-    tries again; once the server's disk takes writes, every file arrives and both ends agree."""
+    uploads are refused with 503 `storage_full`, nothing is half-stored or recorded as sent, the device keeps every
+    file, says that the server cannot store files (not "Syncing" for ever) and tries again; once the server's disk
+    takes writes, every file arrives and both ends agree."""
     import resource
 
     a = make_device("laptop")
@@ -166,13 +167,16 @@ def test_a_server_whose_disk_refuses_writes_loses_nothing_and_takes_everything_o
         for k in range(10):
             (a.folder / f"small-{k}.txt").write_text(f"small file {k}")
         digest = write_random(a.folder / "big.bin", 8 * MiB)
-        log = a.home / "logs" / "ferryd.log"
-        wait_until(lambda: "(HTTP 500)" in log.read_text(errors="replace"), timeout=30,
-                   what="the server to refuse the uploads")
-        assert a.status()["message"] != "Up to date", "nothing reached the server: the device must not say so"
+        wait_until(lambda: "The server cannot store files" in a.status()["message"], timeout=60,
+                   what="the device to say the server cannot store files")
+        status = a.status()
+        assert status["state"] == "error"
+        assert "nothing is lost" in status["message"]
         assert proc.poll() is None, "the server lives through a full disk"
     finally:
         resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (hard, hard))
+    # `ferry wait` stops at an error: first the device's own retry, which clears it once a round goes through
+    wait_until(lambda: a.status()["state"] != "error", timeout=90, what="the device to retry by itself")
     a.wait_synced(timeout=120)
     assert a.status()["message"] == "Up to date"
     assert a.json("errors")["errors"] == []
