@@ -281,6 +281,7 @@ class FolderWatcher:
             self._wake.clear()
             self._stop.wait(_COALESCE_S)  # let a burst gather into one transaction
             retry_at = None
+            reason: str | None = None
             try:
                 self._flush()
                 self._check_twins()
@@ -296,6 +297,9 @@ class FolderWatcher:
             except Exception as exc:  # keep watching: the engine decides what an error means
                 log.exception("%s: watcher error", self.root)
                 self._on_error(exc)
+                if reason is not None:  # the scan is owed still: a start-up scan the journal refused (a full disk)
+                    with self._lock:  # is the only look at what changed while the daemon was down
+                        self._scan_reason = self._scan_reason or reason
                 # Tried again soon, not when the next event or the periodic scan comes (a flush the journal
                 # refused, on a full disk, kept its events: the user's change would wait an hour); nor at once,
                 # over and over, while the journal keeps refusing (a failed scan left `due` behind).

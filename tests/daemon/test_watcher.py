@@ -388,3 +388,29 @@ def test_paths_the_engine_asks_to_look_at_again_are_indexed_without_an_event(
     assert journal.get_local(FID, "made") is None
     obs.look_again(["made"])
     wait_until(lambda: journal.get_local(FID, "made") is not None, 10, what="the folder indexed")
+
+
+def test_a_start_up_scan_the_journal_refused_is_tried_again(
+    journal: Journal, root: Path, start_observer: Callable[..., LocalObserver], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The start-up scan is the only look at what changed while the daemon was down. When a full disk refuses its
+    journal writes, the scan is owed still and runs again once the journal takes them; it was dropped, and a save
+    made before a kill -9 stayed unknown for an hour while the folder said idle (found by
+    tests/e2e/test_journal_disk_refuses.py, a daemon killed and restarted on a disk that refused writes)."""
+    (root / "saved-while-down.txt").write_text("made before the daemon started")
+    mark = journal.mark_dirty
+    refused: list[list[str]] = []
+
+    def full_at_first(folder_id: str, paths: Any, *args: Any, **kwargs: Any) -> Any:
+        paths = list(paths)
+        if len(refused) < 2:
+            refused.append(paths)
+            raise sqlite3.OperationalError("database or disk is full")
+        return mark(folder_id, paths, *args, **kwargs)
+    monkeypatch.setattr(journal, "mark_dirty", full_at_first)
+    obs = start_observer(observer_factory=lambda: PollingObserver(timeout=3600), poll_interval=3600)
+    wait_until(lambda: len(refused) == 2, 10, what="the start-up scan refused, and refused again")
+    assert not obs.idle(), "a scan still owed is work: not idle, not 'Up to date'"
+    wait_until(lambda: journal.get_local(FID, "saved-while-down.txt") is not None, 15,
+               what="the file found by the scan once the journal takes writes")
+    wait_until(obs.idle, 10)
