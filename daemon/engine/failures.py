@@ -19,7 +19,7 @@ from pathlib import Path
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.indexer import stat_key
 from ferrysync.daemon.local.scanner import stat_entry, unchanged
-from ferrysync.daemon.planner import State, local_state, remote_state
+from ferrysync.daemon.planner import settled
 
 
 def stale_failures(journal: Journal, folder_id: str, root: Path) -> list[str]:
@@ -32,9 +32,8 @@ def stale_failures(journal: Journal, folder_id: str, root: Path) -> list[str]:
     for path in failures:
         local, remote, synced = rows.get(path, (None, None, None))
         no_rows = local is None and remote is None and synced is None  # nothing to do there either
-        agree = local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME
-        if not (no_rows or agree):
-            continue  # something is left to do there (settled has the planner's one definition)
+        if not (no_rows or settled(local, remote, synced)):
+            continue  # something is left to do there
         try:
             disk = stat_entry(root, path)
         except OSError:  # cannot look: it stays

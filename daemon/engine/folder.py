@@ -49,11 +49,9 @@ from ferrysync.daemon.planner import (
     PathRows,
     PlanContext,
     Skip,
-    State,
     deletes_file,
-    local_state,
     plan_batch,
-    remote_state,
+    settled,
 )
 from ferrysync.daemon.planner.selective import normalise_exclusions, order, plan_excluded, spare_parents
 from ferrysync.daemon.remote import Unauthorized
@@ -361,13 +359,12 @@ class FolderSync:
         """Every path whose three rows do not already agree: a restart over a settled folder plans nothing.
 
         The journal names the paths whose rows differ in any compared column (one indexed join in SQLite, so
-        the cost of a settled folder does not grow in Python with its size); the planner's own state functions
-        then judge those rows, so "settled" has one definition."""
+        the cost of a settled folder does not grow in Python with its size); the planner's `settled` then judges
+        those rows, so "settled" has one definition."""
         candidates = self.journal.maybe_unsettled(self.fid)
         if not candidates:
             return set()
-        return {p for p, (local, remote, synced) in self.journal.rows_for_paths(self.fid, candidates).items()
-                if not (local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME)}
+        return {p for p, rows in self.journal.rows_for_paths(self.fid, candidates).items() if not settled(*rows)}
 
     def _verify(self) -> None:
         """The queues are empty: confirm from the journal that every path is settled.

@@ -70,6 +70,7 @@ from ferrysync.daemon.planner.table import (
     merge_base,
     plan_path,
     remote_state,
+    settled,
 )
 
 __all__ = [
@@ -79,5 +80,5 @@ __all__ = [
     "DeleteRemote", "DeletionThreshold", "Download", "ForgetSynced", "KeepOut", "MkdirLocal",
     "MkdirRemote", "MoveLocal", "MoveRemote", "Noop", "PathRows", "PlanContext", "RecordSynced", "Skip",
     "State", "Upload", "agree", "deletes_file", "detect_moves", "is_deletion", "local_state",
-    "merge_base", "needs_work", "phase", "plan_batch", "plan_path", "remote_state", "touched_paths",
+    "merge_base", "needs_work", "phase", "plan_batch", "plan_path", "remote_state", "settled", "touched_paths",
 ]

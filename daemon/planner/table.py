@@ -130,6 +130,11 @@ def remote_state(remote: RemoteEntry | None, synced: SyncedEntry | None) -> Stat
     return State.META
 
 
+def settled(local: LocalEntry | None, remote: RemoteEntry | None, synced: SyncedEntry | None) -> bool:
+    """Whether a path's three rows already agree: nothing is left to do there (the one definition of "settled")."""
+    return local_state(local, synced) is State.SAME and remote_state(remote, synced) is State.SAME
+
+
 def _same_stat(local: LocalEntry, synced: SyncedEntry) -> bool:
     return (local.size, local.mtime_ns, local.inode) == (synced.size, synced.mtime_ns, synced.inode)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -148,15 +149,13 @@ def test_full_disk_on_download_leaves_no_partial_file_and_retries(
         subprocess.run(["umount", "-l", str(mnt)])
 
 
-@pytest.mark.skipif(not hasattr(__import__("resource"), "prlimit"), reason="needs Linux prlimit")
+@pytest.mark.skipif(not hasattr(resource, "prlimit"), reason="needs Linux prlimit")
 def test_a_server_whose_disk_refuses_writes_loses_nothing_and_takes_everything_once_it_can(
         make_device: Callable[..., Device], server: object) -> None:
     """The operator's disk fills (here: RLIMIT_FSIZE on the real ferry-server, so every write of its files fails):
     uploads are refused with 503 `storage_full`, nothing is half-stored or recorded as sent, the device keeps every
     file, says that the server cannot store files (not "Syncing" for ever) and tries again; once the server's disk
     takes writes, every file arrives and both ends agree."""
-    import resource
-
     a = make_device("laptop")
     (a.folder / "before.txt").write_text("synced before")
     a.wait_synced()
