@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -33,3 +35,16 @@ def make_device(server: object, tmp_path: Path) -> Iterator[Callable[..., Device
 @pytest.fixture
 def pair(make_device: Callable[..., Device]) -> tuple[Device, Device]:
     return make_device("laptop"), make_device("desktop")
+
+
+@pytest.fixture
+def cpu_hogs() -> Iterator[None]:
+    """Two busy loops on this 2-core machine: scheduling gaps of tens of milliseconds open races a quiet machine
+    hides."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()

@@ -11,29 +11,13 @@ editors save (write a temp file, rename it over), and requires every edit to rea
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from devices import Device
 from util import wait_until
 
 FILES = 10
 ROUNDS = 20  # FILES x ROUNDS = 200 download-then-edit races
-
-
-@pytest.fixture
-def cpu_hogs() -> Iterator[None]:
-    """Two busy loops on this 2-core machine: scheduling gaps of tens of milliseconds open the race."""
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        yield
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
 
 
 def _save(path: Path, text: str, atomic: bool) -> None:

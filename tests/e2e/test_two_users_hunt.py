@@ -23,10 +23,8 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +36,6 @@ from util import ServerProcess
 DIRS = ("", "docs", "photos")
 NAMES = ("a.txt", "b.txt", "c.txt", "d.txt")
 STEPS = 70
-
-
-@pytest.fixture
-def hogs() -> Iterator[None]:
-    """Two busy loops: scheduling gaps of tens of milliseconds open the races a quiet machine hides."""
-    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        yield
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait()
 
 
 class Users:
@@ -190,7 +176,7 @@ def _server_contents(view: ServerView) -> set[bytes]:
 @pytest.mark.parametrize("seed", range(int(os.environ.get("FERRY_HUNT_SEEDS", "2")))
                          if os.environ.get("FERRY_SOAK") != "1" else range(20))
 def test_two_users_racing_with_kills_and_server_restarts_lose_nothing_and_converge(
-        make_device: Callable[..., Device], server: ServerProcess, hogs: None, seed: int) -> None:
+        make_device: Callable[..., Device], server: ServerProcess, cpu_hogs: None, seed: int) -> None:
     devices = [make_device("laptop"), make_device("desktop")]
     for d in devices:
         d.ferry("settings", "set", "trash", "folder")  # a local deletion goes where the test can look
