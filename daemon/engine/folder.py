@@ -58,6 +58,7 @@ from ferrysync.daemon.remote import Unauthorized
 from ferrysync.daemon.remote.feed import FeedReader
 from ferrysync.daemon.remote.mapping import normalize_prefix
 from ferrysync.daemon.transfer import remove_stale_temps
+from ferrysync.daemon.transfer.early import EarlySender
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,14 @@ class FolderSync:
         self.server_storage_full = False  # the last round failed because the server's disk refused its writes
         self.executor = Executor(ctx)
         s = settings()
+        # A big file's blocks go up as the indexer reads it; not an encrypted folder's (see transfer/early.py).
+        self.early = None if cfg.encrypted else EarlySender(
+            ctx.uploader, ctx.cancel, track=lambda path, size: ctx.tracker.transfer(path, "up", size))
+        sink_for = self.early.sink_for if self.early is not None else (lambda path, size: None)
         self.observer = LocalObserver(self.journal, self.fid, self.root, pool, quiet_period=s.quiet_period_s,
                                       rescan_interval=s.rescan_interval_s, on_changes=self.mark,
-                                      on_error=self._observer_error, engine_writes=ctx.engine_writes)
+                                      on_error=self._observer_error, engine_writes=ctx.engine_writes,
+                                      sink_for=sink_for)
         ctx.wake_indexer = self.observer.wake
         ctx.look_again = self.observer.look_again
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,
@@ -178,6 +184,8 @@ class FolderSync:
         self._wake.set()
         stopped = self.feed.stop(timeout)
         self.observer.stop()  # joins the watcher and the indexer
+        if self.early is not None:
+            self.early.close()
         if self._thread is not None:
             self._thread.join(max(0.1, deadline - time.monotonic()))
             if self._thread.is_alive():

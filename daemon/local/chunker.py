@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import blake3
 from pyfastcdc import FastCDC
@@ -22,7 +22,18 @@ MIN_SIZE = 256 * 1024
 AVG_SIZE = 1024 * 1024  # FastCDC's effective average is AVG_SIZE + MIN_SIZE (about 1.25 MiB)
 MAX_SIZE = 4 * 1024 * 1024
 _READ_SIZE = 8 * 1024 * 1024
-_WHOLE_READ_LIMIT = 16 * 1024 * 1024  # smaller files are read in one go: cut_stream's set-up costs ~20 ms
+WHOLE_READ_LIMIT = 16 * 1024 * 1024  # smaller files are read in one go: cut_stream's set-up costs ~20 ms
+
+
+class ChunkSink(Protocol):
+    """Takes a file's blocks as they are cut, while the file is read once to hash it (transfer/early.py sends them
+    to the server then, so a big file's upload overlaps its hashing instead of following it)."""
+
+    def offer(self, block_hash: str, data: bytes) -> None:
+        """The next block, in order; `data` is the caller's own copy. May wait (the sink's back-pressure)."""
+
+    def close(self, whole: bool) -> None:
+        """The read ended: `whole` when every block was offered and the file did not change meanwhile."""
 
 
 class FileChangedWhileReading(Exception):
@@ -62,26 +73,38 @@ def chunk_bytes(data: bytes | bytearray | memoryview) -> list[Chunk]:
     return [Chunk(block_hash(c.data), c.offset, c.length) for c in _cutter().cut_buf(data)]
 
 
-def _digest_stream(stream: BinaryIO) -> tuple[list[Chunk], int]:
+def _digest_stream(stream: BinaryIO, sink: ChunkSink | None = None) -> tuple[list[Chunk], int]:
     chunks: list[Chunk] = []
     size = 0
     for c in _cutter().cut_stream(stream):
-        chunks.append(Chunk(block_hash(c.data), c.offset, c.length))
+        h = block_hash(c.data)
+        chunks.append(Chunk(h, c.offset, c.length))
         size += c.length
+        if sink is not None:
+            sink.offer(h, bytes(c.data))  # a copy: the cutter reads the next bytes into the same buffer
     return chunks, size
 
 
-def hash_file(path: str | os.PathLike[str]) -> FileDigest:
-    """Read a file once, cutting and hashing as it goes; refuse a digest of a file that changed meanwhile."""
+def hash_file(path: str | os.PathLike[str], sink: ChunkSink | None = None) -> FileDigest:
+    """Read a file once, cutting and hashing as it goes; refuse a digest of a file that changed meanwhile.
+
+    `sink` is offered each block of a file too big to read in one go, as it is cut, and closed once the read ends
+    (whole or not); a smaller file is hashed in milliseconds, with nothing to overlap."""
     p = Path(path)
-    with fsio.open_file(p, "rb", buffering=_READ_SIZE) as f:
-        before = fsio.fstat(f.fileno(), p)
-        if before.st_size <= _WHOLE_READ_LIMIT:
-            data = fsio.read(f, _WHOLE_READ_LIMIT + 1, p)
-            chunks, size = chunk_bytes(data), len(data)
-        else:
-            chunks, size = _digest_stream(f)
-        after = fsio.fstat(f.fileno(), p)
-    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != after.st_size:
-        raise FileChangedWhileReading(str(p))
+    whole = False  # the sink is closed whatever happens: it may hold the user's view of an upload
+    try:
+        with fsio.open_file(p, "rb", buffering=_READ_SIZE) as f:
+            before = fsio.fstat(f.fileno(), p)
+            if before.st_size <= WHOLE_READ_LIMIT:
+                data = fsio.read(f, WHOLE_READ_LIMIT + 1, p)
+                chunks, size = chunk_bytes(data), len(data)
+            else:
+                chunks, size = _digest_stream(f, sink)
+            after = fsio.fstat(f.fileno(), p)
+        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or size != after.st_size:
+            raise FileChangedWhileReading(str(p))
+        whole = True
+    finally:
+        if sink is not None:
+            sink.close(whole)
     return FileDigest(content_hash_of(c.hash for c in chunks), tuple(chunks), size)

@@ -7,7 +7,7 @@ Threads are enough: blake3 and pyfastcdc release the GIL on large buffers (measu
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import (
     MIN_SIZE,
+    ChunkSink,
     FileChangedWhileReading,
     FileDigest,
     chunk_bytes,
@@ -58,17 +59,23 @@ def hash_small(path: Path) -> FileDigest:
     return FileDigest(content_hash_of(c.hash for c in chunks), chunks, len(data))
 
 
-def digest_file(path: Path) -> FileDigest:
-    """chunker.hash_file's digest, taking the fast path for small files. Raises like hash_file."""
+def _no_sink(path: Path) -> ChunkSink | None:
+    return None
+
+
+def digest_file(path: Path, sink_for: Callable[[Path], ChunkSink | None] = _no_sink) -> FileDigest:
+    """chunker.hash_file's digest, taking the fast path for small files. Raises like hash_file. `sink_for(path)`:
+    who takes the blocks of a file too big for the fast path as they are cut (asked only then, so a sink is made
+    only for a read that starts, and hash_file always closes it)."""
     try:
         return hash_small(path)
     except _TooBig:
-        return hash_file(path)
+        return hash_file(path, sink_for(path))
 
 
-def _hash_one(path: Path) -> HashResult:
+def _hash_one(path: Path, sink_for: Callable[[Path], ChunkSink | None] = _no_sink) -> HashResult:
     try:
-        return HashResult(path, digest=digest_file(path))
+        return HashResult(path, digest=digest_file(path, sink_for))
     except FileChangedWhileReading:
         return HashResult(path, changed=True)
     except OSError as exc:  # vanished, permission denied, I/O error: the caller decides
@@ -80,12 +87,14 @@ class HashPool:
         self.workers = workers or default_workers()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ferry-hash")
 
-    def submit(self, path: Path) -> Future[HashResult]:
-        return self._pool.submit(_hash_one, path)
+    def submit(self, path: Path, sink_for: Callable[[Path], ChunkSink | None] = _no_sink) -> Future[HashResult]:
+        return self._pool.submit(_hash_one, path, sink_for)
 
-    def hash_many(self, paths: Iterable[Path]) -> Iterator[HashResult]:
-        """Results in completion order; never raises for a single file."""
-        futures = [self.submit(p) for p in paths]
+    def hash_many(self, paths: Iterable[Path],
+                  sink_for: Callable[[Path], ChunkSink | None] = _no_sink) -> Iterator[HashResult]:
+        """Results in completion order; never raises for a single file. `sink_for(path)`: who takes that file's
+        blocks as they are cut (chunker.ChunkSink), if anyone."""
+        futures = [self.submit(p, sink_for) for p in paths]
         for f in as_completed(futures):
             yield f.result()
 

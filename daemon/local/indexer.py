@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrysync.daemon.journal import DirtyPath, Journal, StatKey
+from ferrysync.daemon.local.chunker import ChunkSink
 from ferrysync.daemon.local.engine_writes import EngineWrites
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.ignore import BUILTIN_ONLY, IgnoreRules
@@ -74,9 +75,12 @@ class LocalIndexer:
         quiet_period: float = 1.0,
         clock: Callable[[], float] = time.time,
         engine_writes: EngineWrites | None = None,
+        sink_for: Callable[[str, int], ChunkSink | None] = lambda path, size: None,
     ) -> None:
         self.journal = journal
         self.engine_writes = engine_writes if engine_writes is not None else EngineWrites()
+        # who takes a file's blocks as they are cut, by its path and size (transfer/early.py: sent while read)
+        self.sink_for = sink_for
         self.folder_id = folder_id
         self.root = root
         self.pool = pool
@@ -299,7 +303,7 @@ class LocalIndexer:
 
     def _hash(self, b: _Batch, result: IndexResult) -> None:
         by_path = {disk_path(self.root, d.path): d for d in b.to_hash}  # read under its on-disk spelling
-        for r in self.pool.hash_many(by_path):
+        for r in self.pool.hash_many(by_path, lambda p: self.sink_for(by_path[p].path, by_path[p].size)):
             disk = by_path[r.path]
             if r.changed:
                 b.requeue.append(disk.path)

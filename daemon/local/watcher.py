@@ -40,6 +40,7 @@ from watchdog.observers.api import BaseObserver
 
 from ferrysync.daemon import threads
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.local.chunker import ChunkSink
 from ferrysync.daemon.local.engine_writes import EngineWrites
 from ferrysync.daemon.local.hasher import HashPool
 from ferrysync.daemon.local.ignore import IGNORE_FILE
@@ -388,6 +389,7 @@ class LocalObserver:
         on_error: Callable[[Exception], None] | None = None,
         observer_factory: Callable[[], BaseObserver] = native_observer,
         engine_writes: EngineWrites | None = None,
+        sink_for: Callable[[str, int], ChunkSink | None] = lambda path, size: None,
     ) -> None:
         self.journal = journal
         self.folder_id = folder_id
@@ -396,7 +398,7 @@ class LocalObserver:
         self._on_error = on_error or (lambda exc: None)
         self.rules = RulesCache(root)
         self.indexer = LocalIndexer(journal, folder_id, root, pool, rules=self.rules.get, quiet_period=quiet_period,
-                                    engine_writes=engine_writes)
+                                    engine_writes=engine_writes, sink_for=sink_for)
         self.watcher = FolderWatcher(
             journal,
             folder_id,

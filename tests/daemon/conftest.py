@@ -11,6 +11,7 @@ from ipc_fakedaemon import FakeDaemon
 from util import wait_until
 
 from ferrysync.daemon.journal import Journal
+from ferrysync.daemon.local.chunker import ChunkSink
 from ferrysync.daemon.local.hasher import HashPool, digest_file
 from ferrysync.daemon.local.marker import init_marker
 from ferrysync.daemon.local.scanner import load_rules, walk
@@ -59,9 +60,9 @@ class CountingPool(HashPool):
         super().__init__()
         self.reads: dict[str, int] = {}
 
-    def submit(self, path: Path) -> Any:
+    def submit(self, path: Path, sink_for: Callable[[Path], ChunkSink | None] = lambda path: None) -> Any:
         self.reads[path.name] = self.reads.get(path.name, 0) + 1
-        return super().submit(path)
+        return super().submit(path, sink_for)
 
 
 @pytest.fixture

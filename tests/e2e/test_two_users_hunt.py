@@ -15,6 +15,8 @@ The oracle is what a user relies on, judged from outside the daemons:
 * both devices and the server hold the same tree, both say "Up to date", and neither reports an error;
 * no file is torn: each holds, whole, a content some user wrote.
 
+One save in ten is of a 20 MiB file, whose blocks go up while the indexer reads it (transfer/early.py).
+
 `FERRY_HUNT_SEEDS` sets how many stories run (default 2); FERRY_SOAK=1 runs 20.
 """
 
@@ -36,6 +38,7 @@ from util import ServerProcess
 DIRS = ("", "docs", "photos")
 NAMES = ("a.txt", "b.txt", "c.txt", "d.txt")
 STEPS = 70
+BIG = 20 * 1024 * 1024
 
 
 class Users:
@@ -64,9 +67,11 @@ class Users:
         elif (data := self._read(path)) is not None:
             self.dropped.add(data)
 
-    def save(self, d: Device, rel: str, n: int, atomic: bool) -> bool:
+    def save(self, d: Device, rel: str, n: int, atomic: bool, big: bool = False) -> bool:
         path = d.folder / rel
         body = f"{d.name} step {n} saved {rel}\n".encode() * (1 + n % 7)
+        if big:  # big enough that its blocks go up while it is hashed (transfer/early.py)
+            body += random.Random(n).randbytes(BIG + n * 4096)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._drop_tree(path)  # what the user had open: theirs to replace
@@ -81,7 +86,7 @@ class Users:
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return False  # its folder went away under the user's hands (the other device's delete landed)
         self.written.add(body)
-        self.story.append(f"{n} {d.name} saves {rel}{' (atomic)' if atomic else ''}")
+        self.story.append(f"{n} {d.name} saves {rel}{' (atomic)' if atomic else ''}{' (big)' if big else ''}")
         return True
 
     def reply(self, d: Device, n: int, atomic: bool) -> None:
@@ -186,7 +191,7 @@ def test_two_users_racing_with_kills_and_server_restarts_lose_nothing_and_conver
         d = rnd.choice(devices)
         roll = rnd.random()
         if roll < 0.4:
-            users.save(d, _paths(rnd), n, atomic=rnd.random() < 0.5)
+            users.save(d, _paths(rnd), n, atomic=rnd.random() < 0.5, big=rnd.random() < 0.1)
         elif roll < 0.48:
             users.reply(d, n, atomic=rnd.random() < 0.5)
         elif roll < 0.6:
@@ -217,11 +222,12 @@ def test_two_users_racing_with_kills_and_server_restarts_lose_nothing_and_conver
     on_disk = _contents_under(devices[0].folder) - _contents_under(devices[0].folder / ".ferry")
     in_trash = set().union(*(_contents_under(d.folder / ".ferry" / "trash") for d in devices))
     torn = on_disk - users.written
-    assert not torn, f"files hold bytes no user wrote: {sorted(torn)[:3]}\n{story}"
+    assert not torn, f"files hold bytes no user wrote: {[c[:80] for c in sorted(torn)[:3]]}\n{story}"
     missing = users.owed() - on_disk - in_trash
     if missing:
         missing -= _server_contents(view)
-    assert not missing, f"saves lost: {sorted(missing)[:3]}\n{story}\n" + "\n".join(d.log_tail() for d in devices)
+    logs = "\n".join(d.log_tail() for d in devices)
+    assert not missing, f"saves lost: {[c[:80] for c in sorted(missing)[:3]]}\n{story}\n{logs}"
     for d in devices:
         errors: list[Any] = d.json("errors")["errors"]
         assert errors == [], (d.name, errors)

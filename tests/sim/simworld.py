@@ -69,7 +69,7 @@ from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local import fsio
-from ferrysync.daemon.local.chunker import FileChangedWhileReading
+from ferrysync.daemon.local.chunker import ChunkSink, FileChangedWhileReading
 from ferrysync.daemon.local.hasher import HashPool, HashResult, digest_file
 from ferrysync.daemon.local.ignore import MARKER_NAME as MARKER_DIR
 from ferrysync.daemon.local.scanner import scan_folder
@@ -102,14 +102,16 @@ class InlinePool(HashPool):
     def __init__(self) -> None:
         super().__init__(1)
 
-    def hash_many(self, paths: Iterable[Path]) -> Iterator[HashResult]:
+    def hash_many(self, paths: Iterable[Path],
+                  sink_for: Callable[[Path], ChunkSink | None] = lambda path: None) -> Iterator[HashResult]:
         for p in paths:  # in order, not completion order (a set underneath): the schedule stays exact
-            yield self.submit(p).result()
+            yield self.submit(p, sink_for).result()
 
-    def submit(self, path: Path) -> Future[HashResult]:
+    def submit(self, path: Path, sink_for: Callable[[Path], ChunkSink | None] = lambda path: None
+               ) -> Future[HashResult]:
         f: Future[HashResult] = Future()
         try:
-            f.set_result(HashResult(path, digest=digest_file(path)))
+            f.set_result(HashResult(path, digest=digest_file(path, sink_for)))
         except FileNotFoundError as exc:
             f.set_result(HashResult(path, error=exc))
         except OSError as exc:

@@ -1,0 +1,197 @@
+"""Early sends (transfer/early.py) against a real ferry-server: a big file's blocks go up while it is hashed, so it
+is read once and its upload afterwards has nothing left to send; what the server has is not sent; a pause, a
+failing or a slow server makes the sender give up on the file, the hash goes on, and the usual upload sends the
+rest; a file that changed while it was read sends no more; the user sees the upload while it moves."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from remote_support import fresh_user_client, running_server
+
+from ferrysync.daemon.engine.progress import TransferTracker
+from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest, hash_file
+from ferrysync.daemon.local.hasher import HashPool
+from ferrysync.daemon.remote import RemoteClient, ServerUnavailable
+from ferrysync.daemon.transfer import Uploader
+from ferrysync.daemon.transfer.early import EarlySender, FileSend
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with running_server(tmp_path_factory.mktemp("server-data")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def client(server: Any) -> Iterator[RemoteClient]:
+    with fresh_user_client(server) as c:
+        yield c
+
+
+def _file(tmp_path: Path, name: str, size: int, seed: int) -> Path:
+    f = tmp_path / name
+    f.write_bytes(random.Random(seed).randbytes(size))
+    return f
+
+
+def _hash(sender: EarlySender, f: Path) -> tuple[FileDigest, FileSend]:
+    sink = sender.sink_for(f.name, f.stat().st_size)
+    assert sink is not None
+    return hash_file(f, sink), sink
+
+
+def _upload_and_commit(client: RemoteClient, f: Path, digest: FileDigest, remote: str | None = None) -> Uploader:
+    """The executor's side: the usual upload of the file with the digest the indexer recorded, then its commit;
+    the server must then serve the file's bytes."""
+    up = Uploader(client)
+    op = up.upload_file(f, remote or f.name, base_rev=None, digest=digest)
+    [result] = client.commit([op])
+    assert result.ok, (result.code, result.message)
+    assert b"".join(client.get_block(h) for h in op.blocks) == f.read_bytes()
+    return up
+
+
+class _Proxy:
+    """The real client, with a hook on each block batch."""
+
+    def __init__(self, real: RemoteClient, on_batch: Any) -> None:
+        self.real = real
+        self.on_batch = on_batch
+        self.batches = 0
+
+    def missing(self, hashes: Any) -> list[str]:
+        return self.real.missing(hashes)
+
+    def put_blocks_batch(self, blocks: Sequence[tuple[str, bytes]], *, throttle: Any = None) -> list[str]:
+        self.batches += 1
+        self.on_batch(self.batches)
+        return self.real.put_blocks_batch(blocks, throttle=throttle)
+
+
+def _sender_over(proxy: _Proxy, cancel: threading.Event | None = None, **kw: Any) -> tuple[EarlySender, Uploader]:
+    up = Uploader(proxy)  # type: ignore[arg-type]  # the proxy has what the uploader's early sends call
+    return EarlySender(up, cancel or threading.Event(), **kw), up
+
+
+def test_a_big_file_is_read_once_its_blocks_going_up_as_it_is_hashed(client: RemoteClient, tmp_path: Path) -> None:
+    f = _file(tmp_path, "video.mov", 40 * MiB, 1)
+    up = Uploader(client)
+    digest, sink = _hash(EarlySender(up, threading.Event()), f)
+    assert sink.stopped is None
+    assert digest == hash_file(f), "the digest does not depend on who takes the blocks"
+    assert up.stats.bytes_sent == f.stat().st_size, "every block went up while the file was read"
+    after = _upload_and_commit(client, f, digest)
+    assert after.stats.blocks_sent == 0, "the upload afterwards found every block stored"
+
+
+def test_blocks_the_server_has_are_not_sent_again(client: RemoteClient, tmp_path: Path) -> None:
+    f = _file(tmp_path, "disk.img", 30 * MiB, 2)
+    _upload_and_commit(client, f, hash_file(f))
+    with f.open("ab") as out:
+        out.write(random.Random(3).randbytes(3 * MiB))  # a grown file: its old blocks are on the server
+    up = Uploader(client)
+    digest, sink = _hash(EarlySender(up, threading.Event()), f)
+    assert sink.stopped is None
+    assert 0 < up.stats.bytes_sent <= 3 * MiB + 4 * MiB, "only the new tail (and the block it changed) went up"
+    assert _upload_and_commit(client, f, digest, "disk-grown.img").stats.blocks_sent == 0
+
+
+def test_small_files_and_a_paused_folder_get_no_early_sends(client: RemoteClient) -> None:
+    cancel = threading.Event()
+    sender = EarlySender(Uploader(client), cancel)
+    assert sender.sink_for("notes.txt", 1 * MiB) is None, "a small file is hashed in milliseconds"
+    assert sender.sink_for("video.mov", 100 * MiB) is not None
+    cancel.set()  # paused
+    assert sender.sink_for("video.mov", 100 * MiB) is None
+    cancel.clear()
+    sender.close()  # the folder stops
+    assert sender.sink_for("video.mov", 100 * MiB) is None
+
+
+def test_a_pause_midway_stops_the_early_sends_and_the_upload_sends_the_rest(
+        client: RemoteClient, tmp_path: Path) -> None:
+    f = _file(tmp_path, "paused.bin", 40 * MiB, 4)
+    cancel = threading.Event()
+    proxy = _Proxy(client, lambda n: cancel.set() if n == 2 else None)
+    sender, up = _sender_over(proxy, cancel, in_flight=1)
+    digest, sink = _hash(sender, f)
+    assert sink.stopped is not None
+    assert "paused" in sink.stopped
+    assert digest == hash_file(f)
+    assert 0 < up.stats.bytes_sent < f.stat().st_size
+    after = _upload_and_commit(client, f, digest)
+    assert up.stats.bytes_sent + after.stats.bytes_sent == f.stat().st_size, "no block went up twice"
+
+
+def test_a_failing_server_stops_the_early_sends_without_failing_the_hash(client: RemoteClient, tmp_path: Path) -> None:
+    def fail(n: int) -> None:
+        raise ServerUnavailable("cannot reach the server")
+
+    f = _file(tmp_path, "offline.bin", 40 * MiB, 5)
+    sender, up = _sender_over(_Proxy(client, fail))
+    digest, sink = _hash(sender, f)
+    assert sink.stopped is not None
+    assert "cannot reach the server" in sink.stopped
+    assert digest == hash_file(f)
+    assert up.stats.bytes_sent == 0
+    assert _upload_and_commit(client, f, digest).stats.bytes_sent == f.stat().st_size
+
+
+def test_a_slow_server_makes_the_sender_give_up_and_the_hash_go_on(client: RemoteClient, tmp_path: Path) -> None:
+    release = threading.Event()
+    f = _file(tmp_path, "slow.bin", 40 * MiB, 6)
+    sender, _up = _sender_over(_Proxy(client, lambda n: release.wait(30)), in_flight=1, wait_s=0.05)
+    try:
+        digest, sink = _hash(sender, f)  # the one request in flight hangs until released: no room for the next
+    finally:
+        release.set()
+    assert sink.stopped is not None
+    assert "did not keep up" in sink.stopped
+    assert digest == hash_file(f)
+    _upload_and_commit(client, f, digest)
+
+
+def test_a_file_that_changes_while_read_sends_no_more_and_its_upload_leaves_the_status(
+        client: RemoteClient, tmp_path: Path) -> None:
+    tracker = TransferTracker()
+    f = _file(tmp_path, "growing.log", 40 * MiB, 7)
+    seen: list[list[dict[str, object]]] = []
+
+    def write_meanwhile(n: int) -> None:
+        if n == 1:
+            seen.append(tracker.running())
+            with f.open("ab") as out:
+                out.write(b"one more line\n")
+
+    sender, up = _sender_over(_Proxy(client, write_meanwhile), in_flight=1,
+                              track=lambda path, size: tracker.transfer(path, "up", size))
+    sink = sender.sink_for(f.name, f.stat().st_size)
+    assert sink is not None
+    with pytest.raises(FileChangedWhileReading):
+        hash_file(f, sink)
+    assert [(t["path"], t["direction"]) for t in seen[0]] == [("growing.log", "up")], "the user saw it move"
+    assert tracker.running() == [], "the upload left the status with the read"
+    assert up.stats.bytes_sent < f.stat().st_size, "what was not sent when the change showed stayed unsent"
+
+
+def test_the_hash_pool_asks_for_a_sink_only_for_a_read_that_starts(tmp_path: Path) -> None:
+    asked: list[Path] = []
+
+    def sink_for(path: Path) -> None:
+        asked.append(path)
+
+    big, small = _file(tmp_path, "big.bin", 20 * MiB, 8), _file(tmp_path, "small.txt", 100, 9)
+    gone = tmp_path / "gone.bin"
+    with HashPool(2) as pool:
+        results = {r.path: r for r in pool.hash_many([big, small, gone], sink_for)}
+    assert results[big].digest == hash_file(big)
+    assert results[gone].error is not None
+    assert asked == [big], "a small file takes the fast path, a vanished one is never read"
