@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from ipc_fakedaemon import FakeDaemon
+from remote_support import SharedServer, fresh_user_client, running_server
 from util import wait_until
 
 from ferrysync.daemon.journal import Journal
@@ -17,6 +18,7 @@ from ferrysync.daemon.local.marker import init_marker
 from ferrysync.daemon.local.scanner import load_rules, walk
 from ferrysync.daemon.local.watcher import LocalObserver
 from ferrysync.daemon.model import Kind, LocalEntry
+from ferrysync.daemon.remote import RemoteClient
 
 FID = "f1"
 
@@ -137,3 +139,17 @@ class LocalFS:
 @pytest.fixture
 def lfs() -> type[LocalFS]:
     return LocalFS
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedServer]:
+    """A real ferry-server shared by one test module (starting one is the slow part)."""
+    with running_server(tmp_path_factory.mktemp("server-data")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def user_client(module_server: SharedServer) -> Iterator[RemoteClient]:
+    """One new user on the module's server (adding users is slow too); each test uses its own paths and bytes."""
+    with fresh_user_client(module_server) as c:
+        yield c

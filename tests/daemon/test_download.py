@@ -9,12 +9,11 @@ import random
 import stat
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import pytest
-from remote_support import fresh_user_client, running_server
+from remote_support import fresh_user_client
 
 from ferrysync.daemon.local.chunker import chunk_bytes, content_hash_of
 from ferrysync.daemon.model import Kind, RemoteEntry
@@ -240,20 +239,14 @@ def test_inconsistent_entries_are_refused(mem: MemoryBlocks, tmp_path: Path) -> 
     assert temps(tmp_path) == []
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with running_server(tmp_path_factory.mktemp("server-data")) as s:
-        yield s
-
-
-def test_round_trip_through_a_real_server(server: Any, tmp_path: Path) -> None:
+def test_round_trip_through_a_real_server(module_server: Any, tmp_path: Path) -> None:
     src, dst = tmp_path / "a", tmp_path / "b"
     src.mkdir()
     dst.mkdir()
     data = data_of(7 * 1024 * 1024 + 123, 8)
     (src / "movie.bin").write_bytes(data)
     os.utime(src / "movie.bin", ns=(MTIME, MTIME))
-    with fresh_user_client(server, "desk") as desk:
+    with fresh_user_client(module_server, "desk") as desk:
         [res] = desk.commit([Uploader(desk).upload_file(src / "movie.bin", "movie.bin", base_rev=None)])
         assert res.ok
         assert res.entry is not None

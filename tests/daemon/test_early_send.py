@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from remote_support import fresh_user_client, running_server
 
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest, hash_file
@@ -22,18 +21,6 @@ from ferrysync.daemon.transfer import Uploader
 from ferrysync.daemon.transfer.early import EarlySender, FileSend
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with running_server(tmp_path_factory.mktemp("server-data")) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def client(server: Any) -> Iterator[RemoteClient]:
-    with fresh_user_client(server) as c:
-        yield c
 
 
 def _file(tmp_path: Path, name: str, size: int, seed: int) -> Path:
@@ -48,19 +35,19 @@ def _hash(sender: EarlySender, f: Path) -> tuple[FileDigest, FileSend]:
     return hash_file(f, sink), sink
 
 
-def _upload_and_commit(client: RemoteClient, f: Path, digest: FileDigest, remote: str | None = None) -> Uploader:
+def _upload_and_commit(user_client: RemoteClient, f: Path, digest: FileDigest, remote: str | None = None) -> Uploader:
     """The executor's side: the usual upload of the file with the digest the indexer recorded, then its commit;
     the server must then serve the file's bytes."""
-    up = Uploader(client)
+    up = Uploader(user_client)
     op = up.upload_file(f, remote or f.name, base_rev=None, digest=digest)
-    [result] = client.commit([op])
+    [result] = user_client.commit([op])
     assert result.ok, (result.code, result.message)
-    assert b"".join(client.get_block(h) for h in op.blocks) == f.read_bytes()
+    assert b"".join(user_client.get_block(h) for h in op.blocks) == f.read_bytes()
     return up
 
 
 class _Proxy:
-    """The real client, with a hook on each block batch."""
+    """The real user_client, with a hook on each block batch."""
 
     def __init__(self, real: RemoteClient, on_batch: Any) -> None:
         self.real = real
@@ -81,32 +68,32 @@ def _sender_over(proxy: _Proxy, cancel: threading.Event | None = None, **kw: Any
     return EarlySender(up, cancel or threading.Event(), **kw), up
 
 
-def test_a_big_file_is_read_once_its_blocks_going_up_as_it_is_hashed(client: RemoteClient, tmp_path: Path) -> None:
+def test_a_big_file_is_read_once_its_blocks_going_up_as_it_is_hashed(user_client: RemoteClient, tmp_path: Path) -> None:
     f = _file(tmp_path, "video.mov", 40 * MiB, 1)
-    up = Uploader(client)
+    up = Uploader(user_client)
     digest, sink = _hash(EarlySender(up, threading.Event()), f)
     assert sink.stopped is None
     assert digest == hash_file(f), "the digest does not depend on who takes the blocks"
     assert up.stats.bytes_sent == f.stat().st_size, "every block went up while the file was read"
-    after = _upload_and_commit(client, f, digest)
+    after = _upload_and_commit(user_client, f, digest)
     assert after.stats.blocks_sent == 0, "the upload afterwards found every block stored"
 
 
-def test_blocks_the_server_has_are_not_sent_again(client: RemoteClient, tmp_path: Path) -> None:
+def test_blocks_the_server_has_are_not_sent_again(user_client: RemoteClient, tmp_path: Path) -> None:
     f = _file(tmp_path, "disk.img", 30 * MiB, 2)
-    _upload_and_commit(client, f, hash_file(f))
+    _upload_and_commit(user_client, f, hash_file(f))
     with f.open("ab") as out:
         out.write(random.Random(3).randbytes(3 * MiB))  # a grown file: its old blocks are on the server
-    up = Uploader(client)
+    up = Uploader(user_client)
     digest, sink = _hash(EarlySender(up, threading.Event()), f)
     assert sink.stopped is None
     assert 0 < up.stats.bytes_sent <= 3 * MiB + 4 * MiB, "only the new tail (and the block it changed) went up"
-    assert _upload_and_commit(client, f, digest, "disk-grown.img").stats.blocks_sent == 0
+    assert _upload_and_commit(user_client, f, digest, "disk-grown.img").stats.blocks_sent == 0
 
 
-def test_small_files_and_a_paused_folder_get_no_early_sends(client: RemoteClient) -> None:
+def test_small_files_and_a_paused_folder_get_no_early_sends(user_client: RemoteClient) -> None:
     cancel = threading.Event()
-    sender = EarlySender(Uploader(client), cancel)
+    sender = EarlySender(Uploader(user_client), cancel)
     assert sender.sink_for("notes.txt", 1 * MiB) is None, "a small file is hashed in milliseconds"
     assert sender.sink_for("video.mov", 100 * MiB) is not None
     cancel.set()  # paused
@@ -117,38 +104,39 @@ def test_small_files_and_a_paused_folder_get_no_early_sends(client: RemoteClient
 
 
 def test_a_pause_midway_stops_the_early_sends_and_the_upload_sends_the_rest(
-        client: RemoteClient, tmp_path: Path) -> None:
+        user_client: RemoteClient, tmp_path: Path) -> None:
     f = _file(tmp_path, "paused.bin", 40 * MiB, 4)
     cancel = threading.Event()
-    proxy = _Proxy(client, lambda n: cancel.set() if n == 2 else None)
+    proxy = _Proxy(user_client, lambda n: cancel.set() if n == 2 else None)
     sender, up = _sender_over(proxy, cancel, in_flight=1)
     digest, sink = _hash(sender, f)
     assert sink.stopped is not None
     assert "paused" in sink.stopped
     assert digest == hash_file(f)
     assert 0 < up.stats.bytes_sent < f.stat().st_size
-    after = _upload_and_commit(client, f, digest)
+    after = _upload_and_commit(user_client, f, digest)
     assert up.stats.bytes_sent + after.stats.bytes_sent == f.stat().st_size, "no block went up twice"
 
 
-def test_a_failing_server_stops_the_early_sends_without_failing_the_hash(client: RemoteClient, tmp_path: Path) -> None:
+def test_a_failing_server_stops_the_early_sends_without_failing_the_hash(
+        user_client: RemoteClient, tmp_path: Path) -> None:
     def fail(n: int) -> None:
         raise ServerUnavailable("cannot reach the server")
 
     f = _file(tmp_path, "offline.bin", 40 * MiB, 5)
-    sender, up = _sender_over(_Proxy(client, fail))
+    sender, up = _sender_over(_Proxy(user_client, fail))
     digest, sink = _hash(sender, f)
     assert sink.stopped is not None
     assert "cannot reach the server" in sink.stopped
     assert digest == hash_file(f)
     assert up.stats.bytes_sent == 0
-    assert _upload_and_commit(client, f, digest).stats.bytes_sent == f.stat().st_size
+    assert _upload_and_commit(user_client, f, digest).stats.bytes_sent == f.stat().st_size
 
 
-def test_a_slow_server_makes_the_sender_give_up_and_the_hash_go_on(client: RemoteClient, tmp_path: Path) -> None:
+def test_a_slow_server_makes_the_sender_give_up_and_the_hash_go_on(user_client: RemoteClient, tmp_path: Path) -> None:
     release = threading.Event()
     f = _file(tmp_path, "slow.bin", 40 * MiB, 6)
-    sender, _up = _sender_over(_Proxy(client, lambda n: release.wait(30)), in_flight=1, wait_s=0.05)
+    sender, _up = _sender_over(_Proxy(user_client, lambda n: release.wait(30)), in_flight=1, wait_s=0.05)
     try:
         digest, sink = _hash(sender, f)  # the one request in flight hangs until released: no room for the next
     finally:
@@ -156,11 +144,11 @@ def test_a_slow_server_makes_the_sender_give_up_and_the_hash_go_on(client: Remot
     assert sink.stopped is not None
     assert "did not keep up" in sink.stopped
     assert digest == hash_file(f)
-    _upload_and_commit(client, f, digest)
+    _upload_and_commit(user_client, f, digest)
 
 
 def test_a_file_that_changes_while_read_sends_no_more_and_its_upload_leaves_the_status(
-        client: RemoteClient, tmp_path: Path) -> None:
+        user_client: RemoteClient, tmp_path: Path) -> None:
     tracker = TransferTracker()
     f = _file(tmp_path, "growing.log", 40 * MiB, 7)
     seen: list[list[dict[str, object]]] = []
@@ -171,7 +159,7 @@ def test_a_file_that_changes_while_read_sends_no_more_and_its_upload_leaves_the_
             with f.open("ab") as out:
                 out.write(b"one more line\n")
 
-    sender, up = _sender_over(_Proxy(client, write_meanwhile), in_flight=1,
+    sender, up = _sender_over(_Proxy(user_client, write_meanwhile), in_flight=1,
                               track=lambda path, size: tracker.transfer(path, "up", size))
     sink = sender.sink_for(f.name, f.stat().st_size)
     assert sink is not None
