@@ -133,7 +133,7 @@ class Users:
         self.story.append(f"{n} {d.name} renames {src} -> {dst}")
 
 
-def _paths(rnd: random.Random) -> str:
+def _a_path(rnd: random.Random) -> str:
     folder = rnd.choice(DIRS)
     return f"{folder}/{rnd.choice(NAMES)}" if folder else rnd.choice(NAMES)
 
@@ -191,14 +191,14 @@ def test_two_users_racing_with_kills_and_server_restarts_lose_nothing_and_conver
         d = rnd.choice(devices)
         roll = rnd.random()
         if roll < 0.4:
-            users.save(d, _paths(rnd), n, atomic=rnd.random() < 0.5, big=rnd.random() < 0.1)
+            users.save(d, _a_path(rnd), n, atomic=rnd.random() < 0.5, big=rnd.random() < 0.1)
         elif roll < 0.48:
             users.reply(d, n, atomic=rnd.random() < 0.5)
         elif roll < 0.6:
-            users.delete(d, _paths(rnd) if rnd.random() < 0.7 else rnd.choice(DIRS[1:]), n)
+            users.delete(d, _a_path(rnd) if rnd.random() < 0.7 else rnd.choice(DIRS[1:]), n)
         elif roll < 0.75:
             if rnd.random() < 0.7:
-                users.rename(d, _paths(rnd), _paths(rnd), n)
+                users.rename(d, _a_path(rnd), _a_path(rnd), n)
             else:
                 src, dst = rnd.sample(DIRS[1:], 2)
                 users.rename(d, src, dst, n)
