@@ -23,7 +23,7 @@ _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404:
 # A disk that refuses the server's writes (its database's or its block store's): the OS's word for it, SQLite's
 # primary result codes (FULL, IOERR, READONLY) and PostgreSQL's SQLSTATE for a full disk.
 _REFUSING_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
-_REFUSING_SQLITE = {13, 10, 8}
+_REFUSING_SQLITE = {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY}
 _PG_DISK_FULL = "53100"
 STORAGE_RETRY_S = 5
 

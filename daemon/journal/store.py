@@ -33,14 +33,14 @@ from typing import Any, Self
 
 from ferrysync.daemon.journal import schema
 
-_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB (primary result codes)
+_CORRUPT_CODES = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}  # primary result codes
 # Primary result codes that say the journal's disk refused a write (not a bug in a statement): what the status
 # tells the user, in their words.
 _WRITE_REFUSALS = {
-    13: "is full",  # SQLITE_FULL (ENOSPC, or a quota)
-    10: "cannot be written (a disk error)",  # SQLITE_IOERR (EIO; EFBIG past a file-size limit)
-    8: "is read-only",  # SQLITE_READONLY
-    14: "cannot be opened",  # SQLITE_CANTOPEN
+    sqlite3.SQLITE_FULL: "is full",  # ENOSPC, or a quota
+    sqlite3.SQLITE_IOERR: "cannot be written (a disk error)",  # EIO; EFBIG past a file-size limit
+    sqlite3.SQLITE_READONLY: "is read-only",
+    sqlite3.SQLITE_CANTOPEN: "cannot be opened",
 }
 REBUILD_KEY = "needs_rebuild"
 PROBE_KEY = "write_probe"  # what `probe_writes` writes: when the disk last took a write after refusing them

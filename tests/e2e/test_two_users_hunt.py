@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 from devices import Device, tree
 from losslib import ServerView, wait_for
-from util import ServerProcess
+from util import ServerProcess, wait_until
 
 DIRS = ("", "docs", "photos")
 NAMES = ("a.txt", "b.txt", "c.txt", "d.txt")
@@ -94,15 +94,17 @@ class Users:
         the moment it does: the race between a download and an edit right after it."""
         paths = [f"{f}/{name}" if f else name for f in DIRS for name in NAMES]
         before = {p: self._read(d.folder / p) for p in paths}
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
-            for p in paths:
-                now = self._read(d.folder / p)
-                if now is not None and now != before[p]:
-                    if self.save(d, p, n, atomic):
-                        self.story[-1] += " right after it changed"
-                    return
-            time.sleep(0.002)
+
+        def landed() -> str | None:
+            return next((p for p in paths if (now := self._read(d.folder / p)) is not None and now != before[p]),
+                        None)
+
+        try:
+            path = wait_until(landed, timeout=1.5, interval=0.002, what="a file to change")
+        except AssertionError:
+            return  # nothing landed meanwhile: the user did nothing
+        if self.save(d, path, n, atomic):
+            self.story[-1] += " right after it changed"
 
     def delete(self, d: Device, rel: str, n: int) -> None:
         path = d.folder / rel
