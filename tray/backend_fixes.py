@@ -63,6 +63,23 @@ def listen_for_clicks(icon: Any) -> None:
     display.flush()
 
 
+def dock_once(icon: Any) -> None:
+    """pystray 0.19's Xorg backend asks the tray to dock its window on every redraw (twice when it is first
+    shown). Trays without a duplicate check, trayer among them, answer each request with a fresh socket and
+    move the window into it; under load the window now and then ended in no socket at all, the icon gone from
+    the panel while the tray app ran on. Ask once per tray manager: pystray forgets the manager when it is
+    destroyed or the icon is hidden, and then docks again as before."""
+    original = getattr(icon, "_assert_docked", None)
+    if original is None or not hasattr(icon, "_systray_manager"):
+        return
+
+    def assert_docked() -> None:
+        if icon._systray_manager is None:
+            original()
+
+    icon._assert_docked = assert_docked
+
+
 def gtk_scale_factor() -> int:
     """The display's scale factor (2 on most HiDPI screens), 1 when GTK cannot say. GtkStatusIcon reports its
     size in logical pixels but shows a larger image at device resolution, so the tray draws size × scale."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ferrysync.tray.backend_fixes import (
+    dock_once,
     gtk_scale_factor,
     listen_for_clicks,
     tolerate_missing_notification_service,
@@ -162,6 +163,7 @@ class TrayUI:
         self._watch_size(icon)
         if self.backend == "xorg":
             listen_for_clicks(icon)
+            dock_once(icon)
         with self._lock:
             self._icon = icon
 

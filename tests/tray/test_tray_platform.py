@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from util import bin_path, wait_until
 
-from ferrysync.tray import desktop, ui
+from ferrysync.tray import backend_fixes, desktop, ui
 from ferrysync.tray.app import default_daemon_command, parse_args
 from ferrysync.tray.view import Command, Item, Snapshot, Submenu, View, build_view
 
@@ -229,6 +229,31 @@ def test_xorg_titles_are_latin1() -> None:
     tray = ui.TrayUI(lambda c: None, backend="xorg", dark=False)
     assert tray._title("Ferry — Syncing 2 files — 1 MB/s · “x”…") == 'Ferry - Syncing 2 files - 1 MB/s - "x"...'
     assert ui.TrayUI(lambda c: None, backend="gtk", dark=False)._title("a — b") == "a — b"
+
+
+def test_xorg_icon_asks_to_dock_once_per_tray() -> None:
+    """Every redraw of pystray's Xorg icon asked the tray to dock it again (trayer then loses it now and then,
+    see test_tray_xvfb): one request per tray manager, and a new request once that manager is gone."""
+
+    class XorgIcon:  # the two attributes of pystray's Xorg Icon that dock_once relies on
+        def __init__(self) -> None:
+            self._systray_manager: object | None = None
+            self.requests = 0
+
+        def _assert_docked(self) -> None:
+            self.requests += 1
+            self._systray_manager = object()
+
+    icon = XorgIcon()
+    backend_fixes.dock_once(icon)
+    for _ in range(3):  # shown (pystray docks twice there), then redrawn
+        icon._assert_docked()
+    assert icon.requests == 1
+    icon._systray_manager = None  # the tray went away (DestroyNotify) or the icon was hidden
+    icon._assert_docked()
+    icon._assert_docked()
+    assert icon.requests == 2
+    backend_fixes.dock_once(object())  # another backend: left alone
 
 
 def test_view_default_matches_the_menu() -> None:

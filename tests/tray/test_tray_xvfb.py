@@ -151,11 +151,20 @@ def test_tray_follows_the_daemon_away_and_back(desktop_session: XSession, daemon
 
 def test_xorg_backend_docks_and_click_opens_preferences(desktop_session: XSession, daemon: FakeDaemonProcess,
                                                         tray: TrayProcess, tmp_path: Path) -> None:
-    """pystray's Xorg backend has no menu: its click opens the settings window, where the menu's choices are."""
+    """pystray's Xorg backend has no menu: its click opens the settings window, where the menu's choices are.
+
+    Each change of state redraws the icon; pystray asked the tray to dock it again every time, and trayer (like
+    any tray without a duplicate check) then moved it into a fresh socket and now and then left it in none, the
+    dock shrunk to 2 px. The icon stays docked, in one slot, through every state."""
     daemon.start()
     opened = tmp_path / "opened.txt"
     tray.start("xorg", "--icon-size", "30", env={"BROWSER": recording_browser(tmp_path, opened)})
     wait_icon(desktop_session, "idle", stretched_from=30)
+    docked = desktop_session.tray_window()
+    for state in [*STATES, "idle"]:
+        daemon.set_state(**{**RESET, **STATE_FIELDS[state]})
+        wait_icon(desktop_session, state, stretched_from=30)
+        assert desktop_session.tray_window() == docked, "the dock changed size: the icon left its slot"
     x, y, w, h = desktop_session.tray_window() or (0, 0, 0, 0)
     desktop_session.click(x + w // 2, y + h // 2)
     wait_until(lambda: opened.exists() and opened.read_text().strip(), what="the click to open a browser")
