@@ -303,7 +303,8 @@ class LocalIndexer:
 
     def _hash(self, b: _Batch, result: IndexResult) -> None:
         by_path = {disk_path(self.root, d.path): d for d in b.to_hash}  # read under its on-disk spelling
-        for r in self.pool.hash_many(by_path, lambda p: self.sink_for(by_path[p].path, by_path[p].size)):
+        for r in self.pool.hash_many(by_path, lambda p: self.sink_for(by_path[p].path, by_path[p].size),
+                                     lambda p: by_path[p].size):
             disk = by_path[r.path]
             if r.changed:
                 b.requeue.append(disk.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from util import wait_until
 
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local.chunker import ChunkSink
-from ferrysync.daemon.local.hasher import HashPool, digest_file
+from ferrysync.daemon.local.hasher import HashPool, HashResult, digest_file
 from ferrysync.daemon.local.marker import init_marker
 from ferrysync.daemon.local.scanner import load_rules, walk
 from ferrysync.daemon.local.watcher import LocalObserver
@@ -61,10 +62,12 @@ class CountingPool(HashPool):
     def __init__(self) -> None:
         super().__init__()
         self.reads: dict[str, int] = {}
+        self._counting = threading.Lock()  # reads happen on the pool's threads and the caller's
 
-    def submit(self, path: Path, sink_for: Callable[[Path], ChunkSink | None] = lambda path: None) -> Any:
-        self.reads[path.name] = self.reads.get(path.name, 0) + 1
-        return super().submit(path, sink_for)
+    def hash_one(self, path: Path, sink_for: Callable[[Path], ChunkSink | None] = lambda path: None) -> HashResult:
+        with self._counting:
+            self.reads[path.name] = self.reads.get(path.name, 0) + 1
+        return super().hash_one(path, sink_for)
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -35,6 +37,35 @@ def test_pool_hashes_small_and_large_files(tmp_path: Path) -> None:
         assert not r.changed
         assert r.error is None
     assert default_workers() >= 2
+
+
+def test_small_files_are_hashed_on_the_callers_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small file's hash is a few GIL-holding microseconds between system calls: the pool's threads only hand
+    the GIL back and forth, so a file the scan saw small is hashed where hash_many is called; a big one in the
+    pool. The size only picks the thread: a file that grew since is still hashed whole, and one gone is reported."""
+    small = [tmp_path / f"s{i}" for i in range(5)]
+    for p in small:
+        p.write_bytes(os.urandom(4096))
+    big, grew, gone = tmp_path / "big", tmp_path / "grew", tmp_path / "gone"
+    big.write_bytes(os.urandom(3 * MIN_SIZE))
+    grew.write_bytes(os.urandom(2 * MIN_SIZE))
+    seen_size = {**{p: 4096 for p in small}, big: 3 * MIN_SIZE, grew: 10, gone: 10}
+    threads: dict[Path, str] = {}
+    real = hasher.digest_file
+
+    def recording(path: Path, sink_for: Any = hasher._no_sink) -> Any:
+        threads[path] = threading.current_thread().name
+        return real(path, sink_for)
+
+    monkeypatch.setattr(hasher, "digest_file", recording)
+    with HashPool(workers=2) as pool:
+        results = {r.path: r for r in pool.hash_many(seen_size, size_of=seen_size.__getitem__)}
+    here = threading.current_thread().name
+    assert {threads[p] for p in [*small, grew, gone]} == {here}
+    assert threads[big].startswith("ferry-hash")
+    for p in [*small, big, grew]:
+        assert results[p].digest == hash_file(p)
+    assert isinstance(results[gone].error, FileNotFoundError)
 
 
 def test_changed_and_vanished_files_are_reported_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -168,11 +168,11 @@ def test_file_changing_while_read_is_requeued_then_indexed(
     real = pool.hash_many
     calls = {"n": 0}
 
-    def flaky(paths: object, sink_for: object) -> object:
+    def flaky(paths: object, *args: Any) -> object:
         calls["n"] += 1
         if calls["n"] == 1:
             return iter([HashResult(p, changed=True) for p in paths])  # type: ignore[attr-defined]
-        return real(paths, sink_for)  # type: ignore[arg-type]
+        return real(paths, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pool, "hash_many", flaky)
     journal.mark_dirty(FID, ["busy.bin"], 0.0)

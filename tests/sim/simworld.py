@@ -69,8 +69,8 @@ from ferrysync.daemon.engine.folder import FolderSync
 from ferrysync.daemon.engine.progress import TransferTracker
 from ferrysync.daemon.journal import Journal
 from ferrysync.daemon.local import fsio
-from ferrysync.daemon.local.chunker import ChunkSink, FileChangedWhileReading
-from ferrysync.daemon.local.hasher import HashPool, HashResult, digest_file
+from ferrysync.daemon.local.chunker import ChunkSink
+from ferrysync.daemon.local.hasher import HashPool, HashResult
 from ferrysync.daemon.local.ignore import MARKER_NAME as MARKER_DIR
 from ferrysync.daemon.local.scanner import scan_folder
 from ferrysync.daemon.local.trash import INFO_FILE as TRASH_INFO_FILE
@@ -102,22 +102,15 @@ class InlinePool(HashPool):
     def __init__(self) -> None:
         super().__init__(1)
 
-    def hash_many(self, paths: Iterable[Path],
-                  sink_for: Callable[[Path], ChunkSink | None] = lambda path: None) -> Iterator[HashResult]:
+    def hash_many(self, paths: Iterable[Path], sink_for: Callable[[Path], ChunkSink | None] = lambda path: None,
+                  size_of: Callable[[Path], int] | None = None) -> Iterator[HashResult]:
         for p in paths:  # in order, not completion order (a set underneath): the schedule stays exact
             yield self.submit(p, sink_for).result()
 
     def submit(self, path: Path, sink_for: Callable[[Path], ChunkSink | None] = lambda path: None
                ) -> Future[HashResult]:
         f: Future[HashResult] = Future()
-        try:
-            f.set_result(HashResult(path, digest=digest_file(path, sink_for)))
-        except FileNotFoundError as exc:
-            f.set_result(HashResult(path, error=exc))
-        except OSError as exc:
-            f.set_result(HashResult(path, error=exc))
-        except FileChangedWhileReading:  # what the real pool reports as `changed`
-            f.set_result(HashResult(path, changed=True))
+        f.set_result(self.hash_one(path, sink_for))
         return f
 
 
