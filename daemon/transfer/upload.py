@@ -189,7 +189,7 @@ class Uploader:
             if p.error is not None:
                 continue
             try:
-                with fsio.open_file(p.item.local_path, "rb") as f:
+                with fsio.open_file(p.item.local_path, "rb", buffering=0) as f:  # pread: no buffer to set up
                     data = fsio.pread(f, c.length, c.offset, p.item.local_path)
             except OSError as exc:
                 p.error = exc
