@@ -131,9 +131,7 @@ class FileSend:
             lacking = set(up.client.missing(h for h, _ in batch))
             blocks = [(h, data) for h, data in batch if h in lacking]
             if blocks:
-                up.client.put_blocks_batch(blocks, throttle=up.throttle)
-                nbytes = sum(len(d) for _, d in blocks)
-                up.stats.add(len(blocks), nbytes)
+                up.send_blocks(blocks)
             self._progress(sum(len(d) for _, d in batch))
         except RemoteError as exc:  # the executor's upload sends these blocks, and says why if it fails too
             self._stop(f"a request failed: {exc}")

@@ -199,17 +199,20 @@ class Uploader:
             p.error = FileChangedWhileReading(str(p.item.local_path))
         return None
 
-    def _run_job(self, job: list[str], sources: dict[str, list[tuple[_Prepared, Chunk]]]) -> int:
-        blocks = [(h, data) for h in job if (data := self._read(h, sources)) is not None]
-        if not blocks:
-            return 0
-        if len(job) == 1 and len(blocks[0][1]) > self.small_block:
+    def send_blocks(self, blocks: list[tuple[str, bytes]]) -> int:
+        """Post blocks already read (a batch, or a block bigger than `small_block` alone), through the throttle,
+        counted in the statistics; the bytes sent. Also the early sender's way up (transfer/early.py)."""
+        if len(blocks) == 1 and len(blocks[0][1]) > self.small_block:
             self.client.put_block(blocks[0][0], blocks[0][1], throttle=self.throttle)
         else:
             self.client.put_blocks_batch(blocks, throttle=self.throttle)
         nbytes = sum(len(d) for _, d in blocks)
         self.stats.add(len(blocks), nbytes)
         return nbytes
+
+    def _run_job(self, job: list[str], sources: dict[str, list[tuple[_Prepared, Chunk]]]) -> int:
+        blocks = [(h, data) for h in job if (data := self._read(h, sources)) is not None]
+        return self.send_blocks(blocks) if blocks else 0
 
     def _send(self, missing: set[str], sources: dict[str, list[tuple[_Prepared, Chunk]]],
               progress: Progress | None, cancel: threading.Event | None) -> None:
