@@ -7,6 +7,11 @@ until every byte is on its disk.
     FERRY_DL_PROFILE_GIL=1 ...                     # ... sampling only the thread holding the GIL (Python's CPU)
     FERRY_DL_KEEP=1 ...                            # keep the temp dir (server and daemon logs)
 
+Runs back to back: removing a run's temp dir slows the next run down. On this machine (ext4 mounted without a
+journal) making a file took ~10x longer for a while after tens of thousands were removed (perf put 30 % of the
+daemon's CPU in the kernel's `recently_deleted` inode scan). For a comparison, keep the dirs (FERRY_DL_KEEP=1) and
+remove them afterwards.
+
 The upload side is not timed (the blocks and commits go straight through the API), so the figure is the
 daemon's download path and the server's read path only. Prints one JSON line, with the load average before and
 after: on a shared machine a figure is only as steady as that load. `python bench/run.py sync` has the full
@@ -116,6 +121,9 @@ def main() -> int:
                                     *(["--idle"] if os.environ.get("FERRY_DL_PROFILE_IDLE") else []),
                                     "--pid", str(dev.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
+        # What seeding wrote is flushed now, not by the daemon's first syncfs inside the timed part (sync_bench.py's
+        # settle() does the same).
+        os.sync()
         load_before = os.getloadavg()
         cpu_before = _cpu_s(dev.pid)
         t0 = time.perf_counter()

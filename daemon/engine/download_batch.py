@@ -41,6 +41,10 @@ SMALL_FILE = 1 * MIB  # at most this big: fetched in batches; bigger files fetch
 BATCH_BYTES = 4 * MIB  # ≤ the server's max_fetch_bytes; small enough that several batches overlap
 BATCH_BLOCKS = 1024  # ≤ the server's max_hashes_per_fetch
 IN_FLIGHT = 3  # batches being fetched while one lands
+# RAMP: the first batch is 2**RAMP times smaller than a full one, each next one twice the one before. Nothing lands
+# before the first batch is here, and the first IN_FLIGHT batches are asked for at once: three full ones took the
+# server ~0.3 s to answer side by side, while the landing threads waited.
+RAMP = 3
 # LANDERS: a batch's files are written on as many threads as there are CPUs (at most `download_workers`). With one
 # flush a batch, writing a small file is CPU work (Python and a few system calls), not a wait on the disk: more
 # threads than cores only fight over the GIL. 10,000 × 4 KiB to a fresh device on 2 cores: 2 threads 9.4 and
@@ -53,12 +57,14 @@ def is_small(remote: RemoteEntry) -> bool:
 
 def batches(downloads: Sequence[Download]) -> list[list[Download]]:
     """Consecutive groups of at most BATCH_BYTES (by file size, which bounds its distinct blocks) and
-    BATCH_BLOCKS blocks; a file is never split."""
+    BATCH_BLOCKS blocks, the first ones smaller (see RAMP); a file is never split."""
     out: list[list[Download]] = []
     current: list[Download] = []
     size = count = 0
     for d in downloads:
-        if current and (size + d.remote.size > BATCH_BYTES or count + len(d.remote.blocks) > BATCH_BLOCKS):
+        shift = max(0, RAMP - len(out))
+        if current and (size + d.remote.size > BATCH_BYTES >> shift
+                        or count + len(d.remote.blocks) > BATCH_BLOCKS >> shift):
             out.append(current)
             current, size, count = [], 0, 0
         current.append(d)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from test_download import MemoryBlocks, data_of, downloader, temps
 
-from ferrysync.daemon.engine.download_batch import BATCH_BLOCKS, BATCH_BYTES, SMALL_FILE, batches, is_small
+from ferrysync.daemon.engine.download_batch import BATCH_BLOCKS, BATCH_BYTES, RAMP, SMALL_FILE, batches, is_small
 from ferrysync.daemon.model import Kind, RemoteEntry
 from ferrysync.daemon.planner import Download
 from ferrysync.daemon.remote.limits import MAX_FETCH_BYTES, MAX_HASHES_PER_FETCH
@@ -37,8 +37,15 @@ def test_batches_are_bounded_by_bytes_and_blocks_keep_order_and_never_split_a_fi
     for g in groups:
         assert sum(d.remote.size for d in g) <= BATCH_BYTES
         assert sum(len(d.remote.blocks) for d in g) <= BATCH_BLOCKS
-    assert len(groups[0]) == BATCH_BLOCKS  # 4 KiB files: the block count binds first
+    # 4 KiB files: the block count binds first; the first batches ramp up, so the first files land sooner
+    assert [len(g) for g in groups[:RAMP + 2]] == [BATCH_BLOCKS >> k for k in range(RAMP, 0, -1)] + [BATCH_BLOCKS] * 2
     assert batches([]) == []
+
+
+def test_a_file_bigger_than_a_first_batch_is_a_batch_of_its_own() -> None:
+    big = _dl(1, SMALL_FILE, blocks=BATCH_BLOCKS)
+    files = [_dl(0, 4096), big, _dl(2, 4096)]
+    assert batches(files) == [[files[0]], [big], [files[2]]]
 
 
 def test_what_counts_as_small() -> None:
