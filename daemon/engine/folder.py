@@ -109,14 +109,15 @@ class FolderSync:
         self.server_storage_full = False  # the last round failed because the server's disk refused its writes
         self.executor = Executor(ctx)
         s = settings()
-        # A big file's blocks go up as the indexer reads it; not an encrypted folder's (see transfer/early.py).
+        # Blocks go up as the indexer reads them; not an encrypted folder's (see transfer/early.py).
         self.early = None if cfg.encrypted else EarlySender(
             ctx.uploader, ctx.cancel, track=lambda path, size: ctx.tracker.transfer(path, "up", size))
         sink_for = self.early.sink_for if self.early is not None else (lambda path, size: None)
+        sinks_done = self.early.flush if self.early is not None else (lambda: None)
         self.observer = LocalObserver(self.journal, self.fid, self.root, pool, quiet_period=s.quiet_period_s,
                                       rescan_interval=s.rescan_interval_s, on_changes=self.mark,
                                       on_error=self._observer_error, engine_writes=ctx.engine_writes,
-                                      sink_for=sink_for)
+                                      sink_for=sink_for, sinks_done=sinks_done)
         ctx.wake_indexer = self.observer.wake
         ctx.look_again = self.observer.look_again
         self.feed = FeedReader(self.journal, self.fid, normalize_prefix(cfg.remote), ctx.client,

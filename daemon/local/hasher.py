@@ -52,6 +52,11 @@ class HashResult:
 def hash_small(path: Path) -> FileDigest:
     """Same digest as chunker.hash_file, for files that fit in one read: no 8 MiB stream buffer per file,
     which dominates the cost of hashing many small files."""
+    return _digest_of(_read_small(path))
+
+
+def _read_small(path: Path) -> bytes:
+    """The whole file, read at once; raises _TooBig for a file bigger than one block, FileChangedWhileReading."""
     with fsio.open_file(path, "rb", buffering=0) as f:
         before = fsio.fstat(f.fileno(), path)
         if before.st_size > SMALL_FILE:
@@ -60,6 +65,10 @@ def hash_small(path: Path) -> FileDigest:
         after = fsio.fstat(f.fileno(), path)
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size:
         raise FileChangedWhileReading(str(path))
+    return data
+
+
+def _digest_of(data: bytes) -> FileDigest:
     chunks = tuple(chunk_bytes(data))
     return FileDigest(content_hash_of(c.hash for c in chunks), chunks, len(data))
 
@@ -70,12 +79,18 @@ def _no_sink(path: Path) -> ChunkSink | None:
 
 def digest_file(path: Path, sink_for: Callable[[Path], ChunkSink | None] = _no_sink) -> FileDigest:
     """chunker.hash_file's digest, taking the fast path for small files. Raises like hash_file. `sink_for(path)`:
-    who takes the blocks of a file too big for the fast path as they are cut (asked only then, so a sink is made
-    only for a read that starts, and hash_file always closes it)."""
+    who takes the file's blocks, asked only once its read starts (a big file: as they are cut, and hash_file
+    always closes the sink) or is over (a small file, read whole: its one block, only if the read was sound)."""
     try:
-        return hash_small(path)
+        data = _read_small(path)
     except _TooBig:
         return hash_file(path, sink_for(path))
+    digest = _digest_of(data)
+    if digest.chunks and (sink := sink_for(path)) is not None:
+        for c in digest.chunks:
+            sink.offer(c.hash, data if c.length == len(data) else data[c.offset:c.offset + c.length])
+        sink.close(True)
+    return digest
 
 
 def _hash_one(path: Path, sink_for: Callable[[Path], ChunkSink | None] = _no_sink) -> HashResult:

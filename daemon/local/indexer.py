@@ -76,11 +76,14 @@ class LocalIndexer:
         clock: Callable[[], float] = time.time,
         engine_writes: EngineWrites | None = None,
         sink_for: Callable[[str, int], ChunkSink | None] = lambda path, size: None,
+        sinks_done: Callable[[], None] = lambda: None,
     ) -> None:
         self.journal = journal
         self.engine_writes = engine_writes if engine_writes is not None else EngineWrites()
         # who takes a file's blocks as they are cut, by its path and size (transfer/early.py: sent while read)
         self.sink_for = sink_for
+        # called once a batch is hashed, before it is recorded: the sinks finish what they hold (transfer/early.py)
+        self.sinks_done = sinks_done
         self.folder_id = folder_id
         self.root = root
         self.pool = pool
@@ -331,6 +334,8 @@ class LocalIndexer:
                 disk.path, Kind.FILE, d.size, disk.mtime_ns, disk.inode, disk.executable, d.content_hash, d.block_hashes
             )
             b.puts.append((entry, list(d.chunks)))
+        if b.to_hash:
+            self.sinks_done()
 
 
 def stat_key(row: LocalEntry) -> StatKey:

@@ -390,6 +390,7 @@ class LocalObserver:
         observer_factory: Callable[[], BaseObserver] = native_observer,
         engine_writes: EngineWrites | None = None,
         sink_for: Callable[[str, int], ChunkSink | None] = lambda path, size: None,
+        sinks_done: Callable[[], None] = lambda: None,
     ) -> None:
         self.journal = journal
         self.folder_id = folder_id
@@ -398,7 +399,7 @@ class LocalObserver:
         self._on_error = on_error or (lambda exc: None)
         self.rules = RulesCache(root)
         self.indexer = LocalIndexer(journal, folder_id, root, pool, rules=self.rules.get, quiet_period=quiet_period,
-                                    engine_writes=engine_writes, sink_for=sink_for)
+                                    engine_writes=engine_writes, sink_for=sink_for, sinks_done=sinks_done)
         self.watcher = FolderWatcher(
             journal,
             folder_id,

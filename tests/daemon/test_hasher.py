@@ -75,7 +75,7 @@ def test_changed_and_vanished_files_are_reported_not_raised(tmp_path: Path, monk
     (tmp_path / "busy").write_text("x")
     with HashPool() as pool:
         gone = pool.submit(tmp_path / "gone").result()
-        monkeypatch.setattr(hasher, "hash_small", changing)
+        monkeypatch.setattr(hasher, "_read_small", changing)
         busy = pool.submit(tmp_path / "busy").result()
     assert busy.changed
     assert busy.digest is None

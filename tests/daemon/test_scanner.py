@@ -341,3 +341,31 @@ def test_settled_names_the_events_the_local_tree_already_describes(
     ix.run_once()
     assert journal.get_local(FID, "racy.txt") is not None
     assert ix.settled(["racy.txt"]) == []
+
+
+def test_the_sinks_finish_after_a_batch_is_hashed_and_before_it_is_recorded(
+    journal: Journal, root: Path, pool: HashPool
+) -> None:
+    """Small files' blocks wait in a shared batch of the early sender (transfer/early.py): they must be sent (or given
+    up on) before the indexer records the files, or the upload the records lead to would find them missing."""
+    make_tree(root, 12)
+    offered: list[str] = []
+    finished: list[tuple[int, int]] = []  # (blocks offered, local rows recorded) at each finish
+
+    class Sink:
+        def offer(self, block_hash: str, data: bytes) -> None:
+            offered.append(block_hash)
+
+        def close(self, whole: bool) -> None:
+            pass
+
+    def done() -> None:
+        finished.append((len(offered), sum(1 for e in journal.iter_tree(FID, "local") if e.kind is Kind.FILE)))
+
+    ix = LocalIndexer(journal, FID, root, pool, sink_for=lambda path, size: Sink(), sinks_done=done)
+    scan_folder(journal, FID, root, IgnoreRules())
+    ix.drain()
+    assert finished == [(12, 0)], "once, after every file of the batch was offered, before any was recorded"
+    assert sorted(offered) == sorted(hash_file(p).block_hashes[0] for p in root.rglob("*.txt"))
+    ix.drain()
+    assert len(finished) == 1, "a look that hashes nothing has nothing to finish"

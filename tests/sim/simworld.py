@@ -52,12 +52,12 @@ import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from simcloud import SimCloud
@@ -111,6 +111,22 @@ class InlinePool(HashPool):
                ) -> Future[HashResult]:
         f: Future[HashResult] = Future()
         f.set_result(self.hash_one(path, sink_for))
+        return f
+
+
+T = TypeVar("T")
+
+
+class InlineExecutor(Executor):
+    """Runs each task where it is submitted (the early sender's sends: see `Device.boot`). A Crash is raised
+    there, as a kill would stop the thread that was sending; any other error is the future's, as in a pool."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        f: Future[T] = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - a pool hands every error to the future
+            f.set_exception(exc)
         return f
 
 
@@ -179,6 +195,8 @@ class Device:
         self.folder = FolderSync(self.cfg, ctx, InlinePool(), lambda: self.settings, lambda: None,
                                  lambda title, body, kind: None)
         self.folder.clock = self.sim.now
+        if self.folder.early is not None:  # small files' blocks go up early: in the schedule, not on a thread
+            self.folder.early.pool = InlineExecutor()
         self.folder.persist = self._persist  # config.toml: what a restart reads back
         run = self.folder.executor.run
 

@@ -68,6 +68,7 @@ def test_a_batch_whose_record_fails_leaves_the_next_one_unstarted_and_no_file_he
     from ferrysync.daemon.engine import download_batch
 
     monkeypatch.setattr(download_batch, "BATCH_BLOCKS", 2)  # two files a batch: 1 and 2, then 3 and 4
+    monkeypatch.setattr(download_batch, "RAMP", 0)  # from the first batch on
     amy, ben = sim.devices
     names = ("d/1.txt", "d/2.txt", "d/3.txt", "d/4.txt")
     (amy.root / "d").mkdir()
