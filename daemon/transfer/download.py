@@ -192,16 +192,16 @@ class Downloader:
         nameless = Path(unnamed_dir) if unnamed_dir is not None else folder
         job = _Job(self, entry, target, find_local_block, on_state, progress, cancel, blocks or {})
         try:
-            temp = job.open_temp(folder, resume, nameless if unnamed else None)
+            job.open_temp(folder, resume, nameless if unnamed else None)
         except FileNotFoundError:
             if tmp_dir is None:  # the target's own folder is the engine's to make (it guards the root)
                 raise
             for made in (folder, nameless) if unnamed else (folder,):  # the temp folders, made when missing
                 made.mkdir(parents=True, exist_ok=True)  # (not a mkdir a file)
-            temp = job.open_temp(folder, None, nameless if unnamed else None)
+            job.open_temp(folder, None, nameless if unnamed else None)
         try:
             job.fill()
-            job.seal(durable)
+            written = job.seal(durable)
         except OSError as exc:
             if exc.errno in _DISK_FULL:
                 job.discard()
@@ -215,12 +215,7 @@ class Downloader:
         except BaseException:
             job.stop()
             raise
-        try:
-            st = fsio.stat(job.unnamed or temp)
-        except BaseException:
-            job.discard()
-            raise
-        return Staged(job, (st.st_ino, st.st_size, st.st_mtime_ns, bool(st.st_mode & 0o100)))
+        return Staged(job, written)
 
     def install(
         self,
@@ -485,9 +480,10 @@ class _Job:
             self.f.flush()
             self.on_state(ResumeState(str(self.temp), self.entry.content_hash, tuple(self.lengths)))
 
-    def seal(self, durable: bool = True) -> None:
+    def seal(self, durable: bool = True) -> tuple[int, int, int, bool]:
         """Check the size, make the bytes durable (unless the caller will: `stage`) and give the temp its final
-        metadata."""
+        metadata; what was written: (inode, size, mtime_ns, executable), from one stat after the mtime is set (a
+        file system may round it) and before the mode is (which leaves the mtime as it is)."""
         assert self.f is not None
         if self.offset != self.entry.size:
             raise CorruptDownload(f"{self.entry.path}: blocks add up to {self.offset} bytes, "
@@ -496,15 +492,18 @@ class _Job:
             fsio.fsync(self.f, self.temp)
         else:
             self.f.flush()
-        made = mode = stat.S_IMODE(fsio.fstat(self.f.fileno(), self.temp).st_mode)
         self.close()
+        held = self.unnamed or self.temp
+        fsio.utime(held, self.entry.mtime_ns)
+        st = fsio.stat(held)
+        made = mode = stat.S_IMODE(st.st_mode)
         if self.unnamed is None:  # an unnamed file is for a new target only: nothing there to take the mode of
             with contextlib.suppress(OSError):  # a new file keeps the umask-derived mode of the temp
                 mode = stat.S_IMODE(fsio.stat(self.target).st_mode)
         mode = mode | ((mode & 0o444) >> 2) if self.entry.executable else mode & ~0o111
         if mode != made:
-            fsio.chmod(self.unnamed or self.temp, mode)
-        fsio.utime(self.unnamed or self.temp, self.entry.mtime_ns)
+            fsio.chmod(held, mode)
+        return st.st_ino, st.st_size, st.st_mtime_ns, bool(mode & 0o100)
 
 
 def remove_stale_temps(folder: str | os.PathLike[str], keep: set[str] | frozenset[str] = frozenset()) -> int:
