@@ -90,132 +90,33 @@ class EarlySender:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-class FileSend:
-    """The early sends of one file (a chunker.ChunkSink)."""
+class _Sends:
+    """What both kinds of early sends share: a batch goes to the owner's pool when there is room in flight, is
+    asked about and sent there, and the first failure stops what follows (`stopped` says why)."""
 
-    def __init__(self, owner: EarlySender, path: str, size: int) -> None:
+    def __init__(self, owner: EarlySender, label: str) -> None:
         self.owner = owner
-        self.path = path
-        self._batch: list[tuple[str, bytes]] = []
-        self._batch_bytes = 0
+        self.label = label  # who they are, in the log
+        self._lock = threading.Lock()
         self._futures: list[Future[None]] = []
-        self._stopped: str | None = None  # why this file's early sends stopped
-        self._stack = ExitStack()
-        self._progress: Callable[[int], None] = lambda n: None
-        if owner.track is not None:  # the user sees the upload move while the file is read
-            self._progress = self._stack.enter_context(owner.track(path, size))
+        self._stopped: str | None = None
 
     @property
     def stopped(self) -> str | None:
         return self._stopped
 
-    def offer(self, block_hash: str, data: bytes) -> None:
-        if self._stopped is not None:
-            return
+    def _paused(self) -> bool:
         if self.owner.cancel.is_set() or self.owner._closed:
             self._stop("the folder is paused or stopping")
-            return
-        up = self.owner.uploader  # its batches: within the server's limits, as its own sends are
-        if self._batch and (self._batch_bytes + len(data) > up.batch_bytes or len(self._batch) >= up.batch_blocks):
-            self._submit()
-            if self._stopped is not None:
-                return
-        self._batch.append((block_hash, data))
-        self._batch_bytes += len(data)
+        return self._stopped is not None
 
-    def close(self, whole: bool) -> None:
-        try:
-            if whole and self._stopped is None and self._batch:
-                self._submit()
-            self._batch = []
-            if self._futures:  # so the upload's missing-call finds them stored, not in flight
-                wait(self._futures, timeout=self.owner.settle_s)
-        finally:
-            self._stack.close()
-
-    def _submit(self) -> None:
-        batch, self._batch, self._batch_bytes = self._batch, [], 0
-        if not self.owner._slots.acquire(timeout=self.owner.wait_s):
-            self._stop(f"sending did not keep up with reading ({self.owner.wait_s:g} s without room)")
-            return
-        try:
-            self._futures.append(self.owner.pool.submit(self._send, batch))
-        except RuntimeError:  # the pool was shut down: the folder is stopping
-            self.owner._slots.release()
-            self._stop("the folder is stopping")
-
-    def _send(self, batch: list[tuple[str, bytes]]) -> None:
-        try:
-            if self._stopped is not None or self.owner.cancel.is_set():
-                return
-            up = self.owner.uploader
-            lacking = set(up.client.missing(h for h, _ in batch))
-            blocks = [(h, data) for h, data in batch if h in lacking]
-            if blocks:
-                up.send_blocks(blocks)
-            self._progress(sum(len(d) for _, d in batch))
-        except RemoteError as exc:  # the executor's upload sends these blocks, and says why if it fails too
-            self._stop(f"a request failed: {exc}")
-        except Exception:  # a bug of ours: the upload goes the usual way all the same
-            log.exception("%s: sending blocks early failed", self.path)
-            self._stop("an unexpected error")
-        finally:
-            self.owner._slots.release()
-
-    def _stop(self, why: str) -> None:
-        if self._stopped is None:
-            self._stopped = why
-            log.debug("%s: early sending stopped: %s; the rest goes with its upload", self.path, why)
-
-
-class SmallSends:
-    """The blocks of small files, sent in the uploader's batches across files (one shared chunker.ChunkSink).
-
-    A small file is read whole and hashed in microseconds, so its block is not sent while it is read but with the
-    blocks of the files read after it: a batch goes when it is full, and the rest when the indexer has hashed its
-    batch (`EarlySender.flush`). The executor's upload then reads none of these files again."""
-
-    def __init__(self, owner: EarlySender) -> None:
-        self.owner = owner
-        self._lock = threading.Lock()
-        self._batch: dict[str, bytes] = {}
-        self._batch_bytes = 0
-        self._futures: list[Future[None]] = []
-        self._stopped: str | None = None  # why sending stopped until the next flush
-
-    def offer(self, block_hash: str, data: bytes) -> None:
-        if self._stopped is not None:
-            return
-        if self.owner.cancel.is_set() or self.owner._closed:
-            self._stop("the folder is paused or stopping")
-            return
+    def _full(self, batch_bytes: int, batch_blocks: int, more: int) -> bool:
+        """Whether a batch this big takes no block of `more` bytes: the uploader's batches, within the server's
+        limits as its own sends are."""
         up = self.owner.uploader
-        full: dict[str, bytes] = {}
-        with self._lock:
-            if block_hash in self._batch:
-                return
-            if self._batch and (self._batch_bytes + len(data) > up.batch_bytes or len(self._batch) >= up.batch_blocks):
-                full, self._batch, self._batch_bytes = self._batch, {}, 0
-            self._batch[block_hash] = data
-            self._batch_bytes += len(data)
-        if full:
-            self._submit(full)
+        return batch_blocks > 0 and (batch_bytes + more > up.batch_bytes or batch_blocks >= up.batch_blocks)
 
-    def close(self, whole: bool) -> None:
-        """One file's read ended: its block waits in the batch (see the class doc)."""
-
-    def flush(self) -> None:
-        with self._lock:
-            batch, self._batch, self._batch_bytes = self._batch, {}, 0
-        if batch and self._stopped is None and not self.owner.cancel.is_set():
-            self._submit(batch)
-        with self._lock:
-            futures, self._futures = self._futures, []
-        if futures:
-            wait(futures, timeout=self.owner.settle_s)
-        self._stopped = None  # the next batch tries again
-
-    def _submit(self, batch: dict[str, bytes]) -> None:
+    def _submit(self, batch: list[tuple[str, bytes]]) -> None:
         if not self.owner._slots.acquire(timeout=self.owner.wait_s):
             self._stop(f"sending did not keep up with reading ({self.owner.wait_s:g} s without room)")
             return
@@ -228,24 +129,113 @@ class SmallSends:
         with self._lock:
             self._futures.append(future)
 
-    def _send(self, batch: dict[str, bytes]) -> None:
+    def _settle(self) -> None:
+        """Wait (a while) for what is in flight, so the upload's missing-call finds it stored, not in flight."""
+        with self._lock:
+            futures, self._futures = self._futures, []
+        if futures:
+            wait(futures, timeout=self.owner.settle_s)
+
+    def _send(self, batch: list[tuple[str, bytes]]) -> None:
         try:
-            if self.owner.cancel.is_set():
+            if self._stopped is not None or self.owner.cancel.is_set():
                 return
             up = self.owner.uploader
-            lacking = set(up.client.missing(batch))
-            blocks = [(h, data) for h, data in batch.items() if h in lacking]
+            lacking = set(up.client.missing(h for h, _ in batch))
+            blocks = [(h, data) for h, data in batch if h in lacking]
             if blocks:
                 up.send_blocks(blocks)
+            self._sent(sum(len(d) for _, d in batch))
         except RemoteError as exc:  # the executor's upload sends these blocks, and says why if it fails too
             self._stop(f"a request failed: {exc}")
         except Exception:  # a bug of ours: the upload goes the usual way all the same
-            log.exception("sending small files' blocks early failed")
+            log.exception("%s: sending blocks early failed", self.label)
             self._stop("an unexpected error")
         finally:
             self.owner._slots.release()
 
+    def _sent(self, nbytes: int) -> None:
+        """A batch of `nbytes` is on the server."""
+
     def _stop(self, why: str) -> None:
         if self._stopped is None:
             self._stopped = why
-            log.debug("early sending of small files stopped: %s; they go with their upload", why)
+            log.debug("%s: early sending stopped: %s; the rest goes with the upload", self.label, why)
+
+
+class FileSend(_Sends):
+    """The early sends of one big file (a chunker.ChunkSink)."""
+
+    def __init__(self, owner: EarlySender, path: str, size: int) -> None:
+        super().__init__(owner, path)
+        self._batch: list[tuple[str, bytes]] = []
+        self._batch_bytes = 0
+        self._stack = ExitStack()
+        self._progress: Callable[[int], None] = lambda n: None
+        if owner.track is not None:  # the user sees the upload move while the file is read
+            self._progress = self._stack.enter_context(owner.track(path, size))
+
+    def offer(self, block_hash: str, data: bytes) -> None:
+        if self._paused():
+            return
+        if self._full(self._batch_bytes, len(self._batch), len(data)):
+            self._take_batch()
+            if self._stopped is not None:
+                return
+        self._batch.append((block_hash, data))
+        self._batch_bytes += len(data)
+
+    def close(self, whole: bool) -> None:
+        try:
+            if whole and self._stopped is None and self._batch:
+                self._take_batch()
+            self._batch = []
+            self._settle()
+        finally:
+            self._stack.close()
+
+    def _take_batch(self) -> None:
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        self._submit(batch)
+
+    def _sent(self, nbytes: int) -> None:
+        self._progress(nbytes)
+
+
+class SmallSends(_Sends):
+    """The blocks of small files, sent in the uploader's batches across files (one shared chunker.ChunkSink).
+
+    A small file is read whole and hashed in microseconds, so its block is not sent while it is read but with the
+    blocks of the files read after it: a batch goes when it is full, and the rest when the indexer has hashed its
+    batch (`EarlySender.flush`). The executor's upload then reads none of these files again. A failure stops the
+    sends until the indexer's next batch. Thread-safe: the hash pool's threads may offer blocks at once."""
+
+    def __init__(self, owner: EarlySender) -> None:
+        super().__init__(owner, "small files")
+        self._batch: dict[str, bytes] = {}
+        self._batch_bytes = 0
+
+    def offer(self, block_hash: str, data: bytes) -> None:
+        if self._paused():
+            return
+        full: dict[str, bytes] = {}
+        with self._lock:
+            if block_hash in self._batch:
+                return
+            if self._full(self._batch_bytes, len(self._batch), len(data)):
+                full, self._batch, self._batch_bytes = self._batch, {}, 0
+            self._batch[block_hash] = data
+            self._batch_bytes += len(data)
+        if full:
+            self._submit(list(full.items()))
+
+    def close(self, whole: bool) -> None:
+        """One file's read ended: its block waits in the batch (see the class doc)."""
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._batch, self._batch_bytes = self._batch, {}, 0
+        if batch and not self._paused():
+            self._submit(list(batch.items()))
+        self._settle()
+        self._stopped = None  # the next batch tries again
