@@ -7,6 +7,10 @@ attribute exists and otherwise leaves pystray alone.
 from __future__ import annotations
 
 import logging
+import math
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("ferrysync.tray")
@@ -63,21 +67,71 @@ def listen_for_clicks(icon: Any) -> None:
     display.flush()
 
 
-def dock_once(icon: Any) -> None:
+DOCK_CHECK_S = 5.0  # how long a dock request has to take effect before the icon asks again (a tray under load is slow)
+
+
+class Docking:
+    """Whether the icon is in the tray, as `dock_once` last saw it (on pystray's loop)."""
+
+    def __init__(self) -> None:
+        self.confirmed = False  # the icon's window was seen embedded in the tray
+        self.asked_at = -math.inf  # when it last asked to be docked (time.monotonic)
+
+
+def dock_once(icon: Any, embedded: Callable[[], bool] | None = None,
+              check_s: float = DOCK_CHECK_S) -> Docking | None:
     """pystray 0.19's Xorg backend asks the tray to dock its window on every redraw (twice when it is first
     shown). Trays without a duplicate check, trayer among them, answer each request with a fresh socket and
     move the window into it; under load the window now and then ended in no socket at all, the icon gone from
     the panel while the tray app ran on. Ask once per tray manager: pystray forgets the manager when it is
-    destroyed or the icon is hidden, and then docks again as before."""
+    destroyed or the icon is hidden, and then docks again as before.
+
+    But a request can also come to nothing: a tray that has taken the tray selection and is not ready yet (a
+    panel still starting, at login or under load) drops it, and nothing asked again. So a redraw asks again
+    when the window is still not in the tray `check_s` after the last request; `keep_docked` redraws until it is
+    (`embedded`: whether the window is in the tray; by default, whether its parent is not the root window)."""
     original = getattr(icon, "_assert_docked", None)
     if original is None or not hasattr(icon, "_systray_manager"):
-        return
+        return None
+    if embedded is None:
+        window, display = getattr(icon, "_window", None), getattr(icon, "_display", None)
+        if window is None or display is None:
+            return None
+
+        def embedded() -> bool:
+            try:
+                return bool(window.query_tree().parent.id != display.screen().root.id)
+            except Exception:  # noqa: BLE001 - Xlib's errors: the window is going away, nothing to dock
+                return True
+
+    seen = embedded
+    docking = Docking()
 
     def assert_docked() -> None:
-        if icon._systray_manager is None:
-            original()
+        now = time.monotonic()
+        if icon._systray_manager is not None:
+            if now - docking.asked_at < check_s:
+                return
+            docking.confirmed = seen()
+            if docking.confirmed:
+                return
+        docking.asked_at = now
+        original()
 
     icon._assert_docked = assert_docked
+    return docking
+
+
+def keep_docked(docking: Docking, redraw: Callable[[], None], stop: threading.Event,
+                check_s: float = DOCK_CHECK_S) -> None:
+    """Redraw the icon every `check_s` (each redraw checks, and asks again: `dock_once`) until it is seen in the
+    tray or `stop` is set; then nothing more runs, so an idle tray app stays idle."""
+    while not docking.confirmed and not stop.wait(check_s):
+        try:
+            redraw()
+        except Exception:
+            log.debug("redrawing the icon to check its dock failed", exc_info=True)
+            return
 
 
 def gtk_scale_factor() -> int:

@@ -18,6 +18,7 @@ from typing import Any
 from ferrysync.tray.backend_fixes import (
     dock_once,
     gtk_scale_factor,
+    keep_docked,
     listen_for_clicks,
     tolerate_missing_notification_service,
 )
@@ -117,6 +118,7 @@ class TrayUI:
         self._icon: Any = None
         self._live = False  # the icon is visible: views may be pushed to it
         self._quitting = False
+        self._stopped = threading.Event()  # set by quit()
 
     # --- Presenter protocol (any thread) ---
 
@@ -129,6 +131,7 @@ class TrayUI:
 
     def quit(self) -> None:
         self._quitting = True
+        self._stopped.set()
         icon = self._icon
         if icon is not None:
             try:
@@ -161,9 +164,10 @@ class TrayUI:
         self._shown = view
         log.debug("showing %s: %s [menu %s]", view.icon, view.status_line, view.digest)
         self._watch_size(icon)
+        docking = None
         if self.backend == "xorg":
             listen_for_clicks(icon)
-            dock_once(icon)
+            docking = dock_once(icon)
         with self._lock:
             self._icon = icon
 
@@ -177,6 +181,10 @@ class TrayUI:
                 self._live = True
             on_ready()
             ui_call(self._apply)
+            if docking is not None:  # until the tray has the icon (backend_fixes.dock_once); a daemon thread: a
+                # redraw waits for pystray's loop, and must not keep the process alive if that loop is gone
+                threading.Thread(target=keep_docked, args=(docking, self._redraw, self._stopped),
+                                 name="ferry-tray-dock", daemon=True).start()
 
         try:
             icon.run(setup=setup)
@@ -199,6 +207,13 @@ class TrayUI:
             icon.title = self._title(view.title)
             if shown is None or view.menu != shown.menu:
                 icon.menu = self._menu(view)
+
+    def _redraw(self) -> None:
+        """Draw the icon again as it is (on pystray's loop, like any change of image)."""
+        with self._lock:
+            icon = self._icon
+            if icon is not None and self._live and not self._quitting:
+                icon.icon = icon.icon
 
     def _image(self, state: str) -> Any:
         """The icon drawn for the pixels it will cover: the tray's size times the screen's scale."""

@@ -231,21 +231,22 @@ def test_xorg_titles_are_latin1() -> None:
     assert ui.TrayUI(lambda c: None, backend="gtk", dark=False)._title("a — b") == "a — b"
 
 
+class _XorgIcon:  # the two attributes of pystray's Xorg Icon that dock_once relies on
+    def __init__(self) -> None:
+        self._systray_manager: object | None = None
+        self.requests = 0
+
+    def _assert_docked(self) -> None:
+        self.requests += 1
+        self._systray_manager = object()
+
+
 def test_xorg_icon_asks_to_dock_once_per_tray() -> None:
     """Every redraw of pystray's Xorg icon asked the tray to dock it again (trayer then loses it now and then,
     see test_tray_xvfb): one request per tray manager, and a new request once that manager is gone."""
-
-    class XorgIcon:  # the two attributes of pystray's Xorg Icon that dock_once relies on
-        def __init__(self) -> None:
-            self._systray_manager: object | None = None
-            self.requests = 0
-
-        def _assert_docked(self) -> None:
-            self.requests += 1
-            self._systray_manager = object()
-
-    icon = XorgIcon()
-    backend_fixes.dock_once(icon)
+    icon = _XorgIcon()
+    docking = backend_fixes.dock_once(icon, embedded=lambda: True)
+    assert docking is not None
     for _ in range(3):  # shown (pystray docks twice there), then redrawn
         icon._assert_docked()
     assert icon.requests == 1
@@ -253,7 +254,37 @@ def test_xorg_icon_asks_to_dock_once_per_tray() -> None:
     icon._assert_docked()
     icon._assert_docked()
     assert icon.requests == 2
-    backend_fixes.dock_once(object())  # another backend: left alone
+    assert backend_fixes.dock_once(object()) is None  # another backend: left alone
+
+
+def test_xorg_icon_asks_again_when_the_tray_dropped_its_request() -> None:
+    """A tray that owns the selection but is not ready yet (a panel starting at login, or under load) drops the
+    request: a redraw after the check time asks again while the window is not in the tray, and once it is,
+    nothing more is asked or redrawn."""
+    icon = _XorgIcon()
+    inside = [False]
+    docking = backend_fixes.dock_once(icon, embedded=lambda: inside[0], check_s=0.0)
+    assert docking is not None
+    icon._assert_docked()
+    icon._assert_docked()  # the first request came to nothing
+    assert icon.requests == 2
+    assert not docking.confirmed
+    redraws: list[int] = []
+
+    def redraw() -> None:
+        redraws.append(1)
+        if len(redraws) == 3:
+            inside[0] = True  # the tray took it at last
+        icon._assert_docked()
+
+    backend_fixes.keep_docked(docking, redraw, threading.Event(), check_s=0.0)
+    assert docking.confirmed
+    assert len(redraws) == 3, "redrawn until the window was seen in the tray, then no more"
+    assert icon.requests == 4, "asked again at each redraw that found it outside the tray"
+    stopped = threading.Event()
+    stopped.set()
+    backend_fixes.keep_docked(backend_fixes.Docking(), lambda: redraws.append(1), stopped)
+    assert len(redraws) == 3, "a tray app that quits stops checking"
 
 
 def test_view_default_matches_the_menu() -> None:

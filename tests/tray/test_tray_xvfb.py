@@ -22,7 +22,7 @@ from traygui import (
     wait_title,
 )
 from trayprocs import FakeDaemonProcess, TrayProcess
-from util import wait_until
+from util import stop_process, wait_until
 from xsession import XSession
 
 from ferrysync.tray.icons import STATES, render_icon
@@ -220,3 +220,18 @@ def test_hidpi_icon_is_drawn_for_device_pixels(desktop_session: XSession, daemon
 
     wait_until(lambda: (crop := tray_crop(desktop_session)) and energy(crop) > 1.1 * blown_up_energy(crop),
                what="a sharp 2x icon on screen")
+
+
+def test_xorg_icon_docks_in_a_panel_that_starts_after_the_tray_app(
+        desktop_session: XSession, daemon: FakeDaemonProcess, tray: TrayProcess) -> None:
+    """At login the tray app may start before the panel's tray. pystray's Xorg backend then had nothing to dock in
+    and asked again only at its next redraw, which an idle folder never makes: no icon until something synced.
+    The app now checks until the tray has its icon (backend_fixes.keep_docked)."""
+    panel = next(p for p in desktop_session.procs if "trayer" in str(p.args))
+    stop_process(panel)
+    desktop_session.procs.remove(panel)
+    daemon.start()
+    tray.start("xorg", "--icon-size", "30")
+    wait_until(lambda: "Failed to dock icon" in tray.text(), what="the tray app to find no tray to dock in")
+    desktop_session._start_trayer()
+    wait_icon(desktop_session, "idle", stretched_from=30)
