@@ -117,8 +117,7 @@ class TrayUI:
         self._shown: View | None = None
         self._icon: Any = None
         self._live = False  # the icon is visible: views may be pushed to it
-        self._quitting = False
-        self._stopped = threading.Event()  # set by quit()
+        self._quitting = threading.Event()  # set by quit()
 
     # --- Presenter protocol (any thread) ---
 
@@ -130,8 +129,7 @@ class TrayUI:
             ui_call(self._apply)
 
     def quit(self) -> None:
-        self._quitting = True
-        self._stopped.set()
+        self._quitting.set()
         icon = self._icon
         if icon is not None:
             try:
@@ -183,13 +181,13 @@ class TrayUI:
             ui_call(self._apply)
             if docking is not None:  # until the tray has the icon (backend_fixes.dock_once); a daemon thread: a
                 # redraw waits for pystray's loop, and must not keep the process alive if that loop is gone
-                threading.Thread(target=keep_docked, args=(docking, self._redraw, self._stopped),
+                threading.Thread(target=keep_docked, args=(docking, self._redraw, self._quitting),
                                  name="ferry-tray-dock", daemon=True).start()
 
         try:
             icon.run(setup=setup)
         except Exception:
-            if not self._quitting:
+            if not self._quitting.is_set():
                 raise
             log.debug("icon loop ended with an error while quitting", exc_info=True)
 
@@ -212,7 +210,7 @@ class TrayUI:
         """Draw the icon again as it is (on pystray's loop, like any change of image)."""
         with self._lock:
             icon = self._icon
-            if icon is not None and self._live and not self._quitting:
+            if icon is not None and self._live and not self._quitting.is_set():
                 icon.icon = icon.icon
 
     def _image(self, state: str) -> Any:
