@@ -115,7 +115,8 @@ class SmallDownloads:
         workers = max(1, min(self.ctx.download_workers, os.cpu_count() or 1))  # see LANDERS
         unrecorded: list[Landed] = []
         writing = self.ctx.engine_writes  # a batch's paths, from its landing until its record (engine_writes.py)
-        registered: list[list[str]] = []  # the paths of the batches landing or landed and not recorded yet
+        registered: list[list[str]] = []  # the paths of the batches landing or landed and not released yet
+        recorded: set[str] = set()  # paths recorded, and let go of then (`_record`); `_release` takes the rest
         total = sum(d.remote.size for d in downloads)
         with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="ferry-fetch") as fetchers, \
                 ThreadPoolExecutor(workers, thread_name_prefix="ferry-dl") as landers, \
@@ -138,8 +139,9 @@ class SmallDownloads:
                     staged: list[Staging] = []
                     if len(registered) > 1:  # the batch before, recorded before this one is written
                         if unrecorded:
-                            self._record(unrecorded, result)
-                        self._release(registered.pop(0))
+                            self._record(unrecorded, result, recorded)
+                            unrecorded = []  # (never recorded twice, whatever fails next)
+                        self._release(registered.pop(0), recorded)
                     futures = [landers.submit(self._stage_some, part, blocks, result, progress, staged, landed)
                                for part in _shares(group, workers)]
                     unrecorded = landed
@@ -161,16 +163,21 @@ class SmallDownloads:
                     pending.cancel()
                 try:
                     if unrecorded:
-                        self._record(unrecorded, result)
+                        self._record(unrecorded, result, recorded)
                 finally:
                     for paths in registered:
-                        self._release(paths)
+                        self._release(paths, recorded)
 
-    def _release(self, paths: list[str]) -> None:
+    def _release(self, paths: list[str], recorded: set[str]) -> None:
         """The engine is done with a batch (recorded, or failed where it failed): the indexer may look at its paths
-        now, whenever it deferred them (engine_writes.py)."""
-        self.ctx.engine_writes.discard(paths)
-        self.ex.j.mark_dirty(self.ex.fid, paths, 0.0, rearm=False)
+        now, whenever the watcher or the indexer left them (engine_writes.py). The recorded ones were made ready in
+        their record's transaction and let go of then (`_record`); this is the rest: files that failed, or landed
+        and were not recorded, whose look must not wait for an event that came while they were being written."""
+        rest = [p for p in paths if p not in recorded]
+        if not rest:
+            return
+        self.ctx.engine_writes.discard(rest)
+        self.ex.j.mark_dirty(self.ex.fid, rest, 0.0, rearm=False)
         self.ctx.wake_indexer()
 
     def _stage_some(self, part: list[Download], blocks: dict[str, bytes], result: BatchResult,
@@ -185,7 +192,7 @@ class SmallDownloads:
     def _stage_one(self, d: Download, blocks: dict[str, bytes], result: BatchResult,
                    progress: Callable[[int], None], staged: list[Staging], landed: list[Landed]) -> None:
         def run(a: Action, r: BatchResult) -> None:
-            early = begin(self.ex, d)
+            early = begin(self.ex, d, fetched=True)
             if early is not None:
                 landed.append(early)
             else:
@@ -227,7 +234,9 @@ class SmallDownloads:
                      len(hashes), exc)
             return {}
 
-    def _record(self, landed: list[Landed], result: BatchResult) -> None:
+    def _record(self, landed: list[Landed], result: BatchResult, recorded: set[str]) -> None:
+        """Make the batch's renames durable, then record it in one transaction (which also makes each path ready
+        for the indexer's look: `record_batch`); its paths are the engine's no longer (added to `recorded`)."""
         # sorted, not a set's order (which follows the paths' hashes): the same batch flushes its folders in the
         # same order in every run, so a schedule of the simulation replays exactly
         for folder in sorted({self.ex._abs(x.action.path).parent for x in landed}):
@@ -237,6 +246,9 @@ class SmallDownloads:
         except Exception:
             self.ex.held.hold(self.ex, landed)  # on disk all the same: recorded before the next plan
             raise
+        paths = [x.action.path for x in landed]
+        recorded.update(paths)
+        self.ctx.engine_writes.discard(paths)
         for x in landed:
             result.done += 1
             result.replan.add(x.action.path)

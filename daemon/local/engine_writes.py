@@ -4,10 +4,12 @@ A batch of small downloads lands its files first and records them all in one tra
 download_batch.py); the watcher's events for those files can be ready (their quiet period over) in between.
 Indexed then, each file would be read and hashed as if the user had made it, only for the engine's record to
 replace that row a moment later: a second read of every downloaded file, on the CPU the landing needs. So the
-indexer leaves such a path queued. Nothing is lost by waiting: when the engine is done with a batch (recorded,
-or failed where it failed) it makes every one of its paths ready at once (`SmallDownloads._release`), and a save
-the user made meanwhile is then seen as a change against what the engine recorded (what it wrote, not what it
-finds afterwards).
+watcher does not queue such a path (`LocalIndexer.settled`) and the indexer leaves it queued when something else
+did. Nothing is lost by waiting: when the engine is done with a batch it makes every one of its paths ready
+itself (the recorded ones in their record's transaction, the rest at the batch's release: `SmallDownloads`), and
+a save the user made meanwhile is then seen as a change against what the engine recorded (what it wrote, not
+what it finds afterwards). Queued by the watcher as well, each downloaded file's dirty row was written twice
+more for nothing.
 
 In memory only: after a crash nothing is being written, and the start-up scan looks at every path anyway.
 """
@@ -42,6 +44,11 @@ class EngineWrites:
     def __contains__(self, path: object) -> bool:
         with self._lock:
             return path in self._paths
+
+    def among(self, paths: Iterable[str]) -> set[str]:
+        """Those of `paths` being written (one lock for many: a watcher's flush holds thousands)."""
+        with self._lock:
+            return {p for p in paths if p in self._paths} if self._paths else set()
 
     def __len__(self) -> int:
         with self._lock:

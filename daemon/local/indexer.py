@@ -117,16 +117,22 @@ class LocalIndexer:
         after the engine recorded it (watchdog holds a move out of the folder back for half a second, to pair
         it with a move in). Queued, it would index nothing, and the folder would say "Syncing" after `ferry
         wait` had said everything is synced. The judgement is the one a look makes (`_index`, `_describes`): gone
-        with no row, or a file or link its row describes; never a path the engine is writing."""
+        with no row, or a file or link its row describes.
+
+        A path the engine is writing is named too, whatever is on disk: the engine makes every path of a batch
+        ready itself once it is done with it (`SmallDownloads`: in the transaction of its record, or at its
+        release), so that look also sees any save the user made before it. Queued here as well, each downloaded
+        file's row in the dirty queue was written twice more (the watcher's mark, then the indexer deferring it:
+        engine_writes.py)."""
+        writing = self.engine_writes.among(paths)
+        paths = [p for p in paths if p not in writing] if writing else paths
         try:
             rows = self.journal.get_locals(self.folder_id, paths)
         except Exception:  # the events are then queued, as they would have been
             log.exception("%s: looking up the rows of %d changed paths failed", self.folder_id, len(paths))
-            return []
-        out = []
+            return list(writing)
+        out = list(writing)
         for path in paths:
-            if path in self.engine_writes:
-                continue
             try:
                 disk = stat_entry(self.root, path)
             except OSError:
@@ -158,11 +164,12 @@ class LocalIndexer:
         rows = self.journal.get_locals(self.folder_id, (i.path for i in items))
         b = _Batch(rows=rows)
         result = IndexResult()
+        writing = self.engine_writes.among(i.path for i in items)
         for item in items:
             path = item.path
             if not path or path in b.handled or (rules.is_ignored(path, False) and rules.is_ignored(path, True)):
                 continue  # ignored paths keep whatever row they had: never synced, never deleted
-            if path in self.engine_writes:
+            if path in writing:
                 b.deferred.append(path)  # the engine records it in a moment, then makes it ready again
                 continue
             try:
