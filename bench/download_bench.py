@@ -13,9 +13,9 @@ daemon's CPU in the kernel's `recently_deleted` inode scan). For a comparison, k
 remove them afterwards.
 
 The upload side is not timed (the blocks and commits go straight through the API), so the figure is the
-daemon's download path and the server's read path only. Prints one JSON line, with the load average before and
-after: on a shared machine a figure is only as steady as that load. `python bench/run.py sync` has the full
-comparison against rclone.
+daemon's download path and the server's read path only. Prints one JSON line, with the CPU the daemon and the
+server used meanwhile, and the load average before and after: on a shared machine a figure is only as steady as
+that load. `python bench/run.py sync` has the full comparison against rclone.
 """
 
 from __future__ import annotations
@@ -126,11 +126,14 @@ def main() -> int:
         os.sync()
         load_before = os.getloadavg()
         cpu_before = _cpu_s(dev.pid)
+        assert srv.proc is not None
+        srv_before = _cpu_s(srv.proc.pid)
         t0 = time.perf_counter()
         dev.ferry("folder", "add", str(dev.folder), "--remote", "/bench")
         wait_until(lambda: _arrived(dev.folder, n, want), 3600, "every byte on the fresh device", 0.05)
         seconds = time.perf_counter() - t0
         cpu_after = _cpu_s(dev.pid)
+        srv_after = _cpu_s(srv.proc.pid)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
@@ -138,6 +141,7 @@ def main() -> int:
                           "files_per_s": round(n / seconds, 1), "MBps": round(want / seconds / 1e6, 1),
                           "daemon_user_cpu_s": round(cpu_after[0] - cpu_before[0], 2),
                           "daemon_system_cpu_s": round(cpu_after[1] - cpu_before[1], 2),
+                          "server_cpu_s": round(sum(srv_after) - sum(srv_before), 2),
                           "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
                           "cpus": os.cpu_count()}))
         c.close()
