@@ -164,12 +164,11 @@ class LocalIndexer:
         rows = self.journal.get_locals(self.folder_id, (i.path for i in items))
         b = _Batch(rows=rows)
         result = IndexResult()
-        writing = self.engine_writes.among(i.path for i in items)
         for item in items:
             path = item.path
             if not path or path in b.handled or (rules.is_ignored(path, False) and rules.is_ignored(path, True)):
                 continue  # ignored paths keep whatever row they had: never synced, never deleted
-            if path in writing:
+            if path in self.engine_writes:
                 b.deferred.append(path)  # the engine records it in a moment, then makes it ready again
                 continue
             try:
