@@ -37,6 +37,7 @@ from contextlib import AbstractContextManager, ExitStack
 
 from ferrysync.daemon.local.chunker import WHOLE_READ_LIMIT
 from ferrysync.daemon.local.hasher import SMALL_FILE
+from ferrysync.daemon.local.names import check_server_path
 from ferrysync.daemon.remote import RemoteError
 from ferrysync.daemon.transfer.upload import Uploader
 
@@ -70,13 +71,16 @@ class EarlySender:
 
     def sink_for(self, path: str, size: int) -> FileSend | SmallSends | None:
         """A sink for `path`'s blocks as the indexer reads them, or None when early sends would not gain: a small
-        file's one block joins the blocks of the other small files read in the same batch (`SmallSends`)."""
+        file's one block joins the blocks of the other small files read in the same batch (`SmallSends`). A big
+        file under a name the server refuses gets none (a small one's block is not worth the check a file)."""
         if self.cancel.is_set() or self._closed:
             return None
         if size <= SMALL_FILE:
             return self._small
         if size < self.min_size:
             return None
+        if check_server_path(path) is not None:
+            return None  # the planner keeps it local (`Skip`): its blocks would go up for nothing, on every change
         return FileSend(self, path, size)
 
     def flush(self) -> None:

@@ -92,12 +92,15 @@ def test_blocks_the_server_has_are_not_sent_again(user_client: RemoteClient, tmp
     assert _upload_and_commit(user_client, f, digest, "disk-grown.img").stats.blocks_sent == 0
 
 
-def test_middle_sized_files_and_a_paused_folder_get_no_early_sends(user_client: RemoteClient) -> None:
+def test_middle_sized_files_refused_names_and_a_paused_folder_get_no_early_sends(user_client: RemoteClient) -> None:
     cancel = threading.Event()
     sender = EarlySender(Uploader(user_client), cancel)
     assert sender.sink_for("notes.pdf", 1 * MiB) is None, "read whole and hashed in milliseconds, then uploaded"
     assert sender.sink_for("video.mov", 100 * MiB) is not None
     assert sender.sink_for("todo.txt", 4096) is not None, "a small file's block joins the others'"
+    # The planner keeps a file the server would refuse on this disk (`check_server_path`): nothing to send early.
+    assert sender.sink_for("a\\b.mov", 100 * MiB) is None, "a backslash: the server refuses the name"
+    assert sender.sink_for("x" * 256 + ".mov", 100 * MiB) is None, "a name longer than the server's 255 bytes"
     cancel.set()  # paused
     assert sender.sink_for("video.mov", 100 * MiB) is None
     assert sender.sink_for("todo.txt", 4096) is None
