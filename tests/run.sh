@@ -64,8 +64,9 @@ SIM_PIDS+=($!)
 trap 'kill "${SIM_PIDS[@]}" 2>/dev/null || true' EXIT
 echo "== pytest"
 main=0
+# --durations: the slowest tests are named in CI's output, so a suite that grows slower shows where
 PATH="$VENV/bin:$PATH" bash tests/services.sh "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs \
-  --ignore=tests/sim || main=$?
+  --durations=15 --ignore=tests/sim || main=$?
 sim=0
 for i in 0 1; do
   wait "${SIM_PIDS[$i]}" || sim=$?
