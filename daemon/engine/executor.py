@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ferrysync.daemon.engine.commit_notes import CommitNotes
 from ferrysync.daemon.engine.context import FolderContext
 from ferrysync.daemon.engine.download_batch import SmallDownloads, is_small
 from ferrysync.daemon.engine.held_records import HeldRecords
@@ -106,6 +107,7 @@ class Executor:
         self.j = ctx.journal
         self.fid = ctx.folder_id
         self.held = HeldRecords()  # downloads that landed and that the journal refused to record
+        self.notes = CommitNotes(self.j, self.fid)  # uploads in a commit whose answer may go unrecorded
 
     # -- batch orchestration ---------------------------------------------------------------------------------
 
@@ -510,13 +512,19 @@ class Executor:
         if not ready:
             return
         failing = {f.path for f in self.j.list_failures(self.fid)}
-        with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
-            results = self.ctx.client.commit([op for _, op in ready])
-            self._record_uploads(ready, results, failing, result)
+        note = self.notes.note([a for a, _ in ready])  # before the request: an answer never recorded is settled
+        try:
+            with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
+                results = self.ctx.client.commit([op for _, op in ready])
+                self._record_uploads(ready, results, failing, result, note)
+        except BaseException:
+            self.notes.unanswered()  # a kill leaves the note too: the next start settles it (commit_notes.py)
+            raise
 
     def _record_uploads(self, ready: list[tuple[Upload, PutOp]], results: list[CommitResult], failing: set[str],
-                        result: BatchResult) -> None:
+                        result: BatchResult, note: str) -> None:
         with self.j.transaction():  # one transaction for the whole round: thousands of small files commit at once
+            self.notes.answered(note)
             remotes: list[RemoteEntry] = []
             activities: list[tuple[str, str, str]] = []
             for (a, _), r in zip(ready, results, strict=True):

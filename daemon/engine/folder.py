@@ -450,9 +450,14 @@ class FolderSync:
         paths = self._take(observer_idle)
         if not paths:
             try:
-                self._verify()
-            except Exception:  # still unverified: tried again at the next idle tick
-                log.exception("%s: checking the journal for unsettled paths failed", self.fid)
+                landed = self.executor.notes.settle(self.feed.state.catch_ups)  # orphans that waited on the feed
+                if landed:
+                    self.mark(sorted(landed))  # planned at the next turn, before anything says "Up to date"
+                else:
+                    self._verify()
+            except Exception:  # tried again at the next idle tick; a refusing disk is in the status already
+                if self.journal.write_trouble is None:
+                    log.exception("%s: checking the journal for unsettled paths failed", self.fid)
             self._on_state()
             return
         self._on_state()
@@ -503,6 +508,7 @@ class FolderSync:
 
     def _round(self, paths: set[str], observer_idle: bool) -> None:
         self.executor.held.record(self.executor)  # what landed unrecorded, before anything is planned on it
+        paths = paths | self.executor.notes.settle(self.feed.state.catch_ups)  # uploads whose answer was lost
         now = time.time()
         backed = self.journal.backed_off_paths(self.fid, now)
         if backed & paths:

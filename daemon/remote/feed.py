@@ -69,6 +69,7 @@ class FeedState:
     error: str | None = None  # e.g. the device token was revoked
     retry_at: float | None = None  # when offline: the next attempt (unix time)
     server_seq: Cursor = 0  # the server's feed position last seen (for status)
+    catch_ups: int = 0  # pulls that reached the server's sequence so far (engine/commit_notes.py waits on it)
 
 
 class FeedReader:
@@ -261,6 +262,7 @@ class FeedReader:
 
     def _caught_up(self) -> None:
         self.state.caught_up = True
+        self.state.catch_ups += 1
         self._on_state()
 
     def _history_holds(self) -> bool:

@@ -1,0 +1,137 @@
+"""A save made after an upload whose answer was never recorded is an edit of that upload, not a conflict with it.
+
+Found by tests/e2e/test_journal_disk_refuses.py in a loaded CI run: the desktop's daemon uploaded `b/file-3.bin`
+and was killed with -9 after the server committed it and before the journal recorded the answer. The user saved
+the file again meanwhile; at the restart the journal's merge base was the version before the upload, the server
+held the upload and the disk the new save, so the planner kept the save as a conflicted copy of an upload nobody
+else had touched. An answer lost on the network, or refused by a full journal, does the same. Now the executor
+notes each commit in the journal before sending it, and the folder settles a note left behind against what the
+server shows (engine/commit_notes.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Any
+
+import pytest
+import requests
+from simworld import PREFIX, Crash, Device, Simulation
+
+T = 1_700_000_000_000_000_000
+
+
+def _save(d: Device, rel: str, body: bytes, when: int) -> None:
+    p = d.root / rel
+    p.write_bytes(body)
+    os.utime(p, ns=(when, when))
+    d.events.append(rel)
+
+
+def _files(d: Device) -> dict[str, bytes]:
+    return {p.relative_to(d.root).as_posix(): p.read_bytes() for p in d.root.rglob("*")
+            if p.is_file() and ".ferry" not in p.relative_to(d.root).parts}
+
+
+def _journal_full() -> sqlite3.OperationalError:
+    exc = sqlite3.OperationalError("database or disk is full")
+    exc.sqlite_errorcode = 13  # SQLITE_FULL
+    return exc
+
+
+@pytest.mark.parametrize("how", ["daemon killed", "answer lost on the network", "journal refused the record"])
+def test_a_save_after_an_upload_whose_answer_was_lost_is_an_edit_of_it(
+        sim: Simulation, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    amy, ben = sim.devices
+    _save(amy, "notes.txt", b"amy's first version", T)
+    sim.settle()
+    _save(amy, "notes.txt", b"amy's second version", T + 10**9)
+
+    fired: list[str] = []
+    refusing: list[bool] = []
+    inject = sim._inject
+
+    def at_commit(device: Any, op: str, stage: str, what: str, rel: Any) -> None:
+        if device is amy and (op, stage, what) == ("http", "after", "POST /v1/commit") and not fired:
+            fired.append(how)  # the server committed the upload; its answer never reaches the journal
+            if how == "daemon killed":
+                raise Crash("amy killed after the server committed")
+            if how == "answer lost on the network":
+                raise requests.ConnectionError("simulated: the answer is lost on its way back")
+            refusing.append(True)
+            return
+        inject(device, op, stage, what, rel)
+
+    def journal_commit(device: Device) -> None:
+        if device is amy and refusing:
+            raise _journal_full()
+
+    monkeypatch.setattr(sim, "_inject", at_commit)
+    monkeypatch.setattr(sim, "journal_commit", journal_commit)
+    with sim.acting(amy):
+        amy.turn()
+    assert fired == [how]
+    assert sim.cloud.live_files(PREFIX)["notes.txt"] == b"amy's second version", "the server has the upload"
+    synced = amy.journal.get_synced(amy.cfg.id, "notes.txt")
+    assert synced is not None
+    remote = amy.journal.get_remote(amy.cfg.id, "notes.txt")
+    assert remote is not None
+    assert synced.rev == remote.rev, "the answer was not recorded"
+    refusing.clear()  # the disk takes writes again
+
+    _save(amy, "notes.txt", b"amy's third version", T + 2 * 10**9)  # before amy's engine hears of the upload
+    sim.settle()
+
+    for d in (amy, ben):
+        files = _files(d)
+        assert [p for p in files if "conflicted copy" in p] == [], f"{d.name}: nobody else edited notes.txt"
+        assert files == {"notes.txt": b"amy's third version"}
+    assert b"amy's second version" in sim.cloud.every_version(), "the upload stays a revision on the server"
+
+
+def test_a_commit_that_never_reached_the_server_leaves_no_note_behind(
+        sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The network drops before the server saw the commit: the note waits for the feed, then goes; the file is sent
+    again and no note stays in the journal."""
+    amy, _ = sim.devices
+    _save(amy, "a.txt", b"first", T)
+    sim.settle()
+    _save(amy, "a.txt", b"second", T + 10**9)
+    inject = sim._inject
+    fired: list[bool] = []
+
+    def before_commit(device: Any, op: str, stage: str, what: str, rel: Any) -> None:
+        if device is amy and (op, stage, what) == ("http", "before", "POST /v1/commit") and not fired:
+            fired.append(True)
+            raise requests.ConnectionError("simulated: the network drops before the commit")
+        inject(device, op, stage, what, rel)
+
+    monkeypatch.setattr(sim, "_inject", before_commit)
+    with sim.acting(amy):
+        amy.turn()
+    assert fired
+    assert sim.cloud.live_files(PREFIX)["a.txt"] == b"first"
+    assert amy.journal.meta_with_prefix(f"commit:{amy.cfg.id}:"), "the note of the commit that failed"
+    sim.settle()
+    assert sim.cloud.live_files(PREFIX)["a.txt"] == b"second"
+    assert amy.journal.meta_with_prefix(f"commit:{amy.cfg.id}:") == {}
+
+
+def test_a_journal_without_notes_is_looked_at_once_after_a_start(sim: Simulation) -> None:
+    """Settling costs nothing while no commit failed: one look at the journal after a start, none after."""
+    amy, _ = sim.devices
+    looks: list[str] = []
+    meta = amy.journal.meta_with_prefix
+
+    def counting(prefix: str) -> dict[str, str]:
+        looks.append(prefix)
+        return meta(prefix)
+
+    amy.journal.meta_with_prefix = counting  # type: ignore[method-assign]
+    for n in range(3):
+        _save(amy, f"f{n}.txt", b"x" * n, T + n)
+        with sim.acting(amy):
+            amy.turn()
+    assert sim.cloud.live_files(PREFIX)["f2.txt"] == b"xx"
+    assert [c for c in looks if c.startswith("commit:")] == [f"commit:{amy.cfg.id}:"]
