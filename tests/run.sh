@@ -52,7 +52,7 @@ fi
 # The race-and-crash simulation (tests/sim, CPU-bound) runs beside the rest at the lowest priority: it takes the CPU
 # time the end-to-end tests leave idle while they wait on daemons, and yields it whenever they need it.
 # Two processes share the schedules, so that both cores work on them once the rest is done.
-export FERRY_SIM_SCHEDULES="${FERRY_SIM_SCHEDULES:-1600}"
+export FERRY_SIM_SCHEDULES="${FERRY_SIM_SCHEDULES:-1000}"
 SIM_LOGS=("$(mktemp)" "$(mktemp)")
 echo "== pytest tests/sim ($FERRY_SIM_SCHEDULES schedules and an eighth as many extended ones, two processes in the background at nice 19)"
 FERRY_SIM_SHARD=0/2 nice -n 19 "$VENV/bin/python" -m pytest -q -p no:cacheprovider -rs tests/sim \

@@ -1,7 +1,7 @@
 """The real engine under the race-and-crash simulation (see `simworld`): thousands of seeded schedules.
 
 `FERRY_SIM_SCHEDULES=N` sets how many schedules a run tries (default 500, about eight minutes on one core; the
-whole-suite command, tests/run.sh, runs 1,600 beside the other tests at the lowest CPU priority), and an eighth as
+whole-suite command, tests/run.sh, runs 1,000 beside the other tests at the lowest CPU priority), and an eighth as
 many extended ones (`FERRY_SIM_EXTENDED_SCHEDULES`: executable bits, pauses and a full disk too); `FERRY_SOAK=1`
 runs 100,000 and 12,500. A failing schedule is shrunk to the injections it needs and reported with its seed:
 `python tests/sim/replay.py SEED [--tries N]` replays it with the engine's DEBUG log.
