@@ -11,6 +11,7 @@ tests/sim/test_commit_answer_lost.py).
 
 So before each commit of uploads the executor notes in the journal what it is about to put, file by file: the
 content and executable bit, the stat it read (the merge base's disk half) and the server revision it builds on.
+A file's move is noted the same way under its new name: its record would have made the merge base there too.
 The transaction that records the answer removes the note. A note still there is an orphan, and before each plan
 the folder settles the orphans against the journal's rows:
 
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from ferrysync.daemon.planner import Upload, merge_base
+from ferrysync.daemon.planner import merge_base
 
 if TYPE_CHECKING:
     from ferrysync.daemon.journal import Journal
@@ -87,12 +88,13 @@ class CommitNotes:
         self._orphans: dict[str, int] = {}
         self._look = True  # the journal may hold orphans not looked at yet: after a start, after a failed commit
 
-    def note(self, uploads: Sequence[Upload]) -> str:
-        """Durably note the uploads about to be committed (before the request); returns the note's key, which the
-        transaction recording the answer deletes. Raises, and nothing must be sent, if the journal refuses."""
+    def note(self, files: Sequence[tuple[str, LocalEntry, int | None]]) -> str:
+        """Durably note the files a commit is about to put, each as (path, the disk's row, the server revision it
+        replaces or None), before the request. Returns the note's key, which the record of the answer deletes.
+        Raises, and nothing must be sent, if the journal refuses."""
         key = _prefix(self.fid) + uuid.uuid4().hex
-        self.j.set_meta(key, _encode([_Note(a.path, a.local.content_hash, a.local.executable, a.local.size,
-                                            a.local.mtime_ns, a.local.inode, a.base_rev or 0) for a in uploads]))
+        self.j.set_meta(key, _encode([_Note(path, e.content_hash, e.executable, e.size, e.mtime_ns, e.inode,
+                                            base or 0) for path, e, base in files]))
         return key
 
     def answered(self, key: str) -> None:

@@ -383,12 +383,22 @@ class Executor:
         return MoveOp(to_server(p, a.src), to_server(p, a.dst), a.base_rev)
 
     def _commit_group(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], result: BatchResult) -> None:
-        with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
-            try:
-                results = self.ctx.client.commit([self._op(a) for a in actions])  # split within the server's limits
-            except ServerUnavailable as exc:
-                raise Offline(str(exc)) from exc
-            self._record_commits(actions, results, result)
+        moved = [(a.dst, a.local, None) for a in actions
+                 if isinstance(a, MoveRemote) and a.local is not None and a.local.kind is Kind.FILE]
+        note = self.notes.note(moved) if moved else None  # a file's move, as an upload (commit_notes.py)
+        try:
+            with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
+                try:
+                    results = self.ctx.client.commit([self._op(a) for a in actions])  # split within server limits
+                except ServerUnavailable as exc:
+                    raise Offline(str(exc)) from exc
+                self._record_commits(actions, results, result)
+            if note is not None:
+                self.notes.answered(note)
+        except BaseException:
+            if note is not None:
+                self.notes.unanswered()
+            raise
 
     def _record_commits(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], results: list[CommitResult],
                         result: BatchResult) -> None:
@@ -512,7 +522,7 @@ class Executor:
         if not ready:
             return
         failing = {f.path for f in self.j.list_failures(self.fid)}
-        note = self.notes.note([a for a, _ in ready])  # before the request: an answer never recorded is settled
+        note = self.notes.note([(a.path, a.local, a.base_rev) for a, _ in ready])  # an unrecorded answer is settled
         try:
             with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
                 results = self.ctx.client.commit([op for _, op in ready])

@@ -90,6 +90,40 @@ def test_a_save_after_an_upload_whose_answer_was_lost_is_an_edit_of_it(
     assert b"amy's second version" in sim.cloud.every_version(), "the upload stays a revision on the server"
 
 
+def test_a_save_after_a_move_whose_answer_was_lost_is_an_edit_of_it(
+        sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for a rename: killed after the server moved the file, the user edits it under its new name."""
+    amy, ben = sim.devices
+    _save(amy, "draft.txt", b"amy's text", T)
+    sim.settle()
+    (amy.root / "draft.txt").rename(amy.root / "final.txt")
+    amy.events += ["draft.txt", "final.txt"]
+    fired: list[bool] = []
+    inject = sim._inject
+
+    def at_commit(device: Any, op: str, stage: str, what: str, rel: Any) -> None:
+        if device is amy and (op, stage, what) == ("http", "after", "POST /v1/commit") and not fired:
+            fired.append(True)
+            raise Crash("amy killed after the server moved the file")
+        inject(device, op, stage, what, rel)
+
+    monkeypatch.setattr(sim, "_inject", at_commit)
+    for _ in range(5):  # the rename's halves wait a moment to be planned as one move (invariant 9)
+        with sim.acting(amy):
+            amy.turn()
+        if fired:
+            break
+        sim._clock += 1.0
+    assert fired
+    assert sim.cloud.live_files(PREFIX) == {"final.txt": b"amy's text"}, "the server moved it"
+    assert amy.journal.get_synced(amy.cfg.id, "final.txt") is None, "the answer was not recorded"
+
+    _save(amy, "final.txt", b"amy's text, edited", T + 10**9)
+    sim.settle()
+    for d in (amy, ben):
+        assert _files(d) == {"final.txt": b"amy's text, edited"}, f"{d.name}: nobody else edited final.txt"
+
+
 def test_a_commit_that_never_reached_the_server_leaves_no_note_behind(
         sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
     """The network drops before the server saw the commit: the note waits for the feed, then goes; the file is sent
