@@ -90,6 +90,40 @@ def test_a_save_after_an_upload_whose_answer_was_lost_is_an_edit_of_it(
     assert b"amy's second version" in sim.cloud.every_version(), "the upload stays a revision on the server"
 
 
+def test_an_edit_from_another_device_on_top_of_the_lost_upload_is_still_a_conflict(
+        sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The note settles only this device's own upload: ben edited the file after it, and amy saved again without
+    seeing ben's edit, so both saves are kept (one as a conflicted copy), and amy's upload stays a revision."""
+    amy, ben = sim.devices
+    _save(amy, "notes.txt", b"amy's first version", T)
+    sim.settle()
+    _save(amy, "notes.txt", b"amy's second version", T + 10**9)
+    inject = sim._inject
+    fired: list[bool] = []
+
+    def at_commit(device: Any, op: str, stage: str, what: str, rel: Any) -> None:
+        if device is amy and (op, stage, what) == ("http", "after", "POST /v1/commit") and not fired:
+            fired.append(True)
+            raise Crash("amy killed after the server committed")
+        inject(device, op, stage, what, rel)
+
+    monkeypatch.setattr(sim, "_inject", at_commit)
+    with sim.acting(amy):
+        amy.turn()
+    assert fired
+    with sim.acting(ben):
+        ben.turn()  # ben gets amy's second version...
+    assert _files(ben) == {"notes.txt": b"amy's second version"}
+    _save(ben, "notes.txt", b"ben's edit", T + 2 * 10**9)
+    with sim.acting(ben):
+        ben.turn()  # ...and edits it
+    _save(amy, "notes.txt", b"amy's third version", T + 3 * 10**9)
+    sim.settle()
+    for d in (amy, ben):
+        assert sorted(_files(d).values()) == [b"amy's third version", b"ben's edit"], d.name
+    assert b"amy's second version" in sim.cloud.every_version()
+
+
 def test_a_save_after_a_move_whose_answer_was_lost_is_an_edit_of_it(
         sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same for a rename: killed after the server moved the file, the user edits it under its new name."""
