@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -34,6 +35,30 @@ def _files(d: Device) -> dict[str, bytes]:
             if p.is_file() and ".ferry" not in p.relative_to(d.root).parts}
 
 
+def _at_commit(sim: Simulation, monkeypatch: pytest.MonkeyPatch, device: Device, stage: str,
+               fault: Callable[[], None]) -> list[bool]:
+    """Run `fault` once, when `device`'s commit request is about to go ("before") or has been answered by the
+    server ("after"); the list returned gets True when it ran."""
+    fired: list[bool] = []
+    inject = sim._inject
+
+    def hook(d: Any, op: str, at: str, what: str, rel: Any) -> None:
+        if d is device and (op, at, what) == ("http", stage, "POST /v1/commit") and not fired:
+            fired.append(True)
+            fault()
+            return
+        inject(d, op, at, what, rel)
+
+    monkeypatch.setattr(sim, "_inject", hook)
+    return fired
+
+
+def _kill(what: str) -> Callable[[], None]:
+    def fault() -> None:
+        raise Crash(what)
+    return fault
+
+
 def _journal_full() -> sqlite3.OperationalError:
     exc = sqlite3.OperationalError("database or disk is full")
     exc.sqlite_errorcode = 13  # SQLITE_FULL
@@ -48,30 +73,25 @@ def test_a_save_after_an_upload_whose_answer_was_lost_is_an_edit_of_it(
     sim.settle()
     _save(amy, "notes.txt", b"amy's second version", T + 10**9)
 
-    fired: list[str] = []
     refusing: list[bool] = []
-    inject = sim._inject
 
-    def at_commit(device: Any, op: str, stage: str, what: str, rel: Any) -> None:
-        if device is amy and (op, stage, what) == ("http", "after", "POST /v1/commit") and not fired:
-            fired.append(how)  # the server committed the upload; its answer never reaches the journal
-            if how == "daemon killed":
-                raise Crash("amy killed after the server committed")
-            if how == "answer lost on the network":
-                raise requests.ConnectionError("simulated: the answer is lost on its way back")
-            refusing.append(True)
-            return
-        inject(device, op, stage, what, rel)
+    def fault() -> None:  # the server committed the upload; its answer never reaches the journal
+        if how == "daemon killed":
+            raise Crash("amy killed after the server committed")
+        if how == "answer lost on the network":
+            raise requests.ConnectionError("simulated: the answer is lost on its way back")
+        refusing.append(True)
+
+    fired = _at_commit(sim, monkeypatch, amy, "after", fault)
 
     def journal_commit(device: Device) -> None:
         if device is amy and refusing:
             raise _journal_full()
 
-    monkeypatch.setattr(sim, "_inject", at_commit)
     monkeypatch.setattr(sim, "journal_commit", journal_commit)
     with sim.acting(amy):
         amy.turn()
-    assert fired == [how]
+    assert fired
     assert sim.cloud.live_files(PREFIX)["notes.txt"] == b"amy's second version", "the server has the upload"
     synced = amy.journal.get_synced(amy.cfg.id, "notes.txt")
     assert synced is not None
@@ -98,16 +118,7 @@ def test_an_edit_from_another_device_on_top_of_the_lost_upload_is_still_a_confli
     _save(amy, "notes.txt", b"amy's first version", T)
     sim.settle()
     _save(amy, "notes.txt", b"amy's second version", T + 10**9)
-    inject = sim._inject
-    fired: list[bool] = []
-
-    def at_commit(device: Any, op: str, stage: str, what: str, rel: Any) -> None:
-        if device is amy and (op, stage, what) == ("http", "after", "POST /v1/commit") and not fired:
-            fired.append(True)
-            raise Crash("amy killed after the server committed")
-        inject(device, op, stage, what, rel)
-
-    monkeypatch.setattr(sim, "_inject", at_commit)
+    fired = _at_commit(sim, monkeypatch, amy, "after", _kill("amy killed after the server committed"))
     with sim.acting(amy):
         amy.turn()
     assert fired
@@ -132,16 +143,7 @@ def test_a_save_after_a_move_whose_answer_was_lost_is_an_edit_of_it(
     sim.settle()
     (amy.root / "draft.txt").rename(amy.root / "final.txt")
     amy.events += ["draft.txt", "final.txt"]
-    fired: list[bool] = []
-    inject = sim._inject
-
-    def at_commit(device: Any, op: str, stage: str, what: str, rel: Any) -> None:
-        if device is amy and (op, stage, what) == ("http", "after", "POST /v1/commit") and not fired:
-            fired.append(True)
-            raise Crash("amy killed after the server moved the file")
-        inject(device, op, stage, what, rel)
-
-    monkeypatch.setattr(sim, "_inject", at_commit)
+    fired = _at_commit(sim, monkeypatch, amy, "after", _kill("amy killed after the server moved the file"))
     for _ in range(5):  # the rename's halves wait a moment to be planned as one move (invariant 9)
         with sim.acting(amy):
             amy.turn()
@@ -166,16 +168,11 @@ def test_a_commit_that_never_reached_the_server_leaves_no_note_behind(
     _save(amy, "a.txt", b"first", T)
     sim.settle()
     _save(amy, "a.txt", b"second", T + 10**9)
-    inject = sim._inject
-    fired: list[bool] = []
 
-    def before_commit(device: Any, op: str, stage: str, what: str, rel: Any) -> None:
-        if device is amy and (op, stage, what) == ("http", "before", "POST /v1/commit") and not fired:
-            fired.append(True)
-            raise requests.ConnectionError("simulated: the network drops before the commit")
-        inject(device, op, stage, what, rel)
+    def fault() -> None:
+        raise requests.ConnectionError("simulated: the network drops before the commit")
 
-    monkeypatch.setattr(sim, "_inject", before_commit)
+    fired = _at_commit(sim, monkeypatch, amy, "before", fault)
     with sim.acting(amy):
         amy.turn()
     assert fired
