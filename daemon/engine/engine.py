@@ -35,7 +35,7 @@ from ferrysync.daemon.local.ondisk import disk_path
 from ferrysync.daemon.paths import FerryPaths
 from ferrysync.daemon.remote import RemoteClient, RemoteError
 from ferrysync.daemon.remote.cursor import behind
-from ferrysync.daemon.remote.feed import relist_key, request_relist
+from ferrysync.daemon.remote.feed import request_relist
 from ferrysync.daemon.remote.mapping import normalize_prefix
 from ferrysync.daemon.transfer import Downloader, TokenBucket, Uploader
 
@@ -372,8 +372,7 @@ class Engine:
             self.folders = MappingProxyType({k: v for k, v in self.folders.items() if k != folder_id})
         if not sync.stop():
             raise RuntimeError(f"the folder {sync.root} did not stop in time; try again")
-        self.journal.forget_folder(folder_id)
-        self.journal.delete_meta(relist_key(folder_id))
+        self.journal.forget_folder(folder_id)  # its rows, and its records in meta (relist, swaps, commit notes)
         (marker_dir(sync.root) / ID_FILE).unlink(missing_ok=True)  # the files and the folder trash stay
         if sync.cfg.encrypted:
             e2ee.forget_folder(sync.ctx.client, self.paths.state_dir, folder_id)

@@ -332,6 +332,9 @@ class StateOps(JournalBase):
                 "folder_state",
             ):
                 self._writer.execute(f"DELETE FROM {table} WHERE folder_id = ?", (folder_id,))
+            # and its records in meta, keyed "<kind>:<folder id>[:<item>]" (the feed's, swaps, commit notes)
+            keys = [k for (k,) in self._writer.execute("SELECT key FROM meta") if k.split(":")[1:2] == [folder_id]]
+            self._writer.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in keys])
 
 
 def _transfer(row: tuple[object, ...]) -> TransferState:

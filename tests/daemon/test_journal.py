@@ -224,9 +224,13 @@ def test_transfer_and_folder_state_round_trip(journal: Journal) -> None:
     journal.set_last_scan("f", 7.0)
     st_ = journal.folder_state("f")
     assert (st_.cursor, st_.marker_id, st_.last_scan) == (42, "f", 7.0)
+    for key in ("relist:f", "swap:f:tmp-1", "commit:f:1", "relist:g", "commit:g:f", "commit:ff:1", "other"):
+        journal.set_meta(key, "x")
     journal.forget_folder("f")
     assert journal.get_cursor("f") == 0
     assert journal.list_transfers() == []
+    assert journal.meta_with_prefix("") == {"relist:g": "x", "commit:g:f": "x", "commit:ff:1": "x", "other": "x"}, \
+        "the folder's own records in meta go, no other folder's"
 
 
 def test_state_survives_reopen(tmp_path: Path) -> None:
