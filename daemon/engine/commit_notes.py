@@ -132,15 +132,15 @@ class CommitNotes:
                     pass  # tells nothing any more
                 else:
                     kept[key].append(n)
-        with self.j.transaction():
-            self.j.put_many(self.fid, "synced", list(landed.values()))
-            for key, ns in kept.items():
-                if len(ns) == len(notes[key]):
-                    continue
-                if ns:
-                    self.j.set_meta(key, _encode(ns))
-                else:
-                    self.j.delete_meta(key)
+        changed = {key: ns for key, ns in kept.items() if len(ns) != len(notes[key])}
+        if landed or changed:
+            with self.j.transaction():
+                self.j.put_many(self.fid, "synced", list(landed.values()))
+                for key, ns in changed.items():
+                    if ns:
+                        self.j.set_meta(key, _encode(ns))
+                    else:
+                        self.j.delete_meta(key)
         self._orphans = {key: seen for key, seen in self._orphans.items() if kept[key]}
         if landed:
             log.info("%s: %d uploads reached the server before a stop or failure kept their answer from the "
