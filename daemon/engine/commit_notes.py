@@ -30,7 +30,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,9 +60,9 @@ class _Note:
     inode: int
     base_rev: int
 
-    def landed_as(self, remote: RemoteEntry | None) -> bool:
-        return (remote is not None and remote.kind is Kind.FILE and remote.rev > self.base_rev
-                and remote.content_hash == self.content_hash and remote.executable == self.executable)
+    def landed_as(self, remote: RemoteEntry) -> bool:
+        return (remote.kind is Kind.FILE and remote.rev > self.base_rev and remote.content_hash == self.content_hash
+                and remote.executable == self.executable)
 
     def merge_base(self, remote: RemoteEntry) -> SyncedEntry:
         local = LocalEntry(self.path, Kind.FILE, self.size, self.mtime_ns, self.inode, self.executable,
@@ -88,23 +89,28 @@ class CommitNotes:
         self._orphans: dict[str, int] = {}
         self._look = True  # the journal may hold orphans not looked at yet: after a start, after a failed commit
 
-    def note(self, files: Sequence[tuple[str, LocalEntry, int | None]]) -> str:
-        """Durably note the files a commit is about to put, each as (path, the disk's row, the server revision it
-        replaces or None), before the request. Returns the note's key, which the record of the answer deletes.
-        Raises, and nothing must be sent, if the journal refuses."""
-        key = _prefix(self.fid) + uuid.uuid4().hex
-        self.j.set_meta(key, _encode([_Note(path, e.content_hash, e.executable, e.size, e.mtime_ns, e.inode,
-                                            base or 0) for path, e, base in files]))
-        return key
+    @contextmanager
+    def in_flight(self, files: Sequence[tuple[str, LocalEntry, int | None]]) -> Iterator[str | None]:
+        """Around a commit: durably note the files it puts, each as (path, the disk's row, the server revision it
+        replaces or None), and yield the note's key (None for no files), which the record of the answer passes to
+        `answered`. Raises before the commit, and nothing must be sent, if the journal refuses the note. A commit
+        that raises leaves its note an orphan, settled before the next plan (a kill leaves it to the next start)."""
+        key = None
+        if files:
+            key = _prefix(self.fid) + uuid.uuid4().hex
+            self.j.set_meta(key, _encode([_Note(path, e.content_hash, e.executable, e.size, e.mtime_ns, e.inode,
+                                                base or 0) for path, e, base in files]))
+        try:
+            yield key
+        except BaseException:
+            if key is not None:
+                self._look = True
+            raise
 
-    def answered(self, key: str) -> None:
+    def answered(self, key: str | None) -> None:
         """The commit's answer is recorded (call inside the transaction that records it)."""
-        self.j.delete_meta(key)
-
-    def unanswered(self) -> None:
-        """A commit noted failed before its answer was recorded: its note is an orphan, settled before the next
-        plan."""
-        self._look = True
+        if key is not None:
+            self.j.delete_meta(key)
 
     def settle(self, catch_ups: int) -> set[str]:
         """Settle the orphans (module docstring); `catch_ups` counts the feed's pulls that reached the server's

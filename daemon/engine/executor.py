@@ -385,20 +385,14 @@ class Executor:
     def _commit_group(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], result: BatchResult) -> None:
         moved = [(a.dst, a.local, None) for a in actions
                  if isinstance(a, MoveRemote) and a.local is not None and a.local.kind is Kind.FILE]
-        note = self.notes.note(moved) if moved else None  # a file's move, as an upload (commit_notes.py)
-        try:
-            with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
-                try:
-                    results = self.ctx.client.commit([self._op(a) for a in actions])  # split within server limits
-                except ServerUnavailable as exc:
-                    raise Offline(str(exc)) from exc
-                self._record_commits(actions, results, result)
-            if note is not None:
-                self.notes.answered(note)
-        except BaseException:
-            if note is not None:
-                self.notes.unanswered()
-            raise
+        # a file's move is noted as an upload is (commit_notes.py); no feed page between the request and its record
+        with self.notes.in_flight(moved) as note, self.ctx.remote_gate:  # (FolderContext.remote_gate)
+            try:
+                results = self.ctx.client.commit([self._op(a) for a in actions])  # split within the server's limits
+            except ServerUnavailable as exc:
+                raise Offline(str(exc)) from exc
+            self._record_commits(actions, results, result)
+            self.notes.answered(note)
 
     def _record_commits(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], results: list[CommitResult],
                         result: BatchResult) -> None:
@@ -522,17 +516,14 @@ class Executor:
         if not ready:
             return
         failing = {f.path for f in self.j.list_failures(self.fid)}
-        note = self.notes.note([(a.path, a.local, a.base_rev) for a, _ in ready])  # an unrecorded answer is settled
-        try:
-            with self.ctx.remote_gate:  # no feed page between the request and its record (FolderContext.remote_gate)
-                results = self.ctx.client.commit([op for _, op in ready])
-                self._record_uploads(ready, results, failing, result, note)
-        except BaseException:
-            self.notes.unanswered()  # a kill leaves the note too: the next start settles it (commit_notes.py)
-            raise
+        # noted, so an answer never recorded is settled (commit_notes.py); no feed page between the request and its
+        # record (FolderContext.remote_gate)
+        with self.notes.in_flight([(a.path, a.local, a.base_rev) for a, _ in ready]) as note, self.ctx.remote_gate:
+            results = self.ctx.client.commit([op for _, op in ready])
+            self._record_uploads(ready, results, failing, result, note)
 
     def _record_uploads(self, ready: list[tuple[Upload, PutOp]], results: list[CommitResult], failing: set[str],
-                        result: BatchResult, note: str) -> None:
+                        result: BatchResult, note: str | None) -> None:
         with self.j.transaction():  # one transaction for the whole round: thousands of small files commit at once
             self.notes.answered(note)
             remotes: list[RemoteEntry] = []

@@ -450,8 +450,7 @@ class FolderSync:
         paths = self._take(observer_idle)
         if not paths:
             try:
-                landed = self.executor.notes.settle(self.feed.state.catch_ups)  # orphans that waited on the feed
-                if landed:
+                if landed := self.executor.notes.settle(self.feed.state.catch_ups):  # orphans waiting on the feed
                     self.mark(sorted(landed))  # planned at the next turn, before anything says "Up to date"
                 else:
                     self._verify()
