@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, TypeVar
 
 from ferrysync.daemon.engine.landing import Landed, Staging, begin, finish, record_batch, stage
+from ferrysync.daemon.engine.write_notes import LandingNotes
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.model import RemoteEntry
 from ferrysync.daemon.planner import Action, Download
@@ -114,6 +115,8 @@ class SmallDownloads:
         groups = batches(downloads)
         workers = max(1, min(self.ctx.download_workers, os.cpu_count() or 1))  # see LANDERS
         unrecorded: list[Landed] = []
+        note: str | None = None  # the note of the batch whose files are `unrecorded` (write_notes.py)
+        notes = self.ex.notes.landings
         writing = self.ctx.engine_writes  # a batch's paths, from its landing until its record (engine_writes.py)
         registered: list[list[str]] = []  # the paths of the batches landing or landed and not released yet
         recorded: set[str] = set()  # paths recorded, and let go of then (`_record`); `_release` takes the rest
@@ -139,9 +142,12 @@ class SmallDownloads:
                     staged: list[Staging] = []
                     if len(registered) > 1:  # the batch before, recorded before this one is written
                         if unrecorded:
-                            self._record(unrecorded, result, recorded)
+                            self._record(unrecorded, note, result, recorded)
                             unrecorded = []  # (never recorded twice, whatever fails next)
                         self._release(registered.pop(0), recorded)
+                    # noted before its first file reaches its name, so a landing never recorded is settled from
+                    # what the indexer finds (write_notes.py)
+                    note = notes.note(LandingNotes.files(group))
                     futures = [landers.submit(self._stage_some, part, blocks, result, progress, staged, landed)
                                for part in _shares(group, workers)]
                     unrecorded = landed
@@ -163,7 +169,7 @@ class SmallDownloads:
                     pending.cancel()
                 try:
                     if unrecorded:
-                        self._record(unrecorded, result, recorded)
+                        self._record(unrecorded, note, result, recorded)
                 finally:
                     for paths in registered:
                         self._release(paths, recorded)
@@ -234,7 +240,7 @@ class SmallDownloads:
                      len(hashes), exc)
             return {}
 
-    def _record(self, landed: list[Landed], result: BatchResult, recorded: set[str]) -> None:
+    def _record(self, landed: list[Landed], note: str | None, result: BatchResult, recorded: set[str]) -> None:
         """Make the batch's renames durable, then record it in one transaction (which also makes each path ready
         for the indexer's look: `record_batch`); its paths are the engine's no longer (added to `recorded`)."""
         # sorted, not a set's order (which follows the paths' hashes): the same batch flushes its folders in the
@@ -242,8 +248,9 @@ class SmallDownloads:
         for folder in sorted({self.ex._abs(x.action.path).parent for x in landed}):
             fsio.fsync_dir(folder)  # the renames are durable before the journal says the files are there
         try:
-            record_batch(self.ex, landed)
+            record_batch(self.ex, landed, note)
         except Exception:
+            self.ex.notes.landings.missed()
             self.ex.held.hold(self.ex, landed)  # on disk all the same: recorded before the next plan
             raise
         paths = [x.action.path for x in landed]

@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ferrysync.daemon.engine.commit_notes import CommitNotes
 from ferrysync.daemon.engine.context import FolderContext
 from ferrysync.daemon.engine.download_batch import SmallDownloads, is_small
 from ferrysync.daemon.engine.held_records import HeldRecords
 from ferrysync.daemon.engine.landing import land, record_landed
+from ferrysync.daemon.engine.write_notes import CommitNotes, LandingNotes, WriteNotes
 from ferrysync.daemon.journal import Tree
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest
@@ -107,7 +107,7 @@ class Executor:
         self.j = ctx.journal
         self.fid = ctx.folder_id
         self.held = HeldRecords()  # downloads that landed and that the journal refused to record
-        self.notes = CommitNotes(self.j, self.fid)  # uploads in a commit whose answer may go unrecorded
+        self.notes = WriteNotes(self.j, self.fid)  # commits and landings whose record may go missing
 
     # -- batch orchestration ---------------------------------------------------------------------------------
 
@@ -385,14 +385,15 @@ class Executor:
     def _commit_group(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], result: BatchResult) -> None:
         moved = [(a.dst, a.local, None) for a in actions
                  if isinstance(a, MoveRemote) and a.local is not None and a.local.kind is Kind.FILE]
-        # a file's move is noted as an upload is (commit_notes.py); no feed page between the request and its record
-        with self.notes.in_flight(moved) as note, self.ctx.remote_gate:  # (FolderContext.remote_gate)
+        # a file's move is noted as an upload is (write_notes.py); no feed page between the request and its record
+        # (FolderContext.remote_gate)
+        with self.notes.commits.in_flight(CommitNotes.files(moved)) as note, self.ctx.remote_gate:
             try:
                 results = self.ctx.client.commit([self._op(a) for a in actions])  # split within the server's limits
             except ServerUnavailable as exc:
                 raise Offline(str(exc)) from exc
             self._record_commits(actions, results, result)
-            self.notes.answered(note)
+            self.notes.commits.answered(note)
 
     def _record_commits(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], results: list[CommitResult],
                         result: BatchResult) -> None:
@@ -516,16 +517,17 @@ class Executor:
         if not ready:
             return
         failing = {f.path for f in self.j.list_failures(self.fid)}
-        # noted, so an answer never recorded is settled (commit_notes.py); no feed page between the request and its
+        # noted, so an answer never recorded is settled (write_notes.py); no feed page between the request and its
         # record (FolderContext.remote_gate)
-        with self.notes.in_flight([(a.path, a.local, a.base_rev) for a, _ in ready]) as note, self.ctx.remote_gate:
+        noted = CommitNotes.files([(a.path, a.local, a.base_rev) for a, _ in ready])
+        with self.notes.commits.in_flight(noted) as note, self.ctx.remote_gate:
             results = self.ctx.client.commit([op for _, op in ready])
             self._record_uploads(ready, results, failing, result, note)
 
     def _record_uploads(self, ready: list[tuple[Upload, PutOp]], results: list[CommitResult], failing: set[str],
                         result: BatchResult, note: str | None) -> None:
         with self.j.transaction():  # one transaction for the whole round: thousands of small files commit at once
-            self.notes.answered(note)
+            self.notes.commits.answered(note)
             remotes: list[RemoteEntry] = []
             activities: list[tuple[str, str, str]] = []
             for (a, _), r in zip(ready, results, strict=True):
@@ -567,13 +569,16 @@ class Executor:
 
     def _download(self, a: Action, result: BatchResult) -> None:
         assert isinstance(a, Download)
-        landed = land(self, a, result)
-        try:
-            with self.j.transaction():
-                record_landed(self, landed)
-        except Exception:
-            self.held.hold(self, [landed])  # on disk all the same: recorded before the next plan (held_records.py)
-            raise
+        # noted, so a landing never recorded is settled from what the indexer finds (write_notes.py)
+        with self.notes.landings.in_flight(LandingNotes.files([a])) as note:
+            landed = land(self, a, result)
+            try:
+                with self.j.transaction():
+                    record_landed(self, landed)
+                    self.notes.landings.answered(note)
+            except Exception:
+                self.held.hold(self, [landed])  # on disk all the same: recorded before the next plan (held_records.py)
+                raise
         self.ctx.wake_indexer()
 
 # What reading or writing a path raises when the disk is no longer what its row says: re-plan, not an error.

@@ -450,7 +450,8 @@ class FolderSync:
         paths = self._take(observer_idle)
         if not paths:
             try:
-                if landed := self.executor.notes.settle(self.feed.state.catch_ups):  # orphans waiting on the feed
+                # orphans waiting on the feed or the indexer (write_notes.py)
+                if landed := self.executor.notes.settle(self.feed.state.catch_ups, observer_idle):
                     self.mark(sorted(landed))  # planned at the next turn, before anything says "Up to date"
                 else:
                     self._verify()
@@ -507,7 +508,8 @@ class FolderSync:
 
     def _round(self, paths: set[str], observer_idle: bool) -> None:
         self.executor.held.record(self.executor)  # what landed unrecorded, before anything is planned on it
-        paths = paths | self.executor.notes.settle(self.feed.state.catch_ups)  # uploads whose answer was lost
+        # writes whose record was lost (write_notes.py)
+        paths = paths | self.executor.notes.settle(self.feed.state.catch_ups, observer_idle)
         now = time.time()
         backed = self.journal.backed_off_paths(self.fid, now)
         if backed & paths:

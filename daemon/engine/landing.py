@@ -155,8 +155,9 @@ def record_landed(ex: Executor, landed: Landed) -> None:
     ex._recheck(a.path)
 
 
-def record_batch(ex: Executor, landed: Sequence[Landed]) -> None:
-    """`record_landed` for many files in ONE transaction, with one statement per table (a batch of small files)."""
+def record_batch(ex: Executor, landed: Sequence[Landed], note: str | None = None) -> None:
+    """`record_landed` for many files in ONE transaction, with one statement per table (a batch of small files);
+    `note`: the batch's landing note (write_notes.py), answered for the files recorded."""
     j, fid = ex.j, ex.fid
     paths = [x.action.path for x in landed]
     resumable = {t.path for t in j.list_transfers(fid) if t.direction == "download"}  # a big download's leftover
@@ -165,6 +166,7 @@ def record_batch(ex: Executor, landed: Sequence[Landed]) -> None:
         j.put_many(fid, "synced", [merge_base(x.local, x.action.remote) for x in landed])
         j.add_activities(fid, [(x.action.path, "downloaded", str(x.action.remote.size)) for x in landed])
         j.clear_failures(fid, paths)
+        ex.notes.landings.answered(note, paths)
         for x in landed:
             if x.action.path in resumable:
                 forget_resume(j, fid, x.action.path)

@@ -69,7 +69,7 @@ class FeedState:
     error: str | None = None  # e.g. the device token was revoked
     retry_at: float | None = None  # when offline: the next attempt (unix time)
     server_seq: Cursor = 0  # the server's feed position last seen (for status)
-    catch_ups: int = 0  # pulls that reached the server's sequence so far (engine/commit_notes.py waits on it)
+    catch_ups: int = 0  # pulls that reached the server's sequence so far (engine/write_notes.py waits on it)
 
 
 class FeedReader:

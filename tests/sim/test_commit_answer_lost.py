@@ -6,7 +6,7 @@ the file again meanwhile; at the restart the journal's merge base was the versio
 held the upload and the disk the new save, so the planner kept the save as a conflicted copy of an upload nobody
 else had touched. An answer lost on the network, or refused by a full journal, does the same. Now the executor
 notes each commit in the journal before sending it, and the folder settles a note left behind against what the
-server shows (engine/commit_notes.py).
+server shows (engine/write_notes.py).
 """
 
 from __future__ import annotations
