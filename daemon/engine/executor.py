@@ -383,11 +383,10 @@ class Executor:
         return MoveOp(to_server(p, a.src), to_server(p, a.dst), a.base_rev)
 
     def _commit_group(self, actions: list[MkdirRemote | DeleteRemote | MoveRemote], result: BatchResult) -> None:
-        moved = [(a.dst, a.local, None) for a in actions
-                 if isinstance(a, MoveRemote) and a.local is not None and a.local.kind is Kind.FILE]
-        # a file's move is noted as an upload is (write_notes.py); no feed page between the request and its record
+        moved = self.notes.commits.moves(a for a in actions if isinstance(a, MoveRemote))
+        # a move is noted as an upload is (write_notes.py); no feed page between the request and its record
         # (FolderContext.remote_gate)
-        with self.notes.commits.in_flight(CommitNotes.files(moved)) as note, self.ctx.remote_gate:
+        with self.notes.commits.in_flight(moved) as note, self.ctx.remote_gate:
             try:
                 results = self.ctx.client.commit([self._op(a) for a in actions])  # split within the server's limits
             except ServerUnavailable as exc:

@@ -17,7 +17,8 @@ commit) or batch (a landing), and the transaction that records the write removes
 an orphan, and before each plan the folder settles the orphans against the journal's rows:
 
 - a commit (`CommitNotes`), file by file: content and executable bit, the stat the upload read (the merge base's
-  disk half) and the server revision it builds on. A file's move is noted the same way under its new name.
+  disk half) and the server revision it builds on. A move is noted the same way, each file under its new name (a
+  folder's: every file inside it).
   - The server's row is a newer revision with exactly the noted content, and the merge base is older: the upload
     landed. The merge base becomes that revision with the noted stat, as the lost record would have made it.
   - The server holds a newer revision with other content, or the merge base moved past the noted base: the note
@@ -50,7 +51,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from ferrysync.daemon.planner import Download, merge_base
+from ferrysync.daemon.planner import Download, MoveRemote, merge_base
 
 if TYPE_CHECKING:
     from ferrysync.daemon.journal import Journal
@@ -207,6 +208,23 @@ class CommitNotes(_Notes[_Commit]):
         """The notes of a commit's files, each as (path, the disk's row, the server revision it replaces or None)."""
         return [_Commit(path, e.content_hash, e.executable, e.size, e.mtime_ns, e.inode, base or 0)
                 for path, e, base in files]
+
+    def moves(self, moves: Iterable[MoveRemote]) -> list[_Commit]:
+        """The notes of moves that follow the disk: each file that the record would re-root, under its new name
+        with the disk's row there (a folder's move: every file inside it that has a merge base)."""
+        out: list[tuple[str, LocalEntry, int | None]] = []
+        for a in moves:
+            if a.local is None or a.local.kind is Kind.SYMLINK:
+                continue
+            if a.local.kind is Kind.FILE:
+                out.append((a.dst, a.local, None))
+                continue
+            local = {e.path: e for e in self.j.descendants(self.fid, "local", a.dst)}
+            for e in self.j.descendants(self.fid, "synced", a.src):
+                row = local.get(a.dst + e.path[len(a.src):])
+                if e.kind is Kind.FILE and isinstance(row, LocalEntry) and row.kind is Kind.FILE:
+                    out.append((row.path, row, None))
+        return self.files(out)
 
     def settle(self, catch_ups: int) -> dict[str, SyncedEntry]:
         """The merge bases of the orphans' uploads that landed, written; `catch_ups` counts the feed's pulls that

@@ -25,6 +25,7 @@ T = 1_700_000_000_000_000_000
 
 def _save(d: Device, rel: str, body: bytes, when: int) -> None:
     p = d.root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
     p.write_bytes(body)
     os.utime(p, ns=(when, when))
     d.events.append(rel)
@@ -158,6 +159,35 @@ def test_a_save_after_a_move_whose_answer_was_lost_is_an_edit_of_it(
     sim.settle()
     for d in (amy, ben):
         assert _files(d) == {"final.txt": b"amy's text, edited"}, f"{d.name}: nobody else edited final.txt"
+
+
+def test_a_save_after_a_folder_move_whose_answer_was_lost_is_an_edit_of_it(
+        sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for a folder's rename: every file inside is noted under its new name."""
+    amy, ben = sim.devices
+    _save(amy, "docs/a.txt", b"amy's a", T)
+    _save(amy, "docs/sub/b.txt", b"amy's b", T + 1)
+    amy.events += ["docs", "docs/sub"]
+    sim.settle()
+    (amy.root / "docs").rename(amy.root / "papers")
+    amy.events += ["docs", "papers"]
+    fired = _at_commit(sim, monkeypatch, amy, "after", _kill("amy killed after the server moved the folder"))
+    for _ in range(5):  # the rename's halves wait a moment to be planned as one move (invariant 9)
+        with sim.acting(amy):
+            amy.turn()
+        if fired:
+            break
+        sim._clock += 1.0
+    assert fired
+    assert {p: b for p, b in sim.cloud.live_files(PREFIX).items() if b is not None} == {
+        "papers/a.txt": b"amy's a", "papers/sub/b.txt": b"amy's b"}, "the server moved it"
+    assert amy.journal.get_synced(amy.cfg.id, "papers/a.txt") is None, "the answer was not recorded"
+
+    _save(amy, "papers/a.txt", b"amy's a, edited", T + 10**9)
+    _save(amy, "papers/sub/b.txt", b"amy's b, edited", T + 10**9 + 1)
+    sim.settle()
+    for d in (amy, ben):
+        assert _files(d) == {"papers/a.txt": b"amy's a, edited", "papers/sub/b.txt": b"amy's b, edited"}, d.name
 
 
 def test_a_commit_that_never_reached_the_server_leaves_no_note_behind(
