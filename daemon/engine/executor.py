@@ -23,8 +23,15 @@ from ferrysync.daemon.engine.context import FolderContext
 from ferrysync.daemon.engine.download_batch import SmallDownloads, is_small
 from ferrysync.daemon.engine.held_records import HeldRecords
 from ferrysync.daemon.engine.landing import land, record_landed
+from ferrysync.daemon.engine.local_actions import (
+    GuardFailed,
+    conflict_copy,
+    delete_local,
+    mkdir_local,
+    move_local,
+    reroot,
+)
 from ferrysync.daemon.engine.write_notes import CommitNotes, LandingNotes, WriteNotes
-from ferrysync.daemon.journal import Tree
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.local.chunker import FileChangedWhileReading, FileDigest
 from ferrysync.daemon.local.marker import RootUnavailable, check_marker
@@ -74,15 +81,6 @@ log = logging.getLogger(__name__)
 
 class Offline(Exception):
     """The server stopped answering in the middle of a batch."""
-
-
-class GuardFailed(Exception):
-    """The disk or the server moved on since planning: re-plan, record nothing (and `also`, the paths that
-    stand in the way, e.g. a file where this path needs a folder)."""
-
-    def __init__(self, message: str, also: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.also = also
 
 
 @dataclass
@@ -201,13 +199,13 @@ class Executor:
         elif isinstance(a, Defer):
             result.retry.add(a.path)
         elif isinstance(a, DeleteLocal):
-            self._delete_local(a)
+            delete_local(self, a)
         elif isinstance(a, MkdirLocal):
-            self._mkdir_local(a)
+            mkdir_local(self, a)
         elif isinstance(a, MoveLocal):
-            self._move_local(a)
+            move_local(self, a)
         elif isinstance(a, ConflictCopy):
-            self._conflict_copy(a, result)
+            conflict_copy(self, a, result)
         else:  # pragma: no cover - every action class is handled above
             raise TypeError(f"unexpected action {a!r}")
 
@@ -273,105 +271,6 @@ class Executor:
         ):
             raise GuardFailed(f"{path} changed on disk")
 
-    def _delete_local(self, a: DeleteLocal) -> None:
-        self._writable()
-        self._check_disk(a.path, a.expect_local)
-        target = self._abs(a.path)
-        if a.expect_local.kind is Kind.DIR:
-            try:
-                fsio.rmdir(target)  # only an empty folder: its content was planned on its own
-            except OSError as exc:
-                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                    raise GuardFailed(f"{a.path} is not empty") from exc
-                raise
-        else:
-            move_to_trash(self.ctx.root, a.path, use_os_trash=self.ctx.use_os_trash)
-        with self.j.transaction():
-            self.j.delete_local(self.fid, a.path)
-            self.j.delete_synced(self.fid, a.path)
-            self.j.add_activity(self.fid, a.path, "deleted", "local")
-            self._recheck(a.path)
-        self.ctx.wake_indexer()
-
-    def _local_row(self, path: str) -> LocalEntry:
-        """A folder's row as it is now (a folder has no content the user could change under us)."""
-        disk = stat_entry(self.ctx.root, path)
-        if disk is None:
-            raise GuardFailed(f"{path} vanished")
-        return disk.to_local()
-
-    def _mkdir_local(self, a: MkdirLocal) -> None:
-        self._writable()
-        target = self._abs(a.path)
-        disk = stat_entry(self.ctx.root, a.path)
-        if disk is not None and disk.kind is not Kind.DIR:
-            raise GuardFailed(f"{a.path} is a {disk.kind.value} on disk")
-        self._make_dirs(a.path, target)
-        local = self._local_row(a.path)
-        with self.j.transaction():
-            self.j.put_local(self.fid, local)
-            self.j.put_synced(self.fid, merge_base(local, a.remote))
-            self._recheck(a.path)
-        self.ctx.wake_indexer()
-
-    def _reroot(self, tree: Tree, src: str, dst: str) -> None:
-        """Move a row and its subtree from `src` to `dst` in one tree, changing nothing but paths."""
-        top = self.j.get(self.fid, tree, src)
-        rows = ([top] if top is not None else []) + self.j.descendants(self.fid, tree, src)
-        for e in rows:
-            moved = replace(e, path=dst + e.path[len(src):])
-            if isinstance(e, LocalEntry) and isinstance(moved, LocalEntry):
-                chunks = self.j.local_chunks(self.fid, e.path)  # keep the block index for chunk reuse
-                self.j.delete_local(self.fid, e.path)
-                self.j.put_local(self.fid, moved, chunks)
-            else:
-                self.j.delete(self.fid, tree, e.path)
-                self.j.put(self.fid, tree, moved)
-
-    def _move_local(self, a: MoveLocal) -> None:
-        self._writable()
-        self._check_disk(a.src, a.expect_local)
-        dst = self._abs(a.dst)
-        if a.src.casefold() != a.dst.casefold() and stat_entry(self.ctx.root, a.dst) is not None:
-            raise GuardFailed(f"{a.dst} is taken on disk")
-        self._make_dirs(a.dst, dst.parent)
-        src = self._abs(a.src)
-        try:
-            if a.src.casefold() == a.dst.casefold():  # case-only rename: via a temporary name (case-insensitive)
-                tmp = src.with_name(f".ferry-tmp-mv-{os.getpid()}-{src.name}")
-                fsio.rename_noreplace(src, tmp)
-                fsio.rename_noreplace(tmp, dst)
-            else:
-                fsio.rename_noreplace(src, dst)  # a name the user took meanwhile is never overwritten
-        except FileExistsError as exc:
-            raise GuardFailed(f"{a.dst} is taken on disk") from exc
-        with self.j.transaction():
-            self._reroot("local", a.src, a.dst)
-            self._reroot("synced", a.src, a.dst)
-            self.j.add_activity(self.fid, a.dst, "moved", f"down from {a.src}")
-            self._recheck(a.src, a.dst)
-        self.ctx.wake_indexer()
-
-    def _conflict_copy(self, a: ConflictCopy, result: BatchResult) -> None:
-        self._writable()
-        self._check_disk(a.path, a.expect_local)
-        if stat_entry(self.ctx.root, a.copy_name) is not None:
-            raise GuardFailed(f"{a.copy_name} is taken")
-        try:
-            fsio.rename_noreplace(self._abs(a.path), self._abs(a.copy_name))
-        except FileExistsError as exc:
-            raise GuardFailed(f"{a.copy_name} is taken") from exc
-        with self.j.transaction():
-            self._reroot("local", a.path, a.copy_name)
-            self.j.delete_synced(self.fid, a.path)
-            self.j.add_conflict(self.fid, a.copy_name, a.path)
-            self._recheck(a.path, a.copy_name)
-        self.ctx.wake_indexer()
-        result.conflicts.append(a.copy_name)
-        result.retry.add(a.copy_name)  # the renamed file uploads once the observer has indexed it
-        if a.remote is not None and a.remote.kind is Kind.FILE:
-            self._download(Download(a.path, a.remote, None), result)
-
     # -- server ops ------------------------------------------------------------------------------------------
 
     def _op(self, a: MkdirRemote | DeleteRemote | MoveRemote) -> CommitOp:
@@ -412,9 +311,9 @@ class Executor:
                     self.j.delete_synced(self.fid, a.path)
                     self.j.add_activity(self.fid, a.path, "deleted", "up")
                 else:
-                    self._reroot("remote", a.src, a.dst)
+                    reroot(self, "remote", a.src, a.dst)
                     if a.local is not None:
-                        self._reroot("synced", a.src, a.dst)
+                        reroot(self, "synced", a.src, a.dst)
                         self.j.add_activity(self.fid, a.dst, "moved", f"up from {a.src}")
                     else:
                         self.j.delete_synced(self.fid, a.src)

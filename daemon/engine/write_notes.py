@@ -5,12 +5,14 @@ daemon killed between the write and that record, an answer lost on its way back 
 server committed), or a journal that refused the record (a full disk) leaves the write done and the merge base
 older. Alone that is harmless: the feed, or the indexer, brings the new version, and it matches the other side.
 But once the other side changes too, both look changed since the merge base, and the planner keeps a conflicted
-copy of the device's own write, which nobody else touched. Both ways were found by
-tests/e2e/test_journal_disk_refuses.py (a daemon killed with -9), and are replayed in
-tests/sim/test_commit_answer_lost.py and tests/sim/test_download_record_lost.py:
+copy of the device's own write, which nobody else touched. An upload and a download were found that way by
+tests/e2e/test_journal_disk_refuses.py (a daemon killed with -9), moves by reading the code after them; all are
+replayed in tests/sim/test_commit_answer_lost.py and tests/sim/test_download_record_lost.py:
 
-- an upload: the server committed it, the user saved the file again before the restart;
-- a download: it reached its name, another device uploaded the next version before the restart.
+- an upload, or a move made on the disk: the server committed it, the user saved the file again before the
+  restart;
+- a download, or a move from the server: it reached its name, another device uploaded the next version before
+  the restart.
 
 So before the write the executor notes in the journal what it is about to write, one meta row per request (a
 commit) or batch (a landing), and the transaction that records the write removes the note. A note still there is
@@ -26,7 +28,8 @@ an orphan, and before each plan the folder settles the orphans against the journ
   - Otherwise the answer may still be on its way through the feed. The note waits until a pull of the feed that
     began after the orphan was first seen has caught up: by then the server shows every commit made before, so
     the upload never landed, and the note is dropped.
-- a landing (`LandingNotes`), file by file: the server's entry it writes.
+- a landing (`LandingNotes`), file by file: the server's entry it writes (a move from the server followed on the
+  disk: each file under its new name, with the merge base the record would re-root there).
   - The indexer's row for the path holds exactly the noted content, and the merge base is older than the noted
     revision: the download landed (those bytes on the disk are proof enough, whoever wrote them). The merge base
     becomes the noted revision with the disk's stat, as the lost record would have made it.
@@ -51,7 +54,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
-from ferrysync.daemon.planner import Download, MoveRemote, merge_base
+from ferrysync.daemon.planner import Download, MoveLocal, MoveRemote, merge_base
 
 if TYPE_CHECKING:
     from ferrysync.daemon.journal import Journal
@@ -263,6 +266,15 @@ class LandingNotes(_Notes[_Landing]):
     @staticmethod
     def files(downloads: Iterable[Download]) -> list[_Landing]:
         return [_Landing(d.remote if d.remote.path == d.path else replace(d.remote, path=d.path)) for d in downloads]
+
+    def moves(self, a: MoveLocal) -> list[_Landing]:
+        """The notes of a move followed on the disk: each file whose merge base the record re-roots, under its new
+        name, as the record would make it (its revision kept: module docstring of planner/actions.py, MoveLocal)."""
+        rows = [*([] if a.expect_local.kind is Kind.DIR else [self.j.get_synced(self.fid, a.src)]),
+                *self.j.descendants(self.fid, "synced", a.src)]
+        return [_Landing(RemoteEntry(a.dst + e.path[len(a.src):], Kind.FILE, e.file_id, e.rev, e.size, e.mtime_ns,
+                                     e.executable, e.content_hash, e.blocks))
+                for e in rows if isinstance(e, SyncedEntry) and e.kind is Kind.FILE]
 
     def settle(self, indexed: bool) -> dict[str, SyncedEntry]:
         """The merge bases of the orphans' downloads found on the disk, written; `indexed`: the indexer has no path

@@ -177,3 +177,36 @@ def test_a_journal_without_notes_is_looked_at_once_after_a_start(sim: Simulation
                 ben.turn()
     assert (ben.root / "f2.txt").read_bytes() == b"xx"
     assert [c for c in looks if c.startswith("landing:")] == [f"landing:{ben.cfg.id}:"]
+
+
+@pytest.mark.parametrize("moved", ["a file", "a folder"])
+def test_a_move_from_the_server_killed_before_its_record_is_no_conflict_with_the_next_version(
+        sim: Simulation, moved: str) -> None:
+    """The same for a move the server made, followed on ben's disk: killed after the rename and before its record,
+    the moved file must still be the synced version when amy's next version of it arrives."""
+    amy, ben = sim.devices
+    _save(amy, "d/e.txt", b"first version", T)
+    amy.events.append("d")
+    sim.settle()
+    src, dst, path = ("d/e.txt", "d/f.txt", "d/f.txt") if moved == "a file" else ("d", "g", "g/e.txt")
+    (amy.root / src).rename(amy.root / dst)
+    amy.events += [src, dst]
+    for _ in range(5):  # the rename's halves wait a moment to be planned as one move (invariant 9)
+        with sim.acting(amy):
+            amy.turn()
+        sim._clock += 1.0
+    with sim.acting(ben):
+        ben.pull()
+    with _killed_once_landed(str(ben.root / dst)) as fired, sim.acting(ben):
+        ben.folder.step()
+    assert fired, "the move landed on ben's disk, and the daemon was killed"
+    assert ben.journal.get_synced(ben.cfg.id, path) is None, "the move was not recorded"
+
+    _save(amy, path, b"amy's second version", T + 10**9)
+    with sim.acting(amy):
+        amy.turn()
+    with sim.acting(ben):
+        ben.pull()
+    sim.settle()
+    for d in (amy, ben):
+        assert _files(d) == {path: b"amy's second version"}, d.name
