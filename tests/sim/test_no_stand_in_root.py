@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from simworld import Knobs, Simulation
 
-from ferrysync.daemon.engine.executor import GuardFailed
+from ferrysync.daemon.engine.local_actions import GuardFailed
 
 
 def test_a_vanished_root_is_not_recreated_by_a_mkdir(tmp_path: Path) -> None:
