@@ -107,6 +107,13 @@ class Executor:
         self.held = HeldRecords()  # downloads that landed and that the journal refused to record
         self.notes = WriteNotes(self.j, self.fid)  # commits and landings whose record may go missing
 
+    def settle(self, catch_ups: int, indexed: bool) -> set[str]:
+        """Before a plan, and at idle turns: record the downloads held since the journal refused their record
+        (held_records.py), then settle the notes of writes whose record was lost (write_notes.py; `catch_ups`
+        and `indexed` as there). The paths whose merge base moved, to plan. Raises if the journal refuses."""
+        self.held.record(self)  # first: a note whose write it records is then simply dropped
+        return self.notes.settle(catch_ups, indexed)
+
     # -- batch orchestration ---------------------------------------------------------------------------------
 
     def run(self, actions: Iterable[Action]) -> BatchResult:

@@ -450,8 +450,7 @@ class FolderSync:
         paths = self._take(observer_idle)
         if not paths:
             try:
-                # orphans waiting on the feed or the indexer (write_notes.py)
-                if landed := self.executor.notes.settle(self.feed.state.catch_ups, observer_idle):
+                if landed := self.executor.settle(self.feed.state.catch_ups, observer_idle):  # waiting on feed/indexer
                     self.mark(sorted(landed))  # planned at the next turn, before anything says "Up to date"
                 else:
                     self._verify()
@@ -507,9 +506,7 @@ class FolderSync:
         return rows
 
     def _round(self, paths: set[str], observer_idle: bool) -> None:
-        self.executor.held.record(self.executor)  # what landed unrecorded, before anything is planned on it
-        # writes whose record was lost (write_notes.py)
-        paths = paths | self.executor.notes.settle(self.feed.state.catch_ups, observer_idle)
+        paths = paths | self.executor.settle(self.feed.state.catch_ups, observer_idle)  # before anything is planned
         now = time.time()
         backed = self.journal.backed_off_paths(self.fid, now)
         if backed & paths:
