@@ -255,7 +255,11 @@ class Executor:
         finally:
             if made:  # what the engine wrote is looked at, not left to an event (a folder deleted meanwhile
                 # may be waiting for its rename's other half: its rows say gone while the disk has it again)
-                self._recheck(*made)
+                try:
+                    self._recheck(*made)
+                except Exception:  # the journal refuses (a full disk): the local observer holds them in memory
+                    self.ctx.look_again(made)  # (found by the simulation's seed 1000046)
+                    raise
                 self.ctx.wake_indexer()
 
     def _disk_disagreed(self, path: str, result: BatchResult) -> None:

@@ -188,9 +188,13 @@ def _keep_displaced(ex: Executor, path: str, displaced: Path, result: BatchResul
         result.trashed.append(path)
         return
     log.warning("%s: %s was saved while its download landed; kept as %s", ex.fid, path, copy)
-    with ex.j.transaction():
-        ex.j.add_conflict(ex.fid, copy, path)
-        ex._recheck(copy)
+    try:
+        with ex.j.transaction():
+            ex.j.add_conflict(ex.fid, copy, path)
+            ex._recheck(copy)
+    except Exception:  # the journal refuses (a full disk): the copy is on disk all the same, and must be found
+        ex.ctx.look_again([copy])
+        raise
     result.conflicts.append(copy)
     result.retry.add(copy)
 

@@ -669,6 +669,9 @@ class Simulation:
             if disk != server:
                 raise NotConverged(f"seed {self.seed}: {d.name} says idle but differs from the server: "
                                    f"{_diff(disk, server)}")
+            notes = d.journal.meta_with_prefix(f"landing:{d.cfg.id}:")
+            if notes:  # an idle device has indexed every path: each note was settled or dropped (write_notes.py)
+                raise NotConverged(f"seed {self.seed}: {d.name} says idle with landing notes left: {notes}")
             if self.modes and d.modes() != self.cloud.live_modes(PREFIX):
                 raise NotConverged(f"seed {self.seed}: {d.name} says idle but its executable bits differ from the "
                                    f"server's: {_diff(d.modes(), self.cloud.live_modes(PREFIX))}")

@@ -109,6 +109,9 @@ EXTENDED_REGRESSIONS: dict[int, tuple[float, str]] = {  # seed: (Knobs.disk_full
     1100442: (0.02, "a folder made by a download's MkdirLocal, its record refused by a full disk, and then the record"
                     " of that failure refused too: the folder stayed on disk unknown to the journal while the device "
                     "said idle (the paths are now held in memory by the local observer until the journal takes them)"),
+    1000046: (0.02, "a download made its missing parent folder, and the journal refused to queue that folder for the "
+                    "indexer (a full disk): the failure's own look covered the file only, so the folder stayed on "
+                    "disk unknown while the device said idle (the folders made are now held in memory as above)"),
 }
 
 
