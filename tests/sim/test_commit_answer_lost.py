@@ -11,29 +11,14 @@ server shows (engine/write_notes.py).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
+from lost_records import T, files, rename, save
 from simworld import PREFIX, Crash, Device, Simulation
-
-T = 1_700_000_000_000_000_000
-
-
-def _save(d: Device, rel: str, body: bytes, when: int) -> None:
-    p = d.root / rel
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(body)
-    os.utime(p, ns=(when, when))
-    d.events.append(rel)
-
-
-def _files(d: Device) -> dict[str, bytes]:
-    return {p.relative_to(d.root).as_posix(): p.read_bytes() for p in d.root.rglob("*")
-            if p.is_file() and ".ferry" not in p.relative_to(d.root).parts}
 
 
 def _at_commit(sim: Simulation, monkeypatch: pytest.MonkeyPatch, device: Device, stage: str,
@@ -70,9 +55,9 @@ def _journal_full() -> sqlite3.OperationalError:
 def test_a_save_after_an_upload_whose_answer_was_lost_is_an_edit_of_it(
         sim: Simulation, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     amy, ben = sim.devices
-    _save(amy, "notes.txt", b"amy's first version", T)
+    save(amy, "notes.txt", b"amy's first version", T)
     sim.settle()
-    _save(amy, "notes.txt", b"amy's second version", T + 10**9)
+    save(amy, "notes.txt", b"amy's second version", T + 10**9)
 
     refusing: list[bool] = []
 
@@ -101,13 +86,13 @@ def test_a_save_after_an_upload_whose_answer_was_lost_is_an_edit_of_it(
     assert synced.rev == remote.rev, "the answer was not recorded"
     refusing.clear()  # the disk takes writes again
 
-    _save(amy, "notes.txt", b"amy's third version", T + 2 * 10**9)  # before amy's engine hears of the upload
+    save(amy, "notes.txt", b"amy's third version", T + 2 * 10**9)  # before amy's engine hears of the upload
     sim.settle()
 
     for d in (amy, ben):
-        files = _files(d)
-        assert [p for p in files if "conflicted copy" in p] == [], f"{d.name}: nobody else edited notes.txt"
-        assert files == {"notes.txt": b"amy's third version"}
+        seen = files(d)
+        assert [p for p in seen if "conflicted copy" in p] == [], f"{d.name}: nobody else edited notes.txt"
+        assert seen == {"notes.txt": b"amy's third version"}
     assert b"amy's second version" in sim.cloud.every_version(), "the upload stays a revision on the server"
 
 
@@ -116,23 +101,23 @@ def test_an_edit_from_another_device_on_top_of_the_lost_upload_is_still_a_confli
     """The note settles only this device's own upload: ben edited the file after it, and amy saved again without
     seeing ben's edit, so both saves are kept (one as a conflicted copy), and amy's upload stays a revision."""
     amy, ben = sim.devices
-    _save(amy, "notes.txt", b"amy's first version", T)
+    save(amy, "notes.txt", b"amy's first version", T)
     sim.settle()
-    _save(amy, "notes.txt", b"amy's second version", T + 10**9)
+    save(amy, "notes.txt", b"amy's second version", T + 10**9)
     fired = _at_commit(sim, monkeypatch, amy, "after", _kill("amy killed after the server committed"))
     with sim.acting(amy):
         amy.turn()
     assert fired
     with sim.acting(ben):
         ben.turn()  # ben gets amy's second version...
-    assert _files(ben) == {"notes.txt": b"amy's second version"}
-    _save(ben, "notes.txt", b"ben's edit", T + 2 * 10**9)
+    assert files(ben) == {"notes.txt": b"amy's second version"}
+    save(ben, "notes.txt", b"ben's edit", T + 2 * 10**9)
     with sim.acting(ben):
         ben.turn()  # ...and edits it
-    _save(amy, "notes.txt", b"amy's third version", T + 3 * 10**9)
+    save(amy, "notes.txt", b"amy's third version", T + 3 * 10**9)
     sim.settle()
     for d in (amy, ben):
-        assert sorted(_files(d).values()) == [b"amy's third version", b"ben's edit"], d.name
+        assert sorted(files(d).values()) == [b"amy's third version", b"ben's edit"], d.name
     assert b"amy's second version" in sim.cloud.every_version()
 
 
@@ -140,54 +125,40 @@ def test_a_save_after_a_move_whose_answer_was_lost_is_an_edit_of_it(
         sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same for a rename: killed after the server moved the file, the user edits it under its new name."""
     amy, ben = sim.devices
-    _save(amy, "draft.txt", b"amy's text", T)
+    save(amy, "draft.txt", b"amy's text", T)
     sim.settle()
-    (amy.root / "draft.txt").rename(amy.root / "final.txt")
-    amy.events += ["draft.txt", "final.txt"]
     fired = _at_commit(sim, monkeypatch, amy, "after", _kill("amy killed after the server moved the file"))
-    for _ in range(5):  # the rename's halves wait a moment to be planned as one move (invariant 9)
-        with sim.acting(amy):
-            amy.turn()
-        if fired:
-            break
-        sim._clock += 1.0
+    rename(sim, amy, "draft.txt", "final.txt", lambda: bool(fired))
     assert fired
     assert sim.cloud.live_files(PREFIX) == {"final.txt": b"amy's text"}, "the server moved it"
     assert amy.journal.get_synced(amy.cfg.id, "final.txt") is None, "the answer was not recorded"
 
-    _save(amy, "final.txt", b"amy's text, edited", T + 10**9)
+    save(amy, "final.txt", b"amy's text, edited", T + 10**9)
     sim.settle()
     for d in (amy, ben):
-        assert _files(d) == {"final.txt": b"amy's text, edited"}, f"{d.name}: nobody else edited final.txt"
+        assert files(d) == {"final.txt": b"amy's text, edited"}, f"{d.name}: nobody else edited final.txt"
 
 
 def test_a_save_after_a_folder_move_whose_answer_was_lost_is_an_edit_of_it(
         sim: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:
     """The same for a folder's rename: every file inside is noted under its new name."""
     amy, ben = sim.devices
-    _save(amy, "docs/a.txt", b"amy's a", T)
-    _save(amy, "docs/sub/b.txt", b"amy's b", T + 1)
+    save(amy, "docs/a.txt", b"amy's a", T)
+    save(amy, "docs/sub/b.txt", b"amy's b", T + 1)
     amy.events += ["docs", "docs/sub"]
     sim.settle()
-    (amy.root / "docs").rename(amy.root / "papers")
-    amy.events += ["docs", "papers"]
     fired = _at_commit(sim, monkeypatch, amy, "after", _kill("amy killed after the server moved the folder"))
-    for _ in range(5):  # the rename's halves wait a moment to be planned as one move (invariant 9)
-        with sim.acting(amy):
-            amy.turn()
-        if fired:
-            break
-        sim._clock += 1.0
+    rename(sim, amy, "docs", "papers", lambda: bool(fired))
     assert fired
     assert {p: b for p, b in sim.cloud.live_files(PREFIX).items() if b is not None} == {
         "papers/a.txt": b"amy's a", "papers/sub/b.txt": b"amy's b"}, "the server moved it"
     assert amy.journal.get_synced(amy.cfg.id, "papers/a.txt") is None, "the answer was not recorded"
 
-    _save(amy, "papers/a.txt", b"amy's a, edited", T + 10**9)
-    _save(amy, "papers/sub/b.txt", b"amy's b, edited", T + 10**9 + 1)
+    save(amy, "papers/a.txt", b"amy's a, edited", T + 10**9)
+    save(amy, "papers/sub/b.txt", b"amy's b, edited", T + 10**9 + 1)
     sim.settle()
     for d in (amy, ben):
-        assert _files(d) == {"papers/a.txt": b"amy's a, edited", "papers/sub/b.txt": b"amy's b, edited"}, d.name
+        assert files(d) == {"papers/a.txt": b"amy's a, edited", "papers/sub/b.txt": b"amy's b, edited"}, d.name
 
 
 def test_a_commit_that_never_reached_the_server_leaves_no_note_behind(
@@ -195,9 +166,9 @@ def test_a_commit_that_never_reached_the_server_leaves_no_note_behind(
     """The network drops before the server saw the commit: the note waits for the feed, then goes; the file is sent
     again and no note stays in the journal."""
     amy, _ = sim.devices
-    _save(amy, "a.txt", b"first", T)
+    save(amy, "a.txt", b"first", T)
     sim.settle()
-    _save(amy, "a.txt", b"second", T + 10**9)
+    save(amy, "a.txt", b"second", T + 10**9)
 
     def fault() -> None:
         raise requests.ConnectionError("simulated: the network drops before the commit")
@@ -214,19 +185,22 @@ def test_a_commit_that_never_reached_the_server_leaves_no_note_behind(
 
 
 def test_a_journal_without_notes_is_looked_at_once_after_a_start(sim: Simulation) -> None:
-    """Settling costs nothing while no commit failed: one look at the journal after a start, none after."""
-    amy, _ = sim.devices
+    """Settling costs nothing while no write failed: one look at the journal for each kind of note after a start,
+    none after (amy's commits of uploads, ben's landings of downloads)."""
+    amy, ben = sim.devices
     looks: list[str] = []
-    meta = amy.journal.meta_with_prefix
+    for d in (amy, ben):
+        meta = d.journal.meta_with_prefix
 
-    def counting(prefix: str) -> dict[str, str]:
-        looks.append(prefix)
-        return meta(prefix)
+        def counting(prefix: str, meta: Callable[[str], dict[str, str]] = meta) -> dict[str, str]:
+            looks.append(prefix)
+            return meta(prefix)
 
-    amy.journal.meta_with_prefix = counting  # type: ignore[method-assign]
+        d.journal.meta_with_prefix = counting  # type: ignore[method-assign]
     for n in range(3):
-        _save(amy, f"f{n}.txt", b"x" * n, T + n)
-        with sim.acting(amy):
-            amy.turn()
-    assert sim.cloud.live_files(PREFIX)["f2.txt"] == b"xx"
-    assert [c for c in looks if c.startswith("commit:")] == [f"commit:{amy.cfg.id}:"]
+        save(amy, f"f{n}.txt", b"x" * n, T + n)
+        for d in (amy, ben, ben):
+            with sim.acting(d):
+                d.turn()
+    assert (ben.root / "f2.txt").read_bytes() == b"xx"
+    assert sorted(looks) == sorted(f"{kind}:{d.cfg.id}:" for kind in ("commit", "landing") for d in (amy, ben))

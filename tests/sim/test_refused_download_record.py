@@ -14,6 +14,7 @@ import sqlite3
 
 import pytest
 from exchange_race import download_over_a_file
+from lost_records import files
 from simworld import Device, Simulation
 
 from ferrysync.daemon.local import fsio
@@ -23,11 +24,6 @@ def _journal_full() -> sqlite3.OperationalError:
     exc = sqlite3.OperationalError("database or disk is full")
     exc.sqlite_errorcode = 13  # SQLITE_FULL
     return exc
-
-
-def _files(d: Device) -> dict[str, bytes]:
-    return {p.relative_to(d.root).as_posix(): p.read_bytes() for p in d.root.rglob("*")
-            if p.is_file() and ".ferry" not in p.relative_to(d.root).parts}
 
 
 @pytest.mark.parametrize("user_edits_meanwhile", [False, True])
@@ -73,13 +69,13 @@ def test_a_download_the_journal_could_not_record_is_not_mistaken_for_an_edit(
         ben.pull()  # the third version is known before ben plans again
     sim.settle()
 
-    files = _files(ben)
-    copies = {p: b for p, b in files.items() if "conflicted copy" in p}
+    seen = files(ben)
+    copies = {p: b for p, b in seen.items() if "conflicted copy" in p}
     if user_edits_meanwhile:  # a real conflict: both versions kept
         assert sorted(copies.values()) in ([b"amy's third version"], [b"ben's edit of amy's second version"])
-        assert sorted([files["d/e.txt"], *copies.values()]) == [b"amy's third version",
+        assert sorted([seen["d/e.txt"], *copies.values()]) == [b"amy's third version",
                                                                b"ben's edit of amy's second version"]
     else:
         assert copies == {}, "nobody edited on ben: the engine's own download is no conflict"
-        assert files["d/e.txt"] == b"amy's third version"
-    assert _files(amy) == files
+        assert seen["d/e.txt"] == b"amy's third version"
+    assert files(amy) == seen
