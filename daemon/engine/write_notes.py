@@ -48,11 +48,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from ferrysync.daemon.journal import TreeRows
 from ferrysync.daemon.model import Kind, LocalEntry, RemoteEntry, SyncedEntry
 from ferrysync.daemon.planner import Download, MoveLocal, MoveRemote, merge_base
 
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from ferrysync.daemon.journal import Journal
 
 log = logging.getLogger(__name__)
+_NO_ROWS = TreeRows(None, None, None)  # a path no tree holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,18 +188,38 @@ class _Notes(Generic[N]):
         self._orphans = {key: self._orphans.get(key, catch_ups) for key in notes}
         return notes
 
-    def _save(self, notes: dict[str, list[N]], kept: dict[str, list[N]], synced: Sequence[SyncedEntry]) -> None:
-        """Write the merge bases settled and the notes settling changed, in one transaction (none if nothing did)."""
+    def _settle(self, notes: dict[str, list[N]], judge: Callable[[str, N, TreeRows], SyncedEntry | bool],
+                what: str) -> set[str]:
+        """Judge each orphan against its path's rows: a merge base to write (the write landed), True to keep the
+        note waiting, False to drop it. Writes the merge bases and the notes that changed in one transaction (none
+        if nothing did); the paths whose merge base moved."""
+        if not notes:
+            return set()
+        rows = self.j.rows_for_paths(self.fid, (n.path for ns in notes.values() for n in ns))
+        landed: dict[str, SyncedEntry] = {}
+        kept: dict[str, list[N]] = {}
+        for key, ns in notes.items():
+            kept[key] = []
+            for n in ns:
+                verdict = judge(key, n, rows.get(n.path, _NO_ROWS))
+                if isinstance(verdict, SyncedEntry):
+                    landed[n.path] = verdict
+                elif verdict:
+                    kept[key].append(n)
         changed = {key: ns for key, ns in kept.items() if len(ns) != len(notes[key])}
-        if synced or changed:
+        if landed or changed:
             with self.j.transaction():
-                self.j.put_many(self.fid, "synced", list(synced))
+                self.j.put_many(self.fid, "synced", list(landed.values()))
                 for key, ns in changed.items():
                     if ns:
                         self.j.set_meta(key, json.dumps([n.encode() for n in ns]))
                     else:
                         self.j.delete_meta(key)
         self._orphans = {key: seen for key, seen in self._orphans.items() if kept[key]}
+        if landed:
+            log.info("%s: %d %s before a stop or failure kept their record from the journal: recorded now (e.g. %s)",
+                     self.fid, len(landed), what, next(iter(landed)))
+        return set(landed)
 
 
 class CommitNotes(_Notes[_Commit]):
@@ -229,32 +251,21 @@ class CommitNotes(_Notes[_Commit]):
                     out.append((row.path, row, None))
         return self.files(out)
 
-    def settle(self, catch_ups: int) -> dict[str, SyncedEntry]:
-        """The merge bases of the orphans' uploads that landed, written; `catch_ups` counts the feed's pulls that
-        reached the server's sequence. Raises, keeping the orphans, if the journal refuses."""
-        notes = self._load(catch_ups)
-        if not notes:
-            return {}
-        rows = self.j.rows_for_paths(self.fid, (n.path for ns in notes.values() for n in ns))
-        landed: dict[str, SyncedEntry] = {}
-        kept: dict[str, list[_Commit]] = {}
-        for key, ns in notes.items():
+    def settle(self, catch_ups: int) -> set[str]:
+        """Write the merge bases of the orphans' uploads that landed; `catch_ups` counts the feed's pulls that
+        reached the server's sequence. The paths whose merge base moved. Raises, keeping the orphans, if the
+        journal refuses."""
+
+        def judge(key: str, n: _Commit, rows: TreeRows) -> SyncedEntry | bool:
+            _, remote, synced = rows
+            synced_rev = synced.rev if synced is not None else 0
+            if remote is not None and n.landed_as(remote) and synced_rev < remote.rev:
+                return n.merge_base(remote)
             expired = catch_ups >= self._orphans[key] + 2  # a pull begun after the first look has caught up
-            kept[key] = []
-            for n in ns:
-                _, remote, synced = rows.get(n.path, (None, None, None))
-                synced_rev = synced.rev if synced is not None else 0
-                if remote is not None and n.landed_as(remote) and synced_rev < remote.rev:
-                    landed[n.path] = n.merge_base(remote)
-                elif (remote is not None and remote.rev > n.base_rev) or synced_rev > n.base_rev or expired:
-                    pass  # tells nothing any more
-                else:
-                    kept[key].append(n)
-        self._save(notes, kept, list(landed.values()))
-        if landed:
-            log.info("%s: %d uploads reached the server before a stop or failure kept their answer from the "
-                     "journal: recorded now (e.g. %s)", self.fid, len(landed), next(iter(landed)))
-        return landed
+            # dropped when it tells nothing any more
+            return not ((remote is not None and remote.rev > n.base_rev) or synced_rev > n.base_rev or expired)
+
+        return self._settle(self._load(catch_ups), judge, "uploads reached the server")
 
 
 class LandingNotes(_Notes[_Landing]):
@@ -276,30 +287,19 @@ class LandingNotes(_Notes[_Landing]):
                                      e.executable, e.content_hash, e.blocks))
                 for e in rows if isinstance(e, SyncedEntry) and e.kind is Kind.FILE]
 
-    def settle(self, indexed: bool) -> dict[str, SyncedEntry]:
-        """The merge bases of the orphans' downloads found on the disk, written; `indexed`: the indexer has no path
-        left to look at. Raises, keeping the orphans, if the journal refuses."""
-        notes = self._load(0)
-        if not notes:
-            return {}
-        rows = self.j.rows_for_paths(self.fid, (n.path for ns in notes.values() for n in ns))
-        landed: dict[str, SyncedEntry] = {}
-        kept: dict[str, list[_Landing]] = {}
-        for key, ns in notes.items():
-            kept[key] = []
-            for n in ns:
-                local, _, synced = rows.get(n.path, (None, None, None))
-                if synced is not None and synced.rev >= n.remote.rev:
-                    pass  # recorded after all, or moved on since
-                elif local is not None and local.kind is Kind.FILE and local.content_hash == n.remote.content_hash:
-                    landed[n.path] = merge_base(local, n.remote)
-                elif not indexed:
-                    kept[key].append(n)  # the disk's row may predate the landing
-        self._save(notes, kept, list(landed.values()))
-        if landed:
-            log.info("%s: %d downloads landed before a stop or failure kept them from the journal: recorded now "
-                     "(e.g. %s)", self.fid, len(landed), next(iter(landed)))
-        return landed
+    def settle(self, indexed: bool) -> set[str]:
+        """Write the merge bases of the orphans' downloads found on the disk; `indexed`: the indexer has no path left
+        to look at. The paths whose merge base moved. Raises, keeping the orphans, if the journal refuses."""
+
+        def judge(key: str, n: _Landing, rows: TreeRows) -> SyncedEntry | bool:
+            local, _, synced = rows
+            if synced is not None and synced.rev >= n.remote.rev:
+                return False  # recorded after all, or moved on since
+            if local is not None and local.kind is Kind.FILE and local.content_hash == n.remote.content_hash:
+                return merge_base(local, n.remote)
+            return not indexed  # kept while the disk's row may predate the landing
+
+        return self._settle(self._load(0), judge, "downloads landed")
 
 
 class WriteNotes:
@@ -313,4 +313,4 @@ class WriteNotes:
         """Settle the orphans of both kinds (module docstring); `catch_ups` counts the feed's pulls that reached the
         server's sequence, `indexed` says the indexer has no path left to look at. The paths whose merge base
         moved, to plan. Raises, keeping the orphans, if the journal refuses."""
-        return set(self.commits.settle(catch_ups)) | set(self.landings.settle(indexed))
+        return self.commits.settle(catch_ups) | self.landings.settle(indexed)
