@@ -472,10 +472,12 @@ class ControlServer:
             self._outboxes.add(outbox)  # before the ok: nothing published after it is missed
         sel = selectors.DefaultSelector()
         try:
-            conn.sendall(encode_result(rid, {}))
+            first = encode_result(rid, {})
             if outbox.wants(STATUS):
                 outbox.status_sent()  # first, so a change made while the first status is read is sent later
-                self._send_status_now(conn)
+                first += self._status_now()
+            # one write: a subscriber that has the ok has the current status too, even if the daemon stops next
+            conn.sendall(first)
             sel.register(conn, selectors.EVENT_READ)
             sel.register(outbox.wake_r, selectors.EVENT_READ)
             while not self._stopping.is_set():
@@ -505,13 +507,13 @@ class ControlServer:
             sel.close()
             outbox.close()
 
-    def _send_status_now(self, conn: socket.socket) -> None:
+    def _status_now(self) -> bytes:
+        """The current status event line, read now (empty if the status source fails)."""
         try:
-            line = encode_event(STATUS, dict(self.status_source()))
+            return encode_event(STATUS, dict(self.status_source()))
         except Exception:
             log.exception("status source failed")
-            return
-        conn.sendall(line)
+            return b""
 
     @staticmethod
     def _send_quietly(conn: socket.socket, line: bytes) -> None:
