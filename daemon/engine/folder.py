@@ -27,6 +27,7 @@ from ferrysync.daemon import threads
 from ferrysync.daemon.config import FolderConfig, Settings
 from ferrysync.daemon.engine import exclusions
 from ferrysync.daemon.engine.context import FolderContext
+from ferrysync.daemon.engine.deletion_hold import DeletionHold
 from ferrysync.daemon.engine.executor import BatchResult, Executor, Offline
 from ferrysync.daemon.engine.failures import stale_failures
 from ferrysync.daemon.engine.notices import notices, pending_transfers
@@ -42,9 +43,7 @@ from ferrysync.daemon.local.scanner import stat_entry
 from ferrysync.daemon.local.watcher import LocalObserver
 from ferrysync.daemon.model import Kind
 from ferrysync.daemon.planner import (
-    NO_THRESHOLD,
     Action,
-    DeletionThreshold,
     KeepOut,
     PathRows,
     PlanContext,
@@ -66,7 +65,6 @@ GUARD_RETRY_S = 0.5  # a failed guard waits this long for the observers before t
 IDLE_TICK_S = 5.0  # how often an idle loop looks at the journal anyway
 STALL_RETRY_S = 5.0  # a round that failed unexpectedly, or paths that do not converge, are planned again after this
 VERIFY_POLL_S = 0.05  # how soon the journal check is tried again while the local observer is still indexing
-DELETION_WINDOW_S = 120.0  # deletions this recent count together against the mass-deletion hold
 
 
 def _frozen(d: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
@@ -102,7 +100,7 @@ class FolderSync:
         self.refused: list[str] = []
         history = self.journal.list_activity(1, folder_id=cfg.id)  # survives restarts: it is in the journal
         self.view = FolderView(last_sync=history[0].ts if history else None)
-        self._held: dict[str, Action] = {}  # owned by the loop thread; published through `view`
+        self._deletions = DeletionHold()  # owned by the loop thread; published through `view`
         self._kept_out: dict[str, str] = {}
         self.profile = Profile.current()
         self.error: str | None = None
@@ -133,8 +131,6 @@ class FolderSync:
         self._lost_before: set[str] = set()
         self._verify_soon = False  # the journal check waits for the indexer: the loop ticks quickly meanwhile
         self._renames = RenameHold()  # a rename's halves waiting to be planned together (rename_hold.py)
-        self._deleted: list[tuple[float, int]] = []  # (when, files) deleted lately without approval
-        self._approve = False
         self._busy = False
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -281,15 +277,15 @@ class FolderSync:
 
     def approve_deletions(self) -> None:
         def run() -> None:
-            self._approve = True
+            approved = self._deletions.approve()
             with self._lock:
-                self._pending.update(self._held)
+                self._pending.update(approved)
         self._post(run)
 
     def reject_deletions(self) -> None:
         """Keep the files: forget the merge base, so the planner sees them as new on the side that has them."""
         def run() -> None:
-            held, self._held = self._held, {}
+            held = self._deletions.reject()
             self._publish(held={})
             with self.journal.transaction():
                 for path in held:
@@ -390,7 +386,7 @@ class FolderSync:
                 return
             waiting = set(self._retry)
         rules = self.observer.rules.get()
-        skip = set(self._kept_out) | set(self._held) | waiting
+        skip = set(self._kept_out) | set(self._deletions.held) | waiting
         skip |= {f.path for f in self.journal.list_failures(self.fid)}
         lost = {p for p in self._unsettled_paths() if p not in skip and not rules.is_ignored(p)}
         lost -= exclusions.settled(self.journal, self.fid, self.cfg.excluded, lost,
@@ -517,24 +513,14 @@ class FolderSync:
             paths = paths - backed
         rows = self._expand(paths)
         held_now = self.clock()
-        halves = self._renames.hold(rows, held_now, observer_idle, self._held)
+        halves = self._renames.hold(rows, held_now, observer_idle, self._deletions.held)
         with self._lock:
             self._retry.update(dict.fromkeys(halves, held_now + GUARD_RETRY_S))
         s = self.settings()
         self.ctx.use_os_trash = s.trash == "os"
         self.ctx.host = s.conflict_host_name
         now_m = self.clock()
-        self._deleted = [(t, n) for t, n in self._deleted if now_m - t < DELETION_WINDOW_S]
-        # Deletions made lately and those already waiting for approval count with this batch's (one wipe that
-        # reaches the journal in pieces is still one wipe); what the user approved does not.
-        waiting = sum(1 for a in self._held.values() if deletes_file(a) and a.path not in rows)
-        threshold = DeletionThreshold(max_files=s.delete_threshold_count, max_ratio=s.delete_threshold_ratio,
-                                      recently_deleted=sum(n for _, n in self._deleted), waiting=waiting)
-        approved = self._approve
-        if approved:
-            threshold = NO_THRESHOLD
-            self._approve = False
-            self._deleted = []
+        threshold, approved = self._deletions.threshold(s, rows, now_m)
         plan_ctx = PlanContext(host=s.conflict_host_name, when=self.ctx.now(), profile=self.profile,
                                exists=self._exists, root_length=len(str(self.root)))
         if not self.cfg.auto_include_new:
@@ -558,22 +544,15 @@ class FolderSync:
                           r and r.local, r and r.remote, r and r.synced)
         kept = {a.path: a.reason for a in actions if isinstance(a, KeepOut | Skip)}
         self._kept_out = {p: r for p, r in self._kept_out.items() if p not in rows} | kept
-        if plan.held_deletions:
-            newly = {a.path: a for a in plan.held_deletions if a.path not in self._held}
-            self._held.update({a.path: a for a in plan.held_deletions})
-            if newly:
-                self._notify("Deletions waiting", f"{len(self._held)} deletions in {self.root} wait for your "
-                             "approval: run `ferry deletions approve` or `ferry deletions reject`", "deletions")
-        else:
-            for path in rows:
-                self._held.pop(path, None)
-        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._held), **pending_transfers(actions))
+        if self._deletions.planned(plan.held_deletions, rows):
+            self._notify("Deletions waiting", f"{len(self._deletions.held)} deletions in {self.root} wait for your "
+                         "approval: run `ferry deletions approve` or `ferry deletions reject`", "deletions")
+        self._publish(kept_out=_frozen(self._kept_out), held=_frozen(self._deletions.held),
+                      **pending_transfers(actions))
         result = self.executor.run(actions)
         self._free -= freeing
-        if not approved:  # what the user approved does not count against what comes next
-            done = sum(1 for a in plan.actions if deletes_file(a) and a.path in result.replan)
-            if done:
-                self._deleted.append((now_m, done))
+        self._deletions.done(now_m, sum(1 for a in plan.actions if deletes_file(a) and a.path in result.replan),
+                             approved)
         self._absorb(result)
 
     def _exists(self, path: str) -> bool:
