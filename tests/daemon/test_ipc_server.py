@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -292,6 +293,28 @@ def test_stop_answers_first_then_goes_away(daemon: FakeDaemon) -> None:
         assert events
         assert {e["event"] for e in events} == {"status"}
     assert daemon.server.connections == 0
+
+
+def test_a_subscriber_holds_the_current_status_as_soon_as_it_has_the_ok(tmp_path: Path) -> None:
+    """The ok and the first status go out in one write: a daemon that stops right after answering (CI once caught
+    that between two writes) cannot leave a subscriber without the status it was promised. A slow status source
+    (a busy daemon) makes the gap between two writes wide enough to see every time."""
+    d = FakeDaemon(tmp_path / "home").start()
+    slow = d.server.status_source
+
+    def status_after_a_while() -> dict[str, Any]:
+        time.sleep(0.3)  # a stand-in's slowness, not a wait for the product: no condition to wait on
+        return dict(slow())
+
+    d.server.status_source = status_after_a_while
+    try:
+        with ControlClient(d.paths) as c, c.subscribe(["status"]) as sub:
+            first = sub.next_event(0.0)  # nothing more is read from the socket: only what came with the ok
+            assert first is not None
+            assert first["event"] == "status"
+            assert first["data"]["message"] == "Up to date"
+    finally:
+        d.stop()
 
 
 def test_concurrent_calls_from_threads_share_one_client(daemon: FakeDaemon) -> None:
