@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import socket
 import stat
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -297,23 +297,29 @@ def test_stop_answers_first_then_goes_away(daemon: FakeDaemon) -> None:
 
 def test_a_subscriber_holds_the_current_status_as_soon_as_it_has_the_ok(tmp_path: Path) -> None:
     """The ok and the first status go out in one write: a daemon that stops right after answering (CI once caught
-    that between two writes) cannot leave a subscriber without the status it was promised. A slow status source
-    (a busy daemon) makes the gap between two writes wide enough to see every time."""
+    that between two writes) cannot leave a subscriber without the status it was promised. The status source
+    looks at the client's end of the socket when it is read: nothing may have arrived there yet (a write to a
+    local socket is in the peer's queue when it returns, so an ok sent first would be seen every time)."""
     d = FakeDaemon(tmp_path / "home").start()
-    slow = d.server.status_source
+    current = d.server.status_source
+    arrived_first: list[bool] = []
+    raw = Raw(d.paths.socket_path)
 
-    def status_after_a_while() -> dict[str, Any]:
-        time.sleep(0.3)  # a stand-in's slowness, not a wait for the product: no condition to wait on
-        return dict(slow())
+    def status_looking_at_the_client() -> dict[str, Any]:
+        arrived_first.append(bool(select.select([raw.sock], [], [], 0)[0]))
+        return dict(current())
 
-    d.server.status_source = status_after_a_while
+    d.server.status_source = status_looking_at_the_client
     try:
-        with ControlClient(d.paths) as c, c.subscribe(["status"]) as sub:
-            first = sub.next_event(0.0)  # nothing more is read from the socket: only what came with the ok
-            assert first is not None
-            assert first["event"] == "status"
-            assert first["data"]["message"] == "Up to date"
+        ok = raw.ask(json.dumps({"v": 1, "id": 1, "method": "subscribe", "params": {"events": ["status"]}}).encode()
+                     + b"\n")
+        assert ok == {"v": 1, "id": 1, "ok": True, "result": {}}
+        first = raw.line()
+        assert first["event"] == "status"
+        assert first["data"]["message"] == "Up to date"
+        assert arrived_first == [False]  # the status was in hand before anything went out
     finally:
+        raw.close()
         d.stop()
 
 
