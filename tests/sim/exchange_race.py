@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-from simworld import Device, Simulation
+from simdevice import Device
+from simworld import Simulation
 
 BEN_SAVE = b"ben's save, made as the download landed"
 

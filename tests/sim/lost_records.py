@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from simworld import Device, Simulation
+from simdevice import Device
+from simworld import Simulation
 
 T = 1_700_000_000_000_000_000  # a save's mtime: T + n seconds
 

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 import requests
 from lost_records import T, files, rename, save
-from simworld import PREFIX, Crash, Device, Simulation
+from simdevice import PREFIX, Crash, Device
+from simworld import Simulation
 
 
 def _at_commit(sim: Simulation, monkeypatch: pytest.MonkeyPatch, device: Device, stage: str,

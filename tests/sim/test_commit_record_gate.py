@@ -13,7 +13,8 @@ import threading
 from typing import Any
 
 import pytest
-from simworld import PREFIX, Simulation
+from simdevice import PREFIX
+from simworld import Simulation
 
 from ferrysync.daemon.remote import DeleteOp
 

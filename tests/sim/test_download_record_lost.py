@@ -18,7 +18,8 @@ from contextlib import contextmanager
 import pytest
 from exchange_race import download_over_a_file
 from lost_records import T, files, rename, save
-from simworld import PREFIX, Crash, Device, Simulation
+from simdevice import PREFIX, Crash, Device
+from simworld import Simulation
 
 from ferrysync.daemon.local import fsio
 

@@ -18,7 +18,8 @@ import shutil
 import threading
 
 import pytest
-from simworld import PREFIX, Simulation
+from simdevice import PREFIX
+from simworld import Simulation
 
 from ferrysync.daemon.local import fsio
 from ferrysync.daemon.remote.types import DeleteOp

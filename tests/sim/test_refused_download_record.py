@@ -15,7 +15,8 @@ import sqlite3
 import pytest
 from exchange_race import download_over_a_file
 from lost_records import files
-from simworld import Device, Simulation
+from simdevice import Device
+from simworld import Simulation
 
 from ferrysync.daemon.local import fsio
 

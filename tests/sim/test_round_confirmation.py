@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from simworld import PREFIX, Simulation
+from simdevice import PREFIX
+from simworld import Simulation
 
 from ferrysync.daemon.transfer.upload import UploadItem, UploadOutcome
 

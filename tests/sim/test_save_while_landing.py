@@ -12,7 +12,8 @@ the path is still the engine's.
 from __future__ import annotations
 
 import pytest
-from simworld import PREFIX, Device, Simulation
+from simdevice import PREFIX, Device
+from simworld import Simulation
 
 from ferrysync.daemon.local import fsio
 
