@@ -65,20 +65,23 @@ def plan(view: View, op: Op) -> _Routed | OpFail:
                           "copy and delete instead")
         if where.mount is not None and not where.mount.writable:
             return _read_only(where.mount)
-        return _Routed(where.ns_id, where.mount, replace(op, path=where.rel, to=dest.rel))
+        same = where.rel == op.path and dest.rel == op.to  # the user's root: the op as sent (no copy per op)
+        return _Routed(where.ns_id, where.mount, op if same else replace(op, path=where.rel, to=dest.rel))
     if isinstance(op, DeleteOp) and where.at_mount_point is not None:
         return OpFail("mount_point", "this is a shared folder: leave it or revoke the share instead of deleting it")
     if where.mount is not None and not where.mount.writable:
         return _read_only(where.mount)
-    return _Routed(where.ns_id, where.mount, replace(op, path=where.rel))
+    return _Routed(where.ns_id, where.mount, op if where.rel == op.path else replace(op, path=where.rel))
 
 
 def _outer(view: View, mount: Mount | None, result: OpResult) -> OpResult:
-    """A namespace's result with its paths made the user's again."""
+    """A namespace's result with its paths made the user's again (as it is where they are the same: the root)."""
     if isinstance(result, OpOk):
-        return OpOk(replace(result.entry, path=view.outer_path(mount, result.entry.path)))
+        path = view.outer_path(mount, result.entry.path)
+        return result if path == result.entry.path else OpOk(replace(result.entry, path=path))
     if result.current is not None:
-        return replace(result, current=replace(result.current, path=view.outer_path(mount, result.current.path)))
+        path = view.outer_path(mount, result.current.path)
+        return result if path == result.current.path else replace(result, current=replace(result.current, path=path))
     return result
 
 

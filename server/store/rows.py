@@ -41,7 +41,7 @@ def _version_from_row(row: Any) -> dict[str, Any]:
     }
 
 
-def _version_values(entry: Entry) -> dict[str, Any]:
+def version_values(entry: Entry) -> dict[str, Any]:
     return {
         "path": entry.path, "path_key": path_key(entry.path), "file_id": entry.file_id, "kind": entry.kind,
         "deleted": entry.deleted, "size": entry.size, "mtime_ns": entry.mtime_ns, "executable": entry.executable,
@@ -53,13 +53,17 @@ def entry_from_row(row: Any) -> Entry:
     return Entry(**_version_from_row(row), seq=int(row.seq), changed_at=int(row.changed_at))
 
 
-def entry_values(entry: Entry) -> dict[str, Any]:
-    return {**_version_values(entry), "seq": entry.seq, "changed_at": entry.changed_at}
+def entry_values(entry: Entry, version: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`version`: `version_values(entry)` where the caller has it already (a commit writes each new row twice,
+    as the path's entry and as its newest revision: one encoding serves both)."""
+    return {**(version_values(entry) if version is None else version), "seq": entry.seq,
+            "changed_at": entry.changed_at}
 
 
-def revision_values(entry: Entry) -> dict[str, Any]:
+def revision_values(entry: Entry, version: dict[str, Any] | None = None) -> dict[str, Any]:
     """The revision row recording `entry` as it is now (its seq becomes the revision's rev)."""
-    return {**_version_values(entry), "rev": entry.seq, "created_at": entry.changed_at}
+    return {**(version_values(entry) if version is None else version), "rev": entry.seq,
+            "created_at": entry.changed_at}
 
 
 def revision_from_row(row: Any) -> Revision:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
@@ -36,7 +37,14 @@ from ferrysync.server.store.base import (
 from ferrysync.server.store.blockmarks import upsert
 from ferrysync.server.store.bulk import execute_many
 from ferrysync.server.store.feed import live_bytes
-from ferrysync.server.store.rows import entry_from_row, entry_values, new_id, path_key, revision_values
+from ferrysync.server.store.rows import (
+    entry_from_row,
+    entry_values,
+    new_id,
+    path_key,
+    revision_values,
+    version_values,
+)
 from ferrysync.server.store.schema import entries, namespaces, ns_blocks, revisions, users
 from ferrysync.server.store.views import owner_of
 
@@ -225,25 +233,24 @@ class TreeTxn:
         updated = [path for path, new in self._pending.items() if not new]
         inserted = [path for path, new in self._pending.items() if new]
         last = {entry.path: i for i, entry in enumerate(self._pending_revisions)}
-        revision_rows = [{"ns_id": ns, **revision_values(entry),
+        versions = [version_values(entry) for entry in self._pending_revisions]
+        revision_rows = [{"ns_id": ns, **revision_values(entry, version),
                           "superseded_at": None if last[entry.path] == i else self.now}
-                         for i, entry in enumerate(self._pending_revisions)]
+                         for i, (entry, version) in enumerate(zip(self._pending_revisions, versions, strict=True))]
+
+        def row(path: str) -> dict[str, Any]:  # the path's row is its last revision stored (`_rows[path]`)
+            return entry_values(self._pending_revisions[last[path]], versions[last[path]])
+
         if updated:
-            keys = [{"b_ns": ns, "b_key": path_key(path)} for path in updated]
+            keys = [{"b_ns": ns, "b_key": versions[last[path]]["path_key"]} for path in updated]
             execute_many(self._conn, _SUPERSEDE, [{**key, "b_now": self.now} for key in keys])
-            execute_many(self._conn, _UPDATE_ENTRY, [{**entry_values(self._stored(path)), **key}
+            execute_many(self._conn, _UPDATE_ENTRY, [{**row(path), **key}
                                                      for path, key in zip(updated, keys, strict=True)])
         if inserted:
-            execute_many(self._conn, _INSERT_ENTRY, [{"ns_id": ns, **entry_values(self._stored(path))}
-                                                     for path in inserted])
+            execute_many(self._conn, _INSERT_ENTRY, [{"ns_id": ns, **row(path)} for path in inserted])
         execute_many(self._conn, _INSERT_REVISION, revision_rows)
         self._pending.clear()
         self._pending_revisions.clear()
-
-    def _stored(self, path: str) -> Entry:
-        entry = self._rows[path]
-        assert entry is not None
-        return entry
 
     def finish(self) -> int:
         """Write the stored rows and save the counter; returns the namespace's seq after this transaction."""
