@@ -3,7 +3,8 @@
 Several devices run the daemon's real `FolderSync` (planner, `Executor`, `LocalIndexer`, `FeedReader`, transfers,
 journal) against real folders in a temp dir and the real server application in-process (`simcloud`). Nothing runs
 on the engine's own threads: the simulation turns each device's loop by hand (index, pull the feed, one planning
-step), so a seed fixes the schedule.
+step), so a seed fixes the schedule. A device, and the stand-ins that keep it on the schedule, is `simdevice.py`;
+this module is the schedule: the injector, the users, and the checks.
 
 At every disk step of the engine (through `ferrysync.daemon.local.fsio`) and every HTTP call, before and after it, an
 injector may
