@@ -62,7 +62,8 @@ class DiskBlockStore:
         fsync_dir(final.parent)
 
     def put_many(self, items: list[tuple[str, bytes]]) -> None:
-        todo = [(d, data) for d, data in dict(items).items() if not self._refresh(self._path(d))]
+        unique = dict(items)
+        todo = [(d, unique[d]) for d in self.refresh_many(list(unique))]
         if len(todo) < 2 or _syncfs is None:
             for digest, data in todo:
                 self.put(digest, data)
@@ -105,6 +106,26 @@ class DiskBlockStore:
     def refresh(self, digest: str) -> bool:
         """If the block is stored, mark it as just stored (garbage collection spares it) and return True."""
         return self._refresh(self._path(digest))
+
+    def refresh_many(self, digests: list[str]) -> list[str]:
+        """Mark the blocks already stored here as just stored (collection spares them); return the others.
+
+        What a batch of new small blocks asks of this half in the hybrid store: each is almost never here, so
+        the cost is one failed `utime` a block. Under one hold of the lock and through a plain string, that is
+        ~1.8 µs a block instead of ~7.5 µs through `refresh` (Path joins and a lock each): 5 % of the server's
+        CPU samples while 10,000 small files went up (bench/README.md, `upload`)."""
+        for digest in digests:
+            if not is_block_hash(digest):
+                raise ValueError(f"not a block hash: {digest!r}")
+        root = os.fspath(self.root)
+        missing: list[str] = []
+        with self._age_lock:
+            for digest in digests:
+                try:
+                    os.utime(f"{root}/{digest[:2]}/{digest[2:4]}/{digest}")  # the layout of `_path`
+                except FileNotFoundError:
+                    missing.append(digest)
+        return missing
 
     def _refresh(self, final: Path) -> bool:
         """If the block exists, mark it as just stored (its mtime) and say so; garbage collection spares it then."""

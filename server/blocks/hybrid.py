@@ -43,10 +43,10 @@ class HybridBlockStore:
 
     def put_many(self, items: list[tuple[str, bytes]]) -> None:
         todo = dict(items)
-        small = [(d, data) for d, data in todo.items() if len(data) <= self.small_max]
+        small = [d for d, data in todo.items() if len(data) <= self.small_max]
         big = [d for d, data in todo.items() if len(data) > self.small_max]
         # A block stored by the other half (an older layout, or a cut-off since changed) is refreshed where it is.
-        self.packs.put_many([(d, data) for d, data in small if not self.files.refresh(d)])
+        self.packs.put_many([(d, todo[d]) for d in self.files.refresh_many(small)])
         self.files.put_many([(d, todo[d]) for d in self.packs.refresh_many(big)])
 
     def get(self, digest: str) -> bytes:

@@ -76,3 +76,21 @@ def test_a_server_keeps_batched_blocks_in_packs_and_a_big_put_in_a_file(tmp_path
         assert all(alice.get(f"/v1/blocks/{h(b)}").content == b for b in [*small, big])
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("kind", ["disk", "packed"])
+def test_refresh_many_refreshes_what_its_half_holds_and_names_the_rest(tmp_path: Path, kind: str) -> None:
+    """What the hybrid store asks each half before it stores a batch in the other: the blocks the half holds are
+    refreshed where they lie (collection spares them), the others come back, in the order asked, to be stored."""
+    store = DiskBlockStore(tmp_path / "blocks") if kind == "disk" else PackedBlockStore(tmp_path / "packs")
+    held, absent = block(3, 0), [block(3, i)[0] for i in (1, 2)]
+    store.put(*held)
+    cutoff = time.time() + 3600  # the moment the test's clock is pinned to below: later than any put here
+    if kind == "disk":
+        for f in (tmp_path / "blocks").rglob(held[0]):
+            os.utime(f, (time.time() - 3600, time.time() - 3600))
+    assert store.refresh_many([absent[1], held[0], absent[0]]) == [absent[1], absent[0]]
+    assert not store.delete_if_older(held[0], time.time() - 60)  # refreshed just now
+    assert store.delete_if_older(held[0], cutoff)
+    with pytest.raises(ValueError, match="not a block hash"):
+        store.refresh_many(["../../etc/passwd"])
