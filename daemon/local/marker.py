@@ -79,7 +79,9 @@ def init_marker(root: Path, folder_id: str, *, create_root: bool = False) -> Non
 # (another folder's marker, an unmounted disk, a moved root) changes the identity; editing it in place changes its
 # size or times, so the next check reads it again (a same-size edit within one tick of the file system's clock,
 # a few ms, is the one change a quick check can miss: by hand, not something an unmount or a move does).
-_seen: dict[tuple[Path, str], tuple[int, int, int, int, int]] = {}
+# Kept beside it: the marker file's path as a string (joining Paths on each check was 1 % of the daemon's GIL samples
+# while small files landed).
+_seen: dict[tuple[Path, str], tuple[str, tuple[int, int, int, int, int]]] = {}
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int, int, int]:
@@ -92,7 +94,7 @@ def check_marker(root: Path, folder_id: str) -> None:
     seen = _seen.get(key)
     if seen is not None:
         try:
-            if _identity(os.stat(marker_dir(root) / ID_FILE)) == seen:
+            if _identity(os.stat(seen[0])) == seen[1]:
                 return
         except OSError:
             pass  # gone or unreadable: the full check below says why
@@ -104,12 +106,13 @@ def check_marker(root: Path, folder_id: str) -> None:
         raise RootUnavailable(root, f"the marker {MARKER_NAME}/{ID_FILE} is missing; refusing to record deletions")
     if found != folder_id:
         raise RootUnavailable(root, f"the marker says folder {found!r}, expected {folder_id!r}")
+    marker = os.fspath(marker_dir(root) / ID_FILE)
     try:
-        st = os.stat(marker_dir(root) / ID_FILE)
+        st = os.stat(marker)
     except OSError:
         return  # vanished right after it was read: the next check reads it again
     if read_marker(root) == folder_id:  # still the file that was read (not swapped between the read and the stat)
-        _seen[key] = _identity(st)
+        _seen[key] = (marker, _identity(st))
 
 
 def _hide_on_windows(path: Path) -> None:
