@@ -15,7 +15,9 @@ from ferrysync.daemon.remote.errors import ProtocolError
 
 
 def _get(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], *, optional: bool = False) -> Any:
-    if not isinstance(obj, Mapping):
+    # `type(obj) is dict` first: what JSON decodes to, and ~10x cheaper than the ABC's isinstance, which a listing
+    # of 10,000 entries asked 110,000 times
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise ProtocolError(f"expected an object, got {type(obj).__name__}")
     value = obj.get(key)
     if value is None and optional:
@@ -30,6 +32,9 @@ def _str_tuple(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
     if not all(isinstance(v, str) for v in values):
         raise ProtocolError(f"field {key!r}: expected a list of strings")
     return tuple(values)
+
+
+_KINDS = {k.value: k for k in Kind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +53,9 @@ class FeedEntry:
     @classmethod
     def parse(cls, obj: Mapping[str, Any]) -> FeedEntry:
         kind_s = _get(obj, "kind", str)
-        try:
-            kind = Kind(kind_s)
-        except ValueError:
-            raise ProtocolError(f"field 'kind': unknown kind {kind_s!r}") from None
+        kind = _KINDS.get(kind_s)  # (a dict look-up: the Enum's own call costs ~1 µs an entry)
+        if kind is None:
+            raise ProtocolError(f"field 'kind': unknown kind {kind_s!r}")
         entry = RemoteEntry(
             path=_get(obj, "path", str),
             kind=kind,
