@@ -29,8 +29,9 @@ def _get(obj: Mapping[str, Any], key: str, typ: type | tuple[type, ...], *, opti
 
 def _str_tuple(obj: Mapping[str, Any], key: str) -> tuple[str, ...]:
     values = _get(obj, key, list)
-    if not all(isinstance(v, str) for v in values):
-        raise ProtocolError(f"field {key!r}: expected a list of strings")
+    for v in values:  # (a loop, not all() over a generator: most lists here hold one block's hash)
+        if not isinstance(v, str):
+            raise ProtocolError(f"field {key!r}: expected a list of strings")
     return tuple(values)
 
 
