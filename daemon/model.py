@@ -6,8 +6,9 @@ Each tree holds at most one row per (folder_id, path).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
+from operator import attrgetter
 
 
 class Kind(StrEnum):
@@ -44,6 +45,17 @@ class RemoteEntry:
     executable: bool = False
     content_hash: str | None = None
     blocks: tuple[str, ...] = ()
+
+    def at(self, path: str) -> RemoteEntry:
+        """This entry under another path (the server's path made the folder's, or the op's): what
+        `dataclasses.replace(self, path=path)` gives, in a third of its time (it looks the fields up on every call;
+        the feed and the executor make one for every file they record)."""
+        return RemoteEntry(path, *_REMOTE_REST(self))
+
+
+_REMOTE_FIELDS = [f.name for f in fields(RemoteEntry)]
+assert _REMOTE_FIELDS[0] == "path", "RemoteEntry.at passes the path first"
+_REMOTE_REST = attrgetter(*_REMOTE_FIELDS[1:])
 
 
 @dataclass(frozen=True, slots=True)

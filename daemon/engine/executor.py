@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferrysync.daemon.engine.context import FolderContext
@@ -312,7 +312,7 @@ class Executor:
                 continue
             entry = r.entry.entry
             rel = from_server(self.ctx.prefix, entry.path) or a.path
-            remote = replace(entry, path=rel)
+            remote = entry.at(rel)
             with self.j.transaction():
                 if isinstance(a, MkdirRemote):
                     self.j.put_remote(self.fid, remote)
@@ -345,7 +345,7 @@ class Executor:
                 rel = from_server(self.ctx.prefix, r.current.path)
                 cur = self.j.get_remote(self.fid, rel) if rel else None
                 if rel and not r.current.deleted and (cur is None or cur.rev <= r.current.entry.rev):
-                    self.j.put_remote(self.fid, replace(r.current.entry, path=rel))
+                    self.j.put_remote(self.fid, r.current.entry.at(rel))
             return
         if r.code == "quota_exceeded":
             message = _account_full(r.message)
@@ -443,7 +443,7 @@ class Executor:
                 if not r.ok or r.entry is None:
                     self._note_refusal(a.path, r, result)
                     continue
-                remotes.append(replace(r.entry.entry, path=a.path))
+                remotes.append(r.entry.entry.at(a.path))
                 if a.path in failing:
                     self.j.clear_failure(self.fid, a.path)
                 activities.append((a.path, "uploaded", str(a.local.size)))

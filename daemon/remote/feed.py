@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ferrysync.daemon import threads
 from ferrysync.daemon.journal import Journal
@@ -325,7 +325,7 @@ class FeedReader:
                     self.journal.delete_remote(self.folder_id, old.path)
                     touched.add(old.path)
             # one statement for the listing, not a savepoint and a statement a path (10,000 paths: 0.19 s -> ~0.05 s)
-            self.journal.put_many(self.folder_id, "remote", [replace(fe.entry, path=rel) for rel, fe in staged.items()])
+            self.journal.put_many(self.folder_id, "remote", [fe.entry.at(rel) for rel, fe in staged.items()])
             if rebase:
                 touched |= self._rebase(staged)
             if newest is None:
@@ -389,7 +389,7 @@ class FeedReader:
                         rows[rel] = changed[rel] = None
                         touched.append(rel)
                     continue
-                entry = replace(fe.entry, path=rel)
+                entry = fe.entry.at(rel)
                 if entry == current:
                     continue  # recorded already (the executor's own commit, read back): nothing new to plan
                 rows[rel] = changed[rel] = entry

@@ -4,6 +4,7 @@ type or an unknown kind is a ProtocolError naming it, never a half-filled journa
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields, replace
 from typing import Any
 
 import pytest
@@ -76,3 +77,11 @@ def test_a_field_of_the_wrong_type_is_a_protocol_error_naming_it(changes: dict[s
 def test_an_entry_that_is_not_an_object_is_a_protocol_error(entries: list[Any]) -> None:
     with pytest.raises(ProtocolError, match="expected an object"):
         parse_entries({"entries": entries})
+
+
+def test_an_entry_moved_to_the_folders_path_keeps_every_other_field() -> None:
+    """`RemoteEntry.at` is `dataclasses.replace(entry, path=...)`, field for field (it is what the feed and the
+    executor record for every file)."""
+    e = FeedEntry.parse(_entry()).entry
+    assert e.at("a.txt") == replace(e, path="a.txt")
+    assert [getattr(e.at("a.txt"), f.name) for f in fields(e)][1:] == [getattr(e, f.name) for f in fields(e)][1:]
