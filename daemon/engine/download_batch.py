@@ -18,10 +18,11 @@ removed at the next start (unnamed ones vanish with the process).
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ferrysync.daemon.engine.landing import Landed, Staging, begin, finish, record_batch, stage
 from ferrysync.daemon.engine.write_notes import LandingNotes
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ferrysync.daemon.engine.executor import BatchResult, Executor
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MIB = 1024 * 1024
 SMALL_FILE = 1 * MIB  # at most this big: fetched in batches; bigger files fetch their blocks in parallel instead
@@ -42,16 +44,12 @@ BATCH_BLOCKS = 1024  # ≤ the server's max_hashes_per_fetch
 IN_FLIGHT = 3  # batches being fetched while one lands
 # RAMP: the first batch is 2**RAMP times smaller than a full one, each next one twice the one before. Nothing lands
 # before the first batch is here, and the first IN_FLIGHT batches are asked for at once: three full ones took the
-# server ~0.3 s to answer side by side, while the landing waited.
+# server ~0.3 s to answer side by side, while the landing threads waited.
 RAMP = 3
-# A batch lands on the coordinating thread itself, one file after the other. With one flush a batch, landing a small
-# file is Python and a few system calls, not a wait on the disk, and every system call lets go of the GIL: a second
-# landing thread takes it each time and hands it back at its own next call (`strace` counted ~57 `futex` calls a
-# file with two). 10,000 × 4 KiB to a fresh device on 2 cores, seven alternating pairs (`python
-# bench/download_bench.py small`, 2026-12-06): two landing threads 4.39-6.27 s (mean 5.02), one 3.76-4.95 s (mean
-# 4.46), faster in six pairs of seven; the daemon's CPU 5.4 against 4.3 CPU-s. (In 2026-12-03's code, with an fsync
-# a file, two had beaten one: 9.4 and 9.3 s against 11.3 and 10.3 s.) A file system whose every create waits on the
-# network would want several; not measured.
+# LANDERS: a batch's files are written on as many threads as there are CPUs (at most `download_workers`). With one
+# flush a batch, writing a small file is CPU work (Python and a few system calls), not a wait on the disk: more
+# threads than cores only fight over the GIL. 10,000 × 4 KiB to a fresh device on 2 cores: 2 threads 9.4 and
+# 9.3 s, 4 threads 10.8 and 10.5 s, 1 thread 11.3 and 10.3 s (`python bench/download_bench.py small`, alternating).
 
 
 def is_small(remote: RemoteEntry) -> bool:
@@ -78,6 +76,20 @@ def batches(downloads: Sequence[Download]) -> list[list[Download]]:
     return out
 
 
+def _shares(items: Sequence[T], workers: int) -> list[list[T]]:
+    """`items` dealt out to `workers` threads: a task a thread, not a task a file (a future, a lock and a queue
+    entry each, on the coordinating thread: the stage tasks alone were ~7 % of the daemon's GIL samples)."""
+    return [list(items[k::workers]) for k in range(min(workers, len(items)))]
+
+
+def _settle(futures: list[Future[None]]) -> None:
+    """Wait for every future; then raise the first one's error, if any."""
+    errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
 def _raise(exc: BaseException) -> Callable[[Action, BatchResult], None]:
     def run(a: Action, r: BatchResult) -> None:
         raise exc
@@ -95,13 +107,13 @@ class SmallDownloads:
         """Raises ServerUnavailable (the executor's Offline) or Unauthorized, after recording what landed.
 
         Pipelined: while one batch lands, the next ones are fetched. The batch before is recorded just before it
-        lands, not while it lands (when the batch was landed on threads of its own): a record is thousands of
-        SQLite steps, each handing the GIL to the landing threads and waiting to get it back, and each of their
-        system calls the same the other way. Side by side,
+        lands, not while it lands: a record is thousands of SQLite steps, each handing the GIL to the landing
+        threads and waiting to get it back, and each of their system calls the same the other way. Side by side,
         a 1,024-file record took 90-300 ms (25-40 ms alone) and slowed the landing beside it; in turn, 10,000 ×
         4 KiB to a fresh device took 5.27 s against 5.65 s (means of seven alternating pairs; the daemon's system
         CPU 2.21 s against 2.70 s)."""
         groups = batches(downloads)
+        workers = max(1, min(self.ctx.download_workers, os.cpu_count() or 1))  # see LANDERS
         unrecorded: list[Landed] = []
         note: str | None = None  # the note of the batch whose files are `unrecorded` (write_notes.py)
         notes = self.ex.notes.landings
@@ -110,6 +122,7 @@ class SmallDownloads:
         recorded: set[str] = set()  # paths recorded, and let go of then (`_record`); `_release` takes the rest
         total = sum(d.remote.size for d in downloads)
         with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="ferry-fetch") as fetchers, \
+                ThreadPoolExecutor(workers, thread_name_prefix="ferry-dl") as landers, \
                 self.ctx.tracker.transfer(f"{len(downloads)} files", "down", total) as progress:
             ahead: deque[Future[dict[str, bytes]]] = deque(
                 fetchers.submit(self._prefetch, g) for g in groups[:IN_FLIGHT])
@@ -135,18 +148,19 @@ class SmallDownloads:
                     # noted before its first file reaches its name, so a landing never recorded is settled from
                     # what the indexer finds (write_notes.py)
                     note = notes.note(LandingNotes.files(group))
+                    futures = [landers.submit(self._stage_some, part, blocks, result, progress, staged, landed)
+                               for part in _shares(group, workers)]
                     unrecorded = landed
                     try:
-                        for d in group:  # every file of the batch is written first
-                            self._stage_one(d, blocks, result, progress, staged, landed)
+                        _settle(futures)  # every file of the batch settles first
                     except BaseException:  # Offline or Unauthorized: the run stops (what landed is recorded)
                         for s in staged:
                             s.staged.discard()
                         raise
                     try:
                         self._make_durable(staged, result)
-                        for s in staged:
-                            self._finish_one(s, result, landed)
+                        _settle([landers.submit(self._finish_some, part, result, landed)
+                                 for part in _shares(staged, workers)])
                     finally:  # a file not landed by now lets go of its unnamed file (see Staged.release)
                         for s in staged:
                             s.staged.release()
@@ -171,6 +185,15 @@ class SmallDownloads:
         self.ctx.engine_writes.discard(rest)
         self.ex.j.mark_dirty(self.ex.fid, rest, 0.0, rearm=False)
         self.ctx.wake_indexer()
+
+    def _stage_some(self, part: list[Download], blocks: dict[str, bytes], result: BatchResult,
+                    progress: Callable[[int], None], staged: list[Staging], landed: list[Landed]) -> None:
+        for d in part:
+            self._stage_one(d, blocks, result, progress, staged, landed)
+
+    def _finish_some(self, part: list[Staging], result: BatchResult, landed: list[Landed]) -> None:
+        for s in part:
+            self._finish_one(s, result, landed)
 
     def _stage_one(self, d: Download, blocks: dict[str, bytes], result: BatchResult,
                    progress: Callable[[int], None], staged: list[Staging], landed: list[Landed]) -> None:
