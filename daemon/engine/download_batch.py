@@ -46,10 +46,15 @@ IN_FLIGHT = 3  # batches being fetched while one lands
 # before the first batch is here, and the first IN_FLIGHT batches are asked for at once: three full ones took the
 # server ~0.3 s to answer side by side, while the landing threads waited.
 RAMP = 3
-# LANDERS: a batch's files are written on as many threads as there are CPUs (at most `download_workers`). With one
-# flush a batch, writing a small file is CPU work (Python and a few system calls), not a wait on the disk: more
-# threads than cores only fight over the GIL. 10,000 × 4 KiB to a fresh device on 2 cores: 2 threads 9.4 and
-# 9.3 s, 4 threads 10.8 and 10.5 s, 1 thread 11.3 and 10.3 s (`python bench/download_bench.py small`, alternating).
+# LANDERS: a batch's files are written on as many threads as there are CPUs (at most `download_workers`). Landing a
+# small file is Python and a few system calls (one flush a batch), and every call lets go of the GIL for the other
+# lander to take. When the calls are cheap, the hand-overs cost more than the overlap gains; when making a file is
+# costly inside the kernel (measured: this disk after mass deletions; NTFS and network file systems are known for
+# it, not measured here), two threads keep both cores making files. 10,000 × 4 KiB to a fresh device on 2 cores
+# (`python bench/download_bench.py small`, 2026-12-06, alternating pairs): one lander 11 % faster with cheap
+# creates (seven pairs, means 4.46 against 5.02 s), 25 % slower with costly ones (three pairs, 6.66-8.18 against
+# 5.14-5.98 s; the daemon's system CPU ~4 s), so two. (In 2026-12-03's code, with an fsync a file: 2 threads 9.4
+# and 9.3 s, 4 threads 10.8 and 10.5 s, 1 thread 11.3 and 10.3 s.)
 
 
 def is_small(remote: RemoteEntry) -> bool:
