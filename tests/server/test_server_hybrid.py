@@ -79,18 +79,26 @@ def test_a_server_keeps_batched_blocks_in_packs_and_a_big_put_in_a_file(tmp_path
 
 
 @pytest.mark.parametrize("kind", ["disk", "packed"])
-def test_refresh_many_refreshes_what_its_half_holds_and_names_the_rest(tmp_path: Path, kind: str) -> None:
+def test_refresh_many_refreshes_what_its_half_holds_and_names_the_rest(tmp_path: Path, kind: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """What the hybrid store asks each half before it stores a batch in the other: the blocks the half holds are
     refreshed where they lie (collection spares them), the others come back, in the order asked, to be stored."""
-    store = DiskBlockStore(tmp_path / "blocks") if kind == "disk" else PackedBlockStore(tmp_path / "packs")
     held, absent = block(3, 0), [block(3, i)[0] for i in (1, 2)]
-    store.put(*held)
-    cutoff = time.time() + 3600  # the moment the test's clock is pinned to below: later than any put here
+    an_hour_ago = time.time() - 3600
+    store: DiskBlockStore | PackedBlockStore
     if kind == "disk":
+        store = DiskBlockStore(tmp_path / "blocks")
+        store.put(*held)
         for f in (tmp_path / "blocks").rglob(held[0]):
-            os.utime(f, (time.time() - 3600, time.time() - 3600))
+            os.utime(f, (an_hour_ago, an_hour_ago))
+    else:
+        store = PackedBlockStore(tmp_path / "packs")
+        with monkeypatch.context() as m:
+            m.setattr(time, "time", lambda: an_hour_ago)
+            store.put(*held)
+    cutoff = time.time() - 60  # the held block is older than this until it is refreshed
     assert store.refresh_many([absent[1], held[0], absent[0]]) == [absent[1], absent[0]]
-    assert not store.delete_if_older(held[0], time.time() - 60)  # refreshed just now
-    assert store.delete_if_older(held[0], cutoff)
+    assert not store.delete_if_older(held[0], cutoff)  # refreshed: spared
+    assert store.delete_if_older(held[0], time.time() + 1)
     with pytest.raises(ValueError, match="not a block hash"):
         store.refresh_many(["../../etc/passwd"])
