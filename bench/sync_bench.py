@@ -118,8 +118,16 @@ def aims(r: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for case in ("small_files", "small_files_down"):
         if case in r:
-            x = r[case]["ferry_speedup_vs_rclone"]
-            out[f"{case}_3x_rclone"] = {"aim": ">= 3.0", "got": x, "met": x is not None and x >= 3.0}
+            c = r[case]
+            x = c["ferry_speedup_vs_rclone"]
+            # The CPU ferry's processes spent in the case, spread over every core with no wait at all, is the
+            # soonest this code could have ended on this machine: when that is later than the aim's time, only
+            # spending less CPU a file, not overlapping better, can meet the aim here.
+            aim_s = round(c["rclone_s"] / 3.0, 2)
+            floor = c["ferry_cpu"]["cpu_floor_s"]
+            out[f"{case}_3x_rclone"] = {"aim": ">= 3.0", "got": x, "met": x is not None and x >= 3.0,
+                                        "aim_s": aim_s, "ferry_cpu_floor_s": floor,
+                                        "reachable_at_this_cpu": floor <= aim_s}
     for case, disk in (("big_file", "disk_fsynced_blocks_MBps"), ("big_file_down", "disk_durable_write_MBps")):
         if case in r:
             c = r[case]
@@ -191,14 +199,14 @@ def run(tmp: Path, sizes: cases.Sizes, args: argparse.Namespace, procs: Procs) -
         timed("small_files", lambda: cases.small_files(tmp, a, server, rclone, sizes))
     if "small_down" in only:
         d = device("d")
-        timed("small_files_down", lambda: sync_down.small_files_down(tmp, d, rclone, sizes, "small"))
+        timed("small_files_down", lambda: sync_down.small_files_down(tmp, d, server, rclone, sizes, "small"))
         _retire(d, running)
     if "big" in only or "big_down" in only or "edits" in only:
         sink = Sink(procs, tmp / "sink.log").start()
         timed("big_file", lambda: cases.big_file(tmp, a, server, rclone, sink, sizes))
     if "big_down" in only:  # before edits change the file
         e = device("e")
-        timed("big_file_down", lambda: sync_down.big_file_down(tmp, e, rclone, sink, sizes, "big"))
+        timed("big_file_down", lambda: sync_down.big_file_down(tmp, e, server, rclone, sink, sizes, "big"))
         _retire(e, running)
     if "edits" in only:
         timed("edits", lambda: cases.edits(tmp, a, server, rclone, sizes))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sync_machine import FerryCpu
 from sync_peer import Rclone
 from sync_procs import Device, FerryServer, Sink, bin_path, wait_until
 
@@ -64,6 +65,12 @@ def _ratio(a: float, b: float) -> float | None:
     return round(a / b, 2) if b else None
 
 
+def ferry_cpu(dev: Device, server: FerryServer) -> FerryCpu:
+    """The CPU meter of a transfer case's timed window: the daemon that moves the files and the server."""
+    assert server.proc is not None
+    return FerryCpu({"daemon": dev.pid, "server": server.proc.pid})
+
+
 def _account_files(server: FerryServer) -> int:
     return int(server.account()["files"])
 
@@ -76,10 +83,12 @@ def small_files(base: Path, dev: Device, server: FerryServer, rclone: Rclone, si
     shutil.copytree(src, dev.base / "small-ferry")
     settle()
     cursor = server.cursor()
+    cpu = ferry_cpu(dev, server)
     t0 = time.perf_counter()
     dev.ferry("folder", "add", str(dev.base / "small-ferry"), "--remote", "/small")
     server.wait_live(cursor, lambda e: str(e["path"]).startswith("small/"), n, 1800)
     ferry_s = time.perf_counter() - t0
+    ferry_cpu_s = cpu.read(ferry_s)
     dev.wait(600)
     settle()
     peer = rclone.copy(src, "small")
@@ -93,6 +102,7 @@ def small_files(base: Path, dev: Device, server: FerryServer, rclone: Rclone, si
         "rclone_s": round(peer.seconds, 2),
         "rclone_files_per_s": round(n / peer.seconds, 1),
         "ferry_speedup_vs_rclone": _ratio(peer.seconds, ferry_s),
+        "ferry_cpu": ferry_cpu_s,
         "ferry_measured": "`ferry folder add` of the full folder -> the server's change feed has every file",
     }
 
@@ -142,10 +152,12 @@ def big_file(
     fsync_s = durable_write_s(src / "big.bin", base / "big-fsync")
     settle()
     cursor = server.cursor()
+    cpu = ferry_cpu(dev, server)
     t0 = time.perf_counter()
     dev.ferry("folder", "add", str(folder), "--remote", "/big")
     server.wait_committed(cursor, "big/big.bin", size, 1800)
     ferry_s = time.perf_counter() - t0
+    ferry_cpu_s = cpu.read(ferry_s)
     dev.wait(600)
     settle()
     peer = rclone.copy(src, "big")
@@ -162,6 +174,7 @@ def big_file(
         "ferry_vs_loopback": _ratio(sink_s, ferry_s),
         "ferry_vs_rclone": _ratio(peer.seconds, ferry_s),
         "ferry_vs_disk_fsynced": _ratio(fsync_s, ferry_s),
+        "ferry_cpu": ferry_cpu_s,
         "ferry_measured": "`ferry folder add` -> the commit appears in the server's change feed (includes "
         "scan, chunking and hashing)",
         "loopback_measured": "one streamed HTTP PUT of the file to a bare uvicorn sink on 127.0.0.1",

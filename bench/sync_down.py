@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sync_cases import FILES_PER_DIR, Sizes, _ratio, settle
+from sync_cases import FILES_PER_DIR, Sizes, _ratio, ferry_cpu, settle
 from sync_peer import Rclone
-from sync_procs import Device, Sink, wait_until
+from sync_procs import Device, FerryServer, Sink, wait_until
 
 
 def _files_on_disk(folder: Path, n: int, size: int) -> Any:
@@ -89,17 +89,20 @@ def _same_tree(a: Path, b: Path) -> bool:
     return True
 
 
-def small_files_down(base: Path, dev: Device, rclone: Rclone, sizes: Sizes, remote: str) -> dict[str, Any]:
+def small_files_down(base: Path, dev: Device, server: FerryServer, rclone: Rclone, sizes: Sizes,
+                     remote: str) -> dict[str, Any]:
     """The small files another device uploaded, down to a fresh device vs `rclone copy` out of S3."""
     n = sizes.small_files
     src = base / "small-src"
     folder = dev.base / "small-down-ferry"
     folder.mkdir()
     settle()
+    cpu = ferry_cpu(dev, server)
     t0 = time.perf_counter()
     dev.ferry("folder", "add", str(folder), "--remote", f"/{remote}")
     wait_until(_files_on_disk(folder, n, sizes.small_size), 1800, f"{n} files on {dev.name}'s disk", 0.05)
     ferry_s = time.perf_counter() - t0
+    ferry_cpu_s = cpu.read(ferry_s)
     dev.wait(600)
     same = _same_tree(src, folder)
     settle()
@@ -120,6 +123,7 @@ def small_files_down(base: Path, dev: Device, rclone: Rclone, sizes: Sizes, remo
         "disk_create_floor_s": round(floor_s, 2),
         "disk_create_floor_files_per_s": round(n / floor_s, 1),
         "ferry_vs_create_floor": _ratio(floor_s, ferry_s),
+        "ferry_cpu": ferry_cpu_s,
         "ferry_measured": "`ferry folder add` of an empty folder on a fresh device -> every file on its disk",
         "rclone_measured": "`rclone copy` of the same files out of SeaweedFS S3 into a local dir",
         "floor_measured": "the same files created, written and closed by one thread (no network, no flush): "
@@ -127,7 +131,8 @@ def small_files_down(base: Path, dev: Device, rclone: Rclone, sizes: Sizes, remo
     }
 
 
-def big_file_down(base: Path, dev: Device, rclone: Rclone, sink: Sink, sizes: Sizes, remote: str) -> dict[str, Any]:
+def big_file_down(base: Path, dev: Device, server: FerryServer, rclone: Rclone, sink: Sink, sizes: Sizes,
+                  remote: str) -> dict[str, Any]:
     """The big file down to a fresh device, beside one streamed GET of its bytes and `rclone copy` out of S3."""
     size = sizes.big_bytes
     src = base / "big-src" / "big.bin"
@@ -145,10 +150,12 @@ def big_file_down(base: Path, dev: Device, rclone: Rclone, sink: Sink, sizes: Si
         except FileNotFoundError:
             return False
 
+    cpu = ferry_cpu(dev, server)
     t0 = time.perf_counter()
     dev.ferry("folder", "add", str(folder), "--remote", f"/{remote}")
     wait_until(arrived, 1800, f"{target} on {dev.name}'s disk", 0.02)
     ferry_s = time.perf_counter() - t0
+    ferry_cpu_s = cpu.read(ferry_s)
     dev.wait(600)
     same = filecmp.cmp(src, target, shallow=False)
     settle()
@@ -167,6 +174,7 @@ def big_file_down(base: Path, dev: Device, rclone: Rclone, sink: Sink, sizes: Si
         "ferry_bytes_match_source": same,
         "disk_durable_write_MBps": round(mb / durable_s, 1),
         "ferry_vs_durable_write": _ratio(durable_s, ferry_s),
+        "ferry_cpu": ferry_cpu_s,
         "durable_write_measured": "the same bytes written to a new file and fsynced, by one thread: what landing "
         "them durably costs this disk, beneath any download",
         "ferry_measured": "`ferry folder add` of an empty folder on a fresh device -> the whole file on its disk "

@@ -110,3 +110,33 @@ class CpuMeter:
             "other_processes_cpu_s": round(other, 1),
             "other_load_cpus": round(other / wall, 2) if wall > 0 else 0.0,
         }
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds one live process has used so far, all its threads together."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class FerryCpu:
+    """The CPU ferry's own processes used in a case's timed window.
+
+    Why: on this 2-core machine the daemon and the server share the cores, so a case whose processes together
+    need C CPU-seconds cannot end before C / cores, however well its stages overlap (`cpu_floor_s`). Beside the
+    wall clock this says whether a figure is bound by work (`cores_busy` near the core count) or by waiting
+    (the stages handing work to each other, the disk's flushes)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._start = {who: process_cpu_s(pid) for who, pid in pids.items()}
+
+    def read(self, seconds: float) -> dict[str, float]:
+        """The figures for a window of `seconds` (the case's own timing) that began at construction."""
+        used = {who: process_cpu_s(pid) - self._start[who] for who, pid in self._pids.items()}
+        total = sum(used.values())
+        cores = os.cpu_count() or 1
+        return {
+            **{f"{who}_cpu_s": round(s, 2) for who, s in used.items()},
+            "cores_busy": round(total / seconds, 2) if seconds > 0 else 0.0,
+            "cpu_floor_s": round(total / cores, 2),
+        }

@@ -51,6 +51,15 @@ def test_quick_sync_bench_runs_every_case_and_prints_its_figures(tmp_path: Path)
                                 "big_file_down_0.6_of_loopback", "scale_restart_to_idle_under_10s",
                                 "scale_idle_rss_under_200MB", "scale_idle_cpu_about_0"}
     assert all(isinstance(a["met"], bool) for a in out["aims"].values())
+    for case in ("small_files", "small_files_down", "big_file", "big_file_down"):  # what ferry's processes spent
+        cpu = out[case]["ferry_cpu"]
+        assert cpu["daemon_cpu_s"] > 0, cpu
+        assert cpu["server_cpu_s"] >= 0, cpu
+        spent = cpu["daemon_cpu_s"] + cpu["server_cpu_s"]
+        assert cpu["cpu_floor_s"] == pytest.approx(spent / (os.cpu_count() or 1), abs=0.02)
+    for case in ("small_files", "small_files_down"):  # the aim's time beside the soonest this CPU allows
+        aim = out["aims"][f"{case}_3x_rclone"]
+        assert aim["reachable_at_this_cpu"] == (aim["ferry_cpu_floor_s"] <= aim["aim_s"])
     for case in ("big_file", "big_file_down"):  # the aim's speed beside what this disk writes durably
         aim = out["aims"][f"{case}_0.6_of_loopback"]
         assert aim["aim_MBps"] > 0
