@@ -162,7 +162,7 @@ def run(tmp: Path, sizes: cases.Sizes, args: argparse.Namespace, procs: Procs) -
     only = set(args.only.split(","))
     server = FerryServer(procs, tmp / "server-data").start()
     seaweed = Seaweed(procs, tmp).start()
-    rclone = Rclone(tmp / "rclone.log", seaweed.endpoint)
+    rclone = Rclone(tmp / "rclone.log", seaweed.endpoint, server_pid=seaweed.pid)
     running: list[Device] = []
 
     def device(name: str) -> Device:

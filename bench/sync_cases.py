@@ -103,6 +103,7 @@ def small_files(base: Path, dev: Device, server: FerryServer, rclone: Rclone, si
         "rclone_files_per_s": round(n / peer.seconds, 1),
         "ferry_speedup_vs_rclone": _ratio(peer.seconds, ferry_s),
         "ferry_cpu": ferry_cpu_s,
+        "rclone_cpu": peer.cpu,
         "ferry_measured": "`ferry folder add` of the full folder -> the server's change feed has every file",
     }
 
@@ -175,6 +176,7 @@ def big_file(
         "ferry_vs_rclone": _ratio(peer.seconds, ferry_s),
         "ferry_vs_disk_fsynced": _ratio(fsync_s, ferry_s),
         "ferry_cpu": ferry_cpu_s,
+        "rclone_cpu": peer.cpu,
         "ferry_measured": "`ferry folder add` -> the commit appears in the server's change feed (includes "
         "scan, chunking and hashing)",
         "loopback_measured": "one streamed HTTP PUT of the file to a bare uvicorn sink on 127.0.0.1",

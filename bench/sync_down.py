@@ -124,6 +124,7 @@ def small_files_down(base: Path, dev: Device, server: FerryServer, rclone: Rclon
         "disk_create_floor_files_per_s": round(n / floor_s, 1),
         "ferry_vs_create_floor": _ratio(floor_s, ferry_s),
         "ferry_cpu": ferry_cpu_s,
+        "rclone_cpu": peer.cpu,
         "ferry_measured": "`ferry folder add` of an empty folder on a fresh device -> every file on its disk",
         "rclone_measured": "`rclone copy` of the same files out of SeaweedFS S3 into a local dir",
         "floor_measured": "the same files created, written and closed by one thread (no network, no flush): "
@@ -175,6 +176,7 @@ def big_file_down(base: Path, dev: Device, server: FerryServer, rclone: Rclone, 
         "disk_durable_write_MBps": round(mb / durable_s, 1),
         "ferry_vs_durable_write": _ratio(durable_s, ferry_s),
         "ferry_cpu": ferry_cpu_s,
+        "rclone_cpu": peer.cpu,
         "durable_write_measured": "the same bytes written to a new file and fsynced, by one thread: what landing "
         "them durably costs this disk, beneath any download",
         "ferry_measured": "`ferry folder add` of an empty folder on a fresh device -> the whole file on its disk "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sync_machine import process_cpu_s
 from sync_procs import Procs, bin_path, free_port, wait_until
 
 REMOTE = "sw"
@@ -29,6 +31,7 @@ class CopyResult:
     bytes: int  # bytes rclone reports as transferred
     files: int
     raw: dict[str, Any]
+    cpu: dict[str, float]  # the CPU seconds rclone and (where its pid is known) SeaweedFS used for the copy
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Seaweed:
     procs: Procs
     base: Path
     s3_port: int = field(default_factory=free_port)
+    pid: int | None = None  # the `weed` process, once started
 
     @property
     def endpoint(self) -> str:
@@ -72,6 +76,7 @@ class Seaweed:
         # (tests/services.sh exports them for the server's S3 tests): this peer is open, as rclone expects.
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         proc = self.procs.start(cmd, log, env=env)
+        self.pid = proc.pid
         rclone = Rclone(self.base / "rclone.log", self.endpoint)
 
         def bucket_made() -> bool:
@@ -97,9 +102,10 @@ class Seaweed:
 class Rclone:
     """`rclone` configured by environment variables only (no config file): the S3 remote alone."""
 
-    def __init__(self, log: Path, endpoint: str, transfers: int = 32) -> None:
+    def __init__(self, log: Path, endpoint: str, transfers: int = 32, server_pid: int | None = None) -> None:
         self.log = log
         self.transfers = transfers
+        self.server_pid = server_pid  # SeaweedFS, whose CPU a copy also costs
         self.env = dict(os.environ)
         self.env.update(
             {
@@ -141,11 +147,19 @@ class Rclone:
             "--stats=1h",
             "--stats-log-level=NOTICE",
         ]
+        server0 = None if self.server_pid is None else process_cpu_s(self.server_pid)
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         r = self.run(args)
         seconds = time.perf_counter() - t0
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # rclone, the one child waited for meanwhile
+        cpu = {"rclone_cpu_s": round(children.ru_utime + children.ru_stime
+                                     - children0.ru_utime - children0.ru_stime, 2)}
+        if self.server_pid is not None and server0 is not None:
+            cpu["seaweedfs_cpu_s"] = round(process_cpu_s(self.server_pid) - server0, 2)
+        cpu["cores_busy"] = round(sum(cpu.values()) / seconds, 2) if seconds > 0 else 0.0
         stats = final_stats(r.stderr)
-        return CopyResult(seconds, int(stats.get("bytes", 0)), int(stats.get("transfers", 0)), stats)
+        return CopyResult(seconds, int(stats.get("bytes", 0)), int(stats.get("transfers", 0)), stats, cpu)
 
 
 def final_stats(log: str) -> dict[str, Any]:

@@ -57,6 +57,9 @@ def test_quick_sync_bench_runs_every_case_and_prints_its_figures(tmp_path: Path)
         assert cpu["server_cpu_s"] >= 0, cpu
         spent = cpu["daemon_cpu_s"] + cpu["server_cpu_s"]
         assert cpu["cpu_floor_s"] == pytest.approx(spent / (os.cpu_count() or 1), abs=0.02)
+        peer = out[case]["rclone_cpu"]  # and what the peer spent on the same bytes, its store included
+        assert peer["rclone_cpu_s"] > 0, peer
+        assert peer["seaweedfs_cpu_s"] >= 0, peer
     for case in ("small_files", "small_files_down"):  # the aim's time beside the soonest this CPU allows
         aim = out["aims"][f"{case}_3x_rclone"]
         assert aim["reachable_at_this_cpu"] == (aim["ferry_cpu_floor_s"] <= aim["aim_s"])
