@@ -1,8 +1,11 @@
 """Draw the sync bench's figures: `python bench/plot.py sync.json [-o docs/images/bench-sync.png]`.
 
-Two panels from one `bench/run.py sync` JSON document: files/s of the small-file cases (ferry beside rclone)
-and MB/s of the big-file cases (ferry beside rclone, the loopback HTTP limit and the disk's own floor). Cases
-missing from the JSON are left out. matplotlib with the Agg backend, so it runs without a display.
+Three panels from one `bench/run.py sync` JSON document: files/s of the small-file cases (ferry beside rclone),
+MB/s of the big-file cases (ferry beside rclone, the loopback HTTP limit and the disk's own floor), and the CPU
+seconds each side spent on the same transfers (ferry's daemon and server; rclone and SeaweedFS behind it), with
+how many cores each kept busy: on a 2-core machine that says whether a figure is bound by work or by waiting.
+Cases missing from the JSON (or older documents without the CPU figures) are left out. matplotlib with the Agg
+backend, so it runs without a display.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ FILES_PER_S = [
     ("small_files", "{small_files:,} × 4 KiB up", {"ferry": "ferry_files_per_s", "rclone": "rclone_files_per_s"}),
     ("small_files_down", "{small_files:,} × 4 KiB down",
      {"ferry": "ferry_files_per_s", "rclone": "rclone_files_per_s", "disk floor": "disk_create_floor_files_per_s"}),
-    ("idle_restart", "first sync, {idle_files:,} × 32 B", {"ferry": "initial_files_per_s"}),
-    ("scale", "first sync, {scale_files:,} × 32 B", {"ferry": "first_sync_files_per_s"}),
+    ("idle_restart", "first sync,\n{idle_files:,} × 32 B", {"ferry": "initial_files_per_s"}),
+    ("scale", "first sync,\n{scale_files:,} × 32 B", {"ferry": "first_sync_files_per_s"}),
 ]
 MB_PER_S = [
     ("big_file", "{big_mib} MiB up",
@@ -61,13 +64,43 @@ def _panel(ax: Any, doc: dict[str, Any], spec: list[tuple[str, str, dict[str, st
     ax.grid(axis="y", alpha=0.3)
 
 
+CPU_CASES = [("small_files", "4 KiB up"), ("small_files_down", "4 KiB down"), ("big_file", "{big_mib} MiB up"),
+             ("big_file_down", "{big_mib} MiB down")]
+
+
+def _cpu_panel(ax: Any, doc: dict[str, Any]) -> None:
+    """CPU seconds a side spent on each transfer case, the cores it kept busy on the bar (lower is better)."""
+    big_mib = int(doc.get("sizes", {}).get("big_bytes", 0)) // (1024 * 1024)
+    rows = [(doc[c], label.format(big_mib=big_mib)) for c, label in CPU_CASES
+            if "ferry_cpu" in doc.get(c, {}) and "rclone_cpu" in doc.get(c, {})]
+    sides = (("ferry", "ferry_cpu", ("daemon_cpu_s", "server_cpu_s")),
+             ("rclone", "rclone_cpu", ("rclone_cpu_s", "seaweedfs_cpu_s")))
+    width = 0.4
+    for i, (side, key, parts) in enumerate(sides):
+        xs = [x + (i - 0.5) * width for x in range(len(rows))]
+        ys = [sum(float(fig[key].get(p, 0.0)) for p in parts) for fig, _ in rows]
+        bars = ax.bar(xs, ys, width, label=side, color=COLORS[side])
+        ax.bar_label(bars, labels=[f"{y:.1f}\n×{fig[key]['cores_busy']:.2f}" for y, (fig, _) in zip(ys, rows,
+                                                                                                   strict=True)],
+                     fontsize=6)
+    ax.set_xticks(range(len(rows)), [label for _, label in rows], fontsize=7)
+    ax.set_ylabel("CPU-s (bar: cores busy)")
+    ax.set_title("CPU spent: lower is better", fontsize=8)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+
+
 def plot(doc: dict[str, Any], out: Path) -> None:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [4, 2]})
-    _panel(left, doc, FILES_PER_S, "files/s")
-    _panel(right, doc, MB_PER_S, "MB/s")
+    with_cpu = any("ferry_cpu" in doc.get(c, {}) for c, _ in CPU_CASES)
+    fig, axes = plt.subplots(1, 3 if with_cpu else 2, figsize=(16 if with_cpu else 11, 4),
+                             gridspec_kw={"width_ratios": [5, 2, 3] if with_cpu else [4, 2]})
+    _panel(axes[0], doc, FILES_PER_S, "files/s")
+    _panel(axes[1], doc, MB_PER_S, "MB/s")
+    if with_cpu:
+        _cpu_panel(axes[2], doc)
     load = doc.get("loadavg_1min_at_start")
     fig.suptitle(f"ferry sync bench ({doc.get('cpus')} CPUs, load {load} at start"
-                 f"{', quick sizes' if doc.get('quick') else ''}): higher is better", fontsize=10)
+                 f"{', quick sizes' if doc.get('quick') else ''}): speeds, higher is better", fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
