@@ -113,6 +113,14 @@ def sizes_of(args: argparse.Namespace) -> cases.Sizes:
     return s
 
 
+def _cpu_reach(case: dict[str, Any], aim_s: float) -> dict[str, Any]:
+    """An aim's time beside the soonest ferry's CPU allowed. The CPU its processes spent in the case, spread over
+    every core with no wait at all, is the soonest this code could have ended on this machine: when that is later
+    than the aim's time, only spending less CPU, not overlapping better, can meet the aim here."""
+    floor, aim = case["ferry_cpu"]["cpu_floor_s"], round(aim_s, 2)
+    return {"aim_s": aim, "ferry_cpu_floor_s": floor, "reachable_at_this_cpu": floor <= aim}
+
+
 def aims(r: dict[str, Any]) -> dict[str, Any]:
     """Each aim beside the figure it reads (None where that case did not run)."""
     out: dict[str, Any] = {}
@@ -120,14 +128,8 @@ def aims(r: dict[str, Any]) -> dict[str, Any]:
         if case in r:
             c = r[case]
             x = c["ferry_speedup_vs_rclone"]
-            # The CPU ferry's processes spent in the case, spread over every core with no wait at all, is the
-            # soonest this code could have ended on this machine: when that is later than the aim's time, only
-            # spending less CPU a file, not overlapping better, can meet the aim here (the big files: the same).
-            aim_s = round(c["rclone_s"] / 3.0, 2)
-            floor = c["ferry_cpu"]["cpu_floor_s"]
             out[f"{case}_3x_rclone"] = {"aim": ">= 3.0", "got": x, "met": x is not None and x >= 3.0,
-                                        "aim_s": aim_s, "ferry_cpu_floor_s": floor,
-                                        "reachable_at_this_cpu": floor <= aim_s}
+                                        **_cpu_reach(c, c["rclone_s"] / 3.0)}
     for case, disk in (("big_file", "disk_fsynced_blocks_MBps"), ("big_file_down", "disk_durable_write_MBps")):
         if case in r:
             c = r[case]
@@ -135,13 +137,10 @@ def aims(r: dict[str, Any]) -> dict[str, Any]:
             # Every byte must be on the disk durably before it is acknowledged (server) or named (device): when
             # 0.6 of the loopback limit is faster than this disk writes durably, no store here can meet the aim.
             need = round(0.6 * c["loopback_http_put_MBps" if case == "big_file" else "loopback_http_get_MBps"], 1)
-            aim_s = round(c["bytes"] / 1e6 / need, 2) if need else None
-            floor = c["ferry_cpu"]["cpu_floor_s"]
             out[f"{case}_0.6_of_loopback"] = {"aim": ">= 0.6", "got": x, "met": x is not None and x >= 0.6,
                                               "aim_MBps": need, "disk_durable_MBps": c[disk],
                                               "reachable_on_this_disk": need <= c[disk],
-                                              "aim_s": aim_s, "ferry_cpu_floor_s": floor,
-                                              "reachable_at_this_cpu": aim_s is not None and floor <= aim_s}
+                                              **_cpu_reach(c, c["bytes"] / 1e6 / need)}
     if "edits" in r:
         for k in ("one_byte_edit", "one_byte_insert"):
             x = r["edits"][k]["ferry_chunks_sent"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync_machine import FerryCpu
+from sync_machine import FerryCpu, process_cpu_s
 from sync_peer import Rclone
 from sync_procs import Device, FerryServer, Sink, bin_path, wait_until
 
@@ -83,12 +83,10 @@ def small_files(base: Path, dev: Device, server: FerryServer, rclone: Rclone, si
     shutil.copytree(src, dev.base / "small-ferry")
     settle()
     cursor = server.cursor()
-    cpu = ferry_cpu(dev, server)
-    t0 = time.perf_counter()
+    cpu = ferry_cpu(dev, server)  # the timed window starts
     dev.ferry("folder", "add", str(dev.base / "small-ferry"), "--remote", "/small")
     server.wait_live(cursor, lambda e: str(e["path"]).startswith("small/"), n, 1800)
-    ferry_s = time.perf_counter() - t0
-    ferry_cpu_s = cpu.read(ferry_s)
+    ferry_s, ferry_cpu_s = cpu.stop()
     dev.wait(600)
     settle()
     peer = rclone.copy(src, "small")
@@ -153,12 +151,10 @@ def big_file(
     fsync_s = durable_write_s(src / "big.bin", base / "big-fsync")
     settle()
     cursor = server.cursor()
-    cpu = ferry_cpu(dev, server)
-    t0 = time.perf_counter()
+    cpu = ferry_cpu(dev, server)  # the timed window starts
     dev.ferry("folder", "add", str(folder), "--remote", "/big")
     server.wait_committed(cursor, "big/big.bin", size, 1800)
-    ferry_s = time.perf_counter() - t0
-    ferry_cpu_s = cpu.read(ferry_s)
+    ferry_s, ferry_cpu_s = cpu.stop()
     dev.wait(600)
     settle()
     peer = rclone.copy(src, "big")
@@ -315,11 +311,6 @@ def propagation(a: Device, b: Device, server: FerryServer, sizes: Sizes, remote:
     }
 
 
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def restart_until_idle(dev: Device) -> tuple[float, float]:
     """Stop the daemon and start it again: (seconds until it answers, seconds until `ferry wait` exits 0)."""
     dev.stop()
@@ -363,7 +354,7 @@ def idle_restart(base: Path, dev: Device, server: FerryServer, sizes: Sizes) -> 
     before = _account_files(server)
     _, initial_s = first_sync(dev, server, folder, "idle", n)
     answer_s, idle_s = restart_until_idle(dev)
-    cpu = _cpu_s(dev.pid)
+    cpu = process_cpu_s(dev.pid)
     acct_after = _account_files(server)
     return {
         "files": n,

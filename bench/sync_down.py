@@ -97,12 +97,10 @@ def small_files_down(base: Path, dev: Device, server: FerryServer, rclone: Rclon
     folder = dev.base / "small-down-ferry"
     folder.mkdir()
     settle()
-    cpu = ferry_cpu(dev, server)
-    t0 = time.perf_counter()
+    cpu = ferry_cpu(dev, server)  # the timed window starts
     dev.ferry("folder", "add", str(folder), "--remote", f"/{remote}")
     wait_until(_files_on_disk(folder, n, sizes.small_size), 1800, f"{n} files on {dev.name}'s disk", 0.05)
-    ferry_s = time.perf_counter() - t0
-    ferry_cpu_s = cpu.read(ferry_s)
+    ferry_s, ferry_cpu_s = cpu.stop()
     dev.wait(600)
     same = _same_tree(src, folder)
     settle()
@@ -151,12 +149,10 @@ def big_file_down(base: Path, dev: Device, server: FerryServer, rclone: Rclone, 
         except FileNotFoundError:
             return False
 
-    cpu = ferry_cpu(dev, server)
-    t0 = time.perf_counter()
+    cpu = ferry_cpu(dev, server)  # the timed window starts
     dev.ferry("folder", "add", str(folder), "--remote", f"/{remote}")
     wait_until(arrived, 1800, f"{target} on {dev.name}'s disk", 0.02)
-    ferry_s = time.perf_counter() - t0
-    ferry_cpu_s = cpu.read(ferry_s)
+    ferry_s, ferry_cpu_s = cpu.stop()
     dev.wait(600)
     same = filecmp.cmp(src, target, shallow=False)
     settle()

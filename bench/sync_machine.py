@@ -129,14 +129,20 @@ class FerryCpu:
     def __init__(self, pids: dict[str, int]) -> None:
         self._pids = pids
         self._start = {who: process_cpu_s(pid) for who, pid in pids.items()}
+        self._t0 = time.perf_counter()  # the case's timed window: its wall clock and its CPU start together
 
-    def read(self, seconds: float) -> dict[str, float]:
-        """The figures for a window of `seconds` (the case's own timing) that began at construction."""
+    def stop(self) -> tuple[float, dict[str, float]]:
+        """The window's seconds since construction, and the figures for it."""
+        seconds = time.perf_counter() - self._t0
         used = {who: process_cpu_s(pid) - self._start[who] for who, pid in self._pids.items()}
         total = sum(used.values())
-        cores = os.cpu_count() or 1
-        return {
+        return seconds, {
             **{f"{who}_cpu_s": round(s, 2) for who, s in used.items()},
-            "cores_busy": round(total / seconds, 2) if seconds > 0 else 0.0,
-            "cpu_floor_s": round(total / cores, 2),
+            "cores_busy": cores_busy(total, seconds),
+            "cpu_floor_s": round(total / (os.cpu_count() or 1), 2),
         }
+
+
+def cores_busy(cpu_s: float, seconds: float) -> float:
+    """How many cores `cpu_s` CPU-seconds kept busy on average over `seconds` of wall clock."""
+    return round(cpu_s / seconds, 2) if seconds > 0 else 0.0

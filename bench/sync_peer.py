@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sync_machine import process_cpu_s
+from sync_machine import cores_busy, process_cpu_s
 from sync_procs import Procs, bin_path, free_port, wait_until
 
 REMOTE = "sw"
@@ -157,7 +157,7 @@ class Rclone:
                                      - children0.ru_utime - children0.ru_stime, 2)}
         if self.server_pid is not None and server0 is not None:
             cpu["seaweedfs_cpu_s"] = round(process_cpu_s(self.server_pid) - server0, 2)
-        cpu["cores_busy"] = round(sum(cpu.values()) / seconds, 2) if seconds > 0 else 0.0
+        cpu["cores_busy"] = cores_busy(sum(cpu.values()), seconds)
         stats = final_stats(r.stderr)
         return CopyResult(seconds, int(stats.get("bytes", 0)), int(stats.get("transfers", 0)), stats, cpu)
 

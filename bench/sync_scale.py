@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sync_cases import Sizes, _cpu_s, first_sync, restart_until_idle, write_tree
+from sync_cases import Sizes, first_sync, restart_until_idle, write_tree
+from sync_machine import process_cpu_s
 from sync_procs import Device, FerryServer
 
 from ferrysync.daemon.paths import ferry_paths
@@ -47,10 +48,10 @@ def scale(dev: Device, server: FerryServer, sizes: Sizes, idle_window_s: float) 
     after_first = {"rss_mb": _mb(_status_kib(dev.pid, "VmRSS")), "peak_rss_mb": _mb(_status_kib(dev.pid, "VmHWM"))}
     answer_s, idle_s = restart_until_idle(dev)
     pid = dev.pid
-    cpu_until_idle = _cpu_s(pid)
-    cpu0, w0 = _cpu_s(pid), time.monotonic()
+    cpu_until_idle = process_cpu_s(pid)
+    cpu0, w0 = process_cpu_s(pid), time.monotonic()
     time.sleep(idle_window_s)  # a benchmark window: the CPU an idle daemon takes over this long
-    idle_cpu = (_cpu_s(pid) - cpu0) / (time.monotonic() - w0)
+    idle_cpu = (process_cpu_s(pid) - cpu0) / (time.monotonic() - w0)
     rss = _status_kib(pid, "VmRSS")
     return {
         "files": n,
