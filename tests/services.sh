@@ -63,7 +63,9 @@ start_postgres() {
   fi
   mkdir -p "$WORK/pg"
   [ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
-  if ! as_pg_owner "$initdb" -D "$WORK/pg" -A trust -U postgres >"$WORK/initdb.log" 2>&1; then
+  # UTF-8 whatever the caller's locale: a shell without LANG (a bare container, `env -i`) would get SQL_ASCII,
+  # whose text psycopg hands back as bytes, and every PostgreSQL test would fail on that instead of on ferry.
+  if ! as_pg_owner "$initdb" -D "$WORK/pg" -A trust -U postgres -E UTF8 --locale=C >"$WORK/initdb.log" 2>&1; then
     echo "services: initdb failed (see below); PostgreSQL tests will skip" >&2
     cat "$WORK/initdb.log" >&2
     return
